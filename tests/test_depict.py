@@ -1,0 +1,235 @@
+"""DEPICT: model shapes and loss terms, assignments, training on known blobs, save/load, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.metrics import normalized_mutual_info_score
+
+from jewelrec.depict import (
+    Depict,
+    DepictConfig,
+    DepictModel,
+    adaptive_dims,
+    student_t_assignment,
+    target_distribution,
+)
+from jewelrec.depict_train import batch_size_for
+
+FAST = {"pretrain_epochs": 15, "cluster_epochs": 10}  # plenty for well-separated blobs, keeps tests quick
+
+
+@pytest.fixture(scope="module")
+def blobs() -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_blobs(n_samples=500, n_features=24, centers=5, cluster_std=1.5, random_state=7)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def fitted(blobs) -> Depict:
+    X, _ = blobs
+    return Depict(5, seed=0, device="cpu", **FAST).fit(X)
+
+
+# --- architecture and loss terms -------------------------------------------------------------------------
+
+
+def test_adaptive_dims_scale_with_input() -> None:
+    assert adaptive_dims(512, 10) == ((256, 128), 32)
+    assert adaptive_dims(16, 5) == ((64, 32), 10)
+    assert adaptive_dims(2048, 10) == ((512, 256), 32)
+    assert adaptive_dims(768, 40)[1] == 40  # every cluster can own a latent direction
+
+
+def test_config_resolves_and_round_trips() -> None:
+    cfg = DepictConfig(input_dim=512, n_clusters=8).resolved()
+    assert cfg.hidden_dims == (256, 128) and cfg.latent_dim == 32
+    again = DepictConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg
+    custom = DepictConfig(input_dim=20, n_clusters=3, hidden_dims=[40], latent_dim=4).resolved()
+    assert custom.hidden_dims == (40,) and custom.latent_dim == 4
+
+
+def test_model_shapes_and_every_loss_term() -> None:
+    torch.manual_seed(0)
+    model = DepictModel(DepictConfig(input_dim=16, n_clusters=3))
+    with torch.no_grad():
+        model.centroids.normal_()
+    x = torch.randn(20, 16)
+    out = model(x, noise=torch.randn(20, 10))
+    assert out["mean"].shape == (20, 10) and out["logvar"].shape == (20, 10)
+    assert out["recon"].shape == (20, 16) and out["q"].shape == (20, 3)
+    p = target_distribution(out["q"].detach())
+    terms = model.loss_terms(x, p, noise=torch.randn(20, 10))
+    for name in ("recon", "vae_kl", "cluster_kl"):
+        value = float(terms[name].detach())
+        assert np.isfinite(value) and value > 0, name
+    assert float(model.loss_terms(x)["cluster_kl"]) == 0.0  # pre-training has no target yet
+    sum(terms[n] for n in ("recon", "vae_kl", "cluster_kl")).backward()
+    assert model.centroids.grad is not None and model.encoder[0].weight.grad is not None
+
+
+def test_student_t_matches_hand_computed_case() -> None:
+    # z = 0, centres 0 and 1, α = 1: kernels 1 and 1/2 → q = [2/3, 1/3].
+    q = student_t_assignment(torch.zeros(1, 1), torch.tensor([[0.0], [1.0]]), alpha=1.0)
+    torch.testing.assert_close(q, torch.tensor([[2 / 3, 1 / 3]]))
+
+
+def test_soft_assignments_sum_to_one_and_target_is_sharper() -> None:
+    g = torch.Generator().manual_seed(0)
+    q = student_t_assignment(torch.randn(50, 4, generator=g), torch.randn(6, 4, generator=g), alpha=1.0)
+    torch.testing.assert_close(q.sum(dim=1), torch.ones(50))
+    p = target_distribution(q)
+    torch.testing.assert_close(p.sum(dim=1), torch.ones(50))
+
+    def entropy(a: torch.Tensor) -> torch.Tensor:
+        return -(a * a.log()).sum(dim=1)
+
+    assert bool((entropy(p) < entropy(q)).all())
+    assert float(p.max(dim=1).values.mean()) > float(q.max(dim=1).values.mean())
+
+
+def test_small_catalogs_get_smaller_batches() -> None:
+    cfg = DepictConfig(input_dim=8, n_clusters=2)
+    assert batch_size_for(10_000, cfg) == 256
+    assert batch_size_for(500, cfg) == 63  # ≥ 8 steps per epoch
+    assert batch_size_for(40, cfg) == 16
+
+
+# --- training ------------------------------------------------------------------------------------------------
+
+
+def test_recovers_well_separated_blobs(blobs, fitted) -> None:
+    _, y = blobs
+    assert normalized_mutual_info_score(y, fitted.labels_) >= 0.95
+
+
+def test_fit_outputs_and_history(blobs, fitted) -> None:
+    X, _ = blobs
+    latent = fitted.config_.latent_dim
+    assert fitted.labels_.shape == (500,) and fitted.labels_.dtype == np.int64
+    assert fitted.probs_.shape == (500, 5) and fitted.probs_.dtype == np.float32
+    np.testing.assert_allclose(fitted.probs_.sum(axis=1), 1.0, rtol=1e-5)
+    assert fitted.latents_.shape == (500, latent) and fitted.centroids_.shape == (5, latent)
+    np.testing.assert_array_equal(fitted.labels_, fitted.probs_.argmax(axis=1))
+    np.testing.assert_allclose(fitted.transform(X), fitted.latents_, atol=1e-5)
+    np.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
+    h = fitted.history_
+    assert len(h["recon"]) == len(h["vae_kl"]) == len(h["total"]) == len(h["lr"]) == fitted.n_iter_
+    assert len(h["cluster_kl"]) == fitted.n_iter_ - fitted.n_pretrain_epochs_ >= 1
+    assert h["recon"][fitted.n_pretrain_epochs_ - 1] < h["recon"][0]  # pre-training learned something
+    assert all(np.isfinite(v) for series in h.values() for v in series)
+    assert fitted.stop_reason_ in {"labels_stable", "loss_plateau", "max_epochs"}
+
+
+def test_same_seed_gives_identical_results(blobs, fitted) -> None:
+    X, _ = blobs
+    again = Depict(5, seed=0, device="cpu", **FAST).fit(X)
+    np.testing.assert_array_equal(again.labels_, fitted.labels_)
+    np.testing.assert_array_equal(again.probs_, fitted.probs_)
+    assert again.history_ == fitted.history_
+
+
+def test_fit_leaves_global_torch_state_alone(blobs) -> None:
+    X, _ = blobs
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    before = torch.are_deterministic_algorithms_enabled()
+    Depict(2, seed=5, device="cpu", pretrain_epochs=1, cluster_epochs=1).fit(X[:60])
+    torch.testing.assert_close(torch.rand(3), expected)
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_label_change_tolerance_stops_joint_phase(blobs) -> None:
+    X, _ = blobs
+    model = Depict(5, seed=0, device="cpu", pretrain_epochs=3, cluster_epochs=10, tol=1.01).fit(X)
+    assert model.stop_reason_ == "labels_stable"
+    assert model.n_iter_ == 3 + 1 and len(model.history_["label_change"]) == 1
+
+
+def test_loss_plateau_stops_pretraining(blobs) -> None:
+    X, _ = blobs
+    # No epoch can improve by half the best loss, so with patience 1 phase 1 stops after its second epoch.
+    model = Depict(5, seed=0, device="cpu", pretrain_epochs=10, cluster_epochs=2, min_delta=0.5,
+                   patience=1).fit(X)
+    assert model.n_pretrain_epochs_ == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fit_recovers_blobs(blobs) -> None:
+    X, y = blobs
+    model = Depict(5, seed=0, device="cuda", **FAST).fit(X)
+    assert normalized_mutual_info_score(y, model.labels_) >= 0.95
+
+
+# --- save / load ---------------------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip_gives_identical_assignments(blobs, fitted, tmp_path) -> None:
+    X, _ = blobs
+    fitted.save_pretrained(tmp_path / "depict")
+    text = (tmp_path / "depict" / "config.json").read_text()
+    doc = json.loads(text)
+    assert text == json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    assert doc["config"]["input_dim"] == 24 and doc["config"]["n_clusters"] == 5
+    loaded = Depict.from_pretrained(tmp_path / "depict", input_dim=24, device="cpu")
+    np.testing.assert_array_equal(loaded.predict(X), fitted.labels_)
+    np.testing.assert_allclose(loaded.predict_proba(X), fitted.probs_, atol=1e-6)
+    np.testing.assert_array_equal(loaded.centroids_, fitted.centroids_)
+    assert loaded.history_ == fitted.history_ and loaded.config_ == fitted.config_
+
+
+# --- errors that name the fix --------------------------------------------------------------------------------
+
+
+def test_bad_cluster_counts_raise() -> None:
+    X = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match=r"n_clusters ≤ 4"):
+        Depict(5).fit(X)
+    with pytest.raises(ValueError, match="at least 2 clusters"):
+        Depict(1).fit(X)
+
+
+def test_bad_inputs_and_hyperparameters_raise() -> None:
+    with pytest.raises(TypeError, match="valid ones are"):
+        Depict(3, learning_rate=0.1)
+    with pytest.raises(ValueError, match="cluster_lr must be > 0"):
+        Depict(2, cluster_lr=0.0).fit(np.zeros((10, 3), np.float32))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        Depict(2).fit(np.full((10, 3), np.nan, np.float32))
+    with pytest.raises(ValueError, match="2-D array"):
+        Depict(2).fit(np.zeros(10, np.float32))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Depict(2).predict(np.zeros((3, 3), np.float32))
+    with pytest.raises(ValueError, match="unknown DEPICT config keys"):
+        DepictConfig.from_dict({"input_dim": 3, "n_clusters": 2, "depth": 4})
+
+
+def test_wrong_input_dim_at_load_and_predict(fitted, tmp_path) -> None:
+    fitted.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="trained on 24-dim embeddings but these are 512-dim; refit"):
+        Depict.from_pretrained(tmp_path, input_dim=512)
+    loaded = Depict.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="expects 24-dim inputs but X has 7 columns"):
+        loaded.predict(np.zeros((2, 7), np.float32))
+
+
+def test_tampered_or_missing_files_raise(fitted, tmp_path) -> None:
+    fitted.save_pretrained(tmp_path)
+    doc = json.loads((tmp_path / "config.json").read_text())
+    doc["config"]["latent_dim"] += 1
+    (tmp_path / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="do not match"):
+        Depict.from_pretrained(tmp_path)
+    doc["format"] = "something-else"
+    (tmp_path / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="not a DEPICT config"):
+        Depict.from_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="save_pretrained"):
+        Depict.from_pretrained(tmp_path)
