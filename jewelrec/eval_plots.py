@@ -48,7 +48,7 @@ def plot_lift(results: dict[str, dict[str, float]], path: str | Path, baseline: 
     models = [m for m in results if m != baseline]
     if not accuracy or not models:
         return None
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(models) * max(1, len(accuracy)) / 3, 3.6))
+    fig, ax = plt.subplots(figsize=(min(12.0, 2.0 + 1.0 * len(models)), 3.8))
     width = 0.8 / len(accuracy)
     x = np.arange(len(models))
     for i, metric in enumerate(sorted(accuracy, key=_metric_order)):

@@ -115,7 +115,6 @@ class WandbTracker(Tracker):
 
     def finish_run(self) -> None:
         if self._run is not None:
-            self._run.summary.update({})
             self._run.finish()
             self._run = None
 

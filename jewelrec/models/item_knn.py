@@ -27,7 +27,7 @@ class ItemKNNModel(Recommender):
         # Unit-length item columns make the kNN's dot products cosines.
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())  # (n_items,)
         inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        unit_columns = sp.csr_matrix(matrix @ sp.diags(inverse.astype(np.float32)))
+        unit_columns = sp.csr_matrix(matrix @ sp.diags(inverse), dtype=np.float64)  # implicit wants float64
         knn = ItemItemRecommender(K=int(self.neighbours), num_threads=int(self.num_threads))
         knn.fit(unit_columns, show_progress=False)
         self.similarity_ = sp.csr_matrix(knn.similarity, dtype=np.float32)  # (n_items, n_items), ≤ K per row
