@@ -277,7 +277,7 @@ def _versions() -> dict[str, str]:
 
 
 def _write_outputs(out, config, results, infos, trials, data_report, tracker_info, started) -> None:
-    (out / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    (out / "results.json").write_text(json.dumps(results, indent=2))  # config order: baseline first
     rows = [{"model": m, **v, "fit_seconds": infos[m]["fit_seconds"], "recommend_seconds": infos[m]["recommend_seconds"]}
             for m, v in results.items()]  # fmt: skip
     pd.DataFrame(rows).to_csv(out / "results.csv", index=False)

@@ -1,0 +1,200 @@
+"""``python -m training.evaluate`` end to end through ``main([...])``: single runs, sweeps, presets, bundles,
+bad input and (in subprocesses, offline) the trackers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from jewelrec.synthetic_logs import hm_frame, item_id_strings, planted_arrays, planted_embeddings
+from training.evaluate import main
+
+REPO = Path(__file__).resolve().parents[1]
+SYNTHETIC = {"n_users": 500, "n_items": 120, "n_groups": 6, "mean_interactions": 12, "n_days": 40, "seed": 0}
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+
+
+def _write(tmp_path: Path, config: dict) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def _read(results: Path) -> dict:
+    return json.loads((results / "results.json").read_text())
+
+
+def test_single_run_writes_every_output(tmp_path):
+    config = {
+        "name": "t", "data": {"synthetic": SYNTHETIC}, "bundle": "synthetic", "split": {"method": "time", "test_days": 7},
+        "k": 12, "models": [
+            {"name": "als", "type": "als", "params": {"factors": 8, "iterations": 8, "regularization": 0.5}},
+            {"name": "ease", "type": "ease", "params": {"l2": 100.0}},
+            {"name": "hybrid", "type": "hybrid", "params": {"weight": 0.3}, "cf": {"type": "item_knn"}},
+            {"name": "als-separated", "type": "als", "params": {"factors": 8}, "rerank": {"pool": 2}},
+        ],
+    }  # fmt: skip
+    out = tmp_path / "results"
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
+    results = _read(out)
+    assert list(results) == ["popularity", "als", "ease", "hybrid", "als-separated"]  # baseline added first
+    expected_metrics = {f"{m}@12" for m in ("map", "precision", "recall", "ndcg", "hit_rate", "coverage",
+                                             "diversity", "novelty")}  # fmt: skip
+    for metrics in results.values():
+        assert set(metrics) == expected_metrics and all(isinstance(v, float) for v in metrics.values())
+    for name in ("als", "ease", "hybrid"):
+        assert results[name]["map@12"] > 1.5 * results["popularity"]["map@12"]
+    table = pd.read_csv(out / "results.csv")
+    assert table.model.tolist() == list(results) and "fit_seconds" in table
+    assert table.set_index("model").loc["ease", "map@12"] == pytest.approx(results["ease"]["map@12"])
+    for png in ("metrics.png", "lift.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((out / "data_report.json").read_text())
+    assert report["log"]["rows_read"] == report["log"]["rows_kept"] > 0
+    assert report["split"]["evaluated_users"] > 0 and "cold_test_users" in report["split"]
+    record = json.loads((out / "run.json").read_text())
+    assert record["tracker"] == {"tracker": "none"} and record["models"]["als"]["params"]["factors"] == 8
+    assert record["config"]["k"] == 12 and "implicit" in record["versions"]
+
+
+def test_sweep_picks_best_on_validation(tmp_path):
+    config = {
+        "data": {"synthetic": SYNTHETIC}, "run_mode": "sweep", "split": {"method": "random", "test_fraction": 0.2},
+        "sweep": {"metric": "ndcg@10"}, "k": 10, "metrics": ["map", "ndcg"],
+        "models": [{"name": "knn", "type": "item_knn", "params": {"neighbours": [2, 50]}},
+                   {"name": "pop", "type": "popularity"}],
+    }  # fmt: skip
+    out = tmp_path / "sweep"
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
+    results = _read(out)
+    assert set(results) == {"knn", "pop"} and set(results["knn"]) == {"map@10", "ndcg@10"}
+    trials = pd.read_csv(out / "sweep.csv")
+    assert len(trials) == 2 and trials.best.sum() == 1
+    best = trials.loc[trials["ndcg@10"].idxmax()]
+    assert bool(best.best) and best.params == "neighbours=50"
+    assert json.loads((out / "best_params.json").read_text()) == {"knn": {"neighbours": 50}}
+    assert (out / "sweep.png").exists()
+    record = json.loads((out / "run.json").read_text())
+    assert record["sweep_selected_on"] == "validation"
+    assert "validation_split" in json.loads((out / "data_report.json").read_text())
+    # the same grid in single mode is refused with the fix in the message
+    config["run_mode"] = "single"
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "x")]) == 2
+
+
+def test_hm_csv_through_the_cli(tmp_path, capsys):
+    arrays = planted_arrays(300, 80, n_groups=4, mean_interactions=10, n_days=30, seed=2)
+    frame = hm_frame(arrays)
+    frame.loc[[3, 17], "customer_id"] = None  # two broken rows: counted, not fatal
+    csv = tmp_path / "transactions_train.csv"
+    frame.to_csv(csv, index=False)
+    config = {"data": {"preset": "hm", "path": str(csv)}, "split": {"method": "time", "test_days": 7},
+              "models": [{"type": "item_knn"}, {"name": "pop-7d", "type": "popularity", "params": {"window_days": 7}}]}
+    out = tmp_path / "hm"
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
+    assert set(_read(out)) == {"popularity", "item_knn", "pop-7d"}
+    report = json.loads((out / "data_report.json").read_text())
+    assert report["log"]["rows_dropped"] == {"missing user id": 2}
+    assert report["log"]["rows_read"] == len(frame) and report["log"]["rows_kept"] == len(frame) - 2
+    assert "map@12" in capsys.readouterr().out
+
+
+def test_space_ratings_with_bundle(tmp_path, monkeypatch):
+    """A ratings DB plus a bundle (faked: the loader only needs item_ids / embeddings / labels). The bundle lacks
+    some rated items; they are counted in the data report."""
+    import sqlite3
+
+    arrays = planted_arrays(200, 60, n_groups=3, mean_interactions=10, seed=4)
+    items = item_id_strings(60)
+    db = tmp_path / "ratings.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE ratings(user_id TEXT, item_id TEXT, stars INTEGER, updated_at REAL, "
+                     "PRIMARY KEY(user_id, item_id))")  # fmt: skip
+        rng = np.random.default_rng(0)
+        rows = {(f"u{u}", items[i]): (int(rng.integers(3, 6)), float(t)) for u, i, t in
+                zip(arrays.users, arrays.items, arrays.times)}  # fmt: skip
+        conn.executemany("INSERT INTO ratings VALUES (?, ?, ?, ?)", [(*k, *v) for k, v in rows.items()])
+    keep = np.arange(60) >= 5  # items 0–4 are not in the bundle
+    fake = types.SimpleNamespace(
+        item_ids=list(items[keep]), embeddings=planted_embeddings(arrays.item_group)[keep],
+        labels=arrays.item_group[keep].astype(np.int64),
+    )
+    bundle_module = types.ModuleType("jewelrec.bundle")
+    bundle_module.Bundle = types.SimpleNamespace(load=lambda path: fake)
+    monkeypatch.setitem(sys.modules, "jewelrec.bundle", bundle_module)
+    config = {"data": {"preset": "space-ratings", "path": str(db)}, "bundle": str(tmp_path / "bundle"),
+              "split": {"method": "random", "test_fraction": 0.25}, "k": 5,
+              "models": [{"type": "visual"}, {"type": "hybrid", "cf": {"type": "ease"}}]}  # fmt: skip
+    out = tmp_path / "space"
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
+    results = _read(out)
+    assert set(results) == {"popularity", "visual", "hybrid"} and "diversity@5" in results["visual"]
+    content = json.loads((out / "data_report.json").read_text())["content"]
+    assert content["log_items_not_in_bundle"] == 5 and content["interactions_with_items_not_in_bundle"] > 0
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"data": {"path": "MISSING.csv"}, "models": [{"type": "als"}]}, "does not exist"),
+        ({"data": {"synthetic": SYNTHETIC}, "models": [{"type": "visual"}]}, "needs item embeddings"),
+        ({"data": {"synthetic": SYNTHETIC}, "models": [{"type": "als"}], "trackr": "none"}, "unknown keys"),
+        ({"data": {"synthetic": SYNTHETIC}, "models": []}, "non-empty models"),
+        ({"data": {"synthetic": SYNTHETIC}, "models": [{"type": "als"}, {"type": "als"}]}, "unique"),
+    ],
+)
+def test_bad_configs_fail_with_a_clear_message(tmp_path, capsys, config, message):
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_column_through_the_cli(tmp_path, capsys):
+    csv = tmp_path / "log.csv"
+    csv.write_text("customer,article\na,1\n")
+    config = {"data": {"path": str(csv)}, "models": [{"type": "als"}]}
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "missing column(s) ['user_id', 'item_id']" in err and "data.columns" in err
+
+
+@pytest.mark.parametrize("tracker", ["trackio", "wandb"])
+def test_tracker_logs_offline_under_results(tmp_path, tracker):
+    pytest.importorskip(tracker)
+    config = {"name": "trk", "data": {"synthetic": {**SYNTHETIC, "n_users": 200}}, "project": "jewelrec-test",
+              "tracker": tracker, "models": [{"type": "item_knn"}]}  # fmt: skip
+    out = tmp_path / "results"
+    env = {**os.environ, "JEWELREC_HOME": str(tmp_path / "home"), "HF_HOME": str(tmp_path / "hf"),
+           "WANDB_DIR": str(tmp_path / "wandb-elsewhere"), "TRACKIO_DIR": ""}  # fmt: skip
+    env.pop("TRACKIO_DIR")
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.evaluate", "--config", _write(tmp_path, config), "--results-dir", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    info = json.loads((out / "run.json").read_text())["tracker"]
+    assert info["tracker"] == tracker and info["runs"] == ["trk/popularity", "trk/item_knn"]
+    if tracker == "trackio":
+        import sqlite3
+
+        db = out / "trackio" / "jewelrec-test.db"
+        with sqlite3.connect(db) as conn:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            assert "metrics" in tables
+            logged = [r[0] for r in conn.execute("SELECT metrics FROM metrics")]
+        assert any(b"map@12" in (m.encode() if isinstance(m, str) else bytes(m)) for m in logged)
+    else:
+        runs = sorted((out / "wandb").glob("offline-run-*"))
+        assert len(runs) == 2 and all(list(r.glob("*.wandb")) for r in runs)

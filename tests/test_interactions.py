@@ -1,0 +1,137 @@
+"""Reading interaction logs: H&M schema, Space ratings DB, generic files, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jewelrec.interactions import InteractionsConfig, aggregate_pairs, load_interactions
+from jewelrec.synthetic_logs import hm_frame, planted_arrays
+
+
+@pytest.fixture
+def hm_csv(tmp_path):
+    """A small H&M-schema transactions CSV (generated, same columns and id formats as the Kaggle file)."""
+    arrays = planted_arrays(60, 40, n_groups=4, mean_interactions=6, n_days=21, seed=3)
+    frame = hm_frame(arrays)
+    path = tmp_path / "transactions_train.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_hm_preset_reads_schema(hm_csv):
+    path, frame = hm_csv
+    log = load_interactions(InteractionsConfig.from_dict({"preset": "hm", "path": str(path)}))
+    assert len(log) == len(frame) and log.dropped == {}
+    assert log.n_users == frame.customer_id.nunique() and log.n_items == frame.article_id.nunique()
+    assert all(len(i) == 10 and i.startswith("0") for i in log.item_ids)  # leading zeros survive
+    days = pd.to_datetime(frame.t_dat).to_numpy().astype("datetime64[s]").astype(np.int64)
+    np.testing.assert_array_equal(np.sort(log.times), np.sort(days))
+    assert log.weights.dtype == np.float32 and (log.weights == 1).all()
+
+
+def test_duplicates_sum_into_weights(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id\na,x\na,x\na,y\nb,x\n")
+    log = load_interactions(InteractionsConfig(path=str(path)))
+    matrix = log.to_csr()
+    a, b = list(log.user_ids).index("a"), list(log.user_ids).index("b")
+    x, y = list(log.item_ids).index("x"), list(log.item_ids).index("y")
+    assert matrix[a, x] == 2 and matrix[a, y] == 1 and matrix[b, x] == 1 and matrix.nnz == 3
+
+
+def test_aggregate_pairs_keeps_latest_time():
+    users, items = np.array([0, 0, 1, 0]), np.array([1, 1, 0, 0])
+    weights, times = np.array([1, 2, 5, 1], np.float32), np.array([10, 30, 20, 5])
+    matrix, latest = aggregate_pairs(users, items, weights, times, 2, 2)
+    assert matrix[0, 1] == 3 and latest[0, 1] == 30 and latest[1, 0] == 20 and latest[0, 0] == 5
+
+
+def test_space_ratings_db_maps_stars(tmp_path):
+    path = tmp_path / "ratings.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE ratings(user_id TEXT, item_id TEXT, stars INTEGER, updated_at REAL, "
+            "PRIMARY KEY(user_id, item_id))"
+        )
+        rows = [("u1", "i1", 5, 1.7e9), ("u1", "i2", 1, 1.7e9 + 60), ("u2", "i1", 3, 1.7e9 + 120),
+                ("u2", "i3", 4, 1.7e9 + 180), ("u3", "i2", 2, 1.7e9 + 240)]  # fmt: skip
+        conn.executemany("INSERT INTO ratings VALUES (?, ?, ?, ?)", rows)
+    log = load_interactions(InteractionsConfig.from_dict({"preset": "space-ratings", "path": str(path)}))
+    assert log.dropped == {"rating maps to zero confidence": 2}  # the 1- and 2-star rows
+    got = {(log.user_ids[u], log.item_ids[i]): w for u, i, w in zip(log.users, log.items, log.weights)}
+    assert got == {("u1", "i1"): 4.0, ("u2", "i1"): 1.0, ("u2", "i3"): 2.0}
+    assert log.times.min() == 1_700_000_000
+    custom = InteractionsConfig.from_dict(
+        {"preset": "space-ratings", "path": str(path), "rating_confidence": {1: 0.5, 2: 1, 3: 2, 4: 3, 5: 4}}
+    )
+    assert len(load_interactions(custom)) == 5
+
+
+def test_space_db_without_ratings_table(tmp_path):
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE likes(a TEXT)")
+    with pytest.raises(ValueError, match="no table 'ratings'"):
+        load_interactions(InteractionsConfig.from_dict({"preset": "space-ratings", "path": str(path)}))
+
+
+def test_generic_tsv_parquet_and_headerless(tmp_path):
+    frame = pd.DataFrame({"uid": ["1", "2", "2"], "sku": ["007", "008", "007"], "qty": [1, 3, 2]})
+    tsv = tmp_path / "log.tsv"
+    frame.to_csv(tsv, sep="\t", index=False)
+    config = {"path": str(tsv), "columns": {"user": "uid", "item": "sku", "weight": "qty"}}
+    log = load_interactions(InteractionsConfig.from_dict(config))
+    assert sorted(log.item_ids) == ["007", "008"] and log.weights.sum() == 6
+    parquet = tmp_path / "log.parquet"
+    frame.to_parquet(parquet)
+    assert len(load_interactions(InteractionsConfig.from_dict({**config, "path": str(parquet)}))) == 3
+    raw = tmp_path / "log.txt"
+    frame.to_csv(raw, sep=";", index=False, header=False)
+    headerless = {**config, "path": str(raw), "sep": ";", "header": False, "names": ["uid", "sku", "qty"]}
+    assert len(load_interactions(InteractionsConfig.from_dict(headerless))) == 3
+
+
+def test_bad_rows_are_counted(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,w\na,x,1\n,x,1\nb,,1\nc,y,-2\nd,y,abc\ne,z,2\n")
+    log = load_interactions(InteractionsConfig.from_dict({"path": str(path), "columns": {"weight": "w"}}))
+    assert len(log) == 2 and log.n_rows_read == 6
+    assert log.dropped == {"missing user id": 1, "missing item id": 1, "non-positive weight": 1,
+                           "unparseable weight": 1}  # fmt: skip
+
+
+def test_missing_columns_name_the_fix(hm_csv):
+    path, _ = hm_csv
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['user_id'\].*customer_id"):
+        load_interactions(InteractionsConfig.from_dict({"path": str(path), "columns": {"item": "article_id"}}))
+
+
+def test_unparseable_times_error_or_drop(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,t\na,x,2020-09-01\nb,y,yesterday\nc,z,2020-09-03\n")
+    config = {"path": str(path), "columns": {"time": "t"}, "time_format": "%Y-%m-%d"}
+    with pytest.raises(ValueError, match=r"1 of 3 values in time column 't'.*yesterday.*on_bad_time"):
+        load_interactions(InteractionsConfig.from_dict(config))
+    log = load_interactions(InteractionsConfig.from_dict({**config, "on_bad_time": "drop"}))
+    assert len(log) == 2 and log.dropped == {"unparseable time": 1}
+
+
+@pytest.mark.parametrize("content", ["", "user_id,item_id\n"])
+def test_empty_files(tmp_path, content):
+    path = tmp_path / "log.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match="empty"):
+        load_interactions(InteractionsConfig(path=str(path)))
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown keys"):
+        InteractionsConfig.from_dict({"path": "x.csv", "user": "u"})
+    with pytest.raises(ValueError, match="unknown data preset"):
+        InteractionsConfig.from_dict({"path": "x.csv", "preset": "movielens"})
+    with pytest.raises(ValueError, match="does not exist"):
+        load_interactions(InteractionsConfig(path=str(tmp_path / "nope.csv")))

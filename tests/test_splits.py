@@ -1,0 +1,81 @@
+"""Time and per-user random splits, and the cold-start counts of the split report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jewelrec.interactions import SECONDS_PER_DAY, InteractionLog
+from jewelrec.splits import SplitConfig, make_split, random_split, split_report, time_split
+
+DAY0 = 1_600_000_000 // SECONDS_PER_DAY * SECONDS_PER_DAY  # a UTC midnight
+
+
+def _log(users, items, days=None, hours=None) -> InteractionLog:
+    users, items = np.asarray(users, np.int32), np.asarray(items, np.int32)
+    times = None
+    if days is not None:
+        times = DAY0 + np.asarray(days) * SECONDS_PER_DAY + 3600 * np.asarray(hours if hours is not None else 0)
+    return InteractionLog(
+        np.array([f"u{i}" for i in range(users.max() + 1)], object),
+        np.array([f"i{i}" for i in range(items.max() + 1)], object),
+        users, items, np.ones(len(users), np.float32), times, len(users),
+    )  # fmt: skip
+
+
+def test_time_split_takes_last_calendar_days():
+    # days 0..9; the last day (9) has an event at 23:00; test_days=3 → days 7, 8, 9 are test
+    log = _log(users=[0, 0, 1, 1, 2, 3, 0], items=[0, 1, 1, 2, 3, 4, 2], days=[0, 2, 5, 7, 8, 9, 6],
+               hours=[1, 1, 1, 0, 12, 23, 23])  # fmt: skip
+    split = time_split(log, test_days=3)
+    assert split.cutoff == DAY0 + 7 * SECONDS_PER_DAY
+    assert (split.train.times < split.cutoff).all() and (split.test.times >= split.cutoff).all()
+    assert len(split.train) == 4 and len(split.test) == 3
+    report = split_report(split)
+    # user 3 and items 3, 4 occur only in test; user 1's item 2 was also seen in train by user 0, not user 1
+    assert report["cold_test_users"] == 2  # users 2 and 3
+    assert report["cold_test_items"] == 2 and report["test_pairs_with_cold_item"] == 2
+    assert report["test_pairs_seen_in_train"] == 0
+    assert report["test_start"].startswith(str(np.datetime64(DAY0 + 7 * SECONDS_PER_DAY, "s"))[:10])
+
+
+def test_time_split_errors():
+    with pytest.raises(ValueError, match="no time column"):
+        time_split(_log([0, 1], [0, 1]), 7)
+    with pytest.raises(ValueError, match="covers the whole log"):
+        time_split(_log([0, 1], [0, 1], days=[0, 1]), 7)
+    with pytest.raises(ValueError, match="split.method"):
+        SplitConfig.from_dict({"method": "leave-one-out"})
+    with pytest.raises(ValueError, match="test_fraction"):
+        SplitConfig.from_dict({"method": "random", "test_fraction": 1.5})
+
+
+def test_random_split_per_user_and_seeded():
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(50), rng.integers(1, 12, 50))
+    items = rng.integers(0, 40, len(users))
+    items[:2] = [5, 5]  # a duplicated pair: merged before splitting, so never on both sides
+    log = _log(users, items, days=rng.integers(0, 30, len(users)))
+    a = random_split(log, 0.3, seed=7)
+    b = random_split(log, 0.3, seed=7)
+    c = random_split(log, 0.3, seed=8)
+    np.testing.assert_array_equal(a.test.items, b.test.items)
+    assert not np.array_equal(a.test.items, c.test.items)
+    train_pairs = set(zip(a.train.users.tolist(), a.train.items.tolist()))
+    test_pairs = set(zip(a.test.users.tolist(), a.test.items.tolist()))
+    assert not train_pairs & test_pairs
+    distinct = np.bincount(np.unique(log.users.astype(np.int64) * 40 + log.items) // 40, minlength=50)
+    test_counts = np.bincount(a.test.users, minlength=50)
+    train_counts = np.bincount(a.train.users, minlength=50)
+    np.testing.assert_array_equal(train_counts + test_counts, distinct)
+    assert (test_counts[distinct == 1] == 0).all()  # single-item users stay in train
+    multi = distinct >= 2
+    assert (test_counts[multi] >= 1).all() and (train_counts[multi] >= 1).all()
+    np.testing.assert_array_equal(test_counts[multi], np.clip(np.floor(distinct[multi] * 0.3), 1, distinct[multi] - 1))
+    assert split_report(a)["cold_test_users"] == 0
+
+
+def test_make_split_dispatch():
+    log = _log([0, 0, 1, 1], [0, 1, 0, 1], days=[0, 1, 2, 3])
+    assert make_split(log, SplitConfig(method="time", test_days=1)).method == "time"
+    assert make_split(log, SplitConfig(method="random", test_fraction=0.5)).method == "random"
