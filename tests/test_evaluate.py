@@ -198,3 +198,30 @@ def test_tracker_logs_offline_under_results(tmp_path, tracker):
     else:
         runs = sorted((out / "wandb").glob("offline-run-*"))
         assert len(runs) == 2 and all(list(r.glob("*.wandb")) for r in runs)
+
+
+def test_real_bundle_directory(tmp_path):
+    """The loader reads a bundle written by jewelrec.bundle.Bundle.save (embeddings + cluster labels)."""
+    from jewelrec.bundle import Bundle
+
+    arrays = planted_arrays(300, 60, n_groups=3, mean_interactions=10, seed=5)
+    embeddings = planted_embeddings(arrays.item_group)
+    labels = arrays.item_group.astype(np.int64)
+    centroids = np.stack([embeddings[labels == g].mean(axis=0) for g in range(3)])
+    Bundle(
+        items=pd.DataFrame({"item_id": item_id_strings(60)}), embeddings=embeddings, labels=labels,
+        probs=np.eye(3, dtype=np.float32)[labels], centroids=centroids, coords2d=np.zeros((60, 2), np.float32),
+    ).save(tmp_path / "bundle")  # fmt: skip
+    frame = hm_frame(arrays)
+    csv = tmp_path / "tx.csv"
+    frame.to_csv(csv, index=False)
+    config = {"data": {"preset": "hm", "path": str(csv)}, "bundle": str(tmp_path / "bundle"),
+              "models": [{"type": "visual"}, {"name": "knn-sep", "type": "item_knn", "rerank": {"pool": 3}}]}
+    out = tmp_path / "r"
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
+    results = _read(out)
+    assert set(results) == {"popularity", "visual", "knn-sep"}
+    # the re-ranked lists stay inside the users' clusters far more than popularity's do: lower diversity
+    assert results["knn-sep"]["diversity@12"] < results["popularity"]["diversity@12"]
+    content = json.loads((out / "data_report.json").read_text())["content"]
+    assert content["log_items_in_bundle"] == frame.article_id.nunique() and content["log_items_not_in_bundle"] == 0
