@@ -35,7 +35,7 @@ GEMSTONES = ("diamond", "ruby", "sapphire", "emerald", "pearl", "none")
 
 _SUPERSAMPLE = 2  # 2x drawing then LANCZOS reduce: smooth edges at ~1/4 the cost of 4x
 
-# styles per category; the second tuple is used when the piece has no stone (or a pearl)
+# styles per category: (with a faceted stone, with no stone, with a pearl)
 _STYLES = {
     "ring": (("solitaire", "halo", "three-stone"), ("band", "signet"), ("pearl",)),
     "necklace": (("tennis", "station"), ("chain", "rope"), ("strand",)),
@@ -193,7 +193,7 @@ _STONE_COUNT = {"ring": 1.0, "necklace": 1.6, "earrings": 1.8, "bracelet": 1.5, 
 def _price(category: str, metal: str, gemstone: str, rng: np.random.Generator) -> float:
     raw = _BASE_PRICE[category] * _METAL_FACTOR[metal] + _STONE_PRICE[gemstone] * _STONE_COUNT[category]
     raw *= rng.uniform(0.85, 1.2)
-    if raw < 1000:  # shop rounding: 249, 1,290, 4,450
+    if raw < 1000:  # shop rounding: 249 under a thousand, then 1,290 or 1,340, then 4,450
         return float(math.ceil(raw / 10) * 10 - 1)
     return float(round(raw / 50) * 50 - (10 if raw < 3000 else 0))
 
@@ -202,8 +202,8 @@ def _name(category: str, metal: str, gemstone: str, style: str) -> str:
     metal_word = {"rose gold": "rose-gold"}.get(metal, metal)
     stone = "" if gemstone == "none" or style.startswith("pearl") else f"{gemstone} "
     noun = category if category != "bracelet" or style not in ("bangle", "cuff") else ""
-    words = f"{metal_word} {stone}{style} {noun}".split()
-    return " ".join(words)[0].upper() + " ".join(words)[1:]
+    name = " ".join(f"{metal_word} {stone}{style} {noun}".split())
+    return name[0].upper() + name[1:]
 
 
 def _check_labels(category: str, metal: str, gemstone: str) -> None:
