@@ -215,3 +215,15 @@ def test_planted_structure_cf_beats_popularity_clearly():
     for model in (ALSModel(16, iterations=10), EASEModel(l2=200.0), ItemKNNModel(neighbours=50)):
         got_map, got_recall = score(model)
         assert got_map > 2.0 * base_map and got_recall > 1.8 * base_recall, (type(model).__name__, got_map, base_map)
+
+
+def test_standardise_rows_matches_masked_numpy():
+    from jewelrec.models.hybrid import standardise_rows
+
+    rng = np.random.default_rng(0)
+    block = rng.normal(3.0, 2.0, size=(5, 40)).astype(np.float32)
+    block[1, :7] = -np.inf  # cannot-score entries: left out of the statistics, neutral 0 in the output
+    values = np.where(np.isfinite(block), block, np.nan)
+    expected = (values - np.nanmean(values, 1, keepdims=True)) / np.nanstd(values, 1, keepdims=True)
+    np.testing.assert_allclose(standardise_rows(block), np.nan_to_num(expected, nan=0.0), atol=1e-5)
+    np.testing.assert_array_equal(standardise_rows(np.ones((2, 3), np.float32)), np.zeros((2, 3)))

@@ -10,14 +10,22 @@ from jewelrec.models.visual import VisualContentModel
 
 
 def standardise_rows(block: np.ndarray) -> np.ndarray:
-    """Per-row z-scores over the finite entries; non-finite entries become 0 (the row mean). (n, n_items)"""
+    """Per-row z-scores over the finite entries; non-finite entries become 0 (the row mean). (n, n_items)
+
+    float32 throughout with in-place updates: this runs on every (batch, n_items) block of a hybrid."""
     finite = np.isfinite(block)
-    values = np.where(finite, block, 0.0).astype(np.float64)
-    count = np.maximum(finite.sum(axis=1, keepdims=True), 1)
-    mean = values.sum(axis=1, keepdims=True) / count
-    centred = np.where(finite, values - mean, 0.0)
-    std = np.sqrt((centred**2).sum(axis=1, keepdims=True) / count)
-    return (centred / np.where(std > 0, std, 1.0)).astype(np.float32)
+    all_finite = bool(finite.all())
+    values = np.array(block, dtype=np.float32, copy=True)
+    if not all_finite:
+        values[~finite] = 0.0
+    count = np.float32(block.shape[1]) if all_finite else np.maximum(finite.sum(axis=1, keepdims=True), 1)
+    mean = values.sum(axis=1, keepdims=True) / count  # (n, 1)
+    values -= mean
+    if not all_finite:
+        values[~finite] = 0.0
+    std = np.sqrt(np.einsum("ij,ij->i", values, values)[:, None] / count)  # (n, 1), no squared temporary
+    values /= np.where(std > 0, std, 1.0).astype(np.float32)
+    return values
 
 
 class HybridModel(Recommender):
