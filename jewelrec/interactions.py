@@ -17,6 +17,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -190,7 +191,7 @@ def _needed_columns(config: InteractionsConfig) -> list[str]:
 
 
 def _read_frame(config: InteractionsConfig) -> pd.DataFrame:
-    path = Path(config.path)
+    path = Path(config.path).expanduser()
     if not path.exists():
         raise ValueError(f"interaction log {str(path)!r} does not exist; set data.path in the config")
     fmt, sep = _detect_format(config)
@@ -240,7 +241,7 @@ def _check_columns(needed: list[str], available: list[str], path: Path, sep: str
 def _read_sqlite(path: Path, table: str, needed: list[str]) -> pd.DataFrame:
     # Read-only URI: evaluation must never lock or modify the live ratings database of a running Space.
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise ValueError(f"cannot open ratings database {str(path)!r} read-only: {exc}") from exc
     try:

@@ -110,6 +110,9 @@ def test_hm_csv_through_the_cli(tmp_path, capsys):
     assert report["log"]["rows_dropped"] == {"missing user id": 2}
     assert report["log"]["rows_read"] == len(frame) and report["log"]["rows_kept"] == len(frame) - 2
     assert "map@12" in capsys.readouterr().out
+    assert json.loads((out / "run.json").read_text())["skipped_metrics"] == {
+        "diversity": "needs item embeddings: set bundle:"
+    }
 
 
 def test_space_ratings_with_bundle(tmp_path, monkeypatch):

@@ -51,7 +51,7 @@ def test_aggregate_pairs_keeps_latest_time():
 
 
 def test_space_ratings_db_maps_stars(tmp_path):
-    path = tmp_path / "ratings.sqlite"
+    path = tmp_path / "space ratings #1.sqlite"  # URI-special characters in the path
     with sqlite3.connect(path) as conn:
         conn.execute(
             "CREATE TABLE ratings(user_id TEXT, item_id TEXT, stars INTEGER, updated_at REAL, "

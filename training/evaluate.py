@@ -289,9 +289,12 @@ def _write_outputs(out, config, results, infos, trials, data_report, tracker_inf
         (out / "best_params.json").write_text(json.dumps(best, indent=2, sort_keys=True, default=str))
         plots.append(eval_plots.plot_sweep(trials, config.sweep_metric, out / "sweep.png"))
     config_dict = asdict(config)
+    computed = {m.split("@")[0] for values in results.values() for m in values}
+    skipped = {m: ("needs item embeddings: set bundle:" if m == "diversity" else "inputs missing")
+               for m in config.metrics if m not in computed}  # fmt: skip
     record = {
         "config": config_dict, "started_at": started, "duration_seconds": round(time.time() - started, 3),
-        "models": infos, "sweep_selected_on": data_name(config) if trials else None, "tracker": tracker_info,
+        "models": infos, "sweep_selected_on": data_name(config) if trials else None, "tracker": tracker_info, "skipped_metrics": skipped,
         "versions": _versions(), "plots": [str(p.name) for p in plots if p is not None],
     }  # fmt: skip
     (out / "run.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
