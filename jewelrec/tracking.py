@@ -9,6 +9,7 @@ reach the network: trackio keeps a local SQLite database, wandb runs with ``mode
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -87,10 +88,8 @@ class WandbTracker(Tracker):
     kind = "wandb"
 
     def __init__(self, project: str, results_dir: Path):
-        try:
-            import wandb  # noqa: F401
-        except ImportError:
-            raise ValueError("tracker: wandb needs the wandb package (pip install wandb), or use tracker: trackio") from None
+        if importlib.util.find_spec("wandb") is None:
+            raise ValueError("tracker: wandb needs the wandb package (pip install wandb), or use tracker: trackio")
         self.project = project
         self.directory = Path(results_dir)
         self.directory.mkdir(parents=True, exist_ok=True)
