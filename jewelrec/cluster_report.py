@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy.optimize import linear_sum_assignment  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
@@ -214,12 +215,27 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def align_labels(labels: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Renumber ``labels`` (n,) so each cluster takes the id of the ``reference`` group it overlaps most
+    (Hungarian matching); clusters left unmatched get fresh ids. Keeps colours comparable across panels."""
+    ids, codes = np.unique(labels, return_inverse=True)
+    ref_ids, ref_codes = np.unique(reference, return_inverse=True)
+    overlap = np.zeros((len(ids), len(ref_ids)), dtype=np.int64)  # (n_clusters, n_reference)
+    np.add.at(overlap, (codes, ref_codes), 1)
+    rows, cols = linear_sum_assignment(-overlap)
+    mapping = np.arange(len(ids)) + len(ref_ids)  # unmatched → after every reference id
+    mapping[rows] = cols
+    return mapping[codes]
+
+
 def plot_maps(report: ComparisonReport, path: Path) -> Path:
-    """One panel per method (plus the labels when known) on the shared 2-D layout."""
+    """One panel per method (plus the labels when known) on the shared 2-D layout; colours matched."""
     panels: list[tuple[str, np.ndarray]] = [(m, l) for m, l in report.labels.items()]
     if report.true_labels is not None:
         _, codes = np.unique(report.true_labels, return_inverse=True)
         panels.insert(0, (f"labels: {report.label_column}", codes))
+    reference = panels[0][1]
+    panels = [(title, align_labels(labels, reference)) for title, labels in panels]
     nmi = {r["method"]: r.get("nmi") for r in report.rows}
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.8), squeeze=False)
     cmap = plt.get_cmap("tab20")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 
-from jewelrec.cluster_report import COLUMNS, compare_methods, write_report
+from jewelrec.cluster_report import COLUMNS, align_labels, compare_methods, write_report
 from training import compare
 
 FAST_METHODS = ("kmeans", "depict")  # umap-kmeans compiles numba kernels (~20 s); only the CLI test runs it
@@ -86,6 +86,14 @@ def test_write_report_files(report, tmp_path) -> None:
     assert "| kmeans | 4 |" in markdown and "| depict | 4 |" in markdown
     for png in ("comparison_maps.png", "comparison_depict_training.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_align_labels_matches_reference_ids() -> None:
+    reference = np.array([0, 0, 1, 1, 2, 2])
+    assert align_labels(np.array([5, 5, 3, 3, 9, 9]), reference).tolist() == [0, 0, 1, 1, 2, 2]
+    # four clusters against three groups: the extra one gets a fresh id (3)
+    reference = np.array([0, 0, 1, 1, 2, 2, 2])
+    assert align_labels(np.array([1, 1, 0, 0, 2, 2, 7]), reference).tolist() == [0, 0, 1, 1, 2, 2, 3]
 
 
 def test_bad_requests_raise(blobs) -> None:
