@@ -223,8 +223,10 @@ def align_labels(labels: np.ndarray, reference: np.ndarray) -> np.ndarray:
     overlap = np.zeros((len(ids), len(ref_ids)), dtype=np.int64)  # (n_clusters, n_reference)
     np.add.at(overlap, (codes, ref_codes), 1)
     rows, cols = linear_sum_assignment(-overlap)
-    mapping = np.arange(len(ids)) + len(ref_ids)  # unmatched → after every reference id
+    mapping = np.empty(len(ids), dtype=np.int64)
     mapping[rows] = cols
+    unmatched = np.setdiff1d(np.arange(len(ids)), rows)
+    mapping[unmatched] = len(ref_ids) + np.arange(len(unmatched))  # fresh ids after every reference id
     return mapping[codes]
 
 
