@@ -1,0 +1,69 @@
+"""Shared fixtures. Fixed seeds everywhere; everything written under pytest's temp dirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets caches under one session temp dir, never the developer's ~/.cache."""
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path_factory.getbasetemp() / "jewelrec-home"))
+
+
+def make_synthetic_bundle(n_items: int = 300, dim: int = 32, n_clusters: int = 6, seed: int = 0):
+    """A bundle whose styles are known by construction: item i belongs to cluster i % n_clusters and its
+    embedding is that cluster's direction plus small noise. No images (thumbnails are blank JPEGs)."""
+    from jewelrec.bundle import Bundle
+    from jewelrec.clustering import soft_assign
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_clusters, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.arange(n_items) % n_clusters
+    emb = centres[labels] + 0.15 * rng.normal(size=(n_items, dim)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    metals = np.array(["gold", "silver", "rose gold", "platinum"])
+    categories = np.array(["ring", "necklace", "earrings", "bracelet", "pendant", "brooch"])
+    items = pd.DataFrame({
+        "item_id": [f"it-{i:05d}" for i in range(n_items)],
+        "name": [f"{metals[l % 4]} {categories[l % 6]} {i}" for i, l in enumerate(labels)],
+        "category": categories[labels % 6],
+        "metal": metals[labels % 4],
+        "price": rng.uniform(50, 900, n_items).round(),
+    })
+    return Bundle(items=items, embeddings=emb, labels=labels, probs=soft_assign(emb, centres, labels),
+                  centroids=centres, coords2d=rng.normal(size=(n_items, 2)).astype(np.float32),
+                  config={"dataset": {"source": "synthetic"}, "encoder": {"type": "none"}})
+
+
+@pytest.fixture
+def synthetic_bundle():
+    return make_synthetic_bundle()
+
+
+@pytest.fixture(scope="session")
+def sample_bundle_dir(tmp_path_factory) -> Path:
+    """A real bundle made by `python -m training.fit` on a small sample catalog (CNN encoder, 60 items).
+
+    Session-scoped: built once (about half a minute on 2 cores), shared read-only by every test. Tests that
+    modify a bundle must copy it first (shutil.copytree).
+    """
+    from training.fit import main
+
+    root = tmp_path_factory.mktemp("sample-bundle")
+    out = root / "bundle"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JEWELREC_HOME", str(root / "home"))
+        code = main(["--dataset", "sample", "--sample-items", "60", "--encoder", "cnn", "--cnn-epochs", "3",
+                     "--method", "kmeans", "--clusters", "6", "--out", str(out)])
+    assert code == 0
+    return out
