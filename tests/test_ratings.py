@@ -1,0 +1,147 @@
+"""RatingStore: validation, upsert + history, concurrency without lost writes, kill -9, network-mount backups."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from jewelrec.ratings import MAX_ID_LEN, RatingError, RatingStore, data_dir, is_network_mount, mount_type
+
+
+def test_rate_upserts_latest_and_keeps_history(tmp_path):
+    store = RatingStore(tmp_path / "r.db")
+    store.rate("alice", "a", 2, at=1.0)
+    store.rate("alice", "b", 5, at=2.0)
+    store.rate("alice", "a", 4, at=3.0)
+    store.rate("bob", "a", 1, at=4.0)
+    assert store.ratings("alice") == {"b": 5, "a": 4}
+    assert store.ratings("bob") == {"a": 1}
+    assert store.history("alice") == [("a", 2, 1.0), ("b", 5, 2.0), ("a", 4, 3.0)]
+    assert store.count() == 3 and store.n_users() == 2
+    # the contract table, readable by plain sqlite3 (the offline evaluator)
+    rows = sqlite3.connect(tmp_path / "r.db").execute(
+        "SELECT user_id, item_id, stars, updated_at FROM ratings ORDER BY user_id, item_id").fetchall()
+    assert rows == [("alice", "a", 4, 3.0), ("alice", "b", 5, 2.0), ("bob", "a", 1, 4.0)]
+    assert sqlite3.connect(tmp_path / "r.db").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.clear("alice") == 2 and store.ratings("alice") == {} and len(store.history("alice")) == 3
+
+
+@pytest.mark.parametrize("user, item, stars, match", [
+    ("u", "a", 0, "1 to 5"), ("u", "a", 6, "1 to 5"), ("u", "a", 2.5, "whole number"), ("u", "a", True, "whole"),
+    ("u", "a", "5", "whole number"), ("", "a", 3, "user id"), ("u", "", 3, "item id"),
+    ("u" * (MAX_ID_LEN + 1), "a", 3, "at most"), ("u", "zzz", 3, "unknown item"),
+])
+def test_bad_ratings_are_refused_and_nothing_is_lost(tmp_path, user, item, stars, match):
+    store = RatingStore(tmp_path / "r.db", known_items={"a", "b"})
+    store.rate("u", "a", 3)
+    with pytest.raises(RatingError, match=match):
+        store.rate(user, item, stars)
+    assert store.ratings("u") == {"a": 3} and len(store.history("u")) == 1
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    path = tmp_path / "r.db"
+    RatingStore(path)
+    errors: list[BaseException] = []
+
+    def writer(u: int) -> None:
+        store = RatingStore(path)
+        try:
+            for i in range(40):
+                store.rate(f"user{u}", f"item{i}", 1 + (u + i) % 5)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(u,)) for u in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    store = RatingStore(path)
+    assert store.count() == 8 * 40
+    assert all(store.ratings(f"user{u}")[f"item{i}"] == 1 + (u + i) % 5 for u in range(8) for i in range(40))
+
+
+def test_ratings_survive_kill_9(tmp_path):
+    path = tmp_path / "r.db"
+    script = textwrap.dedent(f"""
+        import sys, time
+        from jewelrec.ratings import RatingStore
+        store = RatingStore({str(path)!r})
+        for i in range(20):
+            store.rate("u", f"item{{i}}", 4)
+        print("written", flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "written"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert RatingStore(path).ratings("u") == {f"item{i}": 4 for i in range(20)}
+
+
+def test_mount_detection_uses_longest_prefix(tmp_path):
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nserver:/x {tmp_path}/nfs nfs4 rw 0 0\n"
+                      f"bucket {tmp_path}/fuse fuse.gcsfuse rw 0 0\n")
+    assert mount_type(tmp_path / "nfs" / "deep", mounts) == "nfs4"
+    assert is_network_mount(tmp_path / "nfs", mounts) and is_network_mount(tmp_path / "fuse" / "d", mounts)
+    assert not is_network_mount(tmp_path / "local", mounts) and mount_type(tmp_path / "nf", mounts) == "ext4"
+    assert mount_type(tmp_path, tmp_path / "missing") == "unknown"
+
+
+def _backup_rows(directory) -> dict[str, int]:
+    db = sqlite3.connect(f"file:{directory / 'ratings.backup.db'}?mode=ro", uri=True)
+    try:
+        return dict(db.execute("SELECT item_id, stars FROM ratings WHERE user_id = 'u'").fetchall())
+    finally:
+        db.close()
+
+
+def test_network_mount_keeps_live_db_local_and_restores_backup(tmp_path, monkeypatch):
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+    persistent = tmp_path / "data"
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nbucket {persistent} fuse.hf-mount rw 0 0\n")
+    store = RatingStore.open(persistent, mounts_file=mounts)
+    assert store.path == tmp_path / "home" / "live-ratings" / "ratings.db"
+    assert not (persistent / "ratings.db").exists()
+    store.rate("u", "a", 5)
+    store.close()  # final backup at shutdown
+    assert (persistent / "ratings.backup.db").exists()
+
+    store.path.unlink()  # a fresh container: local disk is empty, only the persistent backup remains
+    for extra in ("-wal", "-shm"):
+        store.path.with_name(store.path.name + extra).unlink(missing_ok=True)
+    again = RatingStore.open(persistent, mounts_file=mounts)
+    assert again.ratings("u") == {"a": 5}
+    again.rate("u", "b", 2)
+    thread = again.start_backups(interval_s=0.05)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        if _backup_rows(persistent) == {"a": 5, "b": 2}:
+            break
+        time.sleep(0.05)
+    again._stop.set()
+    thread.join(2)
+    assert _backup_rows(persistent) == {"a": 5, "b": 2}
+
+
+def test_local_data_dir_and_env_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("JEWELREC_DATA_DIR", str(tmp_path / "d"))
+    assert data_dir() == tmp_path / "d"
+    store = RatingStore.open()
+    assert store.path == tmp_path / "d" / "ratings.db" and store.backup_path is None
+    assert store.start_backups() is None
