@@ -4,8 +4,8 @@ Scoring (``recommend``), for a user with ratings r_i on items i:
 
 1. Centre the stars on the user's mean, itself shrunk toward the scale midpoint 3 (one 5★ is a like, not
    "average"): d_i = r_i - (n*mean + 2*3) / (n + 2).
-2. Cluster profile: a_c = sum_i p_ic d_i / (sum_i p_ic + shrink) with the bundle's soft assignments p, so a
-   cluster with one rating moves less than one with ten.
+2. Cluster profile: a_c = sum_i p_ic d_i / (sum_i p_ic + shrink), p the cluster membership (hard labels, or the
+   bundle's soft assignments with ``soft_affinity``), so a cluster with one rating moves less than one with ten.
 3. Item score = cluster_weight * p_j . a  +  like_weight * max_i(w_i sim(j, i), liked i)
    - dislike_weight * max_i(w_i sim(j, i), disliked i), with w_i = |d_i| / max|d|.
 4. Rated items are excluded; the list is spread over the clusters the user likes (a per-cluster cap) unless
@@ -39,6 +39,9 @@ class RecommenderConfig:
     neighbours: int = 100  # ANN neighbours per rated item when the catalog is too big to score exhaustively
     central: int = 200  # most central items per liked cluster added to the candidates
     exact_limit: int = EXACT_LIMIT
+    # hard labels by default: kmeans' Gaussian soft assignments are too flat in 512-d to attribute a rating to
+    # one style; DEPICT's Student-t probabilities are sharp enough to turn this on
+    soft_affinity: bool = False
 
 
 class Recommender:
@@ -85,20 +88,22 @@ class Recommender:
         c = self.config
         centre = (stars.sum() + 2 * 3.0) / (len(stars) + 2)
         dev = stars - centre  # (r,)
-        rated_probs = self.probs[rows]  # (r, k_clusters)
-        affinity = rated_probs.T @ dev / (rated_probs.sum(0) + c.shrink)  # (k_clusters,)
+        membership = self._membership(rows)  # (r, k_clusters)
+        affinity = membership.T @ dev / (membership.sum(0) + c.shrink)  # (k_clusters,)
 
         candidates = self._candidates(rows, dev, affinity)
+        liked, disliked = dev > 0, dev < 0
         weights = np.abs(dev) / max(float(np.abs(dev).max()), 1e-6)  # (r,)
         sims = self.embeddings[candidates] @ self.embeddings[rows].T  # (m, r)
-        liked, disliked = dev > 0, dev < 0
         like = _masked_max(sims * weights, liked)  # (m,), 0 where no liked item
         dislike = _masked_max(sims * weights, disliked)
-        cluster = self.probs[candidates] @ affinity  # (m,)
+        cluster = self._membership(candidates) @ affinity  # (m,)
         scores = c.cluster_weight * cluster + c.like_weight * like - c.dislike_weight * dislike  # (m,)
         scores[np.isin(candidates, rows)] = -np.inf
 
-        liked_clusters = np.flatnonzero(affinity > 0)
+        # styles the user likes: those of the pieces they rated above their centre, if the profile agrees
+        liked_clusters = np.unique(self.labels[rows[liked]])
+        liked_clusters = liked_clusters[affinity[liked_clusters] > 0]
         chosen = _diverse_top(scores, self.labels[candidates], k,
                               n_groups=len(liked_clusters) if len(liked_clusters) > 1 else 1)
         nearest = np.where(liked.any(), np.argmax(np.where(liked, sims, -np.inf), axis=1), -1)  # (m,)
@@ -110,7 +115,7 @@ class Recommender:
                 reason = f"like the {self.names[src]} you rated {stars[nearest[j]]:g}★"
             else:
                 reason = f"from the {self.cluster_names[self.labels[item]]} style you like"
-                if affinity[self.labels[item]] <= 0:
+                if self.labels[item] not in liked_clusters:
                     reason = f"something different: {self.cluster_names[self.labels[item]]}"
             results.append((str(self.ids[item]), float(scores[j]), reason))
         return results
@@ -154,6 +159,12 @@ class Recommender:
         return self.nearest(self.encoder.encode_text([text.strip()])[0], k)
 
     # -- internals -----------------------------------------------------------------------------------
+    def _membership(self, rows: np.ndarray) -> np.ndarray:
+        """Cluster membership of ``rows``: the soft probabilities, or one-hot hard labels. (r, k_clusters)"""
+        if self.config.soft_affinity:
+            return self.probs[rows]
+        return np.eye(self.probs.shape[1], dtype=np.float32)[self.labels[rows]]
+
     def _candidates(self, rows: np.ndarray, dev: np.ndarray, affinity: np.ndarray) -> np.ndarray:
         if self.exhaustive:
             return np.arange(len(self.ids))

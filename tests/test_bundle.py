@@ -1,0 +1,90 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from jewelrec.bundle import FORMAT_VERSION, Bundle, BundleError
+from tests.conftest import make_synthetic_bundle
+
+
+def test_round_trip_is_exact(tmp_path):
+    bundle = make_synthetic_bundle(n_items=50, dim=8, n_clusters=4)
+    bundle.save(tmp_path / "b")
+    loaded = Bundle.load(tmp_path / "b")
+    assert loaded.item_ids == bundle.item_ids
+    for name in ("embeddings", "labels", "probs", "centroids", "coords2d"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(bundle, name))
+    assert loaded.config["format_version"] == FORMAT_VERSION
+    assert set(loaded.config["files"]) == {"items.parquet", "embeddings.safetensors", "clusters.safetensors"}
+
+
+def test_refuses_unknown_format_version(tmp_path):
+    make_synthetic_bundle(n_items=20, dim=4, n_clusters=2).save(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["format_version"] = 99
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match="format version 99"):
+        Bundle.load(tmp_path)
+
+
+@pytest.mark.parametrize("stray", ["model.pkl", "encoder/pytorch_model.bin", "report/notes.txt"])
+def test_refuses_files_it_did_not_write(tmp_path, stray):
+    make_synthetic_bundle(n_items=20, dim=4, n_clusters=2).save(tmp_path)
+    (tmp_path / stray).parent.mkdir(exist_ok=True)
+    (tmp_path / stray).write_bytes(b"\x80\x04evil")
+    with pytest.raises(BundleError, match="did not write"):
+        Bundle.load(tmp_path)
+
+
+def test_refuses_a_flipped_byte(tmp_path):
+    make_synthetic_bundle(n_items=20, dim=4, n_clusters=2).save(tmp_path)
+    path = tmp_path / "embeddings.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="SHA-256"):
+        Bundle.load(tmp_path)
+
+
+def test_refuses_missing_file_and_non_bundle(tmp_path):
+    make_synthetic_bundle(n_items=20, dim=4, n_clusters=2).save(tmp_path / "b")
+    (tmp_path / "b" / "items.parquet").unlink()
+    with pytest.raises(BundleError, match="missing"):
+        Bundle.load(tmp_path / "b")
+    with pytest.raises(BundleError, match="training.fit"):
+        Bundle.load(tmp_path / "nothing-here")
+
+
+def test_save_refuses_to_seal_unknown_files(tmp_path):
+    (tmp_path / "weights.pkl").write_bytes(b"x")
+    with pytest.raises(BundleError, match="may not hold"):
+        make_synthetic_bundle(n_items=20, dim=4, n_clusters=2).save(tmp_path)
+
+
+def test_shape_and_id_checks():
+    bundle = make_synthetic_bundle(n_items=20, dim=4, n_clusters=2)
+    with pytest.raises(BundleError, match="rows"):
+        Bundle(items=bundle.items, embeddings=bundle.embeddings[:5], labels=bundle.labels, probs=bundle.probs,
+               centroids=bundle.centroids, coords2d=bundle.coords2d)
+    items = bundle.items.copy()
+    items.loc[1, "item_id"] = items.loc[0, "item_id"]
+    with pytest.raises(BundleError, match="unique"):
+        Bundle(items=items, embeddings=bundle.embeddings, labels=bundle.labels, probs=bundle.probs,
+               centroids=bundle.centroids, coords2d=bundle.coords2d)
+
+
+def test_real_bundle_from_fit_loads_and_has_report(sample_bundle_dir, tmp_path):
+    bundle = Bundle.load(sample_bundle_dir)
+    assert bundle.n_items == 60 and bundle.n_clusters == 6
+    assert (sample_bundle_dir / "report" / "metrics.json").is_file()
+    assert (sample_bundle_dir / "report" / "confusion_matrix.png").is_file()
+    assert (sample_bundle_dir / "encoder" / "model.safetensors").is_file()
+    assert "encoder/model.safetensors" in bundle.config["files"]
+    thumb = bundle.items["thumbnail"].iloc[0]
+    assert thumb[:2] == b"\xff\xd8"  # JPEG
+    copy = tmp_path / "copy"
+    shutil.copytree(sample_bundle_dir, copy)
+    (copy / "encoder" / "model.safetensors").write_bytes(b"tampered")
+    with pytest.raises(BundleError):
+        Bundle.load(copy)

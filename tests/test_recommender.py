@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from jewelrec import Recommender
+from jewelrec.recommender import RecommenderConfig
+from tests.conftest import make_synthetic_bundle
+
+
+@pytest.fixture
+def rec(synthetic_bundle):
+    return Recommender(synthetic_bundle)
+
+
+def cluster_of(rec, item_id):
+    return int(rec.bundle.labels[rec.bundle.index_of(item_id)])
+
+
+def test_likes_pull_toward_their_cluster_and_dislikes_push_away(rec):
+    # items i belong to cluster i % 6 by construction
+    ratings = {"it-00000": 5, "it-00006": 5, "it-00001": 1, "it-00007": 1}
+    results = rec.recommend(ratings, k=5)
+    assert len(results) == 5
+    assert all(cluster_of(rec, item) == 0 for item, _, _ in results)
+    assert not set(ratings) & {item for item, _, _ in results}
+    scores = [s for _, s, _ in results]
+    assert scores == sorted(scores, reverse=True)
+    assert "you rated 5★" in results[0][2]
+
+
+def test_list_spreads_over_every_liked_cluster(rec):
+    ratings = {"it-00000": 5, "it-00002": 5, "it-00004": 4, "it-00001": 1}
+    clusters = [cluster_of(rec, item) for item, _, _ in rec.recommend(ratings, k=9)]
+    assert set(clusters) == {0, 2, 4}
+    assert max(clusters.count(c) for c in set(clusters)) <= 3
+
+
+def test_single_liked_cluster_may_fill_the_list(rec):
+    clusters = {cluster_of(rec, item) for item, _, _ in rec.recommend({"it-00003": 5}, k=10)}
+    assert clusters == {3}
+
+
+def test_cold_start_is_one_central_piece_per_cluster(rec):
+    results = rec.recommend({}, k=6)
+    assert sorted(cluster_of(rec, item) for item, _, _ in results) == list(range(6))
+    assert all("signature piece" in reason for _, _, reason in results)
+
+
+def test_similar_returns_neighbours_from_the_same_cluster(rec):
+    hits = rec.similar("it-00010", k=8)
+    assert len(hits) == 8 and "it-00010" not in [h for h, _ in hits]
+    assert all(cluster_of(rec, h) == cluster_of(rec, "it-00010") for h, _ in hits)
+    exact = np.argsort(-(rec.embeddings @ rec.embeddings[10]))[1:9]
+    assert [h for h, _ in hits] == [rec.bundle.item_ids[i] for i in exact]
+
+
+@pytest.mark.parametrize("ratings, match", [
+    ({"nope": 5}, "unknown item"), ({"it-00000": 0}, "1 to 5"), ({"it-00000": 6}, "1 to 5"),
+    ({"it-00000": "5"}, "1 to 5"), ({"it-00000": True}, "1 to 5"),
+])
+def test_bad_ratings_are_refused(rec, ratings, match):
+    with pytest.raises(ValueError, match=match):
+        rec.recommend(ratings)
+
+
+def test_bad_arguments(rec):
+    with pytest.raises(ValueError, match="unknown item"):
+        rec.similar("nope")
+    with pytest.raises(ValueError, match="positive integer"):
+        rec.recommend({}, k=0)
+    with pytest.raises(ValueError, match="text tower"):
+        rec.search("gold ring")
+
+
+def test_candidate_path_for_big_catalogs_agrees_with_exhaustive_scoring():
+    bundle = make_synthetic_bundle(n_items=3000, dim=32, n_clusters=10, seed=1)
+    ratings = {bundle.item_ids[i]: s for i, s in [(0, 5), (10, 5), (20, 4), (3, 1), (13, 2), (5, 5)]}
+    exact = Recommender(bundle).recommend(ratings, k=10)
+    approx = Recommender(bundle, config=RecommenderConfig(exact_limit=100)).recommend(ratings, k=10)
+    assert not Recommender(bundle, config=RecommenderConfig(exact_limit=100)).exhaustive
+    overlap = len({i for i, _, _ in exact} & {i for i, _, _ in approx})
+    assert overlap >= 8
