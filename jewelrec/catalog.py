@@ -64,7 +64,7 @@ class Catalog:
         if preferred and preferred in meta.columns:
             return preferred
         for column in ("category", "label", *meta.columns):
-            if column in meta.columns and column != "item_id" and meta[column].dtype == object:
+            if column in meta.columns and column != "item_id" and not pd.api.types.is_numeric_dtype(meta[column]):
                 distinct = meta[column].nunique()
                 if 2 <= distinct <= 50 and distinct < len(meta):
                     return column
@@ -91,7 +91,7 @@ def validate_image(data: bytes | None) -> str | None:
     except UnidentifiedImageError:
         return "undecodable"
     except OSError as err:
-        return "truncated" if "truncated" in str(err) else "undecodable"
+        return "truncated" if "truncated" in str(err).lower() else "undecodable"
     except (ValueError, SyntaxError):
         return "undecodable"
     return None

@@ -1,0 +1,113 @@
+import io
+import warnings
+
+import datasets
+import pytest
+from PIL import Image
+
+from jewelrec.catalog import load_catalog, validate_image
+
+
+def jpeg(color=(200, 150, 100), size=(40, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def png(size=(20, 20)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (10, 20, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_validate_image_reasons(monkeypatch):
+    good = jpeg()
+    assert validate_image(good) is None
+    assert validate_image(png()) is None
+    assert validate_image(b"") == "empty_file"
+    assert validate_image(None) == "missing_image"
+    assert validate_image(b"not an image at all") == "undecodable"
+    assert validate_image(good[: len(good) // 2]) == "truncated"
+    out = io.BytesIO()
+    Image.new("RGB", (10, 10)).save(out, format="PDF")
+    assert validate_image(out.getvalue()) in {"undecodable", "unsupported_format"}
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 40x30 = 1200 px is now a "bomb" to Pillow
+    assert validate_image(good) == "decompression_bomb"
+
+
+def write_parquet(path, rows):
+    ds = datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image())
+    ds.to_parquet(str(path))
+
+
+def test_parquet_with_bad_rows_skips_and_counts(tmp_path):
+    good = jpeg()
+    rows = {
+        "sku": ["a", "b", "c", "d", "e", "a"],
+        "image": [{"bytes": good, "path": None}, {"bytes": good[:300], "path": None},
+                  {"bytes": b"junk", "path": None}, {"bytes": png(), "path": None},
+                  {"bytes": b"", "path": "x.jpg"}, {"bytes": good, "path": None}],
+        "category": ["ring", "ring", "necklace", "necklace", "ring", "ring"],
+    }
+    write_parquet(tmp_path / "cat.parquet", rows)
+    catalog = load_catalog(tmp_path / "cat.parquet")
+    assert catalog.item_ids == ["a", "d"]
+    assert catalog.skipped == {"truncated": 1, "undecodable": 1, "empty_file": 1, "duplicate_id": 1}
+    assert catalog.n_rows_read == 6
+    assert list(catalog.metadata().columns) == ["item_id", "category"]
+    assert catalog.images[0] == good
+
+
+def test_imagefolder_labels_and_stable_hash_ids(tmp_path):
+    for label, color in [("ring", (250, 200, 0)), ("necklace", (100, 100, 100))]:
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            (tmp_path / label / f"{i}.jpg").write_bytes(jpeg((color[0], color[1], i * 40)))
+    (tmp_path / "ring" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    catalog = load_catalog(tmp_path)
+    assert len(catalog) == 6 and catalog.skipped == {"undecodable": 1}
+    meta = catalog.metadata()
+    assert sorted(meta["label"].unique()) == ["necklace", "ring"]
+    assert catalog.label_column("category") == "label"
+    assert all(i.startswith("img-") for i in catalog.item_ids)
+    assert load_catalog(tmp_path).item_ids == catalog.item_ids
+
+
+def test_path_column_and_duplicate_pictures(tmp_path):
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "pics" / "a.jpg").write_bytes(jpeg())
+    ds = datasets.Dataset.from_dict({"file": ["pics/a.jpg", "pics/a.jpg", "pics/missing.jpg"], "price": [1, 2, 3]})
+    ds.to_parquet(str(tmp_path / "items.parquet"))
+    catalog = load_catalog(tmp_path / "items.parquet")
+    assert len(catalog) == 2 and catalog.skipped == {"missing_image": 1}
+    assert catalog.item_ids[1] == catalog.item_ids[0] + "-2"
+
+
+@pytest.mark.parametrize("source, match", [
+    ("no/such/place.parquet", "no such file"),
+    ("justaword", "unknown dataset source"),
+])
+def test_unknown_sources_name_the_fix(source, match):
+    with pytest.raises(ValueError, match=match):
+        load_catalog(source)
+
+
+def test_no_image_column_and_empty(tmp_path):
+    datasets.Dataset.from_dict({"name": ["x", "y"], "price": [1.0, 2.0]}).to_parquet(str(tmp_path / "a.parquet"))
+    with pytest.raises(ValueError, match="no image column; columns are"):
+        load_catalog(tmp_path / "a.parquet")
+    (tmp_path / "b.txt").write_text("x")
+    with pytest.raises(ValueError, match="must be .parquet"):
+        load_catalog(tmp_path / "b.txt")
+    write_parquet(tmp_path / "bad.parquet", {"image": [{"bytes": b"junk", "path": None}]})
+    with pytest.raises(ValueError, match="no decodable image"):
+        load_catalog(tmp_path / "bad.parquet")
+
+
+def test_sample_source_loads_through_datasets():
+    catalog = load_catalog("sample", sample_items=24)
+    assert len(catalog) == 24 and catalog.skipped == {}
+    assert {"name", "category", "metal", "gemstone", "price"} <= set(catalog.metadata().columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert validate_image(catalog.images[0]) is None
