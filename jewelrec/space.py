@@ -1,0 +1,273 @@
+"""The Space's logic: which bundle to serve, and the plain typed handlers the Gradio layout (app.py) calls.
+
+Nothing here keeps per-user state: every handler takes the ``user_id`` the layout resolved from the session
+(Hugging Face OAuth username, else the per-browser id, else the connection's session hash).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from jewelrec.bundle import Bundle, BundleError
+from jewelrec.paths import cache_dir
+from jewelrec.ratings import RatingStore
+from jewelrec.recommender import Recommender, cluster_names
+
+Card = tuple[Image.Image, str]  # (thumbnail, caption) as gr.Gallery takes it
+DETAIL_COLUMNS = ["item_id", "name", "details", "score", "why"]
+
+
+def sample_bundle_dir() -> Path:
+    return cache_dir("bundles") / "sample"
+
+
+def resolve_bundle() -> tuple[Bundle, dict[str, Any]]:
+    """The bundle to serve and where it came from.
+
+    ``$JEWELREC_BUNDLE`` (a directory) wins; else ``$JEWELREC_REPO`` (+ ``$JEWELREC_REVISION``) pulls from the Hub;
+    else the sample bundle, built once into ``cache_dir('bundles')/sample`` (1–3 min on 2 cores) and reused.
+    ``origin`` is ``{"repo_id", "revision", "commit", "offline", "notice"}`` (Hub) or ``{"path", "notice"}``.
+    """
+    local = os.environ.get("JEWELREC_BUNDLE")
+    if local:
+        if not Path(local).is_dir():
+            raise FileNotFoundError(f"JEWELREC_BUNDLE={local!r} is not a directory; point it at a bundle made by "
+                                    "`python -m training.fit --out DIR`, or unset it to use the sample")
+        return Bundle.load(local), {"path": str(local), "notice": None}
+    repo = os.environ.get("JEWELREC_REPO")
+    if repo:
+        from jewelrec.hub import pull  # the Hub seam: only needed when a repo is configured
+
+        return pull(repo, os.environ.get("JEWELREC_REVISION") or None)
+    out = sample_bundle_dir()
+    try:
+        return Bundle.load(out), {"path": str(out), "notice": "built-in sample catalog"}
+    except (BundleError, FileNotFoundError, OSError) as exc:
+        print(f"[jewelrec] no usable sample bundle at {out} ({type(exc).__name__}); building it now — "
+              "1–3 minutes on 2 CPU cores, only the first time", flush=True)
+    from training.fit import FitConfig, run
+
+    run(FitConfig(dataset="sample", out=str(out)))
+    return Bundle.load(out), {"path": str(out), "notice": "built-in sample catalog"}
+
+
+def origin_text(origin: dict[str, Any], bundle: Bundle) -> str:
+    """One footer line: what is being served, from where."""
+    if origin.get("repo_id"):
+        commit = str(origin.get("commit") or origin.get("revision") or "?")[:12]
+        where = f"[{origin['repo_id']}](https://huggingface.co/{origin['repo_id']}) @ `{commit}`"
+        if origin.get("offline"):
+            where += " (offline copy)"
+    else:
+        where = "local bundle" if not origin.get("notice") else str(origin["notice"])
+    encoder = (bundle.config.get("encoder") or {}).get("type", "?")
+    method = (bundle.config.get("clustering") or {}).get("method") or bundle.config.get("method") or "?"
+    line = f"Serving {bundle.n_items} pieces · {bundle.n_clusters} styles · encoder `{encoder}` · {where}"
+    if origin.get("notice") and origin.get("repo_id"):
+        line += f" · ⚠️ {origin['notice']}"
+    return line + (f" · clustering `{method}`" if method != "?" else "")
+
+
+def user_key(oauth_username: str | None, browser_id: str | None, session_hash: str | None) -> str:
+    """The id ratings are stored under: signed-in user, else this browser, else this connection."""
+    if oauth_username:
+        return f"hf:{oauth_username}"[:128]
+    if browser_id:
+        return f"browser:{browser_id}"[:128]
+    if session_hash:
+        return f"session:{session_hash}"[:128]
+    raise ValueError("no identity: sign in, or allow this site to keep a browser id")
+
+
+def new_browser_id(current: str | None) -> str:
+    """Keep a valid stored id; otherwise mint a random one (never derived from anything about the user)."""
+    if isinstance(current, str) and 8 <= len(current) <= 64 and current.replace("-", "").isalnum():
+        return current
+    return uuid.uuid4().hex
+
+
+@dataclass
+class SpaceService:
+    """Everything loaded once at start: bundle, recommender, encoder, rating store, report figures."""
+
+    bundle: Bundle
+    recommender: Recommender
+    store: RatingStore
+    origin: dict[str, Any]
+
+    @classmethod
+    def start(cls, bundle: Bundle, origin: dict[str, Any], store: RatingStore | None = None) -> SpaceService:
+        encoder = None
+        if bundle.encoder_dir is not None:
+            from jewelrec.encoders import load_encoder
+
+            encoder = load_encoder(bundle.encoder_dir)
+        store = store or RatingStore.open(known_items=set(bundle.item_ids))
+        if store.known_items is None:
+            store.known_items = set(bundle.item_ids)
+        return cls(bundle, Recommender(bundle, encoder=encoder), store, origin)
+
+    def __post_init__(self) -> None:
+        items = self.bundle.items
+        self.styles = cluster_names(self.bundle)
+        self.names = [str(v) for v in (items["name"] if "name" in items else items["item_id"])]
+        self.thumbnail = lru_cache(maxsize=4096)(self._thumbnail)
+
+    # -- presentation helpers ------------------------------------------------------------------------
+    def _thumbnail(self, row: int) -> Image.Image:
+        items = self.bundle.items
+        raw = items["thumbnail"].iat[row] if "thumbnail" in items.columns else None
+        if raw is None or len(raw) == 0:
+            return Image.new("RGB", (64, 64), (238, 234, 228))
+        return Image.open(io.BytesIO(raw)).convert("RGB")
+
+    def details(self, row: int) -> str:
+        items, parts = self.bundle.items, []
+        for col in ("category", "metal", "gemstone"):
+            if col in items.columns and str(items[col].iat[row]).lower() not in ("none", "nan", ""):
+                parts.append(str(items[col].iat[row]))
+        if "price" in items.columns and pd.notna(items["price"].iat[row]):
+            parts.append(f"${float(items['price'].iat[row]):,.0f}")
+        return " · ".join(parts)
+
+    def cards(self, hits: list[tuple]) -> tuple[list[Card], pd.DataFrame]:
+        """``[(item_id, score[, why])]`` → gallery cards and a details table."""
+        cards, rows = [], []
+        for hit in hits:
+            item_id, score, why = hit[0], float(hit[1]), (hit[2] if len(hit) > 2 else "")
+            row = self.bundle.index_of(item_id)
+            caption = f"{self.names[row]} — {self.details(row)} · match {score:.2f}"
+            cards.append((self.thumbnail(row), caption + (f" · {why}" if why else "")))
+            rows.append([item_id, self.names[row], self.details(row), round(score, 3), why])
+        return cards, pd.DataFrame(rows, columns=DETAIL_COLUMNS)
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(label, item_id) pairs for a piece picker."""
+        return [(f"{name} ({item_id})", item_id) for name, item_id in zip(self.names, self.bundle.item_ids)]
+
+    # -- handlers ------------------------------------------------------------------------------------
+    def rate_picks(self, user_id: str, page: int = 0, n: int = 8) -> list[str]:
+        """``n`` unrated pieces spanning the styles: one per cluster in turn (most central first), ``page``
+        rotating through further pieces ("show me others")."""
+        rated = set(self.store.ratings(user_id))
+        order = np.argsort(-self.bundle.probs.max(axis=1), kind="stable")  # (n_items,) most typical first
+        by_style: list[list[int]] = [[] for _ in range(self.bundle.n_clusters)]
+        for row in order:
+            if self.bundle.item_ids[row] not in rated:
+                by_style[self.bundle.labels[row]].append(int(row))
+        interleaved: list[int] = []
+        for depth in range(max((len(b) for b in by_style), default=0)):
+            interleaved += [b[depth] for b in by_style if depth < len(b)]
+        if not interleaved:
+            return []
+        start = (page * n) % len(interleaved)
+        picks = (interleaved[start:] + interleaved[:start])[:n]
+        return [self.bundle.item_ids[r] for r in picks]
+
+    def rate(self, user_id: str, item_id: str, stars: int) -> str:
+        """Save a rating; returns a short confirmation. Raises ValueError (RatingError) for a bad one."""
+        self.store.rate(user_id, item_id, stars)
+        n = len(self.store.ratings(user_id))
+        return f"Saved {int(stars)}★ for {self.names[self.bundle.index_of(item_id)]} · {n} rated so far"
+
+    def my_ratings(self, user_id: str) -> dict[str, int]:
+        return self.store.ratings(user_id)
+
+    def for_you(self, user_id: str, k: int = 8) -> tuple[list[Card], pd.DataFrame, str]:
+        ratings = self.store.ratings(user_id)
+        cards, table = self.cards(self.recommender.recommend(ratings, k=k))
+        if not ratings:
+            note = ("**Nothing rated yet** — these are signature pieces of each style. Rate a few pieces on the "
+                    "*Rate* tab and this page learns what you like.")
+        else:
+            note = f"Picked for you from your **{len(ratings)}** rating{'s' * (len(ratings) != 1)}."
+        return cards, table, note
+
+    def similar(self, item_id: str, k: int = 8) -> tuple[list[Card], pd.DataFrame]:
+        if not item_id:
+            raise ValueError("pick a piece first (click one in any gallery, or choose it from the list)")
+        return self.cards(self.recommender.similar(str(item_id), k=k))
+
+    @property
+    def can_embed_uploads(self) -> bool:
+        return self.recommender.encoder is not None
+
+    @property
+    def has_text(self) -> bool:
+        return bool(getattr(self.recommender.encoder, "has_text", False))
+
+    def similar_to_upload(self, image: Image.Image | None, k: int = 8) -> tuple[list[Card], pd.DataFrame]:
+        if image is None:
+            raise ValueError("upload a photo of a piece first")
+        if not self.can_embed_uploads:
+            raise ValueError("this bundle has no image encoder, so uploads cannot be matched; pick a piece instead")
+        vector = self.recommender.encoder.encode_images([image.convert("RGB")], progress=False)[0]  # (d,)
+        return self.cards(self.recommender.nearest(vector, k=k))
+
+    def search(self, text: str, k: int = 8) -> tuple[list[Card], pd.DataFrame]:
+        return self.cards(self.recommender.search(text, k=k))
+
+    # -- explore -------------------------------------------------------------------------------------
+    def style_map(self) -> pd.DataFrame:
+        """One row per item: 2-D coordinates, style name and hover text."""
+        xy = self.bundle.coords2d  # (n, 2)
+        return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "style": [self.styles[c] for c in self.bundle.labels],
+                             "piece": self.names, "item_id": self.bundle.item_ids})
+
+    def cluster_sizes(self) -> pd.DataFrame:
+        counts = np.bincount(self.bundle.labels, minlength=self.bundle.n_clusters)  # (k,)
+        return pd.DataFrame({"style": self.styles, "pieces": counts.astype(int)})
+
+    def style_stars(self, user_id: str) -> pd.DataFrame:
+        """The user's average stars per style (NaN where nothing is rated), one row per style."""
+        ratings = self.store.ratings(user_id)
+        sums = np.zeros(self.bundle.n_clusters)
+        counts = np.zeros(self.bundle.n_clusters)
+        for item_id, stars in ratings.items():
+            c = self.bundle.labels[self.bundle.index_of(item_id)]
+            sums[c] += stars
+            counts[c] += 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return pd.DataFrame({"style": self.styles, "avg_stars": mean, "rated": counts.astype(int)})
+
+    def style_heatmap(self, user_id: str):
+        """Matplotlib figure: one cell per style coloured by the user's average stars."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        table = self.style_stars(user_id)
+        fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(table)), 1.9))
+        values = table["avg_stars"].to_numpy()[None, :]  # (1, k)
+        ax.imshow(np.ma.masked_invalid(values), cmap="RdYlGn", vmin=1, vmax=5, aspect="auto")
+        for c, (v, n) in enumerate(zip(table["avg_stars"], table["rated"])):
+            ax.text(c, 0, "–" if n == 0 else f"{v:.1f}★\n({n})", ha="center", va="center", fontsize=9)
+        ax.set_xticks(range(len(table)), [s.replace(" ", "\n", 1) for s in table["style"]], fontsize=8)
+        ax.set_yticks([])
+        ax.set_title("Your average stars per style", fontsize=10)
+        fig.tight_layout()
+        plt.close(fig)
+        return fig
+
+    def report_figures(self) -> list[Card]:
+        """The fit report's PNGs, read once into memory (no file paths reach the browser)."""
+        directory = self.bundle.report_dir
+        if directory is None:
+            return []
+        figures = []
+        for png in sorted(directory.glob("*.png")):
+            with Image.open(png) as image:
+                figures.append((image.convert("RGB"), png.stem.replace("_", " ")))
+        return figures

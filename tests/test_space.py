@@ -1,0 +1,122 @@
+"""Space handlers called directly (no server): picks span styles, ratings drive For you, errors name the fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import make_synthetic_bundle
+from jewelrec.ratings import RatingError, RatingStore
+from jewelrec.space import SpaceService, new_browser_id, origin_text, resolve_bundle, user_key
+
+
+@pytest.fixture
+def service(tmp_path):
+    bundle = make_synthetic_bundle(n_items=60, n_clusters=6, seed=0)  # item i is in style i % 6
+    return SpaceService.start(bundle, {"notice": "synthetic"}, RatingStore(tmp_path / "r.db"))
+
+
+def test_first_picks_cover_every_style_and_pages_rotate(service):
+    first = service.rate_picks("u", 0, n=6)
+    assert sorted(service.bundle.index_of(i) % 6 for i in first) == list(range(6))
+    second = service.rate_picks("u", 1, n=6)
+    assert not set(first) & set(second)
+    service.rate("u", first[0], 4)
+    assert first[0] not in service.rate_picks("u", 0, n=60)
+
+
+def test_ratings_drive_for_you_toward_the_liked_style(service):
+    cards, table, note = service.for_you("u", k=6)
+    assert "Nothing rated yet" in note and len(cards) == len(table) == 6
+    for i in (0, 6, 12):  # style 0 loved, style 1 disliked
+        service.rate("u", f"it-{i:05d}", 5)
+    service.rate("u", "it-00001", 1)
+    cards, table, note = service.for_you("u", k=5)
+    assert "**4** ratings" in note
+    styles = [service.bundle.index_of(i) % 6 for i in table["item_id"]]
+    assert styles[0] == 0 and styles.count(0) >= 3 and 1 not in styles
+    assert not set(table["item_id"]) & {"it-00000", "it-00006", "it-00012", "it-00001"}
+    assert all(isinstance(img, object) and "match" in caption for img, caption in cards)
+    assert service.for_you("someone-else")[2].startswith("**Nothing rated yet**")  # isolation
+
+
+def test_bad_ratings_are_refused_with_a_message(service):
+    service.rate("u", "it-00003", 3)
+    for item, stars, match in [("it-00003", 9, "1 to 5"), ("nope", 3, "unknown item"), ("x" * 500, 3, "at most")]:
+        with pytest.raises(RatingError, match=match):
+            service.rate("u", item, stars)
+    assert service.my_ratings("u") == {"it-00003": 3}
+
+
+def test_similar_search_and_upload(service):
+    _, table = service.similar("it-00002", k=5)
+    assert "it-00002" not in set(table["item_id"])
+    assert all(service.bundle.index_of(i) % 6 == 2 for i in table["item_id"])  # same style by construction
+    with pytest.raises(ValueError, match="pick a piece"):
+        service.similar("")
+    with pytest.raises(ValueError, match="unknown item"):
+        service.similar("nope")
+    with pytest.raises(ValueError, match="no text tower"):
+        service.search("gold ring")
+    assert not service.has_text and not service.can_embed_uploads
+    with pytest.raises(ValueError, match="no image encoder"):
+        from PIL import Image
+
+        service.similar_to_upload(Image.new("RGB", (8, 8)))
+
+
+def test_explore_tables(service):
+    sizes = service.cluster_sizes()
+    assert sizes["pieces"].tolist() == [10] * 6
+    service.rate("u", "it-00000", 5)
+    service.rate("u", "it-00006", 3)
+    stars = service.style_stars("u")
+    assert stars["avg_stars"].iat[0] == 4.0 and stars["rated"].iat[0] == 2 and np.isnan(stars["avg_stars"].iat[1])
+    assert len(service.style_map()) == 60
+    assert service.style_heatmap("u") is not None
+    assert service.report_figures() == []
+
+
+def test_identity_and_origin():
+    assert user_key("ada", "b" * 32, "s") == "hf:ada"
+    assert user_key(None, "b" * 32, "s") == "browser:" + "b" * 32
+    assert user_key(None, None, "s") == "session:s"
+    kept = new_browser_id("abc123def456")
+    assert kept == "abc123def456" and len(new_browser_id(None)) == 32 and new_browser_id("../../x") != "../../x"
+    bundle = make_synthetic_bundle(n_items=12, n_clusters=3)
+    hub = origin_text({"repo_id": "me/jewels", "commit": "0123456789abcdef", "offline": True,
+                       "notice": "Hub unreachable; serving the cached copy"}, bundle)
+    assert "me/jewels" in hub and "0123456789ab" in hub and "offline" in hub and "cached copy" in hub
+
+
+def test_resolve_bundle_from_dir_and_errors(sample_bundle_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("JEWELREC_BUNDLE", str(sample_bundle_dir))
+    bundle, origin = resolve_bundle()
+    assert bundle.n_items == 60 and origin["path"] == str(sample_bundle_dir)
+    service = SpaceService.start(bundle, origin, RatingStore(tmp_path / "r.db"))
+    assert service.can_embed_uploads and service.report_figures()  # CNN bundle: uploads yes, report PNGs
+    from PIL import Image
+    import io
+
+    photo = Image.open(io.BytesIO(bundle.items["thumbnail"].iat[7]))
+    _, table = service.similar_to_upload(photo, k=3)
+    assert table["item_id"].iat[0] == bundle.item_ids[7]  # a piece's own photo finds itself first
+    monkeypatch.setenv("JEWELREC_BUNDLE", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="training.fit"):
+        resolve_bundle()
+
+
+def test_resolve_bundle_reuses_cached_sample(sample_bundle_dir, monkeypatch, tmp_path):
+    import shutil
+
+    from jewelrec.space import sample_bundle_dir as cached
+
+    monkeypatch.delenv("JEWELREC_BUNDLE", raising=False)
+    monkeypatch.delenv("JEWELREC_REPO", raising=False)
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+    shutil.copytree(sample_bundle_dir, cached())
+    import training.fit
+
+    monkeypatch.setattr(training.fit, "run", lambda config: pytest.fail("rebuilt a cached sample"))
+    bundle, origin = resolve_bundle()
+    assert bundle.n_items == 60 and "sample" in origin["notice"]
