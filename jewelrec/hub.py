@@ -161,6 +161,10 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
                                   f"{unknown}; refusing to download or load it (remove them from the repo)")
     if reason is None:
         folder = snapshot_download(revision=commit, allow_patterns=list(ALLOWED_PATTERNS), **kwargs)
+        if revision != commit:  # remember what the branch/tag pointed at, for offline use (as hf_hub_download does)
+            ref = Path(folder).parents[1] / "refs" / revision
+            ref.parent.mkdir(parents=True, exist_ok=True)
+            ref.write_text(commit)
     else:
         try:
             folder = snapshot_download(revision=revision, local_files_only=True, **kwargs)

@@ -26,6 +26,10 @@ def hub(hub_server, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_TOKEN", WRITE)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no developer token file is ever read
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf-home" / "stored_tokens"))
     return hub_server
 
 
@@ -91,3 +95,107 @@ def test_branch_push_and_branch_resolves_to_its_commit(hub, bundle_copy, tmp_pat
     assert origin["commit"] == sha and origin["revision"] == "staging"
     assert ".gitattributes" in hub.head_files("model", "alice/jewelrec-branch", "main")
     assert "config.json" not in hub.head_files("model", "alice/jewelrec-branch", "main")  # main untouched
+
+
+# -- failure modes ---------------------------------------------------------------------------------------
+def closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there any more
+
+
+def test_unreachable_hub_serves_cached_revision_with_notice(hub, bundle_copy, tmp_path, monkeypatch):
+    from jewelrec.hub import HubError, pull, push
+
+    sha = push(bundle_copy, "alice/jewelrec-offline").rsplit("/", 1)[1]
+    cache = tmp_path / "cache"
+    online, _ = pull("alice/jewelrec-offline", cache_dir=cache)
+
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
+    for revision in ("main", sha):
+        cached, origin = pull("alice/jewelrec-offline", revision=revision, cache_dir=cache)
+        assert origin["offline"] is True and origin["commit"] == sha
+        assert "unreachable" in origin["notice"] and sha[:12] in origin["notice"]
+        assert cached.item_ids == online.item_ids
+    with pytest.raises(HubError, match="no copy of that revision is cached"):
+        pull("alice/jewelrec-offline", cache_dir=tmp_path / "empty-cache")
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    n_requests = len(hub.requests)
+    _, origin = pull("alice/jewelrec-offline", cache_dir=cache)
+    assert origin["offline"] is True and "HF_HUB_OFFLINE" in origin["notice"]
+    assert len(hub.requests) == n_requests  # offline mode asks the Hub nothing
+
+
+def test_missing_or_read_only_token_fails_before_any_upload(hub, bundle_copy, monkeypatch):
+    from jewelrec.bundle import list_files
+    from jewelrec.hub import HubError, push
+
+    before = {f: (bundle_copy / f).read_bytes() for f in list_files(bundle_copy) if f != "README.md"}
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(HubError, match="no Hugging Face token found.*HF_TOKEN"):
+        push(bundle_copy, "alice/jewelrec-denied")
+    monkeypatch.setenv("HF_TOKEN", READ)
+    with pytest.raises(HubError, match="read-only"):
+        push(bundle_copy, "alice/jewelrec-denied")
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_token")
+    with pytest.raises(HubError, match="rejected the token"):
+        push(bundle_copy, "alice/jewelrec-denied")
+    monkeypatch.setenv("HF_TOKEN", WRITE)
+    with pytest.raises(HubError, match="cannot write to namespace 'bob'"):
+        push(bundle_copy, "bob/jewelrec-denied")
+    assert ("model", "alice/jewelrec-denied") not in hub.repos and ("model", "bob/jewelrec-denied") not in hub.repos
+    assert not any(method == "POST" and "denied" in path for method, path in hub.requests)
+    assert {f: (bundle_copy / f).read_bytes() for f in before} == before  # the local bundle is untouched
+
+
+def test_repo_with_unknown_file_is_refused_and_never_downloaded(hub, bundle_copy, tmp_path):
+    from huggingface_hub import HfApi
+
+    from jewelrec.bundle import BundleError
+    from jewelrec.hub import pull, push
+
+    push(bundle_copy, "alice/jewelrec-pkl")
+    HfApi(endpoint=hub.url).upload_file(path_or_fileobj=b"\x80\x04not really a pickle", path_in_repo="model.pkl",
+                                        repo_id="alice/jewelrec-pkl")
+    cache = tmp_path / "cache"
+    with pytest.raises(BundleError, match=r"may not hold: \['model.pkl'\]"):
+        pull("alice/jewelrec-pkl", cache_dir=cache)
+    assert not any(path.endswith("model.pkl") for _, path in hub.requests if "/resolve/" in path)
+    assert not list(cache.rglob("*.pkl"))
+
+
+def test_flipped_byte_in_cache_is_refused(hub, bundle_copy, tmp_path):
+    from jewelrec.bundle import BundleError
+    from jewelrec.hub import pull, push
+
+    sha = push(bundle_copy, "alice/jewelrec-flip").rsplit("/", 1)[1]
+    cache = tmp_path / "cache"
+    bundle, _ = pull("alice/jewelrec-flip", revision=sha, cache_dir=cache)
+    blob = (bundle.path / "embeddings.safetensors").resolve()  # the snapshot entry links to the cached blob
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0x01
+    blob.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="embeddings.safetensors.*SHA-256"):
+        pull("alice/jewelrec-flip", revision=sha, cache_dir=cache)
+
+
+def test_training_fit_push_end_to_end(hub, tmp_path, monkeypatch, capsys):
+    from training.fit import main
+
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+    args = ["--dataset", "sample", "--sample-items", "40", "--encoder", "cnn", "--cnn-epochs", "2",
+            "--method", "kmeans", "--clusters", "4", "--push", "--repo-id", "alice/jewelrec-fit"]
+    monkeypatch.delenv("HF_TOKEN")
+    assert main([*args, "--out", str(tmp_path / "denied")]) == 2  # refused before the fit starts
+    assert "no Hugging Face token" in capsys.readouterr().err and not (tmp_path / "denied").exists()
+
+    monkeypatch.setenv("HF_TOKEN", WRITE)
+    assert main([*args, "--out", str(tmp_path / "bundle")]) == 0
+    sha = hub.repos[("model", "alice/jewelrec-fit")].branches["main"]
+    assert f"{hub.url}/alice/jewelrec-fit/commit/{sha}" in capsys.readouterr().out
+    assert b"library_name: jewelrec" in hub.head_files("model", "alice/jewelrec-fit")["README.md"]
