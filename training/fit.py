@@ -263,7 +263,7 @@ def replace_dir(new: Path, target: Path) -> None:
         new.rename(target)
 
 
-def print_summary(summary: dict[str, Any], file=sys.stdout) -> None:
+def print_summary(summary: dict[str, Any], file=None) -> None:
     catalog, clusters, metrics = summary["catalog"], summary["clusters"], summary["metrics"]
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(catalog.skipped.items())) or "none"
     lines = [
@@ -282,7 +282,7 @@ def print_summary(summary: dict[str, Any], file=sys.stdout) -> None:
     ]
     if summary["push_url"]:
         lines.append(f"  pushed       {summary['push_url']}")
-    print("\n".join(lines), file=file)
+    print("\n".join(lines), file=file or sys.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:

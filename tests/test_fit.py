@@ -1,0 +1,60 @@
+"""training.fit end to end, on small samples in the test's own temp dir."""
+
+import json
+
+import pytest
+
+from jewelrec import Bundle, Recommender
+from tests.test_encoders import tiny_clip_dir  # noqa: F401  (fixture)
+from training.fit import main, parse_config
+
+
+def test_sample_fit_writes_a_complete_bundle(sample_bundle_dir):
+    config = json.loads((sample_bundle_dir / "config.json").read_text())
+    assert config["dataset"]["source"] == "sample" and config["dataset"]["items"] == 60
+    assert config["encoder"]["type"] == "cnn" and "CNN" in config["encoder"]["reason"]
+    assert config["clustering"]["method"] == "kmeans" and config["n_clusters"] == 6
+    assert {"silhouette", "nmi", "ari"} <= set(config["metrics"])
+    assert set(config["fit"]["timings_s"]) >= {"load catalog", "encode", "cluster"}
+    card = (sample_bundle_dir / "README.md").read_text()
+    assert card.startswith("---\n") and "library_name: jewelrec" in card
+    rec = Recommender(Bundle.load(sample_bundle_dir))
+    first = rec.bundle.item_ids[0]
+    assert len(rec.recommend({first: 5}, k=5)) == 5
+
+
+def test_clip_fit_with_auto_k_and_summary(tiny_clip_dir, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "clip-bundle"
+    code = main(["--dataset", "sample", "--sample-items", "40", "--encoder", "auto", "--model", str(tiny_clip_dir),
+                 "--method", "umap-kmeans", "--clusters", "auto", "--k-min", "3", "--k-max", "5", "--out", str(out)])
+    assert code == 0
+    summary = capsys.readouterr().out
+    for words in ("40 items from 40 rows", "CLIP", "embedding dim 16", "umap-kmeans", "highest silhouette",
+                  "elbow at k=", "NMI", "load catalog", str(out)):
+        assert words in summary
+    bundle = Bundle.load(out)
+    assert bundle.embeddings.shape == (40, 16) and 3 <= bundle.n_clusters <= 5
+    assert (out / "report" / "k_selection.png").is_file() and (out / "report" / "style_map.png").is_file()
+    assert not (out / "encoder" / "model.safetensors").exists()  # CLIP weights are referenced, not copied
+
+
+def test_failed_fit_keeps_the_existing_bundle(sample_bundle_dir, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "bundle"
+    shutil.copytree(sample_bundle_dir, out)
+    before = (out / "config.json").read_bytes()
+    assert main(["--dataset", str(tmp_path / "missing.parquet"), "--out", str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert (out / "config.json").read_bytes() == before
+    Bundle.load(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]  # no staging dirs left behind
+
+
+def test_cli_argument_errors():
+    with pytest.raises(SystemExit):
+        parse_config(["--clusters", "many"])
+    with pytest.raises(SystemExit):
+        parse_config(["--push"])
+    with pytest.raises(SystemExit):
+        parse_config(["--method", "dbscan"])
