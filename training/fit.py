@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="create the Hub repo private")
     p.add_argument("--branch", default=d.branch, help="Hub branch to push to (default: main)")
     p.add_argument("--compare-methods", action="store_true",
-                   help="also fit every clustering method on the same embeddings and write report/comparison.*")
+                   help="also fit every clustering method on the same embeddings; writes OUT-comparison/")
     return p
 
 
@@ -211,7 +211,7 @@ def run(config: FitConfig) -> dict[str, Any]:
 
     summary = {"catalog": catalog, "label_column": label_column, "encoder": encoder_reason,
                "dim": int(embeddings.shape[1]), "clusters": clusters, "metrics": metrics,
-               "timings": timings, "out": out, "push_url": None}
+               "timings": timings, "out": out, "push_url": None, "comparison": None}
     if config.push:
         from jewelrec.hub import push
 
@@ -220,8 +220,10 @@ def run(config: FitConfig) -> dict[str, Any]:
     if config.compare_methods:
         from training.compare import compare_bundle
 
+        # beside the bundle, not in it: the bundle is sealed (hashed) and the Space does not need the comparison
+        summary["comparison"] = out.with_name(f"{out.name}-comparison")
         with stage(timings, "compare methods"):
-            compare_bundle(out, out / "report", label_column=label_column, seed=config.seed)
+            compare_bundle(out, summary["comparison"], label_column=label_column, seed=config.seed)
     return summary
 
 
@@ -280,6 +282,8 @@ def print_summary(summary: dict[str, Any], file=None) -> None:
         "  time         " + ", ".join(f"{k} {v:.1f}s" for k, v in summary["timings"].items()),
         f"  bundle       {summary['out']}  (report: {summary['out'] / 'report'})",
     ]
+    if summary["comparison"]:
+        lines.append(f"  comparison   {summary['comparison']} (kmeans / umap-kmeans / depict side by side)")
     if summary["push_url"]:
         lines.append(f"  pushed       {summary['push_url']}")
     print("\n".join(lines), file=file or sys.stdout)
