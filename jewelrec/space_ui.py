@@ -42,7 +42,10 @@ def launch_kwargs(data_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def _oauth_username(request: gr.Request | None) -> str | None:
-    session = getattr(request, "session", None) or {}
+    try:  # the session exists only when gradio attached OAuth (a Space with hf_oauth: true)
+        session = request.session if request is not None else {}
+    except (AssertionError, AttributeError):
+        return None
     info = session.get("oauth_info") if hasattr(session, "get") else None
     return ((info or {}).get("userinfo") or {}).get("preferred_username")
 
