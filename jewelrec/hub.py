@@ -96,7 +96,7 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
     bundle = Bundle.load(bundle_dir)  # verify the manifest before anything is created remotely
     check_write_access(repo_id, token=token, endpoint=endpoint)
     token = token or get_token()
-    (bundle_dir / "README.md").write_text(render_card(bundle.config))
+    (bundle_dir / "README.md").write_text(render_card(bundle.config, repo_id=repo_id))
     api = _api(token, endpoint)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     if branch and branch != constants.DEFAULT_REVISION:
