@@ -38,6 +38,7 @@ class RecommenderConfig:
     shrink: float = 2.0  # pseudo-ratings pulling a cluster's affinity toward 0
     neighbours: int = 100  # ANN neighbours per rated item when the catalog is too big to score exhaustively
     central: int = 200  # most central items per liked cluster added to the candidates
+    max_seeds: int = 16  # the most-liked pieces whose neighbours seed the candidates (bounds request cost)
     exact_limit: int = EXACT_LIMIT
     # hard labels by default: kmeans' Gaussian soft assignments are too flat in 512-d to attribute a rating to
     # one style; DEPICT's Student-t probabilities are sharp enough to turn this on
@@ -94,10 +95,14 @@ class Recommender:
         candidates = self._candidates(rows, dev, affinity)
         liked, disliked = dev > 0, dev < 0
         weights = np.abs(dev) / max(float(np.abs(dev).max()), 1e-6)  # (r,)
-        sims = self.embeddings[candidates] @ self.embeddings[rows].T  # (m, r)
+        candidate_emb = self.embeddings if self.exhaustive else self.embeddings[candidates]  # no copy when all
+        sims = candidate_emb @ self.embeddings[rows].T  # (m, r)
         like = _masked_max(sims * weights, liked)  # (m,), 0 where no liked item
         dislike = _masked_max(sims * weights, disliked)
-        cluster = self._membership(candidates) @ affinity  # (m,)
+        if self.config.soft_affinity:
+            cluster = self.probs[candidates] @ affinity  # (m,)
+        else:
+            cluster = affinity[self.labels[candidates]]  # (m,)
         scores = c.cluster_weight * cluster + c.like_weight * like - c.dislike_weight * dislike  # (m,)
         scores[np.isin(candidates, rows)] = -np.inf
 
@@ -168,7 +173,9 @@ class Recommender:
     def _candidates(self, rows: np.ndarray, dev: np.ndarray, affinity: np.ndarray) -> np.ndarray:
         if self.exhaustive:
             return np.arange(len(self.ids))
-        _, neighbours = self.index.search(self.embeddings[rows[dev > 0]], self.config.neighbours)
+        order = np.argsort(-dev)[: self.config.max_seeds]
+        seeds = rows[order][dev[order] > 0]  # the most-liked pieces
+        _, neighbours = self.index.search(self.embeddings[seeds], self.config.neighbours, coarse=True)
         top_clusters = np.argsort(-affinity)[: max(1, int((affinity > 0).sum()))]
         central = [self.central_items[c][: self.config.central] for c in top_clusters]
         pool = np.concatenate([neighbours.ravel(), *central]).astype(np.int64)
@@ -190,7 +197,10 @@ def _masked_max(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _diverse_top(scores: np.ndarray, groups: np.ndarray, k: int, n_groups: int) -> list[int]:
     """Greedy top-k with at most ceil(k / n_groups) per group; the cap lifts if it would leave gaps."""
-    order = np.argsort(-scores, kind="stable")
+    # the cap can only skip (n_groups - 1) * cap items per slot, so a bounded head of the ranking suffices
+    head = min(len(scores), k * (n_groups + 1) * 4)
+    top = np.argpartition(-scores, head - 1)[:head] if head < len(scores) else np.arange(len(scores))
+    order = top[np.argsort(-scores[top], kind="stable")]
     order = order[np.isfinite(scores[order])]
     cap = math.ceil(k / max(1, min(n_groups, k)))
     taken: list[int] = []
