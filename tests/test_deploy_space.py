@@ -1,0 +1,115 @@
+"""`python -m training.deploy_space` end to end against the local Hub-protocol server."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from tests.hub_server import HubServer
+
+WRITE = "hf_test_write"
+SPACE_YAML = """\
+title: jewelrec
+emoji: "\U0001F48D"
+sdk: gradio
+sdk_version: 6.0.0  # a comment safe_load drops
+app_file: app.py
+hf_oauth: true
+variables:
+  JEWELREC_REPO: ""
+  JEWELREC_REVISION: ""
+  JEWELREC_DATA_DIR: /data
+"""
+
+
+@pytest.fixture(scope="module")
+def hub_server():
+    server = HubServer(tokens={WRITE: ("alice", "write")}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hub(hub_server, monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
+    monkeypatch.setenv("HF_TOKEN", WRITE)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf-home" / "stored_tokens"))
+    return hub_server
+
+
+@pytest.fixture
+def space_yaml(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(SPACE_YAML)
+    return path
+
+
+def test_deploy_uploads_app_and_sets_variables_then_the_space_pulls_the_pinned_bundle(
+        hub, sample_bundle_dir, space_yaml, tmp_path, capsys):
+    from jewelrec.hub import pull, push
+    from training.deploy_space import main
+
+    bundle_dir = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    sha = push(bundle_dir, "alice/jewelrec").rsplit("/", 1)[1]
+    args = ["--space-id", "alice/jewelrec-space", "--repo", "alice/jewelrec", "--revision", sha,
+            "--space-yaml", str(space_yaml)]
+    assert main(args) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == f"{hub.url}/spaces/alice/jewelrec-space"
+
+    space = hub.repos[("space", "alice/jewelrec-space")]
+    assert space.sdk == "gradio"
+    files = hub.head_files("space", "alice/jewelrec-space")
+    assert {"app.py", "requirements.txt", "README.md", "jewelrec/__init__.py", "jewelrec/hub.py",
+            "jewelrec/models/__init__.py"} <= set(files)
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+    from training.deploy_space import ROOT
+
+    assert files["jewelrec/hub.py"] == (ROOT / "jewelrec" / "hub.py").read_bytes()
+    front = yaml.safe_load(files["README.md"].decode().split("---\n")[1])
+    assert front == {"title": "jewelrec", "emoji": "\U0001F48D", "sdk": "gradio", "sdk_version": "6.0.0",
+                     "app_file": "app.py", "hf_oauth": True}
+    assert {k: v["value"] for k, v in space.variables.items()} == {
+        "JEWELREC_REPO": "alice/jewelrec", "JEWELREC_REVISION": sha, "JEWELREC_DATA_DIR": "/data"}
+
+    # what the Space does with those variables: the pinned commit is served exactly, even after a new push
+    push(bundle_dir, "alice/jewelrec", commit_message="newer bundle")
+    variables = {k: v["value"] for k, v in space.variables.items()}
+    _, origin = pull(variables["JEWELREC_REPO"], variables["JEWELREC_REVISION"], cache_dir=tmp_path / "cache")
+    assert origin["commit"] == sha
+
+    # a second deploy updates the same Space in a new commit
+    n_commits = len(space.commits)
+    assert main(["--space-id", "alice/jewelrec-space", "--space-yaml", str(space_yaml)]) == 0
+    assert len(space.commits) == n_commits + 1
+
+
+def test_deploy_refuses_unknown_bundle_revision_and_missing_token(hub, space_yaml, monkeypatch, capsys):
+    from training.deploy_space import main
+
+    hub.create_repo("model", "alice/empty-bundle")
+    assert main(["--space-id", "alice/s2", "--repo", "alice/empty-bundle", "--revision", "nope",
+                 "--space-yaml", str(space_yaml)]) == 2
+    assert "alice/empty-bundle@nope not found" in capsys.readouterr().err
+    monkeypatch.delenv("HF_TOKEN")
+    assert main(["--space-id", "alice/s2", "--space-yaml", str(space_yaml)]) == 2
+    assert "no Hugging Face token" in capsys.readouterr().err
+    assert ("space", "alice/s2") not in hub.repos
+    with pytest.raises(SystemExit):
+        main(["--space-id", "alice/s2", "--revision", "abc"])  # --revision without --repo is a usage error
+
+
+def test_space_yaml_must_exist_and_be_gradio(tmp_path):
+    from training.deploy_space import read_space_settings
+
+    with pytest.raises(ValueError, match="space.yaml not found"):
+        read_space_settings(tmp_path / "space.yaml")
+    (tmp_path / "space.yaml").write_text("sdk: docker\n")
+    with pytest.raises(ValueError, match="Gradio Space"):
+        read_space_settings(tmp_path / "space.yaml")
