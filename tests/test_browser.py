@@ -1,0 +1,74 @@
+"""A real browser (Debian's chromium via Playwright): load the page, rate five pieces, see For you update."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed at /usr/bin/chromium "
+                                "(apt-get install chromium; .ci/run does this)")
+
+
+@pytest.fixture(scope="module")
+def served(sample_bundle_dir, tmp_path_factory):
+    from test_app import free_port
+
+    from jewelrec.bundle import Bundle
+    from jewelrec.ratings import RatingStore
+    from jewelrec.space import SpaceService
+    from jewelrec.space_ui import build_demo, launch_kwargs
+
+    data = tmp_path_factory.mktemp("browser-data")
+    service = SpaceService.start(Bundle.load(sample_bundle_dir), {"notice": "test sample"},
+                                 RatingStore(data / "ratings.db"))
+    demo = build_demo(service)
+    demo.queue(max_size=64, default_concurrency_limit=4)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True,
+                            **(launch_kwargs(data) | {"server_port": free_port()}))
+    yield url, service
+    demo.close()
+
+
+def test_rate_five_pieces_and_see_for_you_update(served, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, service = served
+    os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "no-download"))  # never fetch a browser
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(url, wait_until="load", timeout=30_000)
+            page.get_by_role("tab", name="Rate").click()
+            cards = page.locator(".piece-card")
+            sync_api.expect(cards.first.locator("img")).to_be_visible(timeout=20_000)
+            page.screenshot(path=tmp_path / "rate.png", full_page=True)
+            status = page.locator("#rate-status")
+            for slot in range(5):
+                cards.nth(slot).get_by_text("★★★★★" if slot % 2 == 0 else "★★", exact=True).click()
+                sync_api.expect(status).to_contain_text(f"{slot + 1} rated so far", timeout=15_000)
+            page.get_by_role("tab", name="For you").click()
+            note = page.locator("#foryou-note")
+            sync_api.expect(note).to_contain_text("your 5 ratings", timeout=15_000)
+            sync_api.expect(page.locator("#foryou-note")).not_to_contain_text("Nothing rated yet")
+            page.screenshot(path=tmp_path / "for_you.png", full_page=True)
+            page.get_by_role("tab", name="Explore").click()
+            page.wait_for_timeout(1500)
+            page.screenshot(path=tmp_path / "explore.png", full_page=True)
+            browser_id = page.evaluate("() => JSON.stringify(localStorage)")
+        finally:
+            browser.close()
+    assert (tmp_path / "for_you.png").stat().st_size > 10_000
+    import sqlite3
+
+    rows = sqlite3.connect(service.store.path).execute("SELECT user_id, COUNT(*) FROM ratings GROUP BY user_id")
+    per_user = dict(rows.fetchall())
+    assert list(per_user.values()) == [5]  # one browser, five ratings, one identity
+    (only_user,) = per_user
+    assert only_user.startswith("browser:") and only_user.removeprefix("browser:") in browser_id
+    print("screenshots in", tmp_path)
