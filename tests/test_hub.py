@@ -199,3 +199,40 @@ def test_training_fit_push_end_to_end(hub, tmp_path, monkeypatch, capsys):
     sha = hub.repos[("model", "alice/jewelrec-fit")].branches["main"]
     assert f"{hub.url}/alice/jewelrec-fit/commit/{sha}" in capsys.readouterr().out
     assert b"library_name: jewelrec" in hub.head_files("model", "alice/jewelrec-fit")["README.md"]
+
+
+def test_depict_weights_travel_and_load_with_strict_keys(hub, bundle_copy, tmp_path):
+    """A bundle with depict/ (model.safetensors + config.json) comes back byte-identical and loads strictly."""
+    import numpy as np
+
+    from jewelrec.bundle import Bundle
+    from jewelrec.depict import Depict
+    from jewelrec.hub import pull, push
+
+    bundle = Bundle.load(bundle_copy)
+    depict = Depict(n_clusters=4, seed=0, pretrain_epochs=2, cluster_epochs=2).fit(bundle.embeddings)
+    depict.save_pretrained(bundle_copy / "depict")
+    bundle.save(bundle_copy)  # re-seal: the manifest now covers depict/
+    assert "depict/model.safetensors" in bundle.config["files"]
+
+    sha = push(bundle_copy, "alice/jewelrec-depict").rsplit("/", 1)[1]
+    pulled, origin = pull("alice/jewelrec-depict", revision=sha, cache_dir=tmp_path / "cache")
+    assert (pulled.path / "depict" / "model.safetensors").read_bytes() == \
+        (bundle_copy / "depict" / "model.safetensors").read_bytes()
+    loaded = Depict.from_pretrained(pulled.path / "depict", input_dim=pulled.embeddings.shape[1])
+    np.testing.assert_allclose(loaded.predict_proba(pulled.embeddings), depict.predict_proba(bundle.embeddings),
+                               rtol=0, atol=1e-6)
+    card = hub.head_files("model", "alice/jewelrec-depict")["README.md"].decode()
+    assert "depict/model.safetensors" in card and 'hub.pull("alice/jewelrec-depict")' in card
+
+
+def test_private_repo_needs_a_token_to_pull(hub, bundle_copy, tmp_path, monkeypatch):
+    from jewelrec.hub import HubError, pull, push
+
+    push(bundle_copy, "alice/jewelrec-private", private=True)
+    assert hub.repos[("model", "alice/jewelrec-private")].private
+    _, origin = pull("alice/jewelrec-private", cache_dir=tmp_path / "cache")
+    assert origin["offline"] is False
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(HubError, match="not found.*private.*HF_TOKEN"):
+        pull("alice/jewelrec-private", cache_dir=tmp_path / "other-cache")
