@@ -259,8 +259,12 @@ class _Handler(BaseHTTPRequestHandler):
         action = parts[4]
         if action == "preupload":
             files = json.loads(body)["files"]
-            return self._json(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                                               "oid": None} for f in files]})
+            sha = repo.resolve(parts[5])
+            current = repo.commits[sha] if sha else {}
+            # oid of the file already there (git blob sha1), so unchanged files are skipped as on the Hub
+            return self._json(200, {"files": [
+                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+                 "oid": git_blob_sha1(current[f["path"]]) if f["path"] in current else None} for f in files]})
         if action == "branch":
             branch = parts[5]
             if branch in repo.branches:

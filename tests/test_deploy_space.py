@@ -79,10 +79,32 @@ def test_deploy_uploads_app_and_sets_variables_then_the_space_pulls_the_pinned_b
         "JEWELREC_REPO": "alice/jewelrec", "JEWELREC_REVISION": sha, "JEWELREC_DATA_DIR": "/data"}
 
     # what the Space does with those variables: the pinned commit is served exactly, even after a new push
+    from jewelrec.bundle import Bundle
+
+    newer = Bundle.load(bundle_dir)
+    newer.config["clustering"] = {**newer.config.get("clustering", {}), "method": "newer"}
+    newer.save(bundle_dir)
     push(bundle_dir, "alice/jewelrec", commit_message="newer bundle")
     variables = {k: v["value"] for k, v in space.variables.items()}
     _, origin = pull(variables["JEWELREC_REPO"], variables["JEWELREC_REVISION"], cache_dir=tmp_path / "cache")
     assert origin["commit"] == sha
+
+    # and what the Space's own start-up does with them (jewelrec.space.resolve_bundle -> hub.pull)
+    from huggingface_hub import constants
+
+    from jewelrec.space import origin_text, resolve_bundle
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "space-cache"))
+        mp.delenv("JEWELREC_BUNDLE", raising=False)
+        for key, value in variables.items():
+            mp.setenv(key, value)
+        served, origin = resolve_bundle()
+        assert origin["commit"] == sha and not origin["offline"]
+        assert sha[:12] in origin_text(origin, served)
+        mp.setenv("JEWELREC_REVISION", "main")  # a branch resolves to its current (newer) commit
+        _, origin = resolve_bundle()
+        assert origin["commit"] == hub.repos[("model", "alice/jewelrec")].branches["main"] != sha
 
     # a second deploy updates the same Space in a new commit
     n_commits = len(space.commits)

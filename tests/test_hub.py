@@ -78,6 +78,9 @@ def test_pinned_revision_stays_served_after_a_second_push(hub, bundle_copy, tmp_
     b.save(bundle_copy)
     second = push(bundle_copy, "alice/jewelrec-pin", commit_message="second").rsplit("/", 1)[1]
     assert second != first
+    # pushing the same bundle again makes no empty commit: only changed files travel, here none
+    assert push(bundle_copy, "alice/jewelrec-pin").rsplit("/", 1)[1] == second
+    assert hub.repos[("model", "alice/jewelrec-pin")].branches["main"] == second
 
     cache = tmp_path / "cache"
     pinned, origin = pull("alice/jewelrec-pin", revision=first, cache_dir=cache)
