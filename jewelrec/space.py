@@ -6,6 +6,8 @@ Nothing here keeps per-user state: every handler takes the ``user_id`` the layou
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import os
 import uuid
@@ -151,6 +153,25 @@ class SpaceService:
             rows.append([item_id, self.names[row], self.details(row), round(score, 3), why])
         return cards, pd.DataFrame(rows, columns=DETAIL_COLUMNS)
 
+    def card_html(self, hits: list[tuple[str, float, str]]) -> str:
+        """Product cards (thumbnail inlined as a data URI, so no file path or URL is exposed)."""
+        items, cards = self.bundle.items, []
+        top = max((abs(h[1]) for h in hits), default=1.0) or 1.0
+        for item_id, score, why in hits:
+            row = self.bundle.index_of(item_id)
+            raw = items["thumbnail"].iat[row] if "thumbnail" in items.columns else None
+            image = (f"<img src='data:image/jpeg;base64,{base64.b64encode(raw).decode()}' alt=''>"
+                     if raw is not None and len(raw) else "<div class='jr-noimg'>◆</div>")
+            width = max(4, min(100, round(100 * score / top)))
+            cards.append(
+                f"<div class='jr-card' data-item='{html.escape(item_id)}'>{image}<div class='jr-body'>"
+                f"<div class='jr-name'>{html.escape(self.names[row])}</div>"
+                f"<div class='jr-meta'>{html.escape(self.details(row))}</div>"
+                f"<div class='jr-why'>{html.escape(why)}</div>"
+                f"<div class='jr-score' title='match score {score:.2f}'><span style='width:{width}%'></span></div>"
+                f"<div class='jr-num'>match {score:.2f}</div></div></div>")
+        return "<div class='jr-grid'>" + "".join(cards) + "</div>"
+
     def choices(self) -> list[tuple[str, str]]:
         """(label, item_id) pairs for a piece picker."""
         return [(f"{name} ({item_id})", item_id) for name, item_id in zip(self.names, self.bundle.item_ids)]
@@ -183,9 +204,11 @@ class SpaceService:
     def my_ratings(self, user_id: str) -> dict[str, int]:
         return self.store.ratings(user_id)
 
-    def for_you(self, user_id: str, k: int = 8) -> tuple[list[Card], pd.DataFrame, str]:
+    def for_you(self, user_id: str, k: int = 8) -> tuple[str, pd.DataFrame, str]:
+        """(product cards HTML, details table, headline) for a user's current ratings."""
         ratings = self.store.ratings(user_id)
-        cards, table = self.cards(self.recommender.recommend(ratings, k=k))
+        hits = self.recommender.recommend(ratings, k=k)
+        cards, table = self.card_html(hits), self.cards(hits)[1]
         if not ratings:
             note = ("**Nothing rated yet** — these are signature pieces of each style. Rate a few pieces on the "
                     "*Rate* tab and this page learns what you like.")

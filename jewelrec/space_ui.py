@@ -29,6 +29,18 @@ CSS = """
              background: var(--background-fill-primary); box-shadow: 0 1px 3px rgba(0,0,0,.06);}
 .piece-card .piece-name p {font-weight: 600; margin: 4px 0 0 0; font-size: .92rem;}
 .piece-card .piece-meta p {color: var(--body-text-color-subdued); font-size: .8rem; margin: 0;}
+.jr-grid {display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 14px;}
+.jr-card {border: 1px solid var(--border-color-primary); border-radius: 14px; overflow: hidden;
+          background: var(--background-fill-primary); box-shadow: 0 1px 4px rgba(0,0,0,.07);}
+.jr-card img, .jr-noimg {width: 100%; aspect-ratio: 1; object-fit: cover; display: block; background: #f4f1ec;}
+.jr-noimg {display: flex; align-items: center; justify-content: center; font-size: 2rem; color: #c9b8a6;}
+.jr-body {padding: 10px 12px 12px;}
+.jr-name {font-weight: 600; font-size: .95rem; line-height: 1.25;}
+.jr-meta {color: var(--body-text-color-subdued); font-size: .8rem; margin-top: 2px;}
+.jr-why {font-size: .8rem; margin-top: 6px; font-style: italic;}
+.jr-score {height: 5px; border-radius: 3px; background: var(--neutral-200); margin-top: 8px; overflow: hidden;}
+.jr-score span {display: block; height: 100%; background: var(--primary-500);}
+.jr-num {font-size: .7rem; color: var(--body-text-color-subdued); margin-top: 3px;}
 #footer {font-size: .8rem; color: var(--body-text-color-subdued); text-align: center; margin-top: 1rem;}
 """
 
@@ -74,7 +86,7 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
 def build_demo(service: SpaceService) -> gr.Blocks:
     with gr.Blocks(title="jewelrec · find your style") as demo:
         browser_id = gr.BrowserState(None, storage_key="jewelrec-browser-id")
-        gr.HTML("<div id='hero'><h1>💍 jewelrec</h1><p>Rate a few pieces and we'll learn your style — "
+        gr.HTML("<div id='hero'><h1>◆ jewelrec</h1><p>Rate a few pieces and we'll learn your style — "
                 "then browse pieces like the ones you love.</p></div>")
         if os.environ.get("OAUTH_CLIENT_ID"):  # set by Spaces when hf_oauth is on (space.yaml)
             gr.LoginButton()
@@ -85,7 +97,7 @@ def build_demo(service: SpaceService) -> gr.Blocks:
             search = _search_tab(service)
             explore = _explore_tab(service, browser_id)
         _wire_rating(service, rate, foryou, explore["heatmap"], browser_id)
-        for source in (foryou, similar, search):
+        for source in (similar, search):
             _wire_select(source["gallery"], source["table"], similar, tabs)
         gr.Markdown(origin_text(service.origin, service.bundle), elem_id="footer")
 
@@ -110,7 +122,7 @@ def _gallery(label: str) -> gr.Gallery:
 def _for_you_tab(service: SpaceService) -> dict[str, Any]:
     with gr.Tab("For you", id="foryou"):
         note = gr.Markdown(elem_id="foryou-note")
-        gallery = _gallery("Picked for you")
+        gallery = gr.HTML(elem_id="foryou-cards")
         with gr.Accordion("Why these pieces", open=False):
             table = gr.Dataframe(headers=DETAIL_COLUMNS, interactive=False, wrap=True)
     return {"note": note, "gallery": gallery, "table": table}
