@@ -7,11 +7,18 @@ Ratings: SQLite under $JEWELREC_DATA_DIR (default ~/.cache/jewelrec/data).
 
 from __future__ import annotations
 
+import os
+
 from jewelrec.ratings import data_dir
-from jewelrec.space import SpaceService, resolve_bundle
+from jewelrec.space import BuildingPage, SpaceService, resolve_bundle, sample_needs_build
 from jewelrec.space_ui import build_demo, launch_kwargs
 
+# First start: say so on the page too, not only in the terminal (the placeholder frees the port before launch)
+placeholder = (BuildingPage(port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+               if __name__ == "__main__" and sample_needs_build() else None)
 service = SpaceService.start(*resolve_bundle())
+if placeholder is not None:
+    placeholder.close()
 demo = build_demo(service)
 demo.queue(max_size=256, default_concurrency_limit=4)  # bounded queue; encoder events cap themselves lower
 

@@ -63,6 +63,50 @@ def resolve_bundle() -> tuple[Bundle, dict[str, Any]]:
     return Bundle.load(out), {"path": str(out), "notice": "built-in sample catalog"}
 
 
+def sample_needs_build() -> bool:
+    """True when ``python app.py`` will have to build the sample bundle before it can serve."""
+    if os.environ.get("JEWELREC_BUNDLE") or os.environ.get("JEWELREC_REPO"):
+        return False
+    return not (sample_bundle_dir() / "config.json").is_file()
+
+
+class BuildingPage:
+    """A placeholder page on the Space's port while the sample bundle is built (first start only): it says what
+    is happening and reloads itself every 5 s until the real app answers. Stdlib only, one page, no files."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 7860):
+        import http.server
+        import threading
+        import time
+
+        started = time.time()
+
+        class Page(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
+                body = ("<!doctype html><meta charset='utf-8'><meta http-equiv='refresh' content='5'>"
+                        "<title>jewelrec · starting</title><body style='font-family:sans-serif;max-width:36rem;"
+                        "margin:15vh auto;color:#333'><h1>◆ jewelrec is getting ready</h1><p>Building the "
+                        "built-in sample catalog and its style model — this happens once, on the first start, "
+                        f"and takes 1–3 minutes on a small CPU. Elapsed: {time.time() - started:.0f} s.</p>"
+                        "<p>This page reloads by itself; progress is shown in the terminal.</p>").encode()
+                self.send_response(503)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Retry-After", "5")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:  # keep the terminal for the build's progress
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, port), Page)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def origin_text(origin: dict[str, Any], bundle: Bundle) -> str:
     """One footer line: what is being served, from where."""
     if origin.get("repo_id"):

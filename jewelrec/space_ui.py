@@ -226,13 +226,14 @@ def _explore_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str
         gr.ScatterPlot(service.style_map(), x="x", y="y", color="style", tooltip=["piece", "style", "item_id"],
                        x_title=" ", y_title=" ", height=420, label="Style map")
         with gr.Row():
-            gr.BarPlot(service.cluster_sizes(), x="style", y="pieces", label="Pieces per style", height=300,
-                       x_label_angle=-30, sort="-y")
+            sizes = service.cluster_sizes()
+            gr.BarPlot(sizes, x="style", y="pieces", label="Pieces per style", height=300, x_label_angle=-30,
+                       sort="-y", y_lim=[0, int(sizes["pieces"].max() * 1.15) + 1])
             heatmap = gr.Plot(label="Your taste by style")
         figures = service.report_figures()
         if figures:
-            gr.Gallery(figures, label="Fit report", columns=3, height="auto", format="png",
-                       allow_preview=True)
+            gr.Gallery(figures, label="Fit report", columns=2, height="auto", format="png",
+                       allow_preview=True, object_fit="contain")
     return {"heatmap": heatmap}
 
 

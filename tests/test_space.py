@@ -121,3 +121,25 @@ def test_resolve_bundle_reuses_cached_sample(sample_bundle_dir, monkeypatch, tmp
     monkeypatch.setattr(training.fit, "run", lambda config: pytest.fail("rebuilt a cached sample"))
     bundle, origin = resolve_bundle()
     assert bundle.n_items == 60 and "sample" in origin["notice"]
+
+
+def test_building_page_answers_then_frees_the_port(monkeypatch, tmp_path):
+    import httpx
+
+    from jewelrec.space import BuildingPage, sample_needs_build
+    from test_app import free_port
+
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("JEWELREC_BUNDLE", raising=False)
+    monkeypatch.delenv("JEWELREC_REPO", raising=False)
+    assert sample_needs_build()
+    monkeypatch.setenv("JEWELREC_BUNDLE", str(tmp_path))
+    assert not sample_needs_build()
+    port = free_port()
+    page = BuildingPage(port=port)
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/anything")
+        assert response.status_code == 503 and "getting ready" in response.text and "refresh" in response.text
+    finally:
+        page.close()
+    BuildingPage(port=port).close()  # the port is free again for gradio
