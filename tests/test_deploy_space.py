@@ -67,7 +67,9 @@ def test_deploy_uploads_app_and_sets_variables_then_the_space_pulls_the_pinned_b
     assert space.sdk == "gradio"
     files = hub.head_files("space", "alice/jewelrec-space")
     assert {"app.py", "requirements.txt", "README.md", "jewelrec/__init__.py", "jewelrec/hub.py",
-            "jewelrec/models/__init__.py"} <= set(files)
+            "jewelrec/models/__init__.py", "training/fit.py"} <= set(files)
+    assert not [f for f in files if f.startswith("training/") and f not in ("training/__init__.py",
+                                                                          "training/fit.py")]
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     from training.deploy_space import ROOT
 

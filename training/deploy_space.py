@@ -2,7 +2,8 @@
 
     python -m training.deploy_space --space-id user/jewelrec-space --repo user/jewelrec --revision <sha>
 
-Uploads app.py, jewelrec/ (Python sources only), requirements.txt and a README.md whose front matter is
+Uploads app.py, jewelrec/ (Python sources only), requirements.txt, training/__init__.py + training/fit.py
+(the Space builds the built-in sample with them when no bundle repo is set) and a README.md whose front matter is
 space.yaml (minus its ``variables`` block), then sets the Space variables: space.yaml's ``variables``, with
 ``JEWELREC_REPO`` / ``JEWELREC_REVISION`` taken from ``--repo`` / ``--revision``. The bundle revision is
 checked on the Hub first, so a typo fails here and not in the running Space. Prints the Space URL.
@@ -89,9 +90,13 @@ def space_readme(front: dict[str, Any], repo: str | None, revision: str | None, 
 
 
 def stage_files(source: Path, staging: Path) -> list[str]:
-    """Copy app.py, requirements.txt and jewelrec/**/*.py into ``staging``; returns their relative paths."""
-    wanted = [source / "app.py", source / "requirements.txt", *sorted((source / "jewelrec").rglob("*.py"))]
-    missing = [str(p) for p in wanted[:2] if not p.is_file()]
+    """Copy app.py, requirements.txt, jewelrec/**/*.py and training.fit into ``staging``; returns relative paths.
+
+    training.fit goes along because the Space builds the built-in sample with it when no repo is configured.
+    """
+    wanted = [source / "app.py", source / "requirements.txt", *sorted((source / "jewelrec").rglob("*.py")),
+              source / "training" / "__init__.py", source / "training" / "fit.py"]
+    missing = [str(p) for p in [*wanted[:2], *wanted[-2:]] if not p.is_file()]
     if missing or not (source / "jewelrec" / "__init__.py").is_file():
         raise ValueError(f"{source} is not a jewelrec checkout (missing {missing or ['jewelrec/__init__.py']}); "
                          "pass --source <repository root>")
@@ -136,7 +141,7 @@ def deploy(config: DeployConfig) -> dict[str, Any]:
         info = api.upload_folder(repo_id=config.space_id, repo_type="space", folder_path=staging,
                                  commit_message=f"deploy jewelrec Space ({config.repo or 'sample'}@"
                                                 f"{config.revision or 'main'})",
-                                 delete_patterns=["jewelrec/*"])  # drop modules removed since the last deploy
+                                 delete_patterns=["jewelrec/*", "training/*"])  # modules removed since last time
     variables = {k: v for k, v in variables.items() if v}  # empty = use the app's default; not sent
     for key, value in variables.items():
         api.add_space_variable(config.space_id, key, value)
