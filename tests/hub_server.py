@@ -53,6 +53,7 @@ class HubServer:
         self.tokens = dict(tokens or {})
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for assertions
+        self.outage_status: int | None = None  # set to e.g. 503 and every request gets that answer
         self.lock = threading.Lock()
         self._counter = 0
         self._httpd: ThreadingHTTPServer | None = None
@@ -151,10 +152,20 @@ class _Handler(BaseHTTPRequestHandler):
         return repo
 
     # -- routes --------------------------------------------------------------------------------------
+    def _outage(self, head: bool = False) -> bool:
+        status = self.server_hub.outage_status
+        if status is not None:
+            self._body()
+            self._error(status, "Service Unavailable", head=head)
+        return status is not None
+
     def do_HEAD(self) -> None:
-        self._resolve(head=True)
+        if not self._outage(head=True):
+            self._resolve(head=True)
 
     def do_GET(self) -> None:
+        if self._outage():
+            return
         hub = self.server_hub
         url = urlparse(self.path)
         hub.requests.append(("GET", url.path))
@@ -227,6 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
                    content_type="application/octet-stream", head=head)
 
     def do_POST(self) -> None:
+        if self._outage():
+            return
         hub = self.server_hub
         url = urlparse(self.path)
         hub.requests.append(("POST", url.path))

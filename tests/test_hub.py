@@ -127,6 +127,13 @@ def test_unreachable_hub_serves_cached_revision_with_notice(hub, bundle_copy, tm
         pull("alice/jewelrec-offline", cache_dir=tmp_path / "empty-cache")
 
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    hub.outage_status = 503  # the Hub is up but failing: same fallback, the notice says what happened
+    try:
+        _, origin = pull("alice/jewelrec-offline", cache_dir=cache)
+    finally:
+        hub.outage_status = None
+    assert origin["offline"] is True and origin["commit"] == sha and "answered 503" in origin["notice"]
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     n_requests = len(hub.requests)
     _, origin = pull("alice/jewelrec-offline", cache_dir=cache)
