@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -35,10 +34,10 @@ def served(sample_bundle_dir, tmp_path_factory):
     demo.close()
 
 
-def test_rate_five_pieces_and_see_for_you_update(served, tmp_path):
+def test_rate_five_pieces_and_see_for_you_update(served, tmp_path, monkeypatch):
     sync_api = pytest.importorskip("playwright.sync_api")
     url, service = served
-    os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "no-download"))  # never fetch a browser
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "no-download"))  # never fetch a browser
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
