@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from jewelrec.depict import DepictConfig, DepictModel, target_distribution
@@ -32,21 +33,25 @@ class TrainResult:
 
 
 @contextmanager
-def _deterministic(device: torch.device) -> Iterator[None]:
-    """Deterministic kernels on CPU, restoring the caller's setting afterwards.
+def _cpu_settings(device: torch.device, threads: int) -> Iterator[None]:
+    """Deterministic kernels and ``threads`` intra-op threads on CPU, restoring the caller's settings after.
 
-    On CUDA we leave the flag alone: deterministic cuBLAS needs CUBLAS_WORKSPACE_CONFIG set before start-up,
+    On CUDA we leave both alone: deterministic cuBLAS needs CUBLAS_WORKSPACE_CONFIG set before start-up,
     so GPU runs are seeded but not bitwise reproducible.
     """
     if device.type != "cpu":
         yield
         return
     before, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    threads_before = torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
+    if threads > 0:
+        torch.set_num_threads(threads)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
+        torch.set_num_threads(threads_before)
 
 
 def _init_model(config: DepictConfig, seed: int, device: torch.device) -> DepictModel:
@@ -134,7 +139,7 @@ def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.d
     cfg = config.resolved()
     cfg.validate()
     history: dict[str, list[float]] = {k: [] for k in ("recon", "vae_kl", "cluster_kl", "total", "lr", "label_change")}
-    with _deterministic(device):
+    with _cpu_settings(device, cfg.cpu_threads):
         model = _init_model(cfg, seed, device)
         x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)  # (n, d)
         model.set_standardization(x)
@@ -167,7 +172,8 @@ def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.d
         # Centres from KMeans on the latent means: the joint phase refines a good partition.
         mean, _ = full_pass(model, x)
         kmeans = KMeans(cfg.n_clusters, n_init=cfg.kmeans_n_init, random_state=seed)
-        labels = kmeans.fit_predict(mean.cpu().numpy().astype(np.float64))  # (n,)
+        with threadpool_limits(limits=cfg.cpu_threads if device.type == "cpu" and cfg.cpu_threads > 0 else None):
+            labels = kmeans.fit_predict(mean.cpu().numpy().astype(np.float64))  # (n,)
         with torch.no_grad():
             model.centroids.copy_(torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32))  # (k, latent)
 

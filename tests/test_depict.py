@@ -96,8 +96,9 @@ def test_soft_assignments_sum_to_one_and_target_is_sharper() -> None:
 def test_small_catalogs_get_smaller_batches() -> None:
     cfg = DepictConfig(input_dim=8, n_clusters=2)
     assert batch_size_for(10_000, cfg) == 256
-    assert batch_size_for(500, cfg) == 63  # ≥ 8 steps per epoch
-    assert batch_size_for(40, cfg) == 16
+    assert batch_size_for(5_000, cfg) == 157  # ≥ 32 steps per epoch
+    assert batch_size_for(500, cfg) == 16  # never below 16
+    assert batch_size_for(500, DepictConfig(input_dim=8, n_clusters=2, min_steps_per_epoch=8)) == 63
 
 
 # --- training ------------------------------------------------------------------------------------------------
@@ -140,9 +141,11 @@ def test_fit_leaves_global_torch_state_alone(blobs) -> None:
     expected = torch.rand(3)
     torch.manual_seed(123)
     before = torch.are_deterministic_algorithms_enabled()
-    Depict(2, seed=5, device="cpu", pretrain_epochs=1, cluster_epochs=1).fit(X[:60])
+    threads = torch.get_num_threads()
+    Depict(2, seed=5, device="cpu", pretrain_epochs=1, cluster_epochs=1, cpu_threads=threads + 1).fit(X[:60])
     torch.testing.assert_close(torch.rand(3), expected)
     assert torch.are_deterministic_algorithms_enabled() == before
+    assert torch.get_num_threads() == threads
 
 
 def test_label_change_tolerance_stops_joint_phase(blobs) -> None:
@@ -154,8 +157,8 @@ def test_label_change_tolerance_stops_joint_phase(blobs) -> None:
 
 def test_loss_plateau_stops_pretraining(blobs) -> None:
     X, _ = blobs
-    # No epoch can improve by half the best loss, so with patience 1 phase 1 stops after its second epoch.
-    model = Depict(5, seed=0, device="cpu", pretrain_epochs=10, cluster_epochs=2, min_delta=0.5,
+    # No epoch can cut the best loss by 99 %, so with patience 1 phase 1 stops after its second epoch.
+    model = Depict(5, seed=0, device="cpu", pretrain_epochs=10, cluster_epochs=2, min_delta=0.99,
                    patience=1).fit(X)
     assert model.n_pretrain_epochs_ == 2
 
