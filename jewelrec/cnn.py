@@ -79,9 +79,11 @@ class CnnEncoder:
     has_text = False
 
     def __init__(self, *, image_size: int = 64, epochs: int = 30, batch_size: int = 32, lr: float = 1e-3,
-                 val_fraction: float = 0.2, patience: int = 5, seed: int = 0, device: str | None = None):
+                 val_fraction: float = 0.2, patience: int = 5, min_delta: float = 1e-3, seed: int = 0,
+                 device: str | None = None):
         self.image_size, self.epochs, self.batch_size, self.lr = image_size, epochs, batch_size, lr
-        self.val_fraction, self.patience, self.seed = val_fraction, patience, seed
+        # a validation loss that improves by less than min_delta nats is a plateau: stop after `patience` of them
+        self.val_fraction, self.patience, self.min_delta, self.seed = val_fraction, patience, min_delta, seed
         self.device = pick_device(device)
 
     @property
@@ -145,7 +147,7 @@ class CnnEncoder:
             history["val_accuracy"].append(float((val_pred == y[val_idx].numpy()).mean()))
             history["lr"].append(optimiser.param_groups[0]["lr"])
             bar.set_postfix(val_loss=f"{val_loss:.3f}", val_acc=f"{history['val_accuracy'][-1]:.2f}")
-            if val_loss < best_loss - 1e-4:
+            if val_loss < best_loss - self.min_delta:
                 best_loss, best_state, stale = val_loss, copy.deepcopy(self.model_.state_dict()), 0
             else:
                 stale += 1
