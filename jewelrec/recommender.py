@@ -36,8 +36,8 @@ class RecommenderConfig:
     like_weight: float = 1.0  # closeness to a liked piece is the strongest, most explainable signal
     dislike_weight: float = 0.5  # push away from disliked pieces, gently: one 1★ should not empty a style
     shrink: float = 2.0  # pseudo-ratings pulling a cluster's affinity toward 0
-    neighbours: int = 50  # ANN neighbours per rated item when the catalog is too big to score exhaustively
-    central: int = 50  # most central items per liked cluster added to the candidates
+    neighbours: int = 100  # ANN neighbours per rated item when the catalog is too big to score exhaustively
+    central: int = 100  # most central items per liked cluster added to the candidates
     max_seeds: int = 16  # the most-liked pieces whose neighbours seed the candidates (bounds request cost)
     exact_limit: int = EXACT_LIMIT
     # hard labels by default: kmeans' Gaussian soft assignments are too flat in 512-d to attribute a rating to
