@@ -1,0 +1,166 @@
+"""Benchmark: DEPICT fit time and quality, against KMeans and UMAP+KMeans. Prints one JSON object.
+
+    python bench/bench_depict.py --only speed                  # 10k × 512 blobs (target ≤ 60 s on 2 cores)
+    python bench/bench_depict.py --only synthetic --n 3000     # harder CLIP-like data, 3 seeds, all methods
+    python bench/bench_depict.py --only sample                 # sample catalog vs its 'category' labels
+
+Parts:
+- ``speed``: ``make_blobs`` (10 centres, std 1) in 512-D and the harder CLIP-like set, both 10k items;
+  DEPICT fit wall time (imports warmed first) and NMI; KMeans on the raw embeddings for reference.
+  ``--threads 1,2`` repeats the fit at each torch thread count.
+- ``synthetic``: CLIP-like unit vectors (a shared cone direction, class centres, per-class 8-D low-rank
+  variation, isotropic noise, Dirichlet class sizes) where KMeans on the raw vectors fails; every method.
+- ``sample``: the sample catalog encoded as ``training.fit`` would (CNN on 'category' when CLIP weights are
+  not available), then ``compare_methods`` at k = number of categories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
+
+
+def clip_like(n: int, d: int = 512, k: int = 10, spread: float = 3.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm vectors (n, d) with labels (n,): cone direction + centre + low-rank class variation + noise."""
+    rng = np.random.default_rng(seed)
+    cone = rng.normal(size=d)
+    cone /= np.linalg.norm(cone)
+    centres = rng.normal(size=(k, d)) / np.sqrt(d) * 0.6  # (k, d), ~0.85 apart
+    basis = rng.normal(size=(k, 8, d)) / np.sqrt(d)  # (k, 8, d) per-class directions of variation
+    sizes = np.maximum(1, (rng.dirichlet(np.full(k, 3.0)) * n).astype(int))
+    y = np.repeat(np.arange(k), sizes)[:n]
+    y = np.concatenate([y, rng.integers(0, k, n - len(y))])
+    coef = rng.normal(size=(n, 8)) * 0.5 * spread  # (n, 8)
+    X = (2.0 * cone + centres[y] + np.einsum("nj,njd->nd", coef, basis[y])
+         + rng.normal(size=(n, d)) / np.sqrt(d) * 0.5 * spread)  # (n, d)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X.astype(np.float32), y
+
+
+def blobs(n: int, d: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=n, n_features=d, centers=k, cluster_std=1.0, random_state=seed)
+    return X.astype(np.float32), y
+
+
+def _nmi(y: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.metrics import normalized_mutual_info_score
+
+    return round(float(normalized_mutual_info_score(y, labels)), 4)
+
+
+def fit_depict(X: np.ndarray, y: np.ndarray, k: int, seed: int, device: str | None, **hyper: Any) -> dict:
+    from jewelrec.depict import Depict
+
+    start = time.perf_counter()
+    model = Depict(k, seed=seed, device=device, **hyper).fit(X)
+    seconds = time.perf_counter() - start
+    return {"fit_s": round(seconds, 2), "nmi": _nmi(y, model.labels_), "epochs": model.n_iter_,
+            "pretrain_epochs": model.n_pretrain_epochs_, "stop": model.stop_reason_,
+            "device": str(next(model.model_.parameters()).device)}
+
+
+def fit_kmeans(X: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict:
+    from jewelrec.clustering import fit_clusters
+
+    result = fit_clusters(X, "kmeans", k, seed=seed, coords2d=False)
+    return {"fit_s": round(result.fit_seconds_, 2), "nmi": _nmi(y, result.labels_)}
+
+
+def part_speed(args: argparse.Namespace) -> dict:
+    from jewelrec.depict import Depict
+
+    Depict(2, pretrain_epochs=1, cluster_epochs=1).fit(np.random.default_rng(0).normal(size=(64, 8)))  # warm
+    out: dict[str, Any] = {}
+    for name, (X, y) in {"blobs": blobs(args.n, args.dim, args.k), "clip_like": clip_like(args.n, args.dim, args.k)}.items():
+        runs = {f"depict_threads{t}": fit_depict(X, y, args.k, 0, args.device, cpu_threads=t) for t in args.threads}
+        out[name] = {"shape": list(X.shape), **runs, "kmeans": fit_kmeans(X, y, args.k, 0)}
+    return out
+
+
+def part_synthetic(args: argparse.Namespace) -> dict:
+    from jewelrec.clustering import fit_clusters
+
+    out: dict[str, Any] = {"shape": [args.n, args.dim], "k": args.k, "spread": args.spread, "seeds": {}}
+    for seed in range(args.seeds):
+        X, y = clip_like(args.n, args.dim, args.k, spread=args.spread, seed=seed)
+        row = {"depict": fit_depict(X, y, args.k, seed, args.device), "kmeans": fit_kmeans(X, y, args.k, seed)}
+        result = fit_clusters(X, "umap-kmeans", args.k, seed=seed, coords2d=False)
+        row["umap-kmeans"] = {"fit_s": round(result.fit_seconds_, 2), "nmi": _nmi(y, result.labels_)}
+        out["seeds"][seed] = row
+    for method in ("depict", "kmeans", "umap-kmeans"):
+        out[f"mean_nmi_{method}"] = round(float(np.mean([r[method]["nmi"] for r in out["seeds"].values()])), 4)
+    return out
+
+
+def part_sample(args: argparse.Namespace) -> dict:
+    from jewelrec.cluster_report import compare_methods
+    from training.compare import CompareConfig, sample_embeddings
+
+    start = time.perf_counter()
+    X, items, reason = sample_embeddings(CompareConfig(sample_items=args.sample_items, device=args.device))
+    encode_s = time.perf_counter() - start
+    out: dict[str, Any] = {"encoder": reason, "shape": list(X.shape), "encode_s": round(encode_s, 1)}
+    for column in args.label_columns:
+        report = compare_methods(X, true_labels=items[column].to_numpy(), label_column=column, seed=args.seed,
+                                 progress=False)
+        out[column] = {"k": report.n_clusters,
+                       "rows": {r["method"]: {key: (round(v, 4) if isinstance(v, float) else v)
+                                              for key, v in r.items() if key != "method"} for r in report.rows}}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--only", choices=["speed", "synthetic", "sample"], action="append",
+                        help="parts to run (repeatable); default: all")
+    parser.add_argument("--n", type=int, default=10_000, help="items for speed / synthetic")
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--spread", type=float, default=3.0, help="within-class spread of the CLIP-like set")
+    parser.add_argument("--seeds", type=int, default=3, help="data + model seeds for 'synthetic'")
+    parser.add_argument("--threads", default="1", help="comma-separated torch CPU thread counts for 'speed'")
+    parser.add_argument("--sample-items", type=int, default=720)
+    parser.add_argument("--label-columns", default="category", help="comma-separated sample columns to score")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when present)")
+    args = parser.parse_args(argv)
+    args.threads = [int(t) for t in args.threads.split(",")]
+    args.label_columns = args.label_columns.split(",")
+    parts = args.only or ["speed", "synthetic", "sample"]
+
+    import torch
+
+    result: dict[str, Any] = {
+        "bench": "depict", "python": platform.python_version(), "torch": torch.__version__,
+        "cpus": os.cpu_count(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "load_avg_1m_before": round(os.getloadavg()[0], 2),
+    }
+    functions = {"speed": part_speed, "synthetic": part_synthetic, "sample": part_sample}
+    for part in parts:
+        start = time.perf_counter()
+        result[part] = functions[part](args)
+        result[part]["part_wall_s"] = round(time.perf_counter() - start, 1)
+    result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
