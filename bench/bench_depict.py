@@ -11,7 +11,7 @@ Parts:
 - ``synthetic``: CLIP-like unit vectors (a shared cone direction, class centres, per-class 8-D low-rank
   variation, isotropic noise, Dirichlet class sizes) where KMeans on the raw vectors fails; every method.
 - ``sample``: the sample catalog encoded as ``training.fit`` would (CNN on 'category' when CLIP weights are
-  not available), then ``compare_methods`` at k = number of categories.
+  not available) and as raw 32×32 pixels (label-free), then ``compare_methods`` at k = number of labels.
 """
 
 from __future__ import annotations
@@ -107,20 +107,42 @@ def part_synthetic(args: argparse.Namespace) -> dict:
     return out
 
 
+def pixel_embeddings(items_images: list[bytes], size: int = 32) -> np.ndarray:
+    """A label-free encoding of the sample photos: size×size RGB pixels, centred, L2-normalised. (n, 3·size²)"""
+    import io
+
+    from PIL import Image
+
+    X = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB").resize((size, size), Image.BILINEAR),
+                             np.float32).ravel() / 255 for b in items_images])  # (n, 3·size²)
+    X -= X.mean(axis=0)
+    return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+
+
 def part_sample(args: argparse.Namespace) -> dict:
+    """The sample catalog under two encoders: the CNN training.fit uses offline (it learned 'category', so
+    category clusters are easy for every method) and raw pixels (which know nothing about the labels)."""
+    from jewelrec.catalog import load_catalog
     from jewelrec.cluster_report import compare_methods
     from training.compare import CompareConfig, sample_embeddings
 
-    start = time.perf_counter()
-    X, items, reason = sample_embeddings(CompareConfig(sample_items=args.sample_items, device=args.device))
-    encode_s = time.perf_counter() - start
-    out: dict[str, Any] = {"encoder": reason, "shape": list(X.shape), "encode_s": round(encode_s, 1)}
-    for column in args.label_columns:
-        report = compare_methods(X, true_labels=items[column].to_numpy(), label_column=column, seed=args.seed,
-                                 progress=False)
-        out[column] = {"k": report.n_clusters,
-                       "rows": {r["method"]: {key: (round(v, 4) if isinstance(v, float) else v)
-                                              for key, v in r.items() if key != "method"} for r in report.rows}}
+    out: dict[str, Any] = {}
+    for encoder in args.sample_encoders:
+        start = time.perf_counter()
+        if encoder == "cnn":
+            X, items, reason = sample_embeddings(CompareConfig(sample_items=args.sample_items, device=args.device))
+        else:
+            catalog = load_catalog("sample", sample_items=args.sample_items, seed=0)
+            X, items, reason = pixel_embeddings(catalog.images), catalog.metadata(), "32×32 RGB pixels"
+        entry: dict[str, Any] = {"encoder": reason, "shape": list(X.shape),
+                                 "encode_s": round(time.perf_counter() - start, 1)}
+        for column in args.label_columns:
+            report = compare_methods(X, true_labels=items[column].to_numpy(), label_column=column,
+                                     seed=args.seed, progress=False)
+            entry[column] = {"k": report.n_clusters, "rows": {
+                r["method"]: {key: (round(v, 4) if isinstance(v, float) else v) for key, v in r.items()
+                              if key != "method"} for r in report.rows}}
+        out[encoder] = entry
     return out
 
 
@@ -137,11 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", default="1", help="comma-separated torch CPU thread counts for 'speed'")
     parser.add_argument("--sample-items", type=int, default=720)
     parser.add_argument("--label-columns", default="category", help="comma-separated sample columns to score")
+    parser.add_argument("--sample-encoders", default="cnn,pixels", help="comma-separated: cnn, pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="torch device (default: cuda when present)")
     args = parser.parse_args(argv)
     args.threads = [int(t) for t in args.threads.split(",")]
     args.label_columns = args.label_columns.split(",")
+    args.sample_encoders = args.sample_encoders.split(",")
     parts = args.only or ["speed", "synthetic", "sample"]
 
     import torch

@@ -43,7 +43,7 @@ class DepictConfig:
     alpha: float = 1.0  # Student's-t degrees of freedom; 1.0 as in DEC (heavy tails keep far points soft)
     recon_weight: float = 1.0  # reconstruction keeps the latent space faithful to the embeddings
     vae_kl_weight: float = 0.03  # small β: 1.0 collapses the posterior, 0.1 merges clusters; 0.03 best measured
-    cluster_weight: float = 0.5  # γ on KL(P‖Q): 0.5 beat IDEC's 0.1 on pixels and CLIP-like sets; recon still anchors
+    cluster_weight: float = 0.5  # γ on KL(P‖Q): 0.5 beat IDEC's 0.1 on pixels and CLIP-like sets
     lr: float = 3e-3  # Adam step for VAE pre-training; 1e-3 under-trains in 25 epochs, 1e-2 diverges
     cluster_lr: float = 5e-4  # lower Adam step for the joint phase so the KMeans start is refined, not lost
     weight_decay: float = 0.0  # the VAE prior already regularises the latent space
@@ -85,12 +85,13 @@ class DepictConfig:
             raise ValueError(f"hidden_dims must be positive, got {self.hidden_dims}; or pass None for adaptive")
         if self.latent_dim is not None and self.latent_dim < 1:
             raise ValueError(f"latent_dim must be ≥ 1, got {self.latent_dim}; or pass None for adaptive")
-        positive = ("alpha", "lr", "cluster_lr", "batch_size", "min_steps_per_epoch", "target_update_interval", "lr_factor", "grad_clip")
+        positive = ("alpha", "lr", "cluster_lr", "batch_size", "min_steps_per_epoch", "target_update_interval",
+                    "lr_factor", "grad_clip")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        non_negative = ("cpu_threads", "recon_weight", "vae_kl_weight", "cluster_weight", "weight_decay", "pretrain_epochs",
-                        "cluster_epochs", "tol", "patience", "min_delta", "lr_patience")
+        non_negative = ("cpu_threads", "recon_weight", "vae_kl_weight", "cluster_weight", "weight_decay",
+                        "pretrain_epochs", "cluster_epochs", "tol", "patience", "min_delta", "lr_patience")
         for name in non_negative:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")

@@ -42,7 +42,8 @@ def _cpu_settings(device: torch.device, threads: int) -> Iterator[None]:
     if device.type != "cpu":
         yield
         return
-    before, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     threads_before = torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
     if threads > 0:
