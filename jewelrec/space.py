@@ -27,6 +27,9 @@ from jewelrec.recommender import Recommender, cluster_names
 
 Card = tuple[Image.Image, str]  # (thumbnail, caption) as gr.Gallery takes it
 DETAIL_COLUMNS = ["item_id", "name", "details", "score", "why"]
+MAP_COLUMNS = ["item_id", "name", "details", "style"]
+HOVER_IMAGES_MAX = 2000  # hover thumbnails ride inside the map's data (~1.6 kB each); bigger catalogs get names
+MAP_PIECES = 12  # pieces listed for a band of the style map: two gallery rows of six
 
 
 def sample_bundle_dir() -> Path:
@@ -207,9 +210,11 @@ class SpaceService:
             image = (f"<img src='data:image/jpeg;base64,{base64.b64encode(raw).decode()}' alt=''>"
                      if raw is not None and len(raw) else "<div class='jr-noimg'>◆</div>")
             width = max(4, min(100, round(100 * score / top)))
-            cards.append(
-                f"<div class='jr-card' data-item='{html.escape(item_id)}'>{image}<div class='jr-body'>"
-                f"<div class='jr-name'>{html.escape(self.names[row])}</div>"
+            name = html.escape(self.names[row])
+            cards.append(  # a button to keyboards and screen readers: Enter/Space open it in Similar
+                f"<div class='jr-card' data-item='{html.escape(item_id)}' role='button' tabindex='0' "
+                f"title='{name}: more like this' aria-label='{name}: open in Similar'>{image}<div class='jr-body'>"
+                f"<div class='jr-name'>{name}</div>"
                 f"<div class='jr-meta'>{html.escape(self.details(row))}</div>"
                 f"<div class='jr-why'>{html.escape(why)}</div>"
                 f"<div class='jr-score' title='match score {score:.2f}'><span style='width:{width}%'></span></div>"
@@ -286,10 +291,39 @@ class SpaceService:
 
     # -- explore -------------------------------------------------------------------------------------
     def style_map(self) -> pd.DataFrame:
-        """One row per item: 2-D coordinates, style name and hover text."""
+        """One row per item: 2-D coordinates, style name and hover text; ``image`` (a small JPEG data URI, which
+        the map's tooltip shows as a picture) while the catalog has at most ``HOVER_IMAGES_MAX`` pieces."""
         xy = self.bundle.coords2d  # (n, 2)
-        return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "style": [self.styles[c] for c in self.bundle.labels],
-                             "piece": self.names, "item_id": self.bundle.item_ids})
+        table = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "style": [self.styles[c] for c in self.bundle.labels],
+                              "piece": self.names, "item_id": self.bundle.item_ids})
+        if "thumbnail" in self.bundle.items.columns and self.bundle.n_items <= HOVER_IMAGES_MAX:
+            table["image"] = [_hover_image(raw) for raw in self.bundle.items["thumbnail"]]
+        return table
+
+    def map_pieces(self, x_min: float | None, x_max: float | None,
+                   k: int = MAP_PIECES) -> tuple[list[Card], pd.DataFrame, str]:
+        """Pieces in a band ``x_min <= x <= x_max`` of the style map (what dragging across the map selects):
+        gallery cards, a table (``MAP_COLUMNS``) and a headline. More than ``k`` pieces are thinned evenly from
+        the top of the band to the bottom, so the gallery still spans it."""
+        if x_min is None or x_max is None or not np.isfinite([x_min, x_max]).all():
+            raise ValueError("drag across the style map to choose a band of it")
+        if not 1 <= int(k) <= 200:
+            raise ValueError(f"k must be from 1 to 200, got {k}")
+        lo, hi = sorted((float(x_min), float(x_max)))
+        xy = self.bundle.coords2d  # (n, 2)
+        inside = np.flatnonzero((xy[:, 0] >= lo) & (xy[:, 0] <= hi))  # (m,)
+        inside = inside[np.argsort(-xy[inside, 1], kind="stable")]  # top of the map first
+        spread = np.linspace(0, max(len(inside) - 1, 0), min(int(k), len(inside))).round().astype(int)
+        rows = inside[np.unique(spread)]  # (<= k,)
+        cards = [(self.thumbnail(int(r)), f"{self.names[r]} — {self.styles[self.bundle.labels[r]]}") for r in rows]
+        table = pd.DataFrame([[self.bundle.item_ids[r], self.names[r], self.details(int(r)),
+                               self.styles[self.bundle.labels[r]]] for r in rows], columns=MAP_COLUMNS)
+        if not len(inside):
+            return cards, table, f"No pieces between x = {lo:.2f} and {hi:.2f}; drag across a wider part of the map."
+        note = f"**{len(inside)}** piece{'s' * (len(inside) != 1)} between x = {lo:.2f} and {hi:.2f}"
+        if len(inside) > len(rows):
+            note += f" — {len(rows)} shown, spread over the band; drag a narrower band to see them all"
+        return cards, table, note + ". Click one to see more like it."
 
     def cluster_sizes(self) -> pd.DataFrame:
         counts = np.bincount(self.bundle.labels, minlength=self.bundle.n_clusters)  # (k,)
@@ -338,3 +372,16 @@ class SpaceService:
             with Image.open(png) as image:
                 figures.append((image.convert("RGB"), png.stem.replace("_", " ")))
         return figures
+
+
+def _hover_image(raw: bytes | None, size: int = 80) -> str:
+    """A thumbnail as a small JPEG data URI for the map's tooltip ("" when the piece has no picture)."""
+    if raw is None or len(raw) == 0:
+        return ""
+    with Image.open(io.BytesIO(raw)) as image:
+        image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much cheaper than full size
+        small = image.convert("RGB")
+    small.thumbnail((size, size))
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()

@@ -14,12 +14,29 @@ import gradio as gr
 import pandas as pd
 
 from jewelrec.ratings import MAX_ID_LEN
-from jewelrec.space import DETAIL_COLUMNS, SpaceService, new_browser_id, origin_text, user_key
+from jewelrec.space import DETAIL_COLUMNS, MAP_COLUMNS, SpaceService, new_browser_id, origin_text, user_key
 
 SLOTS = 8  # pieces on the Rate grid at once: enough to span the styles, few enough to rate in a minute
 STAR_CHOICES = [("★", 1), ("★★", 2), ("★★★", 3), ("★★★★", 4), ("★★★★★", 5)]
 CHEAP = None  # numpy-only events: no concurrency cap, they must not wait behind each other
 ENCODER_LIMIT = 2  # events that run the encoder: CPU-heavy, cap them
+
+# For you's product cards are one gr.HTML: a click (or Enter/Space on a focused card) anywhere on a card sends
+# that card's item id to the server as the HTML component's "click" event data. Delegated from the component's
+# root, so it keeps working when the cards are re-rendered with new picks.
+OPEN_CARD_JS = """
+const open = (event) => {
+  const card = event.target.closest('[data-item]');
+  if (!card || !element.contains(card)) return;
+  if (event.type === 'keydown') {
+    if (event.key !== 'Enter' && event.key !== ' ') return;
+    event.preventDefault();
+  }
+  trigger('click', {item_id: card.dataset.item});
+};
+element.addEventListener('click', open);
+element.addEventListener('keydown', open);
+"""
 
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: auto;}
@@ -30,8 +47,12 @@ CSS = """
 .piece-card .piece-name p {font-weight: 600; margin: 4px 0 0 0; font-size: .92rem;}
 .piece-card .piece-meta p {color: var(--body-text-color-subdued); font-size: .8rem; margin: 0;}
 .jr-grid {display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 14px;}
-.jr-card {border: 1px solid var(--border-color-primary); border-radius: 14px; overflow: hidden;
-          background: var(--background-fill-primary); box-shadow: 0 1px 4px rgba(0,0,0,.07);}
+.jr-card {border: 1px solid var(--border-color-primary); border-radius: 14px; overflow: hidden; cursor: pointer;
+          background: var(--background-fill-primary); box-shadow: 0 1px 4px rgba(0,0,0,.07);
+          transition: box-shadow .15s, transform .15s;}
+.jr-card:hover, .jr-card:focus-visible {box-shadow: 0 4px 14px rgba(0,0,0,.14); transform: translateY(-2px);}
+.jr-card:focus-visible {outline: 2px solid var(--primary-500); outline-offset: 2px;}
+.piece-card .more-like {margin-top: 4px;}
 .jr-card img, .jr-noimg {width: 100%; aspect-ratio: 1; object-fit: cover; display: block; background: #f4f1ec;}
 .jr-noimg {display: flex; align-items: center; justify-content: center; font-size: 2rem; color: #c9b8a6;}
 .jr-body {padding: 10px 12px 12px;}
@@ -97,8 +118,9 @@ def build_demo(service: SpaceService) -> gr.Blocks:
             search = _search_tab(service)
             explore = _explore_tab(service, browser_id)
         _wire_rating(service, rate, foryou, explore["heatmap"], browser_id)
-        for source in (similar, search):
+        for source in (similar, search, explore):
             _wire_select(source["gallery"], source["table"], similar, tabs)
+        _wire_open(service, foryou["gallery"], rate, similar, tabs)
         gr.Markdown(origin_text(service.origin, service.bundle), elem_id="footer")
 
         def start(stored: str | None, request: gr.Request):
@@ -114,15 +136,15 @@ def build_demo(service: SpaceService) -> gr.Blocks:
     return demo
 
 
-def _gallery(label: str) -> gr.Gallery:
-    return gr.Gallery(label=label, columns=4, height="auto", object_fit="contain", allow_preview=False,
+def _gallery(label: str, columns: int = 4) -> gr.Gallery:
+    return gr.Gallery(label=label, columns=columns, height="auto", object_fit="contain", allow_preview=False,
                       format="jpeg")
 
 
 def _for_you_tab(service: SpaceService) -> dict[str, Any]:
     with gr.Tab("For you", id="foryou"):
         note = gr.Markdown(elem_id="foryou-note")
-        gallery = gr.HTML(elem_id="foryou-cards")
+        gallery = gr.HTML(elem_id="foryou-cards", js_on_load=OPEN_CARD_JS)
         with gr.Accordion("Why these pieces", open=False):
             table = gr.Dataframe(headers=DETAIL_COLUMNS, interactive=False, wrap=True)
     return {"note": note, "gallery": gallery, "table": table}
@@ -132,7 +154,7 @@ def _rate_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str, A
     with gr.Tab("Rate", id="rate"):
         gr.Markdown("Tap the stars under each piece — every rating is saved instantly and updates **For you**.")
         slot_ids = gr.State([])
-        images, names, metas, radios = [], [], [], []
+        images, names, metas, radios, more = [], [], [], [], []
         for row in range(0, SLOTS, 4):
             with gr.Row(equal_height=True):
                 for _ in range(4):
@@ -143,6 +165,8 @@ def _rate_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str, A
                         metas.append(gr.Markdown(elem_classes="piece-meta"))
                         radios.append(gr.Radio(STAR_CHOICES, show_label=False, container=False,
                                                elem_classes="stars"))
+                        more.append(gr.Button("More like this ›", size="sm", variant="secondary",
+                                              elem_classes="more-like"))
         with gr.Row():
             others = gr.Button("Show me others", variant="secondary")
             status = gr.Markdown(elem_id="rate-status")
@@ -164,7 +188,7 @@ def _rate_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str, A
         others.click(next_page, page, page, api_name="next_page", concurrency_limit=CHEAP).then(
             show, [page, browser_id], [slot_ids, *grid], api_name="rate_grid", concurrency_limit=CHEAP)
         return {"show": show, "inputs": [page, browser_id], "outputs": [slot_ids, *grid], "radios": radios,
-                "slot_ids": slot_ids, "status": status}
+                "more": more, "slot_ids": slot_ids, "status": status}
 
 
 def _wire_rating(service: SpaceService, rate: dict[str, Any], foryou: dict[str, Any], heatmap: gr.Plot,
@@ -222,9 +246,17 @@ def _search_tab(service: SpaceService) -> dict[str, Any]:
 
 def _explore_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str, Any]:
     with gr.Tab("Explore", id="explore"):
-        gr.Markdown("The catalog's **style map**: every dot is a piece (hover to see it), coloured by style.")
-        gr.ScatterPlot(service.style_map(), x="x", y="y", color="style", tooltip=["piece", "style", "item_id"],
-                       x_title=" ", y_title=" ", height=420, label="Style map")
+        gr.Markdown("The catalog's **style map**: every dot is a piece, coloured by style. Hover a dot to see the "
+                    "piece; drag across the map to list the pieces in that band below.")
+        points = service.style_map()
+        tooltip = ["piece", "style", "item_id"] + (["image"] if "image" in points.columns else [])
+        style_map = gr.ScatterPlot(points, x="x", y="y", color="style", tooltip=tooltip, x_title=" ",
+                                   y_title=" ", height=420, label="Style map", elem_id="style-map")
+        band = [gr.Number(visible=False), gr.Number(visible=False)]  # the dragged x-range, public to the API
+        note = gr.Markdown("*Drag across the map to see the pieces there.*", elem_id="map-note")
+        gallery = _gallery("Pieces here", columns=6)
+        with gr.Accordion("Pieces here: details", open=False):
+            table = gr.Dataframe(headers=MAP_COLUMNS, interactive=False, wrap=True)
         with gr.Row():
             sizes = service.cluster_sizes()
             gr.BarPlot(sizes, x="style", y="pieces", label="Pieces per style", height=300, x_label_angle=-30,
@@ -234,7 +266,14 @@ def _explore_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str
         if figures:
             gr.Gallery(figures, label="Fit report", columns=2, height="auto", format="png",
                        allow_preview=True, object_fit="contain")
-    return {"heatmap": heatmap}
+
+    def dragged_band(evt: gr.SelectData) -> tuple[float, float]:
+        lo, hi = evt.index  # gr.ScatterPlot selects an x-interval: [x_start, x_end]
+        return float(lo), float(hi)
+
+    style_map.select(dragged_band, None, band, api_visibility="private", concurrency_limit=CHEAP).then(
+        _guard(service.map_pieces), band, [gallery, table, note], api_name="map_pieces", concurrency_limit=CHEAP)
+    return {"heatmap": heatmap, "gallery": gallery, "table": table}
 
 
 def _wire_select(gallery: gr.Gallery, table: gr.Dataframe, similar: dict[str, Any], tabs: gr.Tabs) -> None:
@@ -245,6 +284,26 @@ def _wire_select(gallery: gr.Gallery, table: gr.Dataframe, similar: dict[str, An
         return gr.update(value=str(current.iloc[evt.index]["item_id"])), gr.Tabs(selected="similar")
 
     gallery.select(pick, table, [similar["picker"], tabs], api_visibility="private", concurrency_limit=CHEAP)
+
+
+def _wire_open(service: SpaceService, cards: gr.HTML, rate: dict[str, Any], similar: dict[str, Any],
+               tabs: gr.Tabs) -> None:
+    """A For you card (clicked, or Enter on it) and a Rate card's "More like this" open that piece in Similar."""
+    def open_card(evt: gr.EventData):
+        item_id = getattr(evt, "item_id", None)  # sent by OPEN_CARD_JS
+        if not isinstance(item_id, str) or not service.bundle.has_item(item_id):
+            raise gr.Error("that piece is no longer listed; refresh For you")
+        return gr.update(value=item_id), gr.Tabs(selected="similar")
+
+    cards.click(open_card, None, [similar["picker"], tabs], api_visibility="private", concurrency_limit=CHEAP)
+    for slot, button in enumerate(rate["more"]):
+        def open_slot(ids: list[str], slot: int = slot):
+            if slot >= len(ids):
+                raise gr.Error("this card is empty; press 'Show me others'")
+            return gr.update(value=ids[slot]), gr.Tabs(selected="similar")
+
+        button.click(open_slot, rate["slot_ids"], [similar["picker"], tabs], api_visibility="private",
+                     concurrency_limit=CHEAP)
 
 
 def _api(service: SpaceService) -> None:

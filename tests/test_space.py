@@ -78,6 +78,36 @@ def test_explore_tables(service):
     assert service.report_figures() == []
 
 
+def test_map_band_lists_the_pieces_there(service):
+    x = service.bundle.coords2d[:, 0]  # (n,)
+    lo, hi = np.quantile(x, [0.25, 0.75])
+    inside = {service.bundle.item_ids[i] for i in np.flatnonzero((x >= lo) & (x <= hi))}
+    cards, table, note = service.map_pieces(hi, lo, k=100)  # a right-to-left drag is the same band
+    assert set(table["item_id"]) == inside and len(cards) == len(inside) and f"**{len(inside)}** pieces" in note
+    assert list(table.columns) == ["item_id", "name", "details", "style"] and "shown" not in note
+    y = service.bundle.coords2d[[service.bundle.index_of(i) for i in table["item_id"]], 1]
+    assert np.all(np.diff(y) <= 0)  # top of the map first
+    cards, table, note = service.map_pieces(lo, hi, k=5)
+    assert len(table) == 5 and set(table["item_id"]) <= inside and "5 shown" in note
+    ys = service.bundle.coords2d[[service.bundle.index_of(i) for i in table["item_id"]], 1]
+    band_y = service.bundle.coords2d[[service.bundle.index_of(i) for i in inside], 1]
+    assert ys[0] == band_y.max() and ys[-1] == band_y.min()  # thinned evenly: still spans the band
+    cards, table, note = service.map_pieces(x.max() + 1, x.max() + 2)
+    assert cards == [] and table.empty and "No pieces" in note
+    with pytest.raises(ValueError, match="drag across"):
+        service.map_pieces(None, 1.0)
+    with pytest.raises(ValueError, match="drag across"):
+        service.map_pieces(float("nan"), 1.0)
+
+
+def test_for_you_cards_open_in_similar_by_mouse_and_keyboard(service):
+    cards, table, _ = service.for_you("u", k=3)
+    for item_id, name in zip(table["item_id"], table["name"]):
+        start = cards.index(f"data-item='{item_id}'")
+        tag = cards[start:cards.index(">", start)]
+        assert "role='button'" in tag and "tabindex='0'" in tag and f"title='{name}: more like this'" in tag
+
+
 def test_identity_and_origin():
     assert user_key("ada", "b" * 32, "s") == "hf:ada"
     assert user_key(None, "b" * 32, "s") == "browser:" + "b" * 32
@@ -96,6 +126,8 @@ def test_resolve_bundle_from_dir_and_errors(sample_bundle_dir, monkeypatch, tmp_
     assert bundle.n_items == 60 and origin["path"] == str(sample_bundle_dir)
     service = SpaceService.start(bundle, origin, RatingStore(tmp_path / "r.db"))
     assert service.can_embed_uploads and service.report_figures()  # CNN bundle: uploads yes, report PNGs
+    hover = service.style_map()["image"]  # the map's tooltip shows each piece as a small JPEG
+    assert hover.str.startswith("data:image/jpeg;base64,").all() and hover.str.len().max() < 6000
     from PIL import Image
     import io
 
