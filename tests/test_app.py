@@ -102,5 +102,20 @@ def test_page_served_with_footer_and_tabs(app_url):
     labels = {c.get("props", {}).get("label") for c in config["components"]}
     assert {"Rate", "For you", "Similar", "Search", "Explore"} <= labels
     named = {d.get("api_name") for d in config["dependencies"]}
-    assert {"rate", "recommend", "similar", "search", "start"} <= named
+    assert {"rate", "recommend", "similar", "search", "start", "map_pieces"} <= named
     assert all(d.get("api_name") for d in config["dependencies"] if d.get("api_visibility") != "private")
+
+
+def test_style_map_band_lists_its_pieces(app_url):
+    """What dragging across the Explore map calls: the pieces whose x lies in the band, as images and rows."""
+    client = Client(app_url["url"], verbose=False, download_files=False)
+    bundle = app_url["bundle"]
+    x = bundle.coords2d[:, 0]  # (n,)
+    lo, hi = float(x.min()), float(sorted(x)[len(x) // 3])
+    gallery, table, note = client.predict(lo, hi, api_name="/map_pieces")
+    listed = [row[0] for row in table["data"]]
+    assert len(gallery) == len(listed) == 12 and "shown" in note  # a third of 60 pieces, thinned to 12
+    assert all(lo <= x[bundle.index_of(i)] <= hi for i in listed)
+    with pytest.raises(AppError, match="drag across"):
+        client.predict(None, None, api_name="/map_pieces")
+
