@@ -136,9 +136,9 @@ def build_demo(service: SpaceService) -> gr.Blocks:
     return demo
 
 
-def _gallery(label: str, columns: int = 4) -> gr.Gallery:
+def _gallery(label: str, columns: int = 4, elem_id: str | None = None) -> gr.Gallery:
     return gr.Gallery(label=label, columns=columns, height="auto", object_fit="contain", allow_preview=False,
-                      format="jpeg")
+                      format="jpeg", elem_id=elem_id)
 
 
 def _for_you_tab(service: SpaceService) -> dict[str, Any]:
@@ -212,10 +212,10 @@ def _similar_tab(service: SpaceService) -> dict[str, Any]:
     with gr.Tab("Similar", id="similar"):
         gr.Markdown("Pick a piece — or click any piece in a gallery — to see the closest matches.")
         with gr.Row():
-            picker = gr.Dropdown(service.choices(), label="Piece", scale=3, filterable=True)
+            picker = gr.Dropdown(service.choices(), label="Piece", scale=3, filterable=True, elem_id="similar-picker")
             upload = gr.Image(label="…or upload a photo", type="pil", sources=["upload"], height=160,
                               visible=service.can_embed_uploads, scale=1)
-        gallery = _gallery("More like this")
+        gallery = _gallery("More like this", elem_id="similar-gallery")
         with gr.Accordion("Details", open=False):
             table = gr.Dataframe(headers=DETAIL_COLUMNS, interactive=False, wrap=True)
     picker.change(_guard(service.similar), picker, [gallery, table], api_name="similar_ui",
@@ -254,7 +254,7 @@ def _explore_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str
                                    y_title=" ", height=420, label="Style map", elem_id="style-map")
         band = [gr.Number(visible=False), gr.Number(visible=False)]  # the dragged x-range, public to the API
         note = gr.Markdown("*Drag across the map to see the pieces there.*", elem_id="map-note")
-        gallery = _gallery("Pieces here", columns=6)
+        gallery = _gallery("Pieces here", columns=6, elem_id="map-gallery")
         with gr.Accordion("Pieces here: details", open=False):
             table = gr.Dataframe(headers=MAP_COLUMNS, interactive=False, wrap=True)
         with gr.Row():

@@ -1,4 +1,5 @@
-"""A real browser (Debian's chromium via Playwright): load the page, rate five pieces, see For you update."""
+"""A real browser (Debian's chromium via Playwright): load the page, rate five pieces, see For you update, open a
+For you card in Similar, and list the pieces of a band dragged across the style map."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def served(sample_bundle_dir, tmp_path_factory):
     demo.close()
 
 
-def test_rate_five_pieces_and_see_for_you_update(served, tmp_path, monkeypatch):
+def test_rate_see_for_you_open_a_card_in_similar_and_explore_the_map(served, tmp_path, monkeypatch):
     sync_api = pytest.importorskip("playwright.sync_api")
     url, service = served
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "no-download"))  # never fetch a browser
@@ -56,13 +57,54 @@ def test_rate_five_pieces_and_see_for_you_update(served, tmp_path, monkeypatch):
             sync_api.expect(note).to_contain_text("your 5 ratings", timeout=15_000)
             sync_api.expect(page.locator("#foryou-note")).not_to_contain_text("Nothing rated yet")
             page.screenshot(path=tmp_path / "for_you.png", full_page=True)
+
+            # a For you card opens that piece in Similar, with its nearest pieces
+            card = page.locator("#foryou-cards .jr-card").nth(1)
+            picked = card.get_attribute("data-item")
+            assert card.get_attribute("role") == "button" and "more like this" in card.get_attribute("title")
+            assert card.evaluate("el => getComputedStyle(el).cursor") == "pointer"
+            card.click()
+            sync_api.expect(page.get_by_role("tab", name="Similar")).to_have_attribute("aria-selected", "true",
+                                                                                      timeout=15_000)
+            sync_api.expect(page.locator("#similar-picker input")).to_have_value(
+                f"{service.names[service.bundle.index_of(picked)]} ({picked})", timeout=15_000)
+            nearest = service.similar(picked, k=8)[1]["name"]
+            matches = page.locator("#similar-gallery")
+            sync_api.expect(matches.locator("img")).to_have_count(len(nearest), timeout=15_000)
+            sync_api.expect(matches).to_contain_text(nearest.iat[0][:12], timeout=15_000)
+            page.screenshot(path=tmp_path / "similar.png", full_page=True)
+
+            # the keyboard does the same: Enter on a focused card
+            page.get_by_role("tab", name="For you").click()
+            other = page.locator("#foryou-cards .jr-card").nth(2)
+            other.focus()
+            page.keyboard.press("Enter")
+            sync_api.expect(page.locator("#similar-picker input")).to_have_value(
+                f"{service.names[service.bundle.index_of(other.get_attribute('data-item'))]} "
+                f"({other.get_attribute('data-item')})", timeout=15_000)
+
+            # style map: hovering a dot shows the piece's picture; dragging across it lists the pieces there
             page.get_by_role("tab", name="Explore").click()
-            page.wait_for_timeout(1500)
+            dots = page.locator("#style-map path[role='graphics-symbol']")
+            sync_api.expect(dots.first).to_be_attached(timeout=20_000)
+            dot = dots.nth(dots.count() // 2).bounding_box()
+            page.mouse.move(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
+            sync_api.expect(page.locator("#vg-tooltip-element img")).to_be_visible(timeout=10_000)
+            page.screenshot(path=tmp_path / "map_hover.png")
+            plot = page.locator("#style-map svg").first.bounding_box()
+            y = plot["y"] + plot["height"] * 0.5
+            page.mouse.move(plot["x"] + plot["width"] * 0.1, y)
+            page.mouse.down()
+            page.mouse.move(plot["x"] + plot["width"] * 0.9, y, steps=10)
+            page.mouse.up()
+            sync_api.expect(page.locator("#map-note")).to_contain_text("pieces between", timeout=15_000)
+            sync_api.expect(page.locator("#map-gallery img").first).to_be_visible(timeout=15_000)
             page.screenshot(path=tmp_path / "explore.png", full_page=True)
             browser_id = page.evaluate("() => JSON.stringify(localStorage)")
         finally:
             browser.close()
-    assert (tmp_path / "for_you.png").stat().st_size > 10_000
+    for shot in ("for_you", "similar", "explore"):
+        assert (tmp_path / f"{shot}.png").stat().st_size > 10_000
     import sqlite3
 
     rows = sqlite3.connect(service.store.path).execute("SELECT user_id, COUNT(*) FROM ratings GROUP BY user_id")
