@@ -3,6 +3,7 @@ For you card in Similar, and list the pieces of a band dragged across the style 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,10 @@ def test_rate_see_for_you_open_a_card_in_similar_and_explore_the_map(served, tmp
             for slot in range(5):
                 cards.nth(slot).get_by_text("★★★★★" if slot % 2 == 0 else "★★", exact=True).click()
                 sync_api.expect(status).to_contain_text(f"{slot + 1} rated so far", timeout=15_000)
+            rate_name = cards.nth(5).locator(".piece-name").first.inner_text().strip()
+            cards.nth(5).get_by_role("button", name="More like this").click()  # a Rate card opens in Similar too
+            sync_api.expect(page.locator("#similar-picker input")).to_have_value(
+                re.compile(re.escape(rate_name) + r" \(.+\)"), timeout=15_000)
             page.get_by_role("tab", name="For you").click()
             note = page.locator("#foryou-note")
             sync_api.expect(note).to_contain_text("your 5 ratings", timeout=15_000)
