@@ -23,5 +23,10 @@ demo = build_demo(service)
 demo.queue(max_size=256, default_concurrency_limit=4)  # bounded queue; encoder events cap themselves lower
 
 if __name__ == "__main__":
+    # requests run side by side on gradio's worker threads and each one's matrix products are small: one BLAS
+    # thread apiece beats two threads per request contending (bench/README.md, recommender latency)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
     service.store.start_backups()
     demo.launch(**launch_kwargs(data_dir()))

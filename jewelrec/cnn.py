@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from tqdm.auto import tqdm
 
-from jewelrec.encoders import ImageLike, l2_normalise, pick_device, to_rgb
+from jewelrec.encoders import ImageLike, cpu_threads, l2_normalise, pick_device, to_rgb
 
 
 @dataclass
@@ -80,8 +80,13 @@ class CnnEncoder:
 
     def __init__(self, *, image_size: int = 64, epochs: int = 30, batch_size: int = 32, lr: float = 1e-3,
                  val_fraction: float = 0.2, patience: int = 5, min_delta: float = 1e-3, seed: int = 0,
-                 device: str | None = None):
+                 device: str | None = None, threads: int | None = 1):
         self.image_size, self.epochs, self.batch_size, self.lr = image_size, epochs, batch_size, lr
+        # small convs on small batches: one CPU thread beats two, which spin-wait for each other on a shared box
+        # (bench/README.md); None keeps torch's default
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1 (or None for torch's default), got {threads}")
+        self.threads = threads
         # a validation loss that improves by less than min_delta nats is a plateau: stop after `patience` of them
         self.val_fraction, self.patience, self.min_delta, self.seed = val_fraction, patience, min_delta, seed
         self.device = pick_device(device)
@@ -103,6 +108,10 @@ class CnnEncoder:
 
     def fit(self, images: Sequence[ImageLike], labels: Sequence[str], *, progress: bool = True) -> CnnEncoder:
         """Train on ``labels`` (one class name per image) with a stratified validation split."""
+        with cpu_threads(self.device, self.threads):
+            return self._fit(images, labels, progress)
+
+    def _fit(self, images: Sequence[ImageLike], labels: Sequence[str], progress: bool) -> CnnEncoder:
         labels = np.asarray([str(v) for v in labels])
         class_names = sorted(set(labels.tolist()))
         counts = {c: int((labels == c).sum()) for c in class_names}
@@ -178,9 +187,13 @@ class CnnEncoder:
             preds.append(logits.argmax(1).cpu().numpy())
         return total / max(len(pixels), 1), np.concatenate(preds)
 
-    @torch.inference_mode()
     def encode_images(self, images: Sequence[ImageLike], *, progress: bool = True) -> np.ndarray:
         self._check_fitted()
+        with cpu_threads(self.device, self.threads):
+            return self._encode(images, progress)
+
+    @torch.inference_mode()
+    def _encode(self, images: Sequence[ImageLike], progress: bool) -> np.ndarray:
         self.model_.eval()
         chunks = []
         for start in tqdm(range(0, len(images), 128), desc="embedding images", unit="batch",

@@ -11,8 +11,9 @@ import io
 import json
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -66,6 +67,20 @@ class _Pixels(Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return self.preprocess(to_rgb(self.images[i]))
+
+
+@contextmanager
+def cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` torch intra-op threads on CPU (None or a GPU: unchanged), restoring them after."""
+    if device.type != "cpu" or not threads:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def default_workers(n_images: int, batch_size: int) -> int:

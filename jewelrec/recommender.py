@@ -11,8 +11,10 @@ Scoring (``recommend``), for a user with ratings r_i on items i:
 4. Rated items are excluded; the list is spread over the clusters the user likes (a per-cluster cap) unless
    they like only one.
 
-Large catalogs score only candidates (ANN neighbours of rated items + the most central items of liked
-clusters), so a request never touches all n embeddings.
+The closeness terms use the user's ``max_seeds`` most-liked and most-disliked pieces, so a request's cost does
+not grow with the number of ratings. Catalogs above ``exhaustive_limit`` score only candidates (coarse ANN
+neighbours of the most-liked pieces + the most central items of the best-liked clusters), so a request never
+touches all n embeddings; bench/bench_recommender.py measures how often that changes the top k.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Mapping
 import numpy as np
 
 from jewelrec.bundle import Bundle
-from jewelrec.index import EXACT_LIMIT, VectorIndex
+from jewelrec.index import EXACT_LIMIT, FLAT_LIMIT, VectorIndex
 
 MAX_RATINGS = 10_000  # a person cannot rate more; refuse bigger payloads before doing work
 
@@ -36,10 +38,11 @@ class RecommenderConfig:
     like_weight: float = 1.0  # closeness to a liked piece is the strongest, most explainable signal
     dislike_weight: float = 0.5  # push away from disliked pieces, gently: one 1★ should not empty a style
     shrink: float = 2.0  # pseudo-ratings pulling a cluster's affinity toward 0
-    neighbours: int = 100  # ANN neighbours per rated item when the catalog is too big to score exhaustively
-    central: int = 100  # most central items per liked cluster added to the candidates
-    max_seeds: int = 16  # the most-liked pieces whose neighbours seed the candidates (bounds request cost)
-    exact_limit: int = EXACT_LIMIT
+    max_seeds: int = 8  # most-liked (and most-disliked) pieces in the closeness terms; bounds request cost
+    neighbours: int = 50  # ANN neighbours per seed when the catalog is too big to score exhaustively
+    central: int = 30  # most central items per liked cluster added to the candidates
+    exhaustive_limit: int = FLAT_LIMIT  # up to here every item is scored; above it only candidates
+    exact_limit: int = EXACT_LIMIT  # `similar` is exact up to here, approximate (IVF) above
     # hard labels by default: kmeans' Gaussian soft assignments are too flat in 512-d to attribute a rating to
     # one style; DEPICT's Student-t probabilities are sharp enough to turn this on
     soft_affinity: bool = False
@@ -56,7 +59,7 @@ class Recommender:
         self.labels = bundle.labels  # (n,)
         self.ids = np.asarray(bundle.item_ids, dtype=object)
         self.index = VectorIndex(self.embeddings, exact_limit=self.config.exact_limit)
-        self.exhaustive = self.index.exact
+        self.exhaustive = len(self.ids) <= self.config.exhaustive_limit
         self.names = _item_names(bundle)
         self.cluster_names = cluster_names(bundle)
         # items of each cluster, most central first: the cold-start picks and the big-catalog candidates
@@ -92,13 +95,16 @@ class Recommender:
         membership = self._membership(rows)  # (r, k_clusters)
         affinity = membership.T @ dev / (membership.sum(0) + c.shrink)  # (k_clusters,)
 
-        candidates = self._candidates(rows, dev, affinity)
-        liked, disliked = dev > 0, dev < 0
-        weights = np.abs(dev) / max(float(np.abs(dev).max()), 1e-6)  # (r,)
+        anchors = _anchors(dev, c.max_seeds)  # (a,) positions in rows: strongest likes and dislikes
+        candidates = self._candidates(rows[anchors][dev[anchors] > 0], affinity, k)
+        a_dev = dev[anchors]
+        liked, disliked = a_dev > 0, a_dev < 0
+        weights = np.abs(a_dev) / max(float(np.abs(a_dev).max()), 1e-6)  # (a,)
         candidate_emb = self.embeddings if self.exhaustive else self.embeddings[candidates]  # no copy when all
-        sims = candidate_emb @ self.embeddings[rows].T  # (m, r)
-        like = _masked_max(sims * weights, liked)  # (m,), 0 where no liked item
-        dislike = _masked_max(sims * weights, disliked)
+        sims = candidate_emb @ self.embeddings[rows[anchors]].T  # (m, a)
+        weighted = sims * weights  # (m, a)
+        like = _masked_max(weighted, liked)  # (m,), 0 where no liked item
+        dislike = _masked_max(weighted, disliked)
         if self.config.soft_affinity:
             cluster = self.probs[candidates] @ affinity  # (m,)
         else:
@@ -107,17 +113,17 @@ class Recommender:
         scores[np.isin(candidates, rows)] = -np.inf
 
         # styles the user likes: those of the pieces they rated above their centre, if the profile agrees
-        liked_clusters = np.unique(self.labels[rows[liked]])
+        liked_clusters = np.unique(self.labels[rows[dev > 0]])
         liked_clusters = liked_clusters[affinity[liked_clusters] > 0]
         chosen = _diverse_top(scores, self.labels[candidates], k,
                               n_groups=len(liked_clusters) if len(liked_clusters) > 1 else 1)
-        nearest = np.where(liked.any(), np.argmax(np.where(liked, sims, -np.inf), axis=1), -1)  # (m,)
         results = []
         for j in chosen:
             item = candidates[j]
-            if nearest[j] >= 0 and sims[j, nearest[j]] > 0.5:
-                src = rows[nearest[j]]
-                reason = f"like the {self.names[src]} you rated {stars[nearest[j]]:g}★"
+            near = int(np.argmax(np.where(liked, sims[j], -np.inf))) if liked.any() else -1
+            if near >= 0 and sims[j, near] > 0.5:
+                src = anchors[near]
+                reason = f"like the {self.names[rows[src]]} you rated {stars[src]:g}★"
             else:
                 reason = f"from the {self.cluster_names[self.labels[item]]} style you like"
                 if self.labels[item] not in liked_clusters:
@@ -170,15 +176,19 @@ class Recommender:
             return self.probs[rows]
         return np.eye(self.probs.shape[1], dtype=np.float32)[self.labels[rows]]
 
-    def _candidates(self, rows: np.ndarray, dev: np.ndarray, affinity: np.ndarray) -> np.ndarray:
+    def _candidates(self, seeds: np.ndarray, affinity: np.ndarray, k: int) -> np.ndarray:
+        """Rows worth scoring: all of them for small catalogs; else the coarse neighbours of the ``seeds``
+        (the most-liked pieces) plus the most central items of the k clusters with the highest affinity
+        (only k clusters can place an item in a top k; unrated ones, at 0, outrank disliked ones)."""
         if self.exhaustive:
             return np.arange(len(self.ids))
-        order = np.argsort(-dev)[: self.config.max_seeds]
-        seeds = rows[order][dev[order] > 0]  # the most-liked pieces
-        _, neighbours = self.index.search(self.embeddings[seeds], self.config.neighbours, coarse=True)
-        top_clusters = np.argsort(-affinity)[: max(1, int((affinity > 0).sum()))]
-        central = [self.central_items[c][: self.config.central] for c in top_clusters]
-        pool = np.concatenate([neighbours.ravel(), *central]).astype(np.int64)
+        parts = []
+        if len(seeds):
+            _, neighbours = self.index.search(self.embeddings[seeds], self.config.neighbours, coarse=True)
+            parts.append(neighbours.ravel())
+        top_clusters = np.argsort(-affinity, kind="stable")[:k]
+        parts += [self.central_items[c][: self.config.central] for c in top_clusters]
+        pool = np.concatenate(parts).astype(np.int64)
         return np.unique(pool[pool >= 0])
 
 
@@ -186,6 +196,14 @@ def _check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     return int(k)
+
+
+def _anchors(dev: np.ndarray, per_side: int) -> np.ndarray:
+    """Positions of the ``per_side`` most-liked (dev > 0) and most-disliked (dev < 0) ratings. (a,)"""
+    order = np.argsort(-dev, kind="stable")  # most liked first
+    liked = order[dev[order] > 0][:per_side]
+    disliked = order[::-1][dev[order[::-1]] < 0][:per_side]
+    return np.concatenate([liked, disliked])
 
 
 def _masked_max(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -196,27 +214,23 @@ def _masked_max(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _diverse_top(scores: np.ndarray, groups: np.ndarray, k: int, n_groups: int) -> list[int]:
-    """Greedy top-k with at most ceil(k / n_groups) per group; the cap lifts if it would leave gaps."""
-    # the cap can only skip (n_groups - 1) * cap items per slot, so a bounded head of the ranking suffices
-    head = min(len(scores), k * (n_groups + 1) * 4)
-    top = np.argpartition(-scores, head - 1)[:head] if head < len(scores) else np.arange(len(scores))
-    order = top[np.argsort(-scores[top], kind="stable")]
-    order = order[np.isfinite(scores[order])]
+    """Top-k with at most ceil(k / n_groups) per group, in score order; the cap lifts if it would leave gaps.
+
+    Same answer as walking the ranking greedily, vectorised: an item passes the cap when fewer than ``cap``
+    items of its group rank above it.
+    """
+    order = np.argsort(-scores, kind="stable")
+    order = order[np.isfinite(scores[order])]  # (h,) best first
     cap = math.ceil(k / max(1, min(n_groups, k)))
-    taken: list[int] = []
-    skipped: list[int] = []
-    counts: dict[int, int] = {}
-    for j in order:
-        if len(taken) == k:
-            break
-        group = int(groups[j])
-        if counts.get(group, 0) < cap:
-            taken.append(int(j))
-            counts[group] = counts.get(group, 0) + 1
-        else:
-            skipped.append(int(j))
-    taken += skipped[: k - len(taken)]
-    return sorted(taken, key=lambda j: -scores[j])
+    by_group = np.argsort(groups[order], kind="stable")  # (h,) grouped, score order kept inside a group
+    sorted_groups = groups[order][by_group]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])  # first of each group
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[by_group] = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    taken = order[rank < cap][:k]
+    if len(taken) < k:
+        taken = np.concatenate([taken, order[rank >= cap][: k - len(taken)]])
+    return sorted(taken.tolist(), key=lambda j: -scores[j])
 
 
 def _item_names(bundle: Bundle) -> list[str]:

@@ -64,3 +64,13 @@ def test_strict_loading_and_bad_labels(trained, tmp_path):
         CnnEncoder().fit(catalog.images[:4], ["a", "a", "a", "b"])
     with pytest.raises(RuntimeError, match="not trained"):
         CnnEncoder().encode_images(catalog.images[:1])
+
+
+def test_cpu_threads_are_set_for_training_and_restored(monkeypatch):
+    seen = []
+    monkeypatch.setattr(CnnEncoder, "_fit", lambda self, *a: seen.append(torch.get_num_threads()) or self)
+    before = torch.get_num_threads()
+    CnnEncoder(threads=1, device="cpu").fit([], [])
+    assert seen == [1] and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        CnnEncoder(threads=0)

@@ -75,7 +75,28 @@ def test_candidate_path_for_big_catalogs_agrees_with_exhaustive_scoring():
     bundle = make_synthetic_bundle(n_items=3000, dim=32, n_clusters=10, seed=1)
     ratings = {bundle.item_ids[i]: s for i, s in [(0, 5), (10, 5), (20, 4), (3, 1), (13, 2), (5, 5)]}
     exact = Recommender(bundle).recommend(ratings, k=10)
-    approx = Recommender(bundle, config=RecommenderConfig(exact_limit=100)).recommend(ratings, k=10)
-    assert not Recommender(bundle, config=RecommenderConfig(exact_limit=100)).exhaustive
+    candidate_rec = Recommender(bundle, config=RecommenderConfig(exhaustive_limit=100))
+    assert not candidate_rec.exhaustive and candidate_rec.index.ivf is not None
+    approx = candidate_rec.recommend(ratings, k=10)
     overlap = len({i for i, _, _ in exact} & {i for i, _, _ in approx})
     assert overlap >= 8
+
+
+@pytest.mark.parametrize("exhaustive_limit", [10_000, 100])  # every item scored / candidates only
+def test_a_dominant_style_does_not_crowd_out_another_liked_style(exhaustive_limit):
+    # 3000 items in 3 styles: three 5★ in style 0 put hundreds of its pieces above anything in style 1, which
+    # has one 4★; the list must still give style 1 its share (a truncated ranking once let style 0 take all)
+    bundle = make_synthetic_bundle(n_items=3000, dim=32, n_clusters=3, seed=2)
+    rec = Recommender(bundle, config=RecommenderConfig(exhaustive_limit=exhaustive_limit))
+    ratings = {bundle.item_ids[0]: 5, bundle.item_ids[3]: 5, bundle.item_ids[6]: 5, bundle.item_ids[1]: 4,
+               bundle.item_ids[2]: 1}
+    clusters = [cluster_of(rec, item) for item, _, _ in rec.recommend(ratings, k=10)]
+    assert clusters.count(0) == 5 and clusters.count(1) == 5
+
+
+def test_closeness_uses_the_strongest_likes_and_dislikes_only():
+    from jewelrec.recommender import _anchors
+
+    dev = np.array([2.0, -1.0, 0.5, 1.0, -2.0, 0.0, 1.5])
+    assert _anchors(dev, 2).tolist() == [0, 6, 4, 1]  # two most liked, then two most disliked
+    assert _anchors(dev, 10).tolist() == [0, 6, 3, 2, 4, 1]  # a neutral rating is never an anchor

@@ -55,6 +55,7 @@ class FitConfig:
     sample_items: int = 720
     batch_size: int = 64
     cnn_epochs: int = 30
+    cnn_threads: int = 1
     device: str | None = None
     seed: int = 0
     push: bool = False
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-items", type=int, default=d.sample_items, help="size of the sample catalog")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per encoder batch")
     p.add_argument("--cnn-epochs", type=int, default=d.cnn_epochs, help="max CNN epochs (early stopping)")
+    p.add_argument("--cnn-threads", type=int, default=d.cnn_threads,
+                   help="torch CPU threads for CNN training; 1 is fastest for its small convs on a shared CPU")
     p.add_argument("--device", default=d.device, help="torch device (default: cuda when present)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed for every random step")
     p.add_argument("--push", action="store_true", help="push the bundle to the Hub after a successful fit")
@@ -137,7 +140,8 @@ def choose_encoder(config: FitConfig, catalog: Catalog, label_column: str | None
                          "--label-column NAME, or make CLIP weights available (--model DIR)")
     from jewelrec.cnn import CnnEncoder
 
-    encoder = CnnEncoder(epochs=config.cnn_epochs, seed=config.seed, device=config.device)
+    encoder = CnnEncoder(epochs=config.cnn_epochs, seed=config.seed, device=config.device,
+                         threads=config.cnn_threads)
     encoder.fit(catalog.images, catalog.metadata()[label_column].astype(str).tolist())
     return encoder, reason
 
