@@ -3,8 +3,8 @@
 Each size runs `python app.py` as a subprocess (JEWELREC_BUNDLE = a synthetic bundle saved to a temp dir) and
 drives it with gradio_client over HTTP, as a real client would. Prints one JSON object.
 
-    python bench/bench_space.py                      # sample size (60) and 10k items
-    python bench/bench_space.py --sizes 60 --calls 50
+    python bench/bench_space.py                      # the sample's size (720) and 10k items
+    python bench/bench_space.py --sizes 720 --calls 50
 """
 
 from __future__ import annotations
@@ -28,8 +28,29 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def thumbnails(n_items: int, seed: int = 0, distinct: int = 256) -> list[bytes]:
+    """256-px JPEG product shots (a shaded disc on a light background), ``distinct`` of them cycled: the
+    payload sizes of a real bundle's thumbnails without rendering 10k pieces."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFilter
+
+    rng = np.random.default_rng(seed)
+    shots = []
+    for _ in range(distinct):
+        image = Image.new("RGB", (256, 256), tuple(int(v) for v in rng.integers(225, 250, 3)))
+        draw = ImageDraw.Draw(image)
+        r = int(rng.integers(50, 100))
+        draw.ellipse((128 - r, 128 - r, 128 + r, 128 + r), fill=tuple(int(v) for v in rng.integers(60, 220, 3)))
+        draw.ellipse((128 - r // 3, 128 - r // 2, 128, 128 - r // 6), fill=(250, 250, 250))  # highlight
+        out = io.BytesIO()
+        image.filter(ImageFilter.GaussianBlur(2)).save(out, format="JPEG", quality=85)
+        shots.append(out.getvalue())
+    return [shots[i % distinct] for i in range(n_items)]
+
+
 def synthetic_bundle(n_items: int, dim: int = 512, n_clusters: int = 12, seed: int = 0):
-    """Clustered unit vectors with catalog metadata (no thumbnails): shapes of a real CLIP bundle."""
+    """Clustered unit vectors with catalog metadata and JPEG thumbnails: the shapes of a real CLIP bundle."""
     from jewelrec.bundle import Bundle
     from jewelrec.clustering import soft_assign
 
@@ -44,7 +65,7 @@ def synthetic_bundle(n_items: int, dim: int = 512, n_clusters: int = 12, seed: i
     items = pd.DataFrame({"item_id": [f"it-{i:06d}" for i in range(n_items)],
                           "name": [f"{metals[l % 4]} {cats[l % 6]} {i}" for i, l in enumerate(labels)],
                           "category": cats[labels % 6], "metal": metals[labels % 4],
-                          "price": rng.uniform(50, 900, n_items).round()})
+                          "price": rng.uniform(50, 900, n_items).round(), "thumbnail": thumbnails(n_items, seed)})
     return Bundle(items=items, embeddings=emb, labels=labels, probs=soft_assign(emb, centres, labels),
                   centroids=centres, coords2d=rng.normal(size=(n_items, 2)).astype(np.float32),
                   config={"dataset": {"source": "synthetic"}, "encoder": {"type": "none"}})
@@ -143,13 +164,12 @@ def concurrent_writers(url: str, item_ids: list[str], db: Path, clients: int, pe
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--sizes", type=int, nargs="+", default=[60, 10_000])
+    p.add_argument("--sizes", type=int, nargs="+", default=[720, 10_000])
     p.add_argument("--calls", type=int, default=200, help="timed calls per endpoint")
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--ratings-each", type=int, default=50)
     args = p.parse_args(argv)
-    results: dict = {"cpu_count": os.cpu_count(), "note": "shared 2-core machine; other agents were running",
-                     "sizes": {}}
+    results: dict = {"cpu_count": os.cpu_count(), "load_average_before": os.getloadavg(), "sizes": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for n in args.sizes:
@@ -170,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             entry["startup_again_s"] = round(warm, 2)
             results["sizes"][str(n)] = entry
             print(json.dumps({n: entry}), file=sys.stderr, flush=True)
+    results["load_average_after"] = os.getloadavg()
     print(json.dumps(results, indent=2))
     return 0
 
