@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from jewelrec.depict import DepictConfig, DepictModel, target_distribution
+from jewelrec.encoders import cpu_threads
 
 
 @dataclass
@@ -44,15 +45,12 @@ def _cpu_settings(device: torch.device, threads: int) -> Iterator[None]:
         return
     before = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    threads_before = torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
-    if threads > 0:
-        torch.set_num_threads(threads)
     try:
-        yield
+        with cpu_threads(device, threads if threads > 0 else None):
+            yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
-        torch.set_num_threads(threads_before)
 
 
 def _init_model(config: DepictConfig, seed: int, device: torch.device) -> DepictModel:
