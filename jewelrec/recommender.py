@@ -40,7 +40,7 @@ class RecommenderConfig:
     shrink: float = 2.0  # pseudo-ratings pulling a cluster's affinity toward 0
     max_seeds: int = 8  # most-liked (and most-disliked) pieces in the closeness terms; bounds request cost
     neighbours: int = 50  # ANN neighbours per seed when the catalog is too big to score exhaustively
-    central: int = 30  # most central items per liked cluster added to the candidates
+    central: int = 30  # most central items of each of the k best-liked clusters added to the candidates
     exhaustive_limit: int = FLAT_LIMIT  # up to here every item is scored; above it only candidates
     exact_limit: int = EXACT_LIMIT  # `similar` is exact up to here, approximate (IVF) above
     # hard labels by default: kmeans' Gaussian soft assignments are too flat in 512-d to attribute a rating to
