@@ -194,11 +194,7 @@ class RatingStore:
         src = self._connect()
         try:
             src.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            out = sqlite3.connect(tmp)
-            try:
-                src.backup(out)
-            finally:
-                out.close()
+            _copy_database(src, tmp)
         finally:
             src.close()
         os.replace(tmp, dest)  # a reader of the backup never sees a half-written file
@@ -231,10 +227,15 @@ def restore(backup: str | Path, live: str | Path) -> None:
     live.parent.mkdir(parents=True, exist_ok=True)
     src = sqlite3.connect(f"file:{Path(backup).resolve()}?mode=ro", uri=True)
     try:
-        dst = sqlite3.connect(live)
-        try:
-            src.backup(dst)
-        finally:
-            dst.close()
+        _copy_database(src, live)
     finally:
         src.close()
+
+
+def _copy_database(src: sqlite3.Connection, dest: Path) -> None:
+    """Copy the open database ``src`` into the file ``dest`` with the SQLite backup API."""
+    out = sqlite3.connect(dest)
+    try:
+        src.backup(out)
+    finally:
+        out.close()

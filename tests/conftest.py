@@ -67,3 +67,29 @@ def sample_bundle_dir(tmp_path_factory) -> Path:
                      "--method", "kmeans", "--clusters", "6", "--out", str(out)])
     assert code == 0
     return out
+
+
+HUB_WRITE, HUB_READ = "hf_test_write", "hf_test_read"  # alice's tokens on the local Hub-protocol server
+
+
+@pytest.fixture(scope="module")
+def hub_server():
+    from tests.hub_server import HubServer
+
+    server = HubServer(tokens={HUB_WRITE: ("alice", "write"), HUB_READ: ("alice", "read")}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hub(hub_server, monkeypatch, tmp_path):
+    """The server as the Hub: HF_ENDPOINT points at it, HF_TOKEN is alice's write token, no stored token."""
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
+    monkeypatch.setenv("HF_TOKEN", HUB_WRITE)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no developer token file is ever read
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf-home" / "stored_tokens"))
+    return hub_server

@@ -7,9 +7,6 @@ import shutil
 import pytest
 import yaml
 
-from tests.hub_server import HubServer
-
-WRITE = "hf_test_write"
 SPACE_YAML = """\
 title: jewelrec
 emoji: "\U0001F48D"
@@ -22,25 +19,6 @@ variables:
   JEWELREC_REVISION: ""
   JEWELREC_DATA_DIR: /data
 """
-
-
-@pytest.fixture(scope="module")
-def hub_server():
-    server = HubServer(tokens={WRITE: ("alice", "write")}).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hub(hub_server, monkeypatch, tmp_path):
-    from huggingface_hub import constants
-
-    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
-    monkeypatch.setenv("HF_TOKEN", WRITE)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf-home" / "stored_tokens"))
-    return hub_server
 
 
 @pytest.fixture

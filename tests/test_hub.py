@@ -7,30 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub_server import HubServer
-
-WRITE, READ = "hf_test_write", "hf_test_read"
-
-
-@pytest.fixture(scope="module")
-def hub_server():
-    server = HubServer(tokens={WRITE: ("alice", "write"), READ: ("alice", "read")}).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hub(hub_server, monkeypatch, tmp_path):
-    """The server as the Hub: HF_ENDPOINT points at it, HF_TOKEN is alice's write token, no stored token."""
-    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
-    monkeypatch.setenv("HF_TOKEN", WRITE)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no developer token file is ever read
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf-home" / "stored_tokens"))
-    return hub_server
+from tests.conftest import HUB_READ as READ
+from tests.conftest import HUB_WRITE as WRITE
 
 
 @pytest.fixture
