@@ -5,7 +5,7 @@
     python bench/bench_cf.py --only eval          # evaluate 100k users at k=12 (target ≤ 30 s)
     python bench/bench_cf.py --only hm --hm-scale 1.0   # H&M-shaped log: 31.8M rows, 1.37M users, 105k items
 
-Logs come from the planted generator (jewelrec.synthetic_logs), integer arrays straight into the pipeline's
+Logs come from the planted generator (jewelrec.evaluation.synthetic_logs), integer arrays straight into the pipeline's
 InteractionLog; ``--csv-rows`` additionally times the CSV loader (H&M preset) on a file of that many rows.
 """
 
@@ -27,11 +27,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jewelrec.interactions import InteractionLog, InteractionsConfig, load_interactions  # noqa: E402
-from jewelrec.metrics import evaluate_ranking  # noqa: E402
-from jewelrec.models import ALSModel, PopularityModel  # noqa: E402
-from jewelrec.splits import SplitConfig, random_split, split_report, time_split  # noqa: E402
-from jewelrec.synthetic_logs import hm_frame, planted_arrays  # noqa: E402
+from jewelrec.evaluation.interactions import InteractionLog, InteractionsConfig, load_interactions  # noqa: E402
+from jewelrec.evaluation.metrics import evaluate_ranking  # noqa: E402
+from jewelrec.evaluation.models import ALSModel, PopularityModel  # noqa: E402
+from jewelrec.evaluation.splits import SplitConfig, random_split, split_report, time_split  # noqa: E402
+from jewelrec.evaluation.synthetic_logs import hm_frame, planted_arrays  # noqa: E402
 
 HM = {"rows": 31_788_324, "users": 1_371_980, "items": 105_542, "days": 734}
 

@@ -64,7 +64,7 @@ def _nmi(y: np.ndarray, labels: np.ndarray) -> float:
 
 
 def fit_depict(X: np.ndarray, y: np.ndarray, k: int, seed: int, device: str | None, **hyper: Any) -> dict:
-    from jewelrec.depict import Depict
+    from jewelrec.clustering.depict import Depict
 
     start = time.perf_counter()
     model = Depict(k, seed=seed, device=device, **hyper).fit(X)
@@ -82,7 +82,7 @@ def fit_kmeans(X: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict:
 
 
 def part_speed(args: argparse.Namespace) -> dict:
-    from jewelrec.depict import Depict
+    from jewelrec.clustering.depict import Depict
 
     Depict(2, pretrain_epochs=1, cluster_epochs=1).fit(np.random.default_rng(0).normal(size=(64, 8)))  # warm
     out: dict[str, Any] = {}
@@ -123,8 +123,8 @@ def part_sample(args: argparse.Namespace) -> dict:
     """The sample catalog under two encoders: the CNN training.fit uses offline (it learned 'category', so
     category clusters are easy for every method) and raw pixels (which know nothing about the labels)."""
     from jewelrec.catalog import load_catalog
-    from jewelrec.cluster_report import compare_methods
-    from training.compare import CompareConfig, sample_embeddings
+    from jewelrec.clustering.report import compare_methods
+    from jewelrec.pipeline.compare import CompareConfig, sample_embeddings
 
     out: dict[str, Any] = {}
     for encoder in args.sample_encoders:

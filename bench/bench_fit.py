@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "JEWELREC_HOME": str(Path(tmp) / "home")}
         if not args.cold:
-            subprocess.run([sys.executable, "-c", "from jewelrec.sample import build_sample; build_sample(progress=False)"],
+            subprocess.run([sys.executable, "-c", "from jewelrec.catalog.sample import build_sample; build_sample(progress=False)"],
                            cwd=ROOT, env=env, check=True)
         cmd = [sys.executable, "-m", "training.fit", "--dataset", "sample", "--out", str(Path(tmp) / "bundle"),
                *args.fit_args]

@@ -24,8 +24,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from jewelrec.bundle import Bundle  # noqa: E402
-from jewelrec.recommender import Recommender  # noqa: E402
+from jewelrec.serving.bundle import Bundle  # noqa: E402
+from jewelrec.serving.recommender import Recommender  # noqa: E402
 
 
 def synthetic_bundle(n: int, dim: int, k: int, seed: int, data: str = "blobs") -> Bundle:

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from jewelrec.sample import build_sample, plan_sample, render_item
+    from jewelrec.catalog.sample import build_sample, plan_sample, render_item
 
     rows = plan_sample(min(args.n_items, 120), seed=args.seed + 1)
     per_image = []

@@ -51,7 +51,7 @@ def thumbnails(n_items: int, seed: int = 0, distinct: int = 256) -> list[bytes]:
 
 def synthetic_bundle(n_items: int, dim: int = 512, n_clusters: int = 12, seed: int = 0):
     """Clustered unit vectors with catalog metadata and JPEG thumbnails: the shapes of a real CLIP bundle."""
-    from jewelrec.bundle import Bundle
+    from jewelrec.serving.bundle import Bundle
     from jewelrec.clustering import soft_assign
 
     rng = np.random.default_rng(seed)

@@ -13,16 +13,47 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory, monkeypatch):
-    """Every test gets caches under one session temp dir, never the developer's ~/.cache."""
-    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path_factory.getbasetemp() / "jewelrec-home"))
+# Every cache a library under test may write to $HOME (or ~/.cache, ~/.config) goes under one temp dir per run.
+HOME_VARIABLES = {
+    "JEWELREC_HOME": "jewelrec-home", "HF_HOME": "hf-home", "XDG_CACHE_HOME": "xdg-cache",
+    "XDG_CONFIG_HOME": "xdg-config", "MPLCONFIGDIR": "matplotlib", "TORCH_HOME": "torch", "TRITON_CACHE_DIR": "triton",
+    "GRADIO_TEMP_DIR": "gradio", "TRACKIO_DIR": "trackio", "WANDB_DIR": "wandb", "WANDB_CACHE_DIR": "wandb-cache",
+    "WANDB_CONFIG_DIR": "wandb-config", "RAY_TMPDIR": "ray", "HOME": "home",
+}
+_saved_environment: dict[str, str | None] = {}
+
+
+def pytest_configure(config) -> None:
+    """Before collection, so before any test module imports datasets or matplotlib (both read their cache dirs
+    at import) and before any fixture runs: point every home-derived cache at a fresh temp dir. Subprocesses
+    (``python app.py``) inherit the same variables."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="jewelrec-tests-"))
+    _saved_environment["__root__"] = str(root)
+    for name, folder in HOME_VARIABLES.items():
+        _saved_environment[name] = os.environ.get(name)
+        os.environ[name] = str(root / folder)
+    (root / "home").mkdir()
+
+
+def pytest_unconfigure(config) -> None:
+    import shutil
+
+    root = _saved_environment.pop("__root__", None)
+    for name, value in _saved_environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    if root:
+        shutil.rmtree(root, ignore_errors=True)  # the dir pytest_configure made, nothing else
 
 
 def make_synthetic_bundle(n_items: int = 300, dim: int = 32, n_clusters: int = 6, seed: int = 0):
     """A bundle whose styles are known by construction: item i belongs to cluster i % n_clusters and its
     embedding is that cluster's direction plus small noise. No images (thumbnails are blank JPEGs)."""
-    from jewelrec.bundle import Bundle
+    from jewelrec.serving.bundle import Bundle
     from jewelrec.clustering import soft_assign
 
     rng = np.random.default_rng(seed)

@@ -25,10 +25,10 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def app_url(sample_bundle_dir, tmp_path_factory):
     """One in-process launch shared by this module (the browser test starts its own)."""
-    from jewelrec.bundle import Bundle
-    from jewelrec.ratings import RatingStore
+    from jewelrec.serving.bundle import Bundle
+    from jewelrec.space.ratings import RatingStore
     from jewelrec.space import SpaceService
-    from jewelrec.space_ui import build_demo, launch_kwargs
+    from jewelrec.space.ui import build_demo, launch_kwargs
 
     data = tmp_path_factory.mktemp("space-data")
     bundle = Bundle.load(sample_bundle_dir)

@@ -20,10 +20,10 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium n
 def served(sample_bundle_dir, tmp_path_factory):
     from test_app import free_port
 
-    from jewelrec.bundle import Bundle
-    from jewelrec.ratings import RatingStore
+    from jewelrec.serving.bundle import Bundle
+    from jewelrec.space.ratings import RatingStore
     from jewelrec.space import SpaceService
-    from jewelrec.space_ui import build_demo, launch_kwargs
+    from jewelrec.space.ui import build_demo, launch_kwargs
 
     data = tmp_path_factory.mktemp("browser-data")
     service = SpaceService.start(Bundle.load(sample_bundle_dir), {"notice": "test sample"},

@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from jewelrec.bundle import FORMAT_VERSION, Bundle, BundleError
+from jewelrec.serving.bundle import FORMAT_VERSION, Bundle, BundleError
 from tests.conftest import make_synthetic_bundle
 
 

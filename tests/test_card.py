@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 from huggingface_hub import ModelCard
 
-from jewelrec.card import card_metadata, load_snippet, overview_image, render_card, write_model_card
+from jewelrec.serving.card import card_metadata, load_snippet, overview_image, render_card, write_model_card
 
 
 def clip_config() -> dict:

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from jewelrec.interactions import InteractionLog
-from jewelrec.metrics import map_at_k, recall_at_k
-from jewelrec.models import (
+from jewelrec.evaluation.interactions import InteractionLog
+from jewelrec.evaluation.metrics import map_at_k, recall_at_k
+from jewelrec.evaluation.models import (
     ALSModel, BPRModel, EASEModel, HybridModel, ItemKNNModel, NotFittedError, PopularityModel, VisualContentModel,
     VisuallySeparated,
 )  # fmt: skip
-from jewelrec.models.registry import ModelSpec, build_model, expand_grid
-from jewelrec.splits import time_split
-from jewelrec.synthetic_logs import planted_arrays, planted_embeddings
+from jewelrec.evaluation.models.registry import ModelSpec, build_model, expand_grid
+from jewelrec.evaluation.splits import time_split
+from jewelrec.evaluation.synthetic_logs import planted_arrays, planted_embeddings
 
 N_ITEMS = 10
 GROUP = np.array([0] * 5 + [1] * 5)  # items 0–4: taste A, items 5–9: taste B
@@ -218,7 +218,7 @@ def test_planted_structure_cf_beats_popularity_clearly():
 
 
 def test_standardise_rows_matches_masked_numpy():
-    from jewelrec.models.hybrid import standardise_rows
+    from jewelrec.evaluation.models.hybrid import standardise_rows
 
     rng = np.random.default_rng(0)
     block = rng.normal(3.0, 2.0, size=(5, 40)).astype(np.float32)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 
-from jewelrec.cluster_report import COLUMNS, align_labels, compare_methods, write_report
+from jewelrec.clustering.report import COLUMNS, align_labels, compare_methods, write_report
+from jewelrec.pipeline.compare import pick_label_column
 from training import compare
 
 FAST_METHODS = ("kmeans", "depict")  # umap-kmeans compiles numba kernels (~20 s); only the CLI test runs it
@@ -110,15 +111,15 @@ def test_bad_requests_raise(blobs) -> None:
 
 def test_label_column_resolution() -> None:
     items = pd.DataFrame({"item_id": ["a"], "category": ["ring"], "metal": ["gold"]})
-    assert compare.pick_label_column(items, "auto", "metal") == "metal"
-    assert compare.pick_label_column(items, "auto", None) == "category"
-    assert compare.pick_label_column(items, "none", "metal") is None
+    assert pick_label_column(items, "auto", "metal") == "metal"
+    assert pick_label_column(items, "auto", None) == "category"
+    assert pick_label_column(items, "none", "metal") is None
     with pytest.raises(ValueError, match=r"columns are \['category', 'metal'\]"):
-        compare.pick_label_column(items, "style", None)
+        pick_label_column(items, "style", None)
 
 
 def test_cli_on_a_bundle_reseals_it(blobs, tmp_path, monkeypatch, capsys) -> None:
-    from jewelrec.bundle import Bundle
+    from jewelrec.serving.bundle import Bundle
 
     monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
     X, names = blobs

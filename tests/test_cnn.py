@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from jewelrec.catalog import load_catalog
-from jewelrec.cnn import CnnClassifier, CnnConfig, CnnEncoder
+from jewelrec.encoders.cnn import CnnClassifier, CnnConfig, CnnEncoder
 from jewelrec.encoders import load_encoder
 
 

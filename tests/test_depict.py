@@ -10,7 +10,7 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import normalized_mutual_info_score
 
-from jewelrec.depict import (
+from jewelrec.clustering.depict import (
     Depict,
     DepictConfig,
     DepictModel,
@@ -18,7 +18,7 @@ from jewelrec.depict import (
     student_t_assignment,
     target_distribution,
 )
-from jewelrec.depict_train import batch_size_for
+from jewelrec.clustering.depict_train import batch_size_for
 
 FAST = {"pretrain_epochs": 15, "cluster_epochs": 10}  # plenty for well-separated blobs, keeps tests quick
 
@@ -178,7 +178,7 @@ def test_save_load_round_trip_gives_identical_assignments(blobs, fitted, tmp_pat
     fitted.save_pretrained(tmp_path / "depict")
     text = (tmp_path / "depict" / "config.json").read_text()
     doc = json.loads(text)
-    assert text == json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    assert text.rstrip("\n") == json.dumps(doc, indent=2, sort_keys=True)  # sorted keys, indented
     assert doc["config"]["input_dim"] == 24 and doc["config"]["n_clusters"] == 5
     loaded = Depict.from_pretrained(tmp_path / "depict", input_dim=24, device="cpu")
     np.testing.assert_array_equal(loaded.predict(X), fitted.labels_)
@@ -199,7 +199,7 @@ def test_bad_cluster_counts_raise() -> None:
 
 
 def test_bad_inputs_and_hyperparameters_raise() -> None:
-    with pytest.raises(TypeError, match="valid ones are"):
+    with pytest.raises(TypeError, match="allowed keys are"):
         Depict(3, learning_rate=0.1)
     with pytest.raises(ValueError, match="cluster_lr must be > 0"):
         Depict(2, cluster_lr=0.0).fit(np.zeros((10, 3), np.float32))
@@ -209,7 +209,7 @@ def test_bad_inputs_and_hyperparameters_raise() -> None:
         Depict(2).fit(np.zeros(10, np.float32))
     with pytest.raises(RuntimeError, match="not fitted"):
         Depict(2).predict(np.zeros((3, 3), np.float32))
-    with pytest.raises(ValueError, match="unknown DEPICT config keys"):
+    with pytest.raises(ValueError, match="DEPICT config has unknown keys"):
         DepictConfig.from_dict({"input_dim": 3, "n_clusters": 2, "depth": 4})
 
 

@@ -30,7 +30,7 @@ def space_yaml(tmp_path):
 
 def test_deploy_uploads_app_and_sets_variables_then_the_space_pulls_the_pinned_bundle(
         hub, sample_bundle_dir, space_yaml, tmp_path, capsys):
-    from jewelrec.hub import pull, push
+    from jewelrec.serving.hub import pull, push
     from training.deploy_space import main
 
     bundle_dir = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
@@ -45,13 +45,20 @@ def test_deploy_uploads_app_and_sets_variables_then_the_space_pulls_the_pinned_b
     assert space.sdk == "gradio"
     files = hub.head_files("space", "alice/jewelrec-space")
     assert {"app.py", "requirements.txt", "README.md", "jewelrec/__init__.py", "jewelrec/hub.py",
-            "jewelrec/models/__init__.py", "training/fit.py"} <= set(files)
-    assert not [f for f in files if f.startswith("training/") and f not in ("training/__init__.py",
-                                                                          "training/fit.py")]
+            "jewelrec/evaluation/models/__init__.py", "jewelrec/pipeline/fit.py"} <= set(files)
+    assert not [f for f in files if f.startswith("training/")]  # the package is the product; no CLI copies
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
-    from training.deploy_space import ROOT
+    from jewelrec.space.deploy import ROOT
 
+    # exactly the package pip installs: every module of the checkout, byte for byte
+    package = {p.relative_to(ROOT).as_posix() for p in (ROOT / "jewelrec").rglob("*.py")}
+    assert package <= set(files)
     assert files["jewelrec/hub.py"] == (ROOT / "jewelrec" / "hub.py").read_bytes()
+    # the serving extra only, pinned like the checkout's lock file
+    requirements = files["requirements.txt"].decode()
+    assert "gradio[oauth]==6.31.0" in requirements and "torch==2.13.0" in requirements
+    for training_only in ("umap-learn", "implicit", "wandb", "trackio"):
+        assert training_only not in requirements
     front = yaml.safe_load(files["README.md"].decode().split("---\n")[1])
     assert front == {"title": "jewelrec", "emoji": "\U0001F48D", "sdk": "gradio", "sdk_version": "6.0.0",
                      "app_file": "app.py", "hf_oauth": True}
@@ -59,7 +66,7 @@ def test_deploy_uploads_app_and_sets_variables_then_the_space_pulls_the_pinned_b
         "JEWELREC_REPO": "alice/jewelrec", "JEWELREC_REVISION": sha, "JEWELREC_DATA_DIR": "/data"}
 
     # what the Space does with those variables: the pinned commit is served exactly, even after a new push
-    from jewelrec.bundle import Bundle
+    from jewelrec.serving.bundle import Bundle
 
     newer = Bundle.load(bundle_dir)
     newer.config["clustering"] = {**newer.config.get("clustering", {}), "method": "newer"}
@@ -90,6 +97,8 @@ def test_deploy_uploads_app_and_sets_variables_then_the_space_pulls_the_pinned_b
     n_commits = len(space.commits)
     assert main(["--space-id", "alice/jewelrec-space", "--space-yaml", str(space_yaml)]) == 0
     assert len(space.commits) == n_commits + 1
+    # without a bundle repo the Space builds the sample itself, so it also gets the training extra
+    assert "umap-learn==" in hub.head_files("space", "alice/jewelrec-space")["requirements.txt"].decode()
 
 
 def test_deploy_refuses_unknown_bundle_revision_and_missing_token(hub, space_yaml, monkeypatch, capsys):
@@ -108,7 +117,7 @@ def test_deploy_refuses_unknown_bundle_revision_and_missing_token(hub, space_yam
 
 
 def test_space_yaml_must_exist_and_be_gradio(tmp_path):
-    from training.deploy_space import read_space_settings
+    from jewelrec.space.deploy import read_space_settings
 
     with pytest.raises(ValueError, match="space.yaml not found"):
         read_space_settings(tmp_path / "space.yaml")

@@ -1,7 +1,6 @@
 """Encoders: a tiny random CLIPModel saved with save_pretrained and loaded through the production path."""
 
 import io
-import json
 
 import numpy as np
 import pytest

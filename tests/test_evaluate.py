@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from jewelrec.synthetic_logs import hm_frame, item_id_strings, planted_arrays, planted_embeddings
+from jewelrec.evaluation.synthetic_logs import hm_frame, item_id_strings, planted_arrays, planted_embeddings
 from training.evaluate import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -135,9 +135,9 @@ def test_space_ratings_with_bundle(tmp_path, monkeypatch):
         item_ids=list(items[keep]), embeddings=planted_embeddings(arrays.item_group)[keep],
         labels=arrays.item_group[keep].astype(np.int64),
     )
-    bundle_module = types.ModuleType("jewelrec.bundle")
+    bundle_module = types.ModuleType("jewelrec.serving.bundle")
     bundle_module.Bundle = types.SimpleNamespace(load=lambda path: fake)
-    monkeypatch.setitem(sys.modules, "jewelrec.bundle", bundle_module)
+    monkeypatch.setitem(sys.modules, "jewelrec.serving.bundle", bundle_module)
     config = {"data": {"preset": "space-ratings", "path": str(db)}, "bundle": str(tmp_path / "bundle"),
               "split": {"method": "random", "test_fraction": 0.25}, "k": 5,
               "models": [{"type": "visual"}, {"type": "hybrid", "cf": {"type": "ease"}}]}  # fmt: skip
@@ -204,8 +204,8 @@ def test_tracker_logs_offline_under_results(tmp_path, tracker):
 
 
 def test_real_bundle_directory(tmp_path):
-    """The loader reads a bundle written by jewelrec.bundle.Bundle.save (embeddings + cluster labels)."""
-    from jewelrec.bundle import Bundle
+    """The loader reads a bundle written by jewelrec.serving.bundle.Bundle.save (embeddings + cluster labels)."""
+    from jewelrec.serving.bundle import Bundle
 
     arrays = planted_arrays(300, 60, n_groups=3, mean_interactions=10, seed=5)
     embeddings = planted_embeddings(arrays.item_group)

@@ -17,7 +17,7 @@ def bundle_copy(sample_bundle_dir, tmp_path) -> Path:
 
 
 def recommendations(bundle):
-    from jewelrec.recommender import Recommender
+    from jewelrec.serving.recommender import Recommender
 
     rec = Recommender(bundle)
     ids = bundle.item_ids
@@ -25,8 +25,8 @@ def recommendations(bundle):
 
 
 def test_push_pull_round_trip_gives_identical_recommendations(hub, bundle_copy, tmp_path):
-    from jewelrec.bundle import Bundle, list_files
-    from jewelrec.hub import pull, push_bundle
+    from jewelrec.serving.bundle import Bundle, list_files
+    from jewelrec.serving.hub import pull, push_bundle
 
     info = push_bundle(bundle_copy, "alice/jewelrec-rt")
     assert info.commit_url.endswith(info.oid) and len(info.oid) == 40
@@ -45,8 +45,8 @@ def test_push_pull_round_trip_gives_identical_recommendations(hub, bundle_copy, 
 
 
 def test_pinned_revision_stays_served_after_a_second_push(hub, bundle_copy, tmp_path):
-    from jewelrec.bundle import Bundle
-    from jewelrec.hub import pull, push
+    from jewelrec.serving.bundle import Bundle
+    from jewelrec.serving.hub import pull, push
 
     first_url = push(bundle_copy, "alice/jewelrec-pin")
     first = first_url.rsplit("/", 1)[1]
@@ -69,7 +69,7 @@ def test_pinned_revision_stays_served_after_a_second_push(hub, bundle_copy, tmp_
 
 
 def test_branch_push_and_branch_resolves_to_its_commit(hub, bundle_copy, tmp_path):
-    from jewelrec.hub import pull, push
+    from jewelrec.serving.hub import pull, push
 
     sha = push(bundle_copy, "alice/jewelrec-branch", branch="staging").rsplit("/", 1)[1]
     _, origin = pull("alice/jewelrec-branch", revision="staging", cache_dir=tmp_path / "cache")
@@ -89,7 +89,7 @@ def closed_port_url() -> str:
 
 
 def test_unreachable_hub_serves_cached_revision_with_notice(hub, bundle_copy, tmp_path, monkeypatch):
-    from jewelrec.hub import HubError, pull, push
+    from jewelrec.serving.hub import HubError, pull, push
 
     sha = push(bundle_copy, "alice/jewelrec-offline").rsplit("/", 1)[1]
     cache = tmp_path / "cache"
@@ -120,8 +120,8 @@ def test_unreachable_hub_serves_cached_revision_with_notice(hub, bundle_copy, tm
 
 
 def test_missing_or_read_only_token_fails_before_any_upload(hub, bundle_copy, monkeypatch):
-    from jewelrec.bundle import list_files
-    from jewelrec.hub import HubError, push
+    from jewelrec.serving.bundle import list_files
+    from jewelrec.serving.hub import HubError, push
 
     before = {f: (bundle_copy / f).read_bytes() for f in list_files(bundle_copy) if f != "README.md"}
     monkeypatch.delenv("HF_TOKEN")
@@ -144,8 +144,8 @@ def test_missing_or_read_only_token_fails_before_any_upload(hub, bundle_copy, mo
 def test_repo_with_unknown_file_is_refused_and_never_downloaded(hub, bundle_copy, tmp_path):
     from huggingface_hub import HfApi
 
-    from jewelrec.bundle import BundleError
-    from jewelrec.hub import pull, push
+    from jewelrec.serving.bundle import BundleError
+    from jewelrec.serving.hub import pull, push
 
     push(bundle_copy, "alice/jewelrec-pkl")
     HfApi(endpoint=hub.url).upload_file(path_or_fileobj=b"\x80\x04not really a pickle", path_in_repo="model.pkl",
@@ -158,8 +158,8 @@ def test_repo_with_unknown_file_is_refused_and_never_downloaded(hub, bundle_copy
 
 
 def test_flipped_byte_in_cache_is_refused(hub, bundle_copy, tmp_path):
-    from jewelrec.bundle import BundleError
-    from jewelrec.hub import pull, push
+    from jewelrec.serving.bundle import BundleError
+    from jewelrec.serving.hub import pull, push
 
     sha = push(bundle_copy, "alice/jewelrec-flip").rsplit("/", 1)[1]
     cache = tmp_path / "cache"
@@ -193,9 +193,9 @@ def test_depict_weights_travel_and_load_with_strict_keys(hub, bundle_copy, tmp_p
     """A bundle with depict/ (model.safetensors + config.json) comes back byte-identical and loads strictly."""
     import numpy as np
 
-    from jewelrec.bundle import Bundle
-    from jewelrec.depict import Depict
-    from jewelrec.hub import pull, push
+    from jewelrec.serving.bundle import Bundle
+    from jewelrec.clustering.depict import Depict
+    from jewelrec.serving.hub import pull, push
 
     bundle = Bundle.load(bundle_copy)
     depict = Depict(n_clusters=4, seed=0, pretrain_epochs=2, cluster_epochs=2).fit(bundle.embeddings)
@@ -215,7 +215,7 @@ def test_depict_weights_travel_and_load_with_strict_keys(hub, bundle_copy, tmp_p
 
 
 def test_private_repo_needs_a_token_to_pull(hub, bundle_copy, tmp_path, monkeypatch):
-    from jewelrec.hub import HubError, pull, push
+    from jewelrec.serving.hub import HubError, pull, push
 
     push(bundle_copy, "alice/jewelrec-private", private=True)
     assert hub.repos[("model", "alice/jewelrec-private")].private

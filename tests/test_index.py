@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jewelrec.index import VectorIndex
+from jewelrec.serving.index import VectorIndex
 
 
 def _clustered(n: int, dim: int = 32, k: int = 12, seed: int = 0) -> np.ndarray:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jewelrec.interactions import InteractionsConfig, aggregate_pairs, load_interactions
-from jewelrec.synthetic_logs import hm_frame, planted_arrays
+from jewelrec.evaluation.interactions import InteractionsConfig, aggregate_pairs, load_interactions
+from jewelrec.evaluation.synthetic_logs import hm_frame, planted_arrays
 
 
 @pytest.fixture

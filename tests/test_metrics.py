@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.metrics import ndcg_score
 
-from jewelrec import metrics as M
+from jewelrec.evaluation import metrics as M
 
 
 def _relevant(rows: list[list[int]], n_items: int) -> sp.csr_matrix:

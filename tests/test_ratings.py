@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from jewelrec.ratings import MAX_ID_LEN, RatingError, RatingStore, data_dir, is_network_mount, mount_type
+from jewelrec.space.ratings import MAX_ID_LEN, RatingError, RatingStore, data_dir, is_network_mount, mount_type
 
 
 def test_rate_upserts_latest_and_keeps_history(tmp_path):
@@ -74,7 +74,7 @@ def test_ratings_survive_kill_9(tmp_path):
     path = tmp_path / "r.db"
     script = textwrap.dedent(f"""
         import sys, time
-        from jewelrec.ratings import RatingStore
+        from jewelrec.space.ratings import RatingStore
         store = RatingStore({str(path)!r})
         for i in range(20):
             store.rate("u", f"item{{i}}", 4)

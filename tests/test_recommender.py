@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from jewelrec import Recommender
-from jewelrec.recommender import RecommenderConfig
+from jewelrec.serving.recommender import RecommenderConfig
 from tests.conftest import make_synthetic_bundle
 
 
@@ -95,7 +95,7 @@ def test_a_dominant_style_does_not_crowd_out_another_liked_style(exhaustive_limi
 
 
 def test_closeness_uses_the_strongest_likes_and_dislikes_only():
-    from jewelrec.recommender import _anchors
+    from jewelrec.serving.recommender import _anchors
 
     dev = np.array([2.0, -1.0, 0.5, 1.0, -2.0, 0.0, 1.5])
     assert _anchors(dev, 2).tolist() == [0, 6, 4, 1]  # two most liked, then two most disliked

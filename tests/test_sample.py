@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from jewelrec import sample
-from jewelrec.sample import CATEGORIES, GEMSTONES, METALS, build_sample, plan_sample, render_item
+from jewelrec.catalog.sample import CATEGORIES, GEMSTONES, METALS, build_sample, plan_sample, render_item
 
 
 def _png_hash(image: Image.Image) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import make_synthetic_bundle
-from jewelrec.ratings import RatingError, RatingStore
+from jewelrec.space.ratings import RatingError, RatingStore
 from jewelrec.space import SpaceService, new_browser_id, origin_text, resolve_bundle, user_key
 
 
@@ -148,9 +148,9 @@ def test_resolve_bundle_reuses_cached_sample(sample_bundle_dir, monkeypatch, tmp
     monkeypatch.delenv("JEWELREC_REPO", raising=False)
     monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
     shutil.copytree(sample_bundle_dir, cached())
-    import training.fit
+    import jewelrec.pipeline.fit
 
-    monkeypatch.setattr(training.fit, "run", lambda config: pytest.fail("rebuilt a cached sample"))
+    monkeypatch.setattr(jewelrec.pipeline.fit, "run", lambda config: pytest.fail("rebuilt a cached sample"))
     bundle, origin = resolve_bundle()
     assert bundle.n_items == 60 and "sample" in origin["notice"]
 

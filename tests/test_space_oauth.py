@@ -31,9 +31,9 @@ def replicas(tmp_path_factory):
     """Two launches of the app over one ratings DB: alice signs in on the first, bob on the second."""
     import gradio.oauth
 
-    from jewelrec.ratings import RatingStore
+    from jewelrec.space.ratings import RatingStore
     from jewelrec.space import SpaceService
-    from jewelrec.space_ui import build_demo, launch_kwargs
+    from jewelrec.space.ui import build_demo, launch_kwargs
 
     data = tmp_path_factory.mktemp("oauth-data")
     bundle = make_synthetic_bundle(n_items=60, n_clusters=6, seed=0)
@@ -107,16 +107,34 @@ def test_signed_in_ratings_are_keyed_by_username_and_isolated(replicas):
 
 
 def test_signed_in_user_wins_over_the_browser_id():
-    """The UI's handlers resolve identity the same way: OAuth username, else this browser's id, else the session."""
-    from jewelrec.space_ui import _user
+    """The UI's handlers resolve identity the same way: OAuth username (gradio's injected ``gr.OAuthProfile``,
+    None when signed out or expired), else this browser's id, else the session."""
+    import gradio as gr
 
-    def request(username: str | None, session_hash: str = "s1"):
-        session = {"oauth_info": {"userinfo": {"preferred_username": username}}} if username else {}
-        return SimpleNamespace(session=session, session_hash=session_hash)
+    from jewelrec.space.ui import _user
+
+    def profile(username: str | None):
+        return gr.OAuthProfile({"name": username, "preferred_username": username, "profile": "", "picture": ""}) \
+            if username else None
+
+    def request(session_hash: str = "s1"):
+        return SimpleNamespace(session={}, session_hash=session_hash)
 
     browser = "b" * 32
-    assert _user(browser, request("alice")) == "hf:alice"  # a signed-in browser rates as the account
-    assert _user(browser, request("bob")) == "hf:bob"
-    assert _user(browser, request(None)) == f"browser:{browser}"
-    assert _user(None, request(None, "s2")) == "session:s2"
-    assert _user("../../etc", request(None, "s3")) == "session:s3"  # a tampered browser id is not used
+    assert _user(browser, request(), profile("alice")) == "hf:alice"  # a signed-in browser rates as the account
+    assert _user(browser, request(), profile("bob")) == "hf:bob"
+    assert _user(browser, request(), profile(None)) == f"browser:{browser}"
+    assert _user(None, request("s2"), None) == "session:s2"
+    assert _user("../../etc", request("s3"), None) == "session:s3"  # a tampered browser id is not used
+
+
+def test_an_expired_login_is_signed_out():
+    """gradio injects no profile for an expired token, so the shopper rates under the browser id again."""
+    import time
+
+    from gradio import oauth
+
+    valid = {"userinfo": {"preferred_username": "alice"}, "expires_at": time.time() + 3600}
+    expired = {**valid, "expires_at": time.time() - 1}
+    assert oauth._get_valid_oauth_info_from_session({"oauth_info": valid}) is not None
+    assert oauth._get_valid_oauth_info_from_session({"oauth_info": expired}) is None

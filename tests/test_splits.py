@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jewelrec.interactions import SECONDS_PER_DAY, InteractionLog
-from jewelrec.splits import SplitConfig, make_split, random_split, split_report, time_split
+from jewelrec.evaluation.interactions import SECONDS_PER_DAY, InteractionLog
+from jewelrec.evaluation.splits import SplitConfig, make_split, random_split, split_report, time_split
 
 DAY0 = 1_600_000_000 // SECONDS_PER_DAY * SECONDS_PER_DAY  # a UTC midnight
 

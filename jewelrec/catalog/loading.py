@@ -1,0 +1,258 @@
+"""Load a product catalog through `datasets`, validating every image and counting what is skipped.
+
+Sources: ``"sample"`` (the embedded procedural catalog), a local image folder (imagefolder layout, labels
+from sub-folders), local parquet file(s) or a folder of them, or a Hub dataset id. The image column is read
+*undecoded* and every image is decoded fully here, so one bad row cannot abort a `datasets` iteration and a
+truncated JPEG (which Pillow's ``verify()`` accepts) is caught.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import datasets
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from jewelrec.defaults import DEFAULT_HUB_DATASET
+
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"})
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+ID_CANDIDATES = ("item_id", "id", "sku", "product_id", "article_id")
+# Pillow's own bomb limit (~89 Mpx) is far above any product photo; a tenth of it still allows 9000x1000.
+MAX_PIXELS = 40_000_000
+
+
+@dataclass
+class Catalog:
+    """Validated catalog rows.
+
+    ``dataset`` has ``item_id`` (str), ``image`` (raw, fully validated image bytes) and the source's
+    metadata columns; ``skipped`` counts dropped rows by reason.
+    """
+
+    dataset: datasets.Dataset
+    source: str
+    revision: str | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    n_rows_read: int = 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    @property
+    def item_ids(self) -> list[str]:
+        return self.dataset["item_id"]
+
+    @property
+    def images(self) -> list[bytes]:
+        return self.dataset["image"]
+
+    def metadata(self) -> pd.DataFrame:
+        """Every column but the image bytes, as a DataFrame (item_id first)."""
+        return self.dataset.remove_columns("image").to_pandas()
+
+    def label_column(self, preferred: str | None = "category") -> str | None:
+        """A categorical metadata column to train / score against: ``preferred`` if present, else the first
+        string column with 2..50 distinct values (``label`` from an imagefolder included)."""
+        meta = self.metadata()
+        if preferred and preferred in meta.columns:
+            return preferred
+        for column in ("category", "label", *meta.columns):
+            if column in meta.columns and column != "item_id" and not pd.api.types.is_numeric_dtype(meta[column]):
+                distinct = meta[column].nunique()
+                if 2 <= distinct <= 50 and distinct < len(meta):
+                    return column
+        return None
+
+
+def validate_image(data: bytes | None) -> str | None:
+    """Return ``None`` if ``data`` is a complete image in an accepted format, else the skip reason."""
+    if data is None:
+        return "missing_image"
+    if len(data) == 0:
+        return "empty_file"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format not in ACCEPTED_FORMATS:
+                    return "unsupported_format"
+                if image.width * image.height > MAX_PIXELS:
+                    return "decompression_bomb"
+                image.load()  # full decode: catches truncation that verify() lets through
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        return "decompression_bomb"
+    except UnidentifiedImageError:
+        return "undecodable"
+    except OSError as err:
+        return "truncated" if "truncated" in str(err).lower() else "undecodable"
+    except (ValueError, SyntaxError):
+        return "undecodable"
+    return None
+
+
+def load_catalog(source: str | Path = "sample", *, revision: str | None = None, split: str = "train",
+                 image_column: str | None = None, id_column: str | None = None,
+                 limit: int | None = None, sample_items: int = 720, seed: int = 0) -> Catalog:
+    """Load and validate a catalog. See the module docstring for the accepted sources.
+
+    Raises ``ValueError`` naming the fix for an unknown source, a dataset without an image column, or a
+    catalog with no usable image.
+    """
+    dataset, base_dir, label = _open_source(str(source), revision=revision, split=split,
+                                            sample_items=sample_items, seed=seed)
+    if len(dataset) == 0:
+        raise ValueError(f"dataset {label!r} is empty; point --dataset at a catalog with images")
+    image_column = image_column or detect_image_column(dataset)
+    if image_column is None:
+        raise ValueError(f"dataset {label!r} has no image column; columns are {list(dataset.column_names)}. "
+                         "Pass --image-column NAME, or use an imagefolder / parquet with an Image feature")
+    if image_column not in dataset.column_names:
+        raise ValueError(f"image column {image_column!r} is not in dataset {label!r}; columns are "
+                         f"{list(dataset.column_names)}")
+    if isinstance(dataset.features.get(image_column), datasets.Image):
+        dataset = dataset.cast_column(image_column, datasets.Image(decode=False))
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    id_column = id_column or next((c for c in ID_CANDIDATES if c in dataset.column_names), None)
+    class_names = {name: feat.names for name, feat in dataset.features.items()
+                   if isinstance(feat, datasets.ClassLabel)}
+
+    skipped: Counter[str] = Counter()
+    rows: dict[str, list[Any]] = {"item_id": [], "image": []}
+    meta_columns = [c for c in dataset.column_names if c not in (image_column, id_column, "item_id")]
+    for column in meta_columns:
+        rows[column] = []
+    seen_ids: set[str] = set()
+    for record in dataset:
+        data = _image_bytes(record[image_column], base_dir)
+        reason = validate_image(data)
+        if reason is None:
+            item_id = _item_id(record, id_column, data, seen_ids)
+            if item_id is None:
+                reason = "duplicate_id"
+        if reason is not None:
+            skipped[reason] += 1
+            continue
+        seen_ids.add(item_id)
+        rows["item_id"].append(item_id)
+        rows["image"].append(data)
+        for column in meta_columns:
+            value = record[column]
+            if column in class_names and isinstance(value, int) and value >= 0:
+                value = class_names[column][value]
+            rows[column].append(value)
+    if not rows["item_id"]:
+        raise ValueError(f"dataset {label!r} has no decodable image among {len(dataset)} rows "
+                         f"(skipped: {dict(skipped)}); check the image column {image_column!r}")
+    features = datasets.Features({"item_id": datasets.Value("string"), "image": datasets.Value("binary"),
+                                  **{c: _plain_feature(dataset.features[c]) for c in meta_columns}})
+    catalog_ds = datasets.Dataset.from_dict(rows, features=features)
+    return Catalog(dataset=catalog_ds, source=label, revision=revision, skipped=dict(skipped),
+                   n_rows_read=len(dataset))
+
+
+def detect_image_column(dataset: datasets.Dataset) -> str | None:
+    """The first column holding images: an Image feature, ``{"bytes": …}`` dicts, or image paths."""
+    for name, feature in dataset.features.items():
+        if isinstance(feature, datasets.Image):
+            return name
+    first = dataset[0]
+    for name, feature in dataset.features.items():
+        value = first[name]
+        if isinstance(value, dict) and "bytes" in value:
+            return name
+        if isinstance(value, str) and value.lower().endswith(IMAGE_SUFFIXES):
+            return name
+    return None
+
+
+def _open_source(source: str, *, revision: str | None, split: str, sample_items: int,
+                 seed: int) -> tuple[datasets.Dataset, Path | None, str]:
+    """Return (dataset, directory relative paths resolve against, label for messages)."""
+    if source == "sample":
+        from jewelrec.catalog.sample import build_sample
+
+        path = build_sample(sample_items, seed=seed)
+        return _load_parquet([path]), path.parent, "sample"
+    path = Path(source).expanduser()
+    if path.is_file():
+        if path.suffix != ".parquet":
+            raise ValueError(f"{source!r} is a {path.suffix or 'suffix-less'} file; a catalog file must be "
+                             ".parquet (or give an image folder, a Hub dataset id, or 'sample')")
+        return _load_parquet([path]), path.parent, str(path)
+    if path.is_dir():
+        parquet = sorted(path.rglob("*.parquet"))
+        if parquet:
+            return _load_parquet(parquet), path, str(path)
+        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*") if p.is_file()):
+            dataset = datasets.load_dataset("imagefolder", data_dir=str(path), split="train")
+            return dataset, path, str(path)
+        raise ValueError(f"folder {source!r} holds neither parquet files nor images "
+                         f"({', '.join(IMAGE_SUFFIXES)})")
+    if any(ch in source for ch in "*?") or source.endswith(".parquet") or source.startswith((".", "/", "~")):
+        matches = sorted(Path().glob(source)) if not source.startswith("/") else []
+        if matches:
+            return _load_parquet(matches), matches[0].parent, source
+        raise ValueError(f"no such file or folder {source!r}; give 'sample', a local image folder, "
+                         "parquet file(s), or a Hub dataset id like user/name")
+    if source.count("/") != 1:
+        raise ValueError(f"unknown dataset source {source!r}; give 'sample', a local image folder, parquet "
+                         f"file(s), or a Hub dataset id like {DEFAULT_HUB_DATASET!r}")
+    try:
+        dataset = datasets.load_dataset(source, revision=revision, split=split)
+    except ValueError as err:  # unknown split and similar
+        raise ValueError(f"could not load split {split!r} of {source!r}: {err}") from None
+    except Exception as err:  # network, auth, missing repo: all end the same way for the user
+        raise ValueError(f"could not load Hub dataset {source!r} (revision {revision or 'main'}): "
+                         f"{type(err).__name__}: {err}. Check the id and your network / HF_TOKEN, or use "
+                         "--dataset sample or a local folder") from None
+    return dataset, None, source
+
+
+def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
+    return datasets.load_dataset("parquet", data_files=[str(p) for p in paths], split="train")
+
+
+def _image_bytes(value: Any, base_dir: Path | None) -> bytes | None:
+    """Raw bytes from an undecoded Image value, a ``{"bytes", "path"}`` dict, or a path string."""
+    if isinstance(value, dict):
+        if value.get("bytes") is not None:
+            return bytes(value["bytes"])
+        value = value.get("path")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str) and value:
+        path = Path(value)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+    return None
+
+
+def _item_id(record: dict[str, Any], id_column: str | None, data: bytes, seen: set[str]) -> str | None:
+    """The row's id (``None`` when an explicit id repeats); content-hash ids when the source has none."""
+    if id_column is not None and record.get(id_column) is not None:
+        item_id = str(record[id_column])
+        return None if item_id in seen else item_id
+    base = "img-" + hashlib.sha1(data).hexdigest()[:12]
+    item_id, n = base, 1
+    while item_id in seen:  # the same picture twice is two products; keep both, stably
+        n += 1
+        item_id = f"{base}-{n}"
+    return item_id
+
+
+def _plain_feature(feature: Any) -> Any:
+    """Metadata features as stored in the catalog: class labels become their names."""
+    return datasets.Value("string") if isinstance(feature, datasets.ClassLabel) else feature

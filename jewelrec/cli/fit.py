@@ -1,0 +1,108 @@
+"""``python -m training.fit`` / ``jewelrec-fit``: catalog → embeddings → styles → bundle (→ Hub).
+
+    python -m training.fit --dataset sample --out artifacts
+    python -m training.fit --dataset ayesha111/dataset_jewellery1 --encoder clip --out artifacts --push --repo-id me/jewelrec
+
+The bundle is written to a temporary sibling directory and moved into place only when complete, so a
+failed run never damages the bundle already at ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from jewelrec.defaults import CLUSTER_METHODS, DEFAULT_HUB_DATASET, ENCODERS
+from jewelrec.pipeline.config import FitConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.fit", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d = FitConfig()
+    p.add_argument("--dataset", default=d.dataset,
+                   help=f"'sample', an image folder, parquet file(s), or a Hub dataset id (e.g. {DEFAULT_HUB_DATASET})")
+    p.add_argument("--revision", default=d.revision, help="Hub dataset revision (branch, tag or commit)")
+    p.add_argument("--split", default=d.split, help="dataset split to load")
+    p.add_argument("--out", default=d.out, help="bundle directory to write")
+    p.add_argument("--encoder", default=d.encoder, choices=ENCODERS,
+                   help="auto: CLIP when its weights can be loaded, else a CNN trained on --label-column")
+    p.add_argument("--model", default=d.model, help="CLIP model: Hub id or local directory")
+    p.add_argument("--model-revision", default=d.model_revision, help="CLIP model revision")
+    p.add_argument("--label-column", default=d.label_column,
+                   help="metadata column the CNN learns and clusters are scored against")
+    p.add_argument("--image-column", default=d.image_column, help="image column (detected when omitted)")
+    p.add_argument("--id-column", default=d.id_column, help="item id column (detected or hashed when omitted)")
+    p.add_argument("--method", default=d.method, choices=CLUSTER_METHODS, help="clustering method")
+    p.add_argument("--clusters", default=d.clusters, help="number of styles, or 'auto' (best silhouette)")
+    p.add_argument("--k-min", type=int, default=d.k_min, help="smallest k tried by --clusters auto")
+    p.add_argument("--k-max", type=int, default=d.k_max, help="largest k tried by --clusters auto")
+    p.add_argument("--limit", type=int, default=d.limit, help="use only the first N rows")
+    p.add_argument("--sample-items", type=int, default=d.sample_items, help="size of the sample catalog")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per encoder batch")
+    p.add_argument("--cnn-epochs", type=int, default=d.cnn_epochs, help="max CNN epochs (early stopping)")
+    p.add_argument("--cnn-threads", type=int, default=d.cnn_threads,
+                   help="torch CPU threads for CNN training; 1 is fastest for its small convs on a shared CPU")
+    p.add_argument("--device", default=d.device, help="torch device (default: cuda when present)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed for every random step")
+    p.add_argument("--push", action="store_true", help="push the bundle to the Hub after a successful fit")
+    p.add_argument("--repo-id", default=d.repo_id, help="Hub model repo for --push, e.g. user/jewelrec")
+    p.add_argument("--private", action="store_true", help="create the Hub repo private")
+    p.add_argument("--branch", default=d.branch, help="Hub branch to push to (default: main)")
+    p.add_argument("--compare-methods", action="store_true",
+                   help="also fit every clustering method on the same embeddings; writes OUT-comparison/")
+    return p
+
+
+def parse_config(argv: list[str] | None) -> FitConfig:
+    args = build_parser().parse_args(argv)
+    config = FitConfig(**vars(args))
+    if config.clusters != "auto" and not config.clusters.isdigit():
+        raise SystemExit(f"--clusters must be 'auto' or a whole number, got {config.clusters!r}")
+    if config.push and not config.repo_id:
+        raise SystemExit("--push needs --repo-id user/name (the Hub model repo to publish to)")
+    return config
+
+
+def print_summary(summary: dict[str, Any], file=None) -> None:
+    catalog, clusters, metrics = summary["catalog"], summary["clusters"], summary["metrics"]
+    skipped = ", ".join(f"{k}: {v}" for k, v in sorted(catalog.skipped.items())) or "none"
+    lines = [
+        "",
+        "jewelrec fit — summary",
+        f"  catalog      {catalog.source}: {len(catalog)} items from {catalog.n_rows_read} rows; skipped {skipped}",
+        f"  encoder      {summary['encoder']}; embedding dim {summary['dim']}",
+        f"  clustering   {clusters.method}, k={clusters.n_clusters}: {clusters.k_selection_.get('reason', '')}"
+        + (f"; elbow at k={clusters.k_selection_['elbow']}" if "elbow" in clusters.k_selection_ else ""),
+        f"  quality      silhouette {metrics['silhouette']:.3f} (own space), "
+        f"{metrics['silhouette_embedding']:.3f} (embedding space)"
+        + (f"; vs '{summary['label_column']}': NMI {metrics['nmi']:.3f}, ARI {metrics['ari']:.3f}"
+           if "nmi" in metrics else ""),
+        "  time         " + ", ".join(f"{k} {v:.1f}s" for k, v in summary["timings"].items()),
+        f"  bundle       {summary['out']}  (report: {summary['out'] / 'report'})",
+    ]
+    if summary["comparison"]:
+        lines.append(f"  comparison   {summary['comparison']} (kmeans / umap-kmeans / depict side by side)")
+    if summary["push_url"]:
+        lines.append(f"  pushed       {summary['push_url']}")
+    print("\n".join(lines), file=file or sys.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    config = parse_config(argv)
+    from jewelrec.pipeline.fit import run  # heavy (torch, umap): only once there is work to do
+
+    try:
+        summary = run(config)
+    except ValueError as err:  # bad input: say what to fix, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print_summary(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

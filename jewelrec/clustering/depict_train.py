@@ -1,0 +1,207 @@
+"""The DEPICT training loop: VAE pre-training → KMeans centres → joint VAE + KL(P ‖ Q) refinement.
+
+Kept apart from :mod:`jewelrec.clustering.depict` (model, estimator, save/load) so each file holds one idea.
+Deterministic on CPU: weights are initialised under a forked, seeded RNG, and every shuffle and
+reparameterisation draw comes from one explicit ``torch.Generator``; the global RNG is left untouched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from jewelrec.clustering.depict import DepictConfig, DepictModel, target_distribution
+from jewelrec.devices import cpu_threads
+
+
+@dataclass
+class TrainResult:
+    model: DepictModel
+    history: dict[str, list[float]]  # see train() for the keys
+    n_iter: int  # epochs run, both phases
+    n_pretrain_epochs: int  # epochs of phase 1; joint-phase series start after these
+    stop_reason: str  # why the joint phase ended: labels_stable | loss_plateau | max_epochs
+    latents: np.ndarray  # (n, latent) float32 latent means
+    probs: np.ndarray  # (n, k) float32 soft assignments
+
+
+@contextmanager
+def _cpu_settings(device: torch.device, threads: int) -> Iterator[None]:
+    """Deterministic kernels and ``threads`` intra-op threads on CPU, restoring the caller's settings after.
+
+    On CUDA we leave both alone: deterministic cuBLAS needs CUBLAS_WORKSPACE_CONFIG set before start-up,
+    so GPU runs are seeded but not bitwise reproducible.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        with cpu_threads(device, threads if threads > 0 else None):
+            yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
+def _init_model(config: DepictConfig, seed: int, device: torch.device) -> DepictModel:
+    with torch.random.fork_rng(devices=[]):  # seed weight init without disturbing the caller's RNG
+        torch.manual_seed(seed)
+        model = DepictModel(config)
+    return model.to(device)
+
+
+@torch.no_grad()
+def full_pass(model: DepictModel, x: torch.Tensor, batch: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latent means (n, latent) and soft assignments (n, k) for all of x (n, d), in eval mode."""
+    model.eval()
+    means = [model.encode(x[s:s + batch])[0] for s in range(0, x.shape[0], batch)]
+    mean = torch.cat(means)  # (n, latent)
+    return mean, model.soft_assign(mean)  # (n, k)
+
+
+def batch_size_for(n: int, cfg: DepictConfig) -> int:
+    """``cfg.batch_size``, shrunk (not below 16) so one epoch over n items takes ≥ min_steps_per_epoch steps."""
+    return max(1, min(cfg.batch_size, max(16, math.ceil(n / cfg.min_steps_per_epoch))))
+
+
+def _run_epoch(model: DepictModel, x: torch.Tensor, optimizer: torch.optim.Optimizer,
+               generator: torch.Generator, p: torch.Tensor | None) -> dict[str, float]:
+    """One pass over x in shuffled mini-batches; returns the per-sample mean of each weighted term."""
+    cfg = model.config
+    model.train()
+    n, latent = x.shape[0], int(cfg.latent_dim or 0)
+    batch_size = batch_size_for(n, cfg)
+    perm = torch.randperm(n, generator=generator, device=x.device)  # (n,)
+    params = [q for group in optimizer.param_groups for q in group["params"]]
+    sums = {"recon": 0.0, "vae_kl": 0.0, "cluster_kl": 0.0, "total": 0.0}
+    for start in range(0, n, batch_size):
+        idx = perm[start:start + batch_size]  # (b,)
+        noise = torch.randn(idx.shape[0], latent, generator=generator, device=x.device)  # (b, latent)
+        terms = model.loss_terms(x[idx], None if p is None else p[idx], noise)
+        total = (cfg.recon_weight * terms["recon"] + cfg.vae_kl_weight * terms["vae_kl"]
+                 + cfg.cluster_weight * terms["cluster_kl"])
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        b = idx.shape[0]
+        for name in ("recon", "vae_kl", "cluster_kl"):
+            sums[name] += float(terms[name].detach()) * b
+        sums["total"] += float(total.detach()) * b
+    if not math.isfinite(sums["total"]):
+        raise FloatingPointError("DEPICT loss became NaN/inf; lower lr / cluster_lr or raise grad_clip strictness")
+    return {name: value / n for name, value in sums.items()}
+
+
+class _Plateau:
+    """Stop when the loss has not improved by a relative ``min_delta`` for ``patience`` epochs."""
+
+    def __init__(self, patience: int, min_delta: float):
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.stale = math.inf, 0
+
+    def step(self, loss: float) -> bool:
+        improved = not math.isfinite(self.best) or loss < self.best - self.min_delta * abs(self.best)
+        if improved:
+            self.best, self.stale = loss, 0
+        else:
+            self.stale += 1
+        return self.stale >= self.patience > 0
+
+
+def _optimizer(params: list[torch.nn.Parameter], lr: float, cfg: DepictConfig):
+    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=cfg.lr_factor, patience=cfg.lr_patience, threshold=cfg.min_delta)
+    return optimizer, scheduler
+
+
+def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.device | None = None,
+          progress: bool | None = None) -> TrainResult:
+    """Fit a DEPICT model on X (n, d) float32.
+
+    History keys: ``recon``, ``vae_kl``, ``total``, ``lr`` — one value per epoch over both phases;
+    ``cluster_kl`` — one per joint epoch (they start after ``n_pretrain_epochs``); ``label_change`` —
+    fraction of labels that moved, one per target refresh after the first.
+    """
+    device = device or torch.device("cpu")
+    cfg = config.resolved()
+    cfg.validate()
+    history: dict[str, list[float]] = {k: [] for k in ("recon", "vae_kl", "cluster_kl", "total", "lr", "label_change")}
+    with _cpu_settings(device, cfg.cpu_threads):
+        model = _init_model(cfg, seed, device)
+        x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)  # (n, d)
+        model.set_standardization(x)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        bar = tqdm(total=cfg.pretrain_epochs + cfg.cluster_epochs, desc="DEPICT", leave=False,
+                   disable=None if progress is None else not progress)
+
+        def record(metrics: dict[str, float], optimizer: torch.optim.Optimizer, joint: bool) -> None:
+            for name in ("recon", "vae_kl", "total"):
+                history[name].append(metrics[name])
+            if joint:
+                history["cluster_kl"].append(metrics["cluster_kl"])
+            history["lr"].append(float(optimizer.param_groups[0]["lr"]))
+            bar.update(1)
+            bar.set_postfix(loss=f"{metrics['total']:.4f}")
+
+        # Phase 1: the VAE alone; the centroids are not trained yet.
+        vae_params = [p for name, p in model.named_parameters() if name != "centroids"]
+        optimizer, scheduler = _optimizer(vae_params, cfg.lr, cfg)
+        plateau = _Plateau(cfg.patience, cfg.min_delta)
+        n_pretrain = 0
+        for _ in range(cfg.pretrain_epochs):
+            metrics = _run_epoch(model, x, optimizer, generator, None)
+            n_pretrain += 1
+            record(metrics, optimizer, joint=False)
+            scheduler.step(metrics["total"])
+            if plateau.step(metrics["total"]):
+                break
+
+        # Centres from KMeans on the latent means: the joint phase refines a good partition.
+        mean, _ = full_pass(model, x)
+        kmeans = KMeans(cfg.n_clusters, n_init=cfg.kmeans_n_init, random_state=seed)
+        with threadpool_limits(limits=cfg.cpu_threads if device.type == "cpu" and cfg.cpu_threads > 0 else None):
+            labels = kmeans.fit_predict(mean.cpu().numpy().astype(np.float64))  # (n,)
+        with torch.no_grad():
+            model.centroids.copy_(torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32))  # (k, latent)
+
+        # Phase 2: joint reconstruction + KL(VAE) + KL(P ‖ Q), P refreshed every target_update_interval epochs.
+        optimizer, scheduler = _optimizer(list(model.parameters()), cfg.cluster_lr, cfg)
+        plateau = _Plateau(cfg.patience, cfg.min_delta)
+        stop_reason, p, n_joint = "max_epochs", None, 0
+        for epoch in range(cfg.cluster_epochs):
+            if epoch % cfg.target_update_interval == 0:
+                _, q = full_pass(model, x)  # (n, k)
+                new_labels = q.argmax(dim=1).cpu().numpy()  # (n,)
+                if epoch > 0:
+                    change = float(np.mean(new_labels != labels))
+                    history["label_change"].append(change)
+                    if change < cfg.tol:
+                        stop_reason = "labels_stable"
+                        break
+                labels, p = new_labels, target_distribution(q)  # (n, k)
+            metrics = _run_epoch(model, x, optimizer, generator, p)
+            n_joint += 1
+            record(metrics, optimizer, joint=True)
+            scheduler.step(metrics["total"])
+            if plateau.step(metrics["total"]):
+                stop_reason = "loss_plateau"
+                break
+        bar.close()
+        mean, q = full_pass(model, x)
+    return TrainResult(
+        model=model.eval(), history=history, n_iter=n_pretrain + n_joint, n_pretrain_epochs=n_pretrain,
+        stop_reason=stop_reason, latents=mean.cpu().numpy().astype(np.float32),
+        probs=q.cpu().numpy().astype(np.float32),
+    )

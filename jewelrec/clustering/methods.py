@@ -1,0 +1,206 @@
+"""Find the styles in a catalog: cluster the embeddings, choose k, and lay the items out in 2-D.
+
+``fit_clusters(X, method, n_clusters, seed)`` is the one entry point (★ contract). Methods live in a
+registry: ``kmeans`` (on the embeddings), ``umap-kmeans`` (UMAP to 10-D, then KMeans; seed 000's setting)
+and ``depict`` (jewelrec.clustering.depict). ``n_clusters="auto"`` sweeps k and keeps the best silhouette, recording
+the elbow (inertia) curve beside it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+from sklearn.metrics.cluster import contingency_matrix as sklearn_contingency
+
+DEFAULT_K_RANGE = (3, 16)  # fewer than 3 styles is no map; past ~16 a shopper can no longer tell them apart
+SILHOUETTE_SAMPLE = 5000  # silhouette is O(n^2); a seeded sample of this size estimates it well
+UMAP_PARAMS = {"n_components": 10, "n_neighbors": 15, "min_dist": 0.1}  # seed 000's setting
+
+
+@dataclass
+class Clustering:
+    """What a clustering learned. Shapes: labels_ (n,), probs_ (n, k), centroids_ (k, d_space),
+    coords2d_ (n, 2), space_ (n, d_space): the vectors the method clustered in."""
+
+    method: str
+    labels_: np.ndarray
+    probs_: np.ndarray
+    centroids_: np.ndarray
+    space_: np.ndarray
+    coords2d_: np.ndarray | None = None
+    k_selection_: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    fit_seconds_: float = 0.0
+    model_: Any = None  # the fitted Depict for method="depict"
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.centroids_.shape[0])
+
+
+def soft_assign(space: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Gaussian soft assignments whose width is the mean within-cluster squared distance. (n, k)"""
+    d2 = ((space[:, None, :] - centroids[None, :, :]) ** 2).sum(-1)  # (n, k)
+    sigma2 = max(float(d2[np.arange(len(labels)), labels].mean()), 1e-12)
+    logits = -d2 / (2 * sigma2)
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def silhouette(space: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    sample = min(len(space), SILHOUETTE_SAMPLE)
+    return float(silhouette_score(space, labels, sample_size=sample, random_state=seed))
+
+
+def _kmeans(space: np.ndarray, k: int, seed: int) -> KMeans:
+    return KMeans(n_clusters=k, n_init=4, random_state=seed).fit(space)
+
+
+def elbow_k(ks: list[int], inertias: list[float]) -> int:
+    """The knee of the inertia curve: the k farthest below the chord from the first to the last point."""
+    x = np.asarray(ks, float)
+    y = np.asarray(inertias, float)
+    if len(x) < 3:
+        return int(x[0])
+    xn = (x - x[0]) / (x[-1] - x[0])
+    yn = (y - y[-1]) / max(y[0] - y[-1], 1e-12)
+    return int(x[np.argmax((1 - xn) - yn)])
+
+
+def choose_k(space: np.ndarray, k_range: tuple[int, int] = DEFAULT_K_RANGE, seed: int = 0) -> dict[str, Any]:
+    """Sweep k over ``k_range`` (inclusive) in ``space``; pick the best silhouette, record the elbow."""
+    k_min, k_max = k_range[0], min(k_range[1], len(space) - 1)
+    if k_max < max(k_min, 2):
+        raise ValueError(f"{len(space)} items are too few to choose among {k_range[0]}..{k_range[1]} "
+                         "clusters; pass --clusters N with N < number of items")
+    ks, scores, inertias = [], [], []
+    for k in range(max(k_min, 2), k_max + 1):
+        model = _kmeans(space, k, seed)
+        ks.append(k)
+        scores.append(silhouette(space, model.labels_, seed))
+        inertias.append(float(model.inertia_))
+    best = ks[int(np.nanargmax(scores))]
+    return {"ks": ks, "silhouette": scores, "inertia": inertias, "chosen": best,
+            "elbow": elbow_k(ks, inertias),
+            "reason": f"k={best} has the highest silhouette ({max(scores):.3f}) over k={ks[0]}..{ks[-1]}"}
+
+
+def _resolve_k(space: np.ndarray, n_clusters: int | str, k_range: tuple[int, int],
+               seed: int) -> tuple[int, dict[str, Any]]:
+    if n_clusters == "auto":
+        selection = choose_k(space, k_range, seed)
+        return selection["chosen"], selection
+    k = int(n_clusters)
+    if not 2 <= k < len(space):
+        raise ValueError(f"n_clusters={k} needs 2 <= k < n_items ({len(space)}); pass a smaller --clusters "
+                         "or 'auto'")
+    return k, {"chosen": k, "reason": f"k={k} was given"}
+
+
+def _fit_kmeans(X: np.ndarray, n_clusters: int | str, seed: int, k_range: tuple[int, int]) -> Clustering:
+    k, selection = _resolve_k(X, n_clusters, k_range, seed)
+    model = _kmeans(X, k, seed)
+    return Clustering("kmeans", model.labels_.astype(np.int64), soft_assign(X, model.cluster_centers_,
+                      model.labels_), model.cluster_centers_.astype(np.float32), X, k_selection_=selection)
+
+
+def umap_embed(X: np.ndarray, *, n_components: int, seed: int, n_neighbors: int = 15,
+               min_dist: float = 0.1) -> np.ndarray:
+    import umap  # imported lazily: it compiles numba kernels on first import
+
+    reducer = umap.UMAP(n_components=n_components, n_neighbors=min(n_neighbors, len(X) - 1),
+                        min_dist=min_dist, random_state=seed, metric="cosine")
+    return reducer.fit_transform(X).astype(np.float32)  # (n, n_components)
+
+
+def _fit_umap_kmeans(X: np.ndarray, n_clusters: int | str, seed: int, k_range: tuple[int, int]) -> Clustering:
+    space = umap_embed(X, seed=seed, **UMAP_PARAMS)  # (n, 10)
+    k, selection = _resolve_k(space, n_clusters, k_range, seed)
+    model = _kmeans(space, k, seed)
+    return Clustering("umap-kmeans", model.labels_.astype(np.int64),
+                      soft_assign(space, model.cluster_centers_, model.labels_),
+                      model.cluster_centers_.astype(np.float32), space, k_selection_=selection,
+                      params=dict(UMAP_PARAMS))
+
+
+def _fit_depict(X: np.ndarray, n_clusters: int | str, seed: int, k_range: tuple[int, int]) -> Clustering:
+    from jewelrec.clustering.depict import Depict
+
+    k, selection = _resolve_k(X, n_clusters, k_range, seed)  # k chosen in embedding space, as for kmeans
+    model = Depict(n_clusters=k, seed=seed).fit(X)
+    return Clustering("depict", model.labels_.astype(np.int64), model.probs_.astype(np.float32),
+                      model.centroids_.astype(np.float32), model.latents_.astype(np.float32),
+                      k_selection_=selection, model_=model)
+
+
+METHODS: dict[str, Callable[[np.ndarray, int | str, int, tuple[int, int]], Clustering]] = {
+    "kmeans": _fit_kmeans,
+    "umap-kmeans": _fit_umap_kmeans,
+    "depict": _fit_depict,
+}
+
+
+def fit_clusters(X: np.ndarray, method: str = "kmeans", n_clusters: int | str = "auto", seed: int = 0, *,
+                 k_range: tuple[int, int] = DEFAULT_K_RANGE, coords2d: bool = True) -> Clustering:
+    """Cluster ``X`` (n, d) with ``method``; ``n_clusters`` is an int or ``"auto"``.
+
+    Returns a :class:`Clustering` with ``labels_`` (n,), ``probs_`` (n, k) and, when ``coords2d``, a 2-D
+    UMAP layout ``coords2d_`` (n, 2) of the embeddings for the style map.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown clustering method {method!r}; choose one of {sorted(METHODS)}")
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if X.ndim != 2 or len(X) < 3:
+        raise ValueError(f"need an (n, d) array with n >= 3 to cluster, got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("embeddings contain NaN or inf; re-run the encoder")
+    start = time.perf_counter()
+    result = METHODS[method](X, n_clusters, seed, k_range)
+    result.fit_seconds_ = time.perf_counter() - start
+    if coords2d:
+        result.coords2d_ = umap_embed(X, n_components=2, seed=seed)
+    return result
+
+
+def contingency(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Counts of each (predicted cluster, true class) pair, ids in sorted order. (n_pred, n_true)"""
+    return sklearn_contingency(true, pred, sparse=False).T
+
+
+def match_clusters(pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The one-to-one matching of predicted clusters to true classes with the most overlap (Hungarian);
+    returns (rows, cols): indices into ``np.unique(pred)`` and ``np.unique(true)``."""
+    return linear_sum_assignment(-contingency(pred, true))
+
+
+def hungarian_accuracy(true: np.ndarray, pred: np.ndarray) -> float:
+    """Accuracy after the best one-to-one matching of predicted clusters to true classes."""
+    table = contingency(pred, true)
+    rows, cols = linear_sum_assignment(-table)
+    return float(table[rows, cols].sum() / len(true))
+
+
+def cluster_metrics(result: Clustering, embeddings: np.ndarray, true_labels: np.ndarray | None = None,
+                    seed: int = 0) -> dict[str, float]:
+    """Silhouette in the method's own space and in the embedding space; NMI / ARI / matched accuracy
+    against ``true_labels`` when given."""
+    metrics = {
+        "n_clusters": float(result.n_clusters),
+        "silhouette": silhouette(result.space_, result.labels_, seed),
+        "silhouette_embedding": silhouette(embeddings, result.labels_, seed),
+        "fit_seconds": result.fit_seconds_,
+    }
+    if true_labels is not None:
+        metrics["nmi"] = float(normalized_mutual_info_score(true_labels, result.labels_))
+        metrics["ari"] = float(adjusted_rand_score(true_labels, result.labels_))
+        metrics["accuracy"] = hungarian_accuracy(np.asarray(true_labels), result.labels_)
+    return metrics

@@ -1,0 +1,59 @@
+"""What every encoder is: the small interface the pipeline, the bundle and the Space rely on.
+
+Every encoder turns images into an (n, d) float32 array of L2-normalised rows, in batches, with a progress
+bar; encoders with a text tower (``has_text``) embed queries into the same space. Implementations:
+``ClipEncoder`` (jewelrec.encoders.clip, a transformers CLIP checkpoint) and ``CnnEncoder``
+(jewelrec.encoders.cnn, trained on the catalog's own labels). ``load_encoder`` rebuilds the one a bundle
+was made with from its ``encoder/`` directory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+from PIL import Image
+
+ImageLike = bytes | Image.Image
+
+
+class Encoder(Protocol):
+    kind: str  # "clip" | "cnn": how encoder/config.json says to rebuild it
+    dim: int
+    has_text: bool
+
+    def encode_images(self, images: Sequence[ImageLike], *, progress: bool = True) -> np.ndarray: ...
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def save_pretrained(self, directory: str | Path) -> None: ...
+
+
+def to_rgb(image: ImageLike) -> Image.Image:
+    if isinstance(image, (bytes, bytearray)):
+        image = Image.open(io.BytesIO(image))
+    return image.convert("RGB")
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)  # (n, 1)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def load_encoder(directory: str | Path, *, device: str | None = None) -> Encoder:
+    """Rebuild the encoder a bundle was made with, from its ``encoder/config.json``."""
+    directory = Path(directory)
+    config = json.loads((directory / "config.json").read_text())
+    if config.get("type") == "clip":
+        from jewelrec.encoders.clip import ClipEncoder
+
+        return ClipEncoder(config["model"], revision=config.get("revision"), device=device)
+    if config.get("type") == "cnn":
+        from jewelrec.encoders.cnn import CnnEncoder
+
+        return CnnEncoder.from_pretrained(directory, device=device)
+    raise ValueError(f"{directory}/config.json names encoder type {config.get('type')!r}; "
+                     "known types are 'clip' and 'cnn'")

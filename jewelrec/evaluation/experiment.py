@@ -1,0 +1,310 @@
+"""The offline experiment: interaction logs → split → models → metrics, plots and a tracker.
+
+    run(EvalConfig.from_yaml("training/configs/compare.yaml"), "results/")   # python -m training.evaluate
+
+Writes ``results.json`` ({model: {metric: value}}), ``results.csv``, ``metrics.png`` / ``lift.png``,
+``data_report.json`` (rows read, dropped per reason, split and cold-start counts), ``run.json`` (resolved config,
+versions, timings, tracker) and, for ``run_mode: sweep``, ``sweep.csv`` / ``sweep.png`` / ``best_params.json``.
+The popularity baseline is always evaluated. See README "Offline evaluation" for the config format.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import yaml
+from tqdm.auto import tqdm
+
+from jewelrec import plotting
+from jewelrec.config_keys import check_keys
+from jewelrec.evaluation.interactions import InteractionLog, InteractionsConfig, load_interactions, log_summary
+from jewelrec.evaluation.metrics import ALL_METRICS, evaluate_ranking
+from jewelrec.evaluation.models import CFModel, PopularityModel, align_to_columns
+from jewelrec.evaluation.models.registry import (
+    ItemContent,
+    ModelSpec,
+    build_model,
+    expand_grid,
+    load_bundle_content,
+    swept_keys,
+)
+from jewelrec.evaluation.splits import Split, SplitConfig, make_split, split_report
+from jewelrec.evaluation.synthetic_logs import item_id_strings, planted_arrays, planted_embeddings, user_id_strings
+from jewelrec.evaluation.tracking import TRACKERS, make_tracker
+
+TOP_KEYS = {"name", "run_mode", "data", "split", "k", "metrics", "filter_seen", "max_eval_users", "seed", "bundle",
+            "tracker", "project", "sweep", "models"}  # fmt: skip
+
+
+@dataclass
+class EvalConfig:
+    data: dict[str, Any]  # InteractionsConfig fields, or {synthetic: {...}} for a planted demo log
+    models: list[ModelSpec]
+    name: str = "offline-eval"
+    run_mode: str = "single"  # "single" | "sweep" (grid over list-valued params)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    k: int = 12  # H&M scored 12 recommendations per customer
+    metrics: list[str] = field(default_factory=lambda: list(ALL_METRICS))
+    filter_seen: bool = True  # never recommend what the user already has in train
+    max_eval_users: int | None = None  # seeded subsample of test users, for quick looks at huge logs
+    seed: int = 0
+    bundle: str | None = None  # jewelrec bundle dir (embeddings + clusters) for visual / hybrid / rerank
+    tracker: str = "none"  # "none" | "trackio" | "wandb"
+    project: str = "jewelrec-offline-eval"
+    sweep: dict[str, Any] = field(default_factory=dict)  # {metric: map@12, select_on: validation | test}
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> EvalConfig:
+        try:
+            raw = yaml.safe_load(Path(path).read_text())
+        except FileNotFoundError:
+            raise ValueError(f"config {str(path)!r} does not exist") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"config {str(path)!r} must be a YAML mapping with data:, split:, models: …")
+        check_keys(raw, TOP_KEYS, "config")
+        if "data" not in raw or not raw.get("models"):
+            raise ValueError("config needs a data: block and a non-empty models: list")
+        raw["models"] = [ModelSpec.from_dict(m) for m in raw["models"]]
+        raw["split"] = SplitConfig.from_dict(raw.get("split"))
+        config = cls(**raw)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.run_mode not in ("single", "sweep"):
+            raise ValueError(f"run_mode must be 'single' or 'sweep', got {self.run_mode!r}")
+        if self.tracker not in TRACKERS:
+            raise ValueError(f"tracker must be one of {list(TRACKERS)}, got {self.tracker!r}")
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"model names must be unique (they key results.json); got {names}")
+        if set(self.metrics) - set(ALL_METRICS):
+            raise ValueError(f"unknown metrics {sorted(set(self.metrics) - set(ALL_METRICS))}; use {list(ALL_METRICS)}")
+        if self.sweep.get("select_on", "validation") not in ("validation", "test"):
+            raise ValueError("sweep.select_on must be 'validation' or 'test'")
+        if not any(m.type == "popularity" and not m.params and not m.rerank for m in self.models):
+            self.models.insert(0, ModelSpec(name=_free_name("popularity", names), type="popularity"))
+
+    @property
+    def sweep_metric(self) -> str:
+        return str(self.sweep.get("metric", f"map@{self.k}"))
+
+
+def _free_name(name: str, taken: list[str]) -> str:
+    return name if name not in taken else f"{name}-baseline"
+
+
+@dataclass
+class EvalData:
+    """Everything a model is trained and scored on, for one split."""
+
+    train: sp.csr_matrix  # (n_users, n_items) summed weights
+    days_ago: sp.csr_matrix | None  # same pattern, 1 + age in days at the split time
+    users: np.ndarray  # (n_eval,) evaluated users (≥ 1 test item)
+    relevant: sp.csr_matrix  # (n_eval, n_items) test items of each evaluated user
+    warm: np.ndarray  # (n_eval,) bool: user has training interactions
+    fallback: PopularityModel  # all-time popularity on train: the cold-start path
+    report: dict[str, Any]
+
+
+def load_log(data: dict[str, Any]) -> tuple[InteractionLog, ItemContent | None]:
+    """Read the configured log; ``data: {synthetic: {...}}`` builds a planted demo log (+ its embeddings)."""
+    if "synthetic" in data:
+        opts = dict(data["synthetic"] or {})
+        dim = int(opts.pop("dim", 16))
+        arrays = planted_arrays(**opts)
+        log = InteractionLog(
+            user_ids=user_id_strings(arrays.n_users), item_ids=item_id_strings(arrays.n_items),
+            users=arrays.users, items=arrays.items, weights=np.ones(len(arrays.users), np.float32),
+            times=arrays.times, n_rows_read=len(arrays.users),
+        )  # fmt: skip
+        embeddings = planted_embeddings(arrays.item_group, dim=dim, seed=int(opts.get("seed", 0)))
+        content = ItemContent(log.item_ids, embeddings, arrays.item_group.astype(np.int64), "synthetic")
+        return log, content
+    return load_interactions(InteractionsConfig.from_dict(data)), None
+
+
+def prepare(split: Split, config: EvalConfig) -> EvalData:
+    if split.train.times is None:
+        train, days_ago = split.train.to_csr(), None
+    else:  # "now" for recency: the start of the test period (time split) or just after the last training event
+        now = split.cutoff if split.cutoff is not None else int(split.train.times.max()) + 1
+        train, days_ago = split.train.to_csr_with_age(now)
+    test = split.test.to_csr()
+    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    n_test_users = len(users)
+    if config.max_eval_users and len(users) > config.max_eval_users:
+        rng = np.random.default_rng(config.seed)
+        users = np.sort(rng.choice(users, size=config.max_eval_users, replace=False))
+    if len(users) == 0:
+        raise ValueError("the test split is empty; check split.test_days / split.test_fraction against the log")
+    relevant = test[users]
+    relevant.data[:] = 1.0
+    warm = np.diff(train.indptr)[users] > 0
+    report = {**split_report(split), "evaluated_users": len(users), "test_users_total": n_test_users,
+              "cold_users_get_popularity": int((~warm).sum())}  # fmt: skip
+    return EvalData(train, days_ago, users, relevant, warm, PopularityModel().fit(train), report)
+
+
+def recommend_for(model: CFModel, data: EvalData, k: int, filter_seen: bool):
+    """(n_eval, k) ranked ids. Cold users — and users the model returns nothing for — get the popularity list."""
+    ranked = np.full((len(data.users), k), -1, dtype=np.int64)
+    warm = np.flatnonzero(data.warm)
+    if len(warm):
+        ranked[warm], _ = model.recommend(data.users[warm], data.train[data.users[warm]], k, filter_seen=filter_seen)
+    empty = np.flatnonzero((ranked < 0).all(axis=1))
+    if len(empty):
+        ranked[empty], _ = data.fallback.recommend(data.users[empty], data.train[data.users[empty]], k, filter_seen)
+    return ranked, len(empty)
+
+
+def score_model(spec: ModelSpec, data: EvalData, config: EvalConfig, ctx: dict[str, Any]) -> tuple[dict, dict]:
+    """Fit ``spec`` on ``data.train`` and return (metrics, timings/info)."""
+    model = build_model(spec, ctx["content"], ctx["item_ids"])
+    t0 = time.perf_counter()
+    model.fit(data.train, days_ago=data.days_ago)
+    t1 = time.perf_counter()
+    ranked, n_fallback = recommend_for(model, data, config.k, config.filter_seen)
+    t2 = time.perf_counter()
+    item_users = np.bincount(data.train.indices, minlength=data.train.shape[1])
+    metrics = evaluate_ranking(
+        data.relevant, ranked, config.k, metrics=config.metrics, n_items=data.train.shape[1], item_users=item_users,
+        n_train_users=int((np.diff(data.train.indptr) > 0).sum()),
+        embeddings=ctx["embeddings"], has_embedding=ctx["has_embedding"],
+    )  # fmt: skip
+    info = {"type": spec.type, "params": spec.flat_params(), "fit_seconds": round(t1 - t0, 3),
+            "recommend_seconds": round(t2 - t1, 3), "fallback_users": n_fallback}  # fmt: skip
+    return metrics, info
+
+
+def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, float]]:
+    """Run the whole evaluation; returns the results map that is also written to ``results.json``."""
+    out = Path(results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    log, synthetic_content = load_log(config.data)
+    content = None
+    if config.bundle == "synthetic":  # the planted log's own embeddings: a demo without a bundle
+        if synthetic_content is None:
+            raise ValueError("bundle: synthetic only works with data: {synthetic: ...}; give a bundle directory")
+        content = synthetic_content
+    elif config.bundle:
+        content = load_bundle_content(config.bundle)
+    split = make_split(log, config.split)
+    ctx: dict[str, Any] = {"content": content, "item_ids": log.item_ids, "embeddings": None, "has_embedding": None}
+    data_report: dict[str, Any] = {"log": log_summary(log)}
+    if content is not None:
+        embeddings, _, has = align_to_columns(content.item_ids, content.embeddings, content.labels, log.item_ids)
+        ctx["embeddings"], ctx["has_embedding"] = embeddings, has
+        train_users_with_content = np.zeros(log.n_users, dtype=bool)
+        train_users_with_content[split.train.users[has[split.train.items]]] = True
+        data_report["content"] = {
+            "source": content.source, "bundle_items": len(content.item_ids), "log_items_in_bundle": int(has.sum()),
+            "log_items_not_in_bundle": int((~has).sum()),
+            "interactions_with_items_not_in_bundle": int((~has[log.items]).sum()),
+            "train_users_without_any_bundle_item": int(np.unique(split.train.users).size
+                                                       - train_users_with_content.sum()),
+            "rule": "visual model: items outside the bundle are neither profiled nor recommended; users with no "
+                    "in-bundle history get the popularity list",
+        }  # fmt: skip
+    test_data = prepare(split, config)
+    data_report["split"] = test_data.report
+    datasets = {"test": test_data}
+    if config.run_mode == "sweep" and config.sweep.get("select_on", "validation") == "validation":
+        if any(swept_keys(m) for m in config.models):
+            datasets["validation"] = prepare(make_split(split.train, config.split), config)
+            data_report["validation_split"] = datasets["validation"].report
+
+    tracker = make_tracker(config.tracker, config.project, out)
+    results: dict[str, dict[str, float]] = {}
+    infos: dict[str, dict[str, Any]] = {}
+    trials: list[dict[str, Any]] = []
+    for spec in tqdm(config.models, desc="models", disable=None):
+        chosen = spec
+        if config.run_mode == "sweep" and swept_keys(spec):
+            chosen = _sweep(spec, datasets.get("validation", test_data), config, ctx, tracker, trials)
+        elif config.run_mode == "single" and swept_keys(spec):
+            raise ValueError(f"model {spec.name!r} lists values for {swept_keys(spec)}; use run_mode: sweep")
+        metrics, info = score_model(chosen, test_data, config, ctx)
+        results[spec.name] = {k: float(v) for k, v in metrics.items()}
+        infos[spec.name] = info
+        tracker.start_run(f"{config.name}/{spec.name}", {"model": spec.name, "type": spec.type, **info["params"]})
+        tracker.log({**results[spec.name], "fit_seconds": info["fit_seconds"]})
+        tracker.finish_run()
+
+    _write_outputs(out, config, results, infos, trials, data_report, tracker.info(), started)
+    return results
+
+
+def _sweep(spec, data, config, ctx, tracker, trials) -> ModelSpec:
+    metric, keys = config.sweep_metric, swept_keys(spec)
+    best, best_value = None, -np.inf
+    rows = []
+    for i, candidate in enumerate(tqdm(expand_grid(spec), desc=f"sweep {spec.name}", leave=False, disable=None)):
+        metrics, info = score_model(candidate, data, config, ctx)
+        if metric not in metrics:
+            raise ValueError(f"sweep.metric {metric!r} is not computed; computed metrics are {sorted(metrics)}")
+        label = ",".join(f"{k}={candidate.flat_params()[k]}" for k in keys)
+        rows.append({"model": spec.name, "trial": i, "params": label, **metrics, "fit_seconds": info["fit_seconds"],
+                     "best": False, "_spec": candidate})  # fmt: skip
+        tracker.start_run(f"{config.name}/{spec.name}/trial{i}", {"model": spec.name, **candidate.flat_params()})
+        tracker.log({f"{data_name(config)}/{k}": v for k, v in metrics.items()})
+        tracker.finish_run()
+        if metrics[metric] > best_value:
+            best, best_value = candidate, metrics[metric]
+    for row in rows:
+        row["best"] = row["_spec"] is best
+        trials.append({k: v for k, v in row.items() if k != "_spec"})
+    return best
+
+
+def data_name(config: EvalConfig) -> str:
+    return "validation" if config.sweep.get("select_on", "validation") == "validation" else "test"
+
+
+def _versions() -> dict[str, str]:
+    import implicit
+    import scipy
+
+    import jewelrec
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+            "pandas": pd.__version__, "implicit": implicit.__version__, "jewelrec": jewelrec.__version__}  # fmt: skip
+
+
+def _write_outputs(out, config, results, infos, trials, data_report, tracker_info, started) -> None:
+    (out / "results.json").write_text(json.dumps(results, indent=2))  # config order: baseline first
+    rows = [{"model": m, **v, "fit_seconds": infos[m]["fit_seconds"], "recommend_seconds": infos[m]["recommend_seconds"]}
+            for m, v in results.items()]  # fmt: skip
+    pd.DataFrame(rows).to_csv(out / "results.csv", index=False)
+    (out / "data_report.json").write_text(json.dumps(data_report, indent=2, sort_keys=True, default=str))
+    plots = [plotting.plot_eval_metrics(results, out / "metrics.png"), plotting.plot_lift(results, out / "lift.png")]
+    if trials:
+        pd.DataFrame(trials).to_csv(out / "sweep.csv", index=False)
+        best = {t["model"]: infos[t["model"]]["params"] for t in trials if t["best"]}
+        (out / "best_params.json").write_text(json.dumps(best, indent=2, sort_keys=True, default=str))
+        plots.append(plotting.plot_sweep(trials, config.sweep_metric, out / "sweep.png"))
+    config_dict = asdict(config)
+    computed = {m.split("@")[0] for values in results.values() for m in values}
+    skipped = {m: ("needs item embeddings: set bundle:" if m == "diversity" else "inputs missing")
+               for m in config.metrics if m not in computed}  # fmt: skip
+    record = {
+        "config": config_dict, "started_at": started, "duration_seconds": round(time.time() - started, 3),
+        "models": infos, "sweep_selected_on": data_name(config) if trials else None, "tracker": tracker_info, "skipped_metrics": skipped,
+        "versions": _versions(), "plots": [str(p.name) for p in plots if p is not None],
+    }  # fmt: skip
+    (out / "run.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+
+
+def summary_table(results: dict[str, dict[str, float]], k: int) -> str:
+    frame = pd.DataFrame(results).T
+    head = [c for c in (f"map@{k}", f"ndcg@{k}", f"recall@{k}", f"hit_rate@{k}", f"coverage@{k}") if c in frame]
+    return frame[head].round(4).to_string()

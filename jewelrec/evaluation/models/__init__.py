@@ -1,0 +1,29 @@
+"""Recommenders behind one interface (see :mod:`jewelrec.evaluation.models.base`) and the registry the evaluator uses."""
+
+from __future__ import annotations
+
+from jewelrec.evaluation.models.als import ALSModel
+from jewelrec.evaluation.models.base import CFModel, NotFittedError
+from jewelrec.evaluation.models.bpr import BPRModel
+from jewelrec.evaluation.models.ease import EASEModel
+from jewelrec.evaluation.models.hybrid import HybridModel
+from jewelrec.evaluation.models.item_knn import ItemKNNModel
+from jewelrec.evaluation.models.popularity import PopularityModel
+from jewelrec.evaluation.models.rerank import VisuallySeparated
+from jewelrec.evaluation.models.visual import VisualContentModel, align_to_columns
+
+# Collaborative models buildable from (params) alone; "visual" and "hybrid" also need item embeddings.
+CF_MODELS: dict[str, type[CFModel]] = {
+    "popularity": PopularityModel,
+    "item_knn": ItemKNNModel,
+    "als": ALSModel,
+    "bpr": BPRModel,
+    "ease": EASEModel,
+}
+CONTENT_MODELS = ("visual", "hybrid")
+MODEL_TYPES = tuple(CF_MODELS) + CONTENT_MODELS
+
+__all__ = [
+    "ALSModel", "BPRModel", "CF_MODELS", "CONTENT_MODELS", "EASEModel", "HybridModel", "ItemKNNModel", "MODEL_TYPES",
+    "NotFittedError", "PopularityModel", "CFModel", "VisualContentModel", "VisuallySeparated", "align_to_columns",
+]  # fmt: skip

@@ -1,0 +1,153 @@
+"""Model specs from the evaluation YAML → model objects, and sweep grids over list-valued parameters.
+
+A spec is one entry of ``models:``::
+
+    - name: hybrid-als          # label in results.json (default: the type)
+      type: hybrid              # popularity | item_knn | als | bpr | ease | visual | hybrid
+      params: {weight: [0.2, 0.5]}       # constructor arguments; lists are swept in run_mode: sweep
+      cf: {type: als, params: {factors: 64}}   # hybrid only: the collaborative half
+      rerank: {pool: 3, explore: 0.0}    # optional: "visually separated" re-ranking (needs a bundle)
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jewelrec.config_keys import check_keys
+from jewelrec.evaluation.models import CF_MODELS, CONTENT_MODELS, MODEL_TYPES
+from jewelrec.evaluation.models.base import CFModel
+from jewelrec.evaluation.models.hybrid import HybridModel
+from jewelrec.evaluation.models.rerank import VisuallySeparated
+from jewelrec.evaluation.models.visual import VisualContentModel
+
+SPEC_KEYS = {"name", "type", "params", "cf", "rerank"}
+RERANK_KEYS = {"pool", "explore"}
+
+
+@dataclass
+class ItemContent:
+    """Per-item visual data from a bundle (or any source): ids, unit embeddings and cluster labels."""
+
+    item_ids: np.ndarray  # (n,) str
+    embeddings: np.ndarray  # (n, d) float32, L2-normalised
+    labels: np.ndarray  # (n,) int64 visual cluster
+    source: str = ""
+
+
+def load_bundle_content(path: str | Path) -> ItemContent:
+    """Read item ids, embeddings and cluster labels from a jewelrec bundle directory."""
+    from jewelrec.serving.bundle import Bundle
+
+    bundle = Bundle.load(path)
+    return ItemContent(
+        item_ids=np.asarray([str(i) for i in bundle.item_ids], dtype=object),
+        embeddings=np.asarray(bundle.embeddings, dtype=np.float32),
+        labels=np.asarray(bundle.labels, dtype=np.int64),
+        source=str(path),
+    )
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    cf: dict[str, Any] | None = None
+    rerank: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ModelSpec:
+        if not isinstance(raw, dict) or "type" not in raw:
+            raise ValueError(f"each entry of models: needs a type ({', '.join(MODEL_TYPES)}); got {raw!r}")
+        check_keys(raw, SPEC_KEYS, f"model entry {raw.get('name', raw['type'])!r}")
+        if raw["type"] not in MODEL_TYPES:
+            raise ValueError(f"model type {raw['type']!r} is not one of {list(MODEL_TYPES)}")
+        spec = cls(
+            name=str(raw.get("name") or raw["type"]), type=raw["type"], params=dict(raw.get("params") or {}),
+            cf=dict(raw["cf"]) if raw.get("cf") else None, rerank=dict(raw["rerank"]) if raw.get("rerank") else None,
+        )  # fmt: skip
+        if spec.type == "hybrid" and (not spec.cf or spec.cf.get("type") not in CF_MODELS):
+            raise ValueError(f"hybrid model {spec.name!r} needs cf: {{type: one of {list(CF_MODELS)}, params: ...}}")
+        if spec.rerank is not None:
+            check_keys(spec.rerank, RERANK_KEYS, f"rerank of {spec.name!r}")
+        return spec
+
+    @property
+    def needs_content(self) -> bool:
+        return self.type in CONTENT_MODELS or self.rerank is not None
+
+    def flat_params(self) -> dict[str, Any]:
+        """Every tunable value as ``{"factors": 64, "cf.factors": 32, "rerank.pool": 3, ...}``."""
+        flat = dict(self.params)
+        flat.update({f"cf.{k}": v for k, v in ((self.cf or {}).get("params") or {}).items()})
+        flat.update({f"rerank.{k}": v for k, v in (self.rerank or {}).items()})
+        return flat
+
+    def with_flat_params(self, flat: dict[str, Any]) -> ModelSpec:
+        params = {k: v for k, v in flat.items() if "." not in k}
+        cf = None
+        if self.cf is not None:
+            cf = {**self.cf, "params": {k[3:]: v for k, v in flat.items() if k.startswith("cf.")}}
+        rerank = {k[7:]: v for k, v in flat.items() if k.startswith("rerank.")} if self.rerank is not None else None
+        return replace(self, params=params, cf=cf, rerank=rerank)
+
+
+def expand_grid(spec: ModelSpec) -> list[ModelSpec]:
+    """All combinations of list-valued parameters (one spec if none is a list)."""
+    flat = spec.flat_params()
+    swept = [k for k, v in flat.items() if isinstance(v, list)]
+    if not swept:
+        return [spec]
+    grids = []
+    for values in itertools.product(*(flat[k] for k in swept)):
+        grids.append(spec.with_flat_params({**flat, **dict(zip(swept, values))}))
+    return grids
+
+
+def swept_keys(spec: ModelSpec) -> list[str]:
+    return [k for k, v in spec.flat_params().items() if isinstance(v, list)]
+
+
+def _construct(cls: type, params: dict[str, Any], label: str, **extra: Any):
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *extra)]
+    unknown = set(params) - set(accepted)
+    if unknown:
+        raise ValueError(f"model {label!r}: unknown params {sorted(unknown)}; {cls.__name__} accepts {accepted}")
+    lists = [k for k, v in params.items() if isinstance(v, list)]
+    if lists:
+        raise ValueError(f"model {label!r}: params {lists} are lists; lists are only allowed with run_mode: sweep")
+    return cls(**extra, **params)
+
+
+def build_model(spec: ModelSpec, content: ItemContent | None, column_item_ids: np.ndarray) -> CFModel:
+    """Instantiate ``spec``; ``content`` is required for visual, hybrid and re-ranked models."""
+    if spec.needs_content and content is None:
+        raise ValueError(
+            f"model {spec.name!r} ({spec.type}{', rerank' if spec.rerank else ''}) needs item embeddings: set "
+            "`bundle: DIR` (a jewelrec bundle from python -m training.fit) in the config"
+        )
+    if spec.type in CF_MODELS:
+        model = _construct(CF_MODELS[spec.type], spec.params, spec.name)
+    else:
+        visual = VisualContentModel(
+            content.item_ids, content.embeddings, content.labels, column_item_ids=column_item_ids
+        )
+        if spec.type == "visual":
+            if spec.params:
+                raise ValueError(f"model {spec.name!r}: the visual model takes no params, got {sorted(spec.params)}")
+            model = visual
+        else:
+            cf = _construct(CF_MODELS[spec.cf["type"]], spec.cf.get("params") or {}, f"{spec.name}.cf")
+            model = _construct(HybridModel, spec.params, spec.name, cf=cf, visual=visual)
+    if spec.rerank is not None:
+        model = VisuallySeparated(
+            model, content.item_ids, content.labels, column_item_ids=column_item_ids,
+            pool=int(spec.rerank.get("pool", 3)), explore=float(spec.rerank.get("explore", 0.0)),
+        )  # fmt: skip
+    return model

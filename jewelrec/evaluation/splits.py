@@ -1,0 +1,130 @@
+"""Train/test splits of an :class:`~jewelrec.evaluation.interactions.InteractionLog`.
+
+* ``time``: the last ``test_days`` calendar days (UTC) of the log are the test set, everything before is train —
+  the H&M competition protocol (it scored the week after the training data).
+* ``random``: per user, a seeded random ``test_fraction`` of their distinct items is held out; users with a single
+  item stay entirely in train, users with two or more keep at least one item on each side.
+
+Both keep the log's id vocabularies, so train and test codes index the same users and items. Users that appear only
+in test (cold users) and items that appear only in test (cold items) are counted by :func:`split_report`; the
+evaluator gives cold users the popularity list and keeps cold items in the relevant sets (no model can hit them,
+as in the competition's scoring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from jewelrec.config_keys import check_keys
+from jewelrec.evaluation.interactions import SECONDS_PER_DAY, InteractionLog, aggregate_pairs
+
+
+@dataclass
+class SplitConfig:
+    method: str = "time"  # "time" (H&M protocol) | "random" (for logs without meaningful times)
+    test_days: int = 7  # time split: one week, as in the H&M competition
+    test_fraction: float = 0.2  # random split: share of each user's distinct items held out
+    seed: int = 0  # random split only
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> SplitConfig:
+        raw = dict(raw or {})
+        check_keys(raw, cls, "split block")
+        config = cls(**raw)
+        if config.method not in SPLITS:
+            raise ValueError(f"split.method {config.method!r} is not one of {sorted(SPLITS)}")
+        if config.method == "time" and int(config.test_days) < 1:
+            raise ValueError(f"split.test_days must be >= 1, got {config.test_days}")
+        if config.method == "random" and not 0.0 < float(config.test_fraction) < 1.0:
+            raise ValueError(f"split.test_fraction must be in (0, 1), got {config.test_fraction}")
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Split:
+    train: InteractionLog
+    test: InteractionLog
+    method: str
+    cutoff: int | None = None  # time split: unix seconds where test starts; the "now" of the training data
+
+
+def time_split(log: InteractionLog, test_days: int = 7) -> Split:
+    """Test = interactions on or after the start of the ``test_days``-th last UTC day of the log."""
+    if log.times is None:
+        raise ValueError(
+            "split.method is 'time' but the log has no time column; set data.columns.time (or a preset with "
+            "times) or use split.method: random"
+        )
+    last_day_start = (int(log.times.max()) // SECONDS_PER_DAY) * SECONDS_PER_DAY
+    cutoff = last_day_start - (int(test_days) - 1) * SECONDS_PER_DAY
+    is_test = log.times >= cutoff  # (n,)
+    if is_test.all():
+        raise ValueError(
+            f"split.test_days={test_days} covers the whole log (it spans fewer days); lower test_days so some "
+            "interactions remain for training"
+        )
+    return Split(train=log.subset(~is_test), test=log.subset(is_test), method="time", cutoff=cutoff)
+
+
+def random_split(log: InteractionLog, test_fraction: float = 0.2, seed: int = 0) -> Split:
+    """Per-user random hold-out over distinct (user, item) pairs (duplicates are merged first, so one pair never
+    lands on both sides). Deterministic for a given ``seed``."""
+    matrix, latest = aggregate_pairs(log.users, log.items, log.weights, log.times, log.n_users, log.n_items)
+    coo = matrix.tocoo()
+    users, items, weights = coo.row.astype(np.int32), coo.col.astype(np.int32), coo.data  # (n_pairs,)
+    times = None if latest is None else latest.tocoo().data.astype(np.int64)
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(users)), users))  # shuffled within each user
+    counts = np.bincount(users, minlength=log.n_users)  # (n_users,)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(len(users), dtype=np.int64)
+    rank[order] = np.arange(len(users)) - starts[users[order]]  # position within the user's shuffled list
+    n_test = np.floor(counts * float(test_fraction)).astype(np.int64)
+    n_test = np.where(counts >= 2, np.clip(n_test, 1, counts - 1), 0)  # (n_users,)
+    is_test = rank < n_test[users]
+    pairs = InteractionLog(
+        log.user_ids, log.item_ids, users, items, weights.astype(np.float32), times, log.n_rows_read, dict(log.dropped)
+    )
+    return Split(train=pairs.subset(~is_test), test=pairs.subset(is_test), method="random")
+
+
+SPLITS = {"time": time_split, "random": random_split}
+
+
+def make_split(log: InteractionLog, config: SplitConfig) -> Split:
+    if config.method == "time":
+        return time_split(log, config.test_days)
+    return random_split(log, config.test_fraction, config.seed)
+
+
+def split_report(split: Split) -> dict[str, Any]:
+    """Sizes and cold-start counts for the data report."""
+    train, test = split.train, split.test
+    train_users = np.zeros(train.n_users, dtype=bool)
+    train_users[train.users] = True
+    train_items = np.zeros(train.n_items, dtype=bool)
+    train_items[train.items] = True
+    test_users = np.unique(test.users)
+    test_items = np.unique(test.items)
+    n_items = train.n_items
+    train_keys = np.unique(train.users.astype(np.int64) * n_items + train.items)
+    test_keys = np.unique(test.users.astype(np.int64) * n_items + test.items)
+    report: dict[str, Any] = {
+        "method": split.method,
+        "train_rows": len(train), "test_rows": len(test),
+        "train_users": int(train_users.sum()), "train_items": int(train_items.sum()),
+        "test_users": len(test_users), "test_items": len(test_items), "test_pairs": len(test_keys),
+        "cold_test_users": int((~train_users[test_users]).sum()),
+        "cold_test_items": int((~train_items[test_items]).sum()),
+        "test_pairs_with_cold_item": int((~train_items[test_keys % n_items]).sum()),
+        "test_pairs_seen_in_train": int(np.isin(test_keys, train_keys, assume_unique=True).sum()),
+    }  # fmt: skip
+    if split.cutoff is not None:
+        report["test_start"] = str(np.datetime64(split.cutoff, "s"))
+    return report

@@ -1,0 +1,94 @@
+"""Every clustering method on the same embeddings, side by side: a bundle's, or the sample catalog's.
+
+The measuring and writing live in :mod:`jewelrec.clustering.report`; this module finds the embeddings and
+the label column. ``python -m training.compare`` (:mod:`jewelrec.cli.compare`) is the door into it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from jewelrec.clustering import DEFAULT_K_RANGE
+from jewelrec.clustering.report import DEFAULT_METHODS, ComparisonReport, compare_methods, write_report
+from jewelrec.pipeline.config import CompareConfig
+
+log = logging.getLogger("jewelrec.compare")
+
+
+def pick_label_column(items: pd.DataFrame, requested: str, recorded: str | None) -> str | None:
+    """Resolve ``--label-column`` against the item table's columns."""
+    if requested == "none":
+        return None
+    if requested == "auto":
+        for candidate in (recorded, "category"):
+            if candidate and candidate in items.columns:
+                return candidate
+        return None
+    if requested not in items.columns:
+        usable = [c for c in items.columns if c not in ("item_id", "thumbnail", "image")]
+        raise ValueError(f"label column {requested!r} is not in the items; columns are {usable} "
+                         "(or pass --label-column none)")
+    return requested
+
+
+def _n_clusters(value: str | None) -> int | str | None:
+    return int(value) if value is not None and str(value).isdigit() else value
+
+
+def compare_bundle(bundle_dir: str | Path, out_dir: str | Path, *, label_column: str | None = "auto",
+                   seed: int = 0, n_clusters: int | str | None = None,
+                   methods: tuple[str, ...] | list[str] = DEFAULT_METHODS, layout: str = "umap",
+                   k_range: tuple[int, int] = DEFAULT_K_RANGE) -> ComparisonReport:
+    """Compare methods on a bundle's embeddings and write the report into out_dir.
+
+    When out_dir lies inside the bundle (``BUNDLE/report``), the bundle is re-sealed afterwards so its
+    manifest covers the new files and :meth:`Bundle.load` still accepts it.
+    """
+    from jewelrec.serving.bundle import Bundle
+
+    bundle_dir, out_dir = Path(bundle_dir), Path(out_dir)
+    bundle = Bundle.load(bundle_dir)
+    recorded = (bundle.config.get("dataset") or {}).get("label_column")
+    column = pick_label_column(bundle.items, label_column or "none", recorded)
+    truth = bundle.items[column].to_numpy() if column else None
+    report = compare_methods(bundle.embeddings, methods=tuple(methods), n_clusters=n_clusters, true_labels=truth,
+                             label_column=column, seed=seed, k_range=k_range, layout=layout)
+    written = write_report(report, out_dir)
+    if out_dir.resolve().is_relative_to(bundle_dir.resolve()):
+        bundle.save(bundle_dir)  # re-seal: the manifest must list the comparison files
+    log.info("wrote %s", ", ".join(p.name for p in written))
+    return report
+
+
+def sample_embeddings(config: CompareConfig) -> tuple[np.ndarray, pd.DataFrame, str]:
+    """Encode the sample catalog the way ``training.fit`` does; returns (X (n, d), items, encoder note)."""
+    from jewelrec.catalog import load_catalog
+    from jewelrec.pipeline.config import FitConfig
+    from jewelrec.pipeline.fit import choose_encoder
+
+    fit_config = FitConfig(dataset="sample", sample_items=config.sample_items, seed=config.seed,
+                           encoder=config.encoder, cnn_epochs=config.cnn_epochs, device=config.device)
+    catalog = load_catalog("sample", sample_items=config.sample_items, seed=config.seed)
+    encoder, reason = choose_encoder(fit_config, catalog, catalog.label_column("category"))
+    return encoder.encode_images(catalog.images), catalog.metadata(), reason
+
+
+def run(config: CompareConfig) -> ComparisonReport:
+    methods = tuple(config.methods.split(","))
+    k_range = (config.k_min, config.k_max)
+    if config.embeddings_from != "sample":
+        return compare_bundle(config.embeddings_from, config.out, label_column=config.label_column,
+                              seed=config.seed, n_clusters=_n_clusters(config.clusters), methods=methods,
+                              layout=config.layout, k_range=k_range)
+    X, items, reason = sample_embeddings(config)
+    log.info("sample catalog encoded with %s", reason)
+    column = pick_label_column(items, config.label_column, "category")
+    report = compare_methods(X, methods=methods, n_clusters=_n_clusters(config.clusters),
+                             true_labels=items[column].to_numpy() if column else None, label_column=column,
+                             seed=config.seed, k_range=k_range, layout=config.layout)
+    write_report(report, config.out)
+    return report

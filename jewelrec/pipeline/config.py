@@ -1,0 +1,57 @@
+"""Settings of a fit, as one dataclass: the CLI maps its flags onto it, library callers build it directly.
+
+Only the standard library and :mod:`jewelrec.defaults` are imported here, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jewelrec.defaults import DEFAULT_CLIP
+
+
+@dataclass
+class FitConfig:
+    dataset: str = "sample"
+    revision: str | None = None
+    split: str = "train"
+    out: str = "artifacts"
+    encoder: str = "auto"
+    model: str = DEFAULT_CLIP
+    model_revision: str | None = None
+    label_column: str | None = "category"
+    image_column: str | None = None
+    id_column: str | None = None
+    method: str = "umap-kmeans"
+    clusters: str = "auto"
+    k_min: int = 3
+    k_max: int = 16
+    limit: int | None = None
+    sample_items: int = 720
+    batch_size: int = 64
+    cnn_epochs: int = 30
+    cnn_threads: int = 1
+    device: str | None = None
+    seed: int = 0
+    push: bool = False
+    repo_id: str | None = None
+    private: bool = False
+    branch: str | None = None
+    compare_methods: bool = False
+
+
+@dataclass
+class CompareConfig:
+    embeddings_from: str = "sample"
+    out: str = "results/compare"
+    clusters: str | None = None  # None → "labels" when there is a label column, else "auto"
+    label_column: str = "auto"
+    methods: str = "kmeans,umap-kmeans,depict"
+    layout: str = "umap"
+    k_min: int = 3  # jewelrec.clustering.DEFAULT_K_RANGE
+    k_max: int = 16
+    seed: int = 0
+    sample_items: int = 720
+    encoder: str = "auto"
+    cnn_epochs: int = 30
+    device: str | None = None

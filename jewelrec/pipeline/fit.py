@@ -1,0 +1,190 @@
+"""The fit pipeline: catalog → embeddings → styles → bundle (→ Hub).
+
+``run(FitConfig(...))`` does the whole fit and returns a summary; ``python -m training.fit`` and
+``jewelrec-fit`` are doors into it (:mod:`jewelrec.cli.fit`). The bundle is written to a temporary sibling
+directory and moved into place only when complete, so a failed run never damages the bundle already at ``out``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import tempfile
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterator
+
+from PIL import Image
+
+from jewelrec import plotting
+from jewelrec.catalog import Catalog, load_catalog
+from jewelrec.clustering import cluster_metrics, fit_clusters
+from jewelrec.encoders.clip import ClipEncoder, clip_available
+from jewelrec.pipeline.config import FitConfig
+from jewelrec.serving.bundle import Bundle, write_json
+from jewelrec.serving.recommender import cluster_names
+
+log = logging.getLogger("jewelrec.fit")
+THUMBNAIL_PX = 256
+
+__all__ = ["FitConfig", "choose_encoder", "run", "replace_dir", "thumbnail"]
+
+
+@contextmanager
+def stage(timings: dict[str, float], name: str) -> Iterator[None]:
+    log.info("%s ...", name)
+    start = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - start, 2)
+
+
+def choose_encoder(config: FitConfig, catalog: Catalog, label_column: str | None) -> tuple[Any, str]:
+    """Build the encoder ``--encoder`` asks for; returns it and a sentence saying which and why."""
+    if config.encoder in ("auto", "clip"):
+        ok, why_not = clip_available(config.model, config.model_revision)
+        if ok:
+            encoder = ClipEncoder(config.model, revision=config.model_revision, device=config.device,
+                                  batch_size=config.batch_size)
+            return encoder, f"CLIP {config.model} (weights available)"
+        if config.encoder == "clip":
+            raise SystemExit(f"--encoder clip, but {why_not}. Pass --model LOCAL_DIR, connect to the Hub, "
+                             "or use --encoder cnn")
+        reason = f"CNN trained on '{label_column}' because {why_not}"
+    else:
+        reason = f"CNN trained on '{label_column}' (--encoder cnn)"
+    if label_column is None:
+        raise SystemExit("the CNN encoder needs a label column to learn from and none was found; pass "
+                         "--label-column NAME, or make CLIP weights available (--model DIR)")
+    from jewelrec.encoders.cnn import CnnEncoder
+
+    encoder = CnnEncoder(epochs=config.cnn_epochs, seed=config.seed, device=config.device,
+                         threads=config.cnn_threads)
+    encoder.fit(catalog.images, catalog.metadata()[label_column].astype(str).tolist())
+    return encoder, reason
+
+
+def thumbnail(data: bytes) -> bytes:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+def run(config: FitConfig) -> dict[str, Any]:
+    """The whole fit. Returns the summary that :func:`main` prints."""
+    timings: dict[str, float] = {}
+    out = Path(config.out)
+    if config.push:  # fail before an hour of work, not after it
+        from jewelrec.serving.hub import check_write_access
+
+        check_write_access(config.repo_id)
+    with stage(timings, "load catalog"):
+        catalog = load_catalog(config.dataset, revision=config.revision, split=config.split,
+                               image_column=config.image_column, id_column=config.id_column,
+                               limit=config.limit, sample_items=config.sample_items, seed=config.seed)
+        meta = catalog.metadata()
+        label_column = catalog.label_column(config.label_column)
+    with stage(timings, "encode"):
+        encoder, encoder_reason = choose_encoder(config, catalog, label_column)
+        embeddings = encoder.encode_images(catalog.images)  # (n, d)
+    with stage(timings, "cluster"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")  # umap + random_state
+        clusters = fit_clusters(embeddings, config.method,
+                                config.clusters if config.clusters == "auto" else int(config.clusters),
+                                seed=config.seed, k_range=(config.k_min, config.k_max))
+    true_labels = meta[label_column].astype(str).to_numpy() if label_column else None
+    metrics = cluster_metrics(clusters, embeddings, true_labels, seed=config.seed)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        with stage(timings, "write bundle"):
+            items = meta.copy()
+            items["thumbnail"] = [thumbnail(b) for b in catalog.images]
+            encoder.save_pretrained(staging / "encoder")
+            if clusters.model_ is not None:
+                clusters.model_.save_pretrained(staging / "depict")
+            bundle = Bundle(items=items, embeddings=embeddings, labels=clusters.labels_, probs=clusters.probs_,
+                            centroids=clusters.centroids_, coords2d=clusters.coords2d_,
+                            latents=clusters.space_ if config.method == "depict" else None)
+            report = write_report(staging / "report", bundle, clusters, encoder, metrics)
+            bundle.config = {
+                "dataset": {"source": catalog.source, "revision": catalog.revision, "split": config.split,
+                            "rows_read": catalog.n_rows_read, "items": len(catalog),
+                            "skipped": catalog.skipped, "label_column": label_column},
+                "encoder": {**encoder.describe(), "reason": encoder_reason},
+                "clustering": {"method": clusters.method, "n_clusters": clusters.n_clusters,
+                               "params": clusters.params, "seed": config.seed,
+                               "k_selection": clusters.k_selection_,
+                               "cluster_names": cluster_names(bundle)},
+                "metrics": metrics,
+                "fit": {"args": asdict(config), "timings_s": timings},
+            }
+            bundle.config["fit"]["report"] = report
+            bundle.save(staging)
+            from jewelrec.serving.card import write_model_card
+
+            write_model_card(staging)
+        replace_dir(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    summary = {"catalog": catalog, "label_column": label_column, "encoder": encoder_reason,
+               "dim": int(embeddings.shape[1]), "clusters": clusters, "metrics": metrics,
+               "timings": timings, "out": out, "push_url": None, "comparison": None}
+    if config.push:
+        from jewelrec.serving.hub import push
+
+        with stage(timings, "push"):
+            summary["push_url"] = push(out, config.repo_id, private=config.private, branch=config.branch)
+    if config.compare_methods:
+        from jewelrec.pipeline.compare import compare_bundle
+
+        # beside the bundle, not in it: the bundle is sealed (hashed) and the Space does not need the comparison
+        summary["comparison"] = out.with_name(f"{out.name}-comparison")
+        with stage(timings, "compare methods"):
+            compare_bundle(out, summary["comparison"], label_column=label_column, seed=config.seed)
+    return summary
+
+
+def write_report(report_dir: Path, bundle: Bundle, clusters, encoder, metrics: dict[str, float]) -> dict:
+    """metrics.json + PNG plots; returns what was written, for config.json."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    names = cluster_names(bundle)
+    written = ["style_map.png", "cluster_sizes.png"]
+    plotting.plot_style_map(bundle.coords2d, bundle.labels, names, report_dir / "style_map.png")
+    plotting.plot_cluster_sizes(bundle.labels, names, report_dir / "cluster_sizes.png")
+    if "ks" in clusters.k_selection_:
+        plotting.plot_k_selection(clusters.k_selection_, report_dir / "k_selection.png")
+        written.append("k_selection.png")
+    payload: dict[str, Any] = {"clustering": metrics, "k_selection": clusters.k_selection_}
+    if getattr(encoder, "kind", None) == "cnn":
+        payload["cnn"] = encoder.report_ | {"history": encoder.history_}
+        plotting.plot_confusion(encoder.report_["confusion_matrix"], encoder.report_["label_names"],
+                             report_dir / "confusion_matrix.png")
+        plotting.plot_training_curves(encoder.history_, report_dir / "cnn_training.png", "CNN encoder training")
+        written += ["confusion_matrix.png", "cnn_training.png"]
+    if clusters.model_ is not None and hasattr(clusters.model_, "history_"):
+        payload["depict_history"] = clusters.model_.history_
+        plotting.plot_training_curves(clusters.model_.history_, report_dir / "depict_training.png",
+                                   "DEPICT training (per loss term)")
+        written.append("depict_training.png")
+    write_json(report_dir / "metrics.json", payload)
+    return {"files": ["metrics.json", *written]}
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an existing ``target`` is swapped out only once ``new`` is complete."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+        new.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        new.rename(target)

@@ -1,0 +1,263 @@
+"""The bundle: everything the Space needs, as one directory that moves between disk and Hub unchanged.
+
+Layout (see DESIGN.md)::
+
+    config.json               format version, provenance, encoder, clustering, counts, metrics, file manifest
+    items.parquet             item_id, metadata columns, thumbnail (JPEG bytes, <= 256 px)
+    embeddings.safetensors    embeddings (n, d) float32, L2-normalised
+    clusters.safetensors      labels (n,), probs (n, k), centroids (k, d_space), coords2d (n, 2) [, latents]
+    encoder/                  config.json [+ model.safetensors for the CNN]
+    depict/                   config.json + model.safetensors (method = depict)
+    report/                   metrics.json + PNG plots
+    README.md                 model card
+
+Only safetensors, JSON, parquet and PNG are ever read back, and ``config.json`` carries a SHA-256 manifest
+of every other file: :meth:`Bundle.load` refuses unknown format versions, files it did not write (a stray
+``.pkl`` or ``.bin``), missing files and any byte that differs from what was saved.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from safetensors.numpy import load_file, save_file
+
+import jewelrec
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+# Files a bundle may hold. Everything but config.json itself is covered by the manifest, except the
+# model card and the .gitattributes the Hub adds to every repo (both are rewritten on push).
+ALLOWED_PATTERNS = (
+    "config.json",
+    "items.parquet",
+    "embeddings.safetensors",
+    "clusters.safetensors",
+    "encoder/config.json",
+    "encoder/model.safetensors",
+    "encoder/README.md",  # the model card PyTorchModelHubMixin / save_pretrained write beside the weights
+    "encoder/tokenizer.json",  # catalog CLIP: its tokenizer and image processor, as save_pretrained writes them
+    "encoder/tokenizer_config.json",
+    "encoder/special_tokens_map.json",
+    "encoder/preprocessor_config.json",
+    "encoder/processor_config.json",
+    "encoder/generation_config.json",
+    "encoder/training.json",
+    "depict/config.json",
+    "depict/model.safetensors",
+    "depict/README.md",
+    "report/*.json",
+    "report/*.png",
+    "report/*.csv",
+    "report/*.md",
+    "README.md",
+    ".gitattributes",
+)
+UNHASHED = {"config.json", "README.md", ".gitattributes"}
+REQUIRED = ("items.parquet", "embeddings.safetensors", "clusters.safetensors")
+
+
+class BundleError(ValueError):
+    """A directory is not a bundle this version of jewelrec can load."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_allowed(relpath: str) -> bool:
+    return any(fnmatch.fnmatchcase(relpath, pattern) and relpath.count("/") == pattern.count("/")
+               for pattern in ALLOWED_PATTERNS)
+
+
+def list_files(directory: Path) -> list[str]:
+    """Relative POSIX paths of every file under ``directory`` (the Hub's ``.cache`` folder excluded)."""
+    return sorted(
+        p.relative_to(directory).as_posix()
+        for p in directory.rglob("*")
+        if p.is_file() and not p.relative_to(directory).as_posix().startswith(".cache/")
+    )
+
+
+@dataclass
+class Bundle:
+    """A fitted catalog: item table, embeddings, clusters and provenance.
+
+    Arrays: ``embeddings`` (n, d) float32; ``labels`` (n,) int64; ``probs`` (n, k) float32;
+    ``centroids`` (k, d_space) float32 in the space the method clustered in; ``coords2d`` (n, 2) float32;
+    ``latents`` (n, d_latent) float32 or None (DEPICT's latent means).
+    """
+
+    items: pd.DataFrame
+    embeddings: np.ndarray
+    labels: np.ndarray
+    probs: np.ndarray
+    centroids: np.ndarray
+    coords2d: np.ndarray
+    config: dict[str, Any] = field(default_factory=dict)
+    latents: np.ndarray | None = None
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.items)
+        if "item_id" not in self.items.columns:
+            raise BundleError("items table has no 'item_id' column")
+        if self.items["item_id"].duplicated().any():
+            dupes = self.items.loc[self.items["item_id"].duplicated(), "item_id"].head(3).tolist()
+            raise BundleError(f"item ids must be unique; repeated: {dupes}")
+        self.embeddings = np.ascontiguousarray(self.embeddings, dtype=np.float32)
+        self.labels = np.ascontiguousarray(self.labels, dtype=np.int64)
+        self.probs = np.ascontiguousarray(self.probs, dtype=np.float32)
+        self.centroids = np.ascontiguousarray(self.centroids, dtype=np.float32)
+        self.coords2d = np.ascontiguousarray(self.coords2d, dtype=np.float32)
+        if self.latents is not None:
+            self.latents = np.ascontiguousarray(self.latents, dtype=np.float32)
+        for name in ("embeddings", "labels", "probs", "coords2d", "latents"):
+            array = getattr(self, name)
+            if array is not None and array.shape[0] != n:
+                raise BundleError(f"{name} has {array.shape[0]} rows but the catalog has {n} items")
+        if self.probs.ndim != 2 or self.probs.shape[1] != self.centroids.shape[0]:
+            raise BundleError(f"probs {self.probs.shape} do not match {self.centroids.shape[0]} centroids")
+        self._index = {item_id: i for i, item_id in enumerate(self.items["item_id"].astype(str))}
+
+    # -- views ---------------------------------------------------------------------------------------
+    @property
+    def item_ids(self) -> list[str]:
+        return list(self._index)
+
+    @property
+    def n_items(self) -> int:
+        return len(self._index)
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.centroids.shape[0])
+
+    def index_of(self, item_id: str) -> int:
+        """Row of ``item_id``; ``KeyError`` naming the id when it is not in the catalog."""
+        try:
+            return self._index[item_id]
+        except KeyError:
+            raise KeyError(f"item {item_id!r} is not in this catalog ({self.n_items} items)") from None
+
+    def has_item(self, item_id: str) -> bool:
+        return item_id in self._index
+
+    @property
+    def encoder_dir(self) -> Path | None:
+        return self.path / "encoder" if self.path and (self.path / "encoder").is_dir() else None
+
+    @property
+    def report_dir(self) -> Path | None:
+        return self.path / "report" if self.path and (self.path / "report").is_dir() else None
+
+    # -- disk ----------------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write the bundle's own files into ``directory`` and seal it with the manifest.
+
+        Sub-directories written beforehand by their owners (``encoder/``, ``depict/``, ``report/``)
+        are validated and hashed too. Returns the directory.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.items.to_parquet(directory / "items.parquet", index=False)
+        save_file({"embeddings": self.embeddings}, directory / "embeddings.safetensors")
+        clusters = {"labels": self.labels, "probs": self.probs, "centroids": self.centroids,
+                    "coords2d": self.coords2d}
+        if self.latents is not None:
+            clusters["latents"] = self.latents
+        save_file(clusters, directory / "clusters.safetensors")
+
+        files = list_files(directory)
+        unknown = [f for f in files if not is_allowed(f)]
+        if unknown:
+            raise BundleError(f"refusing to seal {directory}: files a bundle may not hold: {unknown}")
+        config = dict(self.config)
+        config.update(
+            format_version=FORMAT_VERSION,
+            jewelrec_version=jewelrec.__version__,
+            n_items=self.n_items,
+            embedding_dim=int(self.embeddings.shape[1]),
+            n_clusters=self.n_clusters,
+            files={f: sha256_file(directory / f) for f in files if f not in UNHASHED},
+        )
+        write_json(directory / CONFIG_NAME, config)
+        self.config, self.path = config, directory
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Bundle:
+        """Load and verify a bundle directory (see the module docstring for what is refused)."""
+        directory = Path(directory)
+        config = read_config(directory)
+        verify_files(directory, config)
+        items = pd.read_parquet(directory / "items.parquet")
+        embeddings = load_file(directory / "embeddings.safetensors")["embeddings"]
+        clusters = load_file(directory / "clusters.safetensors")
+        missing = {"labels", "probs", "centroids", "coords2d"} - clusters.keys()
+        if missing:
+            raise BundleError(f"{directory}/clusters.safetensors lacks {sorted(missing)}; re-run training.fit")
+        return cls(items=items, embeddings=embeddings, labels=clusters["labels"], probs=clusters["probs"],
+                   centroids=clusters["centroids"], coords2d=clusters["coords2d"],
+                   latents=clusters.get("latents"), config=config, path=directory)
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_config(directory: Path) -> dict[str, Any]:
+    if not directory.is_dir():
+        raise BundleError(f"bundle directory {str(directory)!r} does not exist; run "
+                          f"`python -m training.fit --dataset sample --out {directory}` to make one")
+    config_path = directory / CONFIG_NAME
+    if not config_path.is_file():
+        raise BundleError(f"{directory} has no config.json, so it is not a jewelrec bundle")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as err:
+        raise BundleError(f"{config_path} is not valid JSON ({err}); re-create the bundle") from None
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(f"{directory} has bundle format version {version!r}, this jewelrec "
+                          f"({jewelrec.__version__}) reads version {FORMAT_VERSION}; re-run training.fit "
+                          "with this version or install the jewelrec that wrote it")
+    return config
+
+
+def verify_files(directory: Path, config: dict[str, Any]) -> None:
+    """Check the manifest: no unknown files, none missing, every hash equal."""
+    manifest: dict[str, str] = config.get("files") or {}
+    present = list_files(directory)
+    unknown = [f for f in present if not is_allowed(f) or (f not in manifest and f not in UNHASHED)]
+    if unknown:
+        raise BundleError(f"{directory} holds files this bundle did not write: {unknown}; "
+                          "refusing to load it (remove them or re-create the bundle)")
+    missing = [f for f in [*REQUIRED, *manifest] if not (directory / f).is_file()]
+    if missing:
+        raise BundleError(f"{directory} is missing {sorted(set(missing))}; the bundle is incomplete")
+    changed = [f for f, digest in manifest.items() if sha256_file(directory / f) != digest]
+    if changed:
+        raise BundleError(f"{directory}: {changed} differ from the SHA-256 recorded when the bundle was "
+                          "saved (corrupt download or edited file); delete it and fetch/re-create the bundle")

@@ -1,0 +1,152 @@
+"""The bundle's model card (README.md): Hub front matter + what the bundle is, how it was made, how to load it.
+
+Rendered from ``config.json`` alone (no arrays are read), so training.fit writes it at save time and
+:func:`jewelrec.serving.hub.push` rewrites it with the repo id filled into the load snippet.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+# Headline metrics that go into the Hub's model-index, in this order (the rest stay in the body's table).
+INDEXED_METRICS = ("silhouette", "silhouette_embedding", "nmi", "ari", "accuracy")
+# The cluster overview shown in the card, best first; the first one the report holds is used.
+OVERVIEW_IMAGES = ("style_map.png", "cluster_overview.png", "cluster_sizes.png")
+
+
+def _hub_dataset(source: str) -> str | None:
+    """``user/name`` when the catalog came from a Hub dataset, else None (local folders, the sample)."""
+    if source.count("/") == 1 and not source.startswith((".", "/", "~")) and not Path(source).exists():
+        return source
+    return None
+
+
+def report_files(config: dict[str, Any]) -> list[str]:
+    """Files in ``report/`` as recorded by training.fit (config['fit']['report']['files']), else from the manifest."""
+    recorded = ((config.get("fit") or {}).get("report") or {}).get("files")
+    if recorded:
+        return [str(f) for f in recorded]
+    return [f.split("/", 1)[1] for f in (config.get("files") or {}) if f.startswith("report/")]
+
+
+def overview_image(config: dict[str, Any]) -> str | None:
+    """Relative path of the cluster overview PNG to embed, or None when the report has no plot."""
+    files = report_files(config)
+    for name in OVERVIEW_IMAGES:
+        if name in files:
+            return f"report/{name}"
+    pngs = sorted(f for f in files if f.endswith(".png"))
+    return f"report/{pngs[0]}" if pngs else None
+
+
+def card_data(config: dict[str, Any]) -> ModelCardData:
+    """What the Hub indexes, as huggingface_hub's ``ModelCardData``: library, tags, datasets, base model, and
+    the headline metrics as ``EvalResult`` rows (the model-index)."""
+    encoder = config.get("encoder", {})
+    dataset = config.get("dataset", {})
+    clustering = config.get("clustering", {})
+    metrics = config.get("metrics", {})
+    source = str(dataset.get("source", ""))
+    hub_dataset = _hub_dataset(source)
+    results = [EvalResult(task_type="image-clustering", task_name="Style clustering",
+                          dataset_type=hub_dataset or source or "catalog", dataset_name=source or "catalog",
+                          dataset_revision=dataset.get("revision") or None,
+                          metric_type=name, metric_name=name.replace("_", " "),
+                          metric_value=round(float(metrics[name]), 4))
+               for name in INDEXED_METRICS if isinstance(metrics.get(name), (int, float))]
+    return ModelCardData(
+        library_name="jewelrec",
+        tags=["jewelrec", "recommender", "image-clustering", "feature-extraction", "safetensors",
+              f"encoder-{encoder.get('type')}", f"clustering-{clustering.get('method')}"],
+        pipeline_tag="image-feature-extraction",
+        datasets=[hub_dataset] if hub_dataset else None,
+        base_model=encoder.get("model") if encoder.get("type") == "clip" and encoder.get("model") else None,
+        model_name="jewelrec" if results else None,
+        eval_results=results or None,
+    )
+
+
+def card_metadata(config: dict[str, Any]) -> dict[str, Any]:
+    """The front matter as a dict (``card_data(config).to_dict()``)."""
+    return card_data(config).to_dict()
+
+
+def load_snippet(repo_id: str | None) -> str:
+    """The three lines that load this bundle and recommend from it."""
+    where = f'hub.pull("{repo_id}")  # revision="<commit sha>" pins it' if repo_id else \
+        'Bundle.load("path/to/this/bundle"), None  # or hub.pull("user/repo", revision)'
+    return (f"from jewelrec import Bundle, Recommender, hub\n"
+            f"bundle, origin = {where}\n"
+            f"print(Recommender(bundle).recommend({{bundle.item_ids[0]: 5}}, k=10))")
+
+
+def render_card(config: dict[str, Any], *, repo_id: str | None = None) -> str:
+    """The README.md text for a bundle whose config.json is ``config``; ``repo_id`` goes into the snippet."""
+    encoder, dataset = config.get("encoder", {}), config.get("dataset", {})
+    clustering, metrics = config.get("clustering", {}), config.get("metrics", {})
+    names = clustering.get("cluster_names", [])
+    skipped = dataset.get("skipped") or {}
+    front = card_data(config).to_yaml()
+    metric_rows = "\n".join(f"| {k} | {float(v):.4f} |" for k, v in sorted(metrics.items())
+                            if isinstance(v, (int, float)) and not isinstance(v, bool))
+    image = overview_image(config)
+    overview = (f"## Cluster overview\n\n![cluster overview: every item placed on the 2-d style map, coloured by "
+                f"style]({image})\n" if image else "")
+    depict = ("- DEPICT weights: `depict/model.safetensors` + `depict/config.json` (strict key checking on load)\n"
+              if "depict/model.safetensors" in (config.get("files") or {}) else "")
+    serve = (f"Serve it in the jewelrec Space: `python -m training.deploy_space --space-id user/space --repo "
+             f"{repo_id or 'user/repo'} --revision <commit sha>` (sets `JEWELREC_REPO` / `JEWELREC_REVISION`).")
+    return f"""---
+{front}
+---
+
+# jewelrec bundle
+
+A visual recommender bundle made by jewelrec: {config.get('n_items')} catalog items
+embedded with **{encoder.get('type')}** ({encoder.get('model', 'trained on the catalog labels')}, \
+{config.get('embedding_dim')}-d), grouped into **{config.get('n_clusters')} styles** with \
+`{clustering.get('method')}`. It holds the item table, the embeddings, the style clusters and a 2-d style map;
+the recommender scores items by a user's ratings, style membership and similarity.
+
+## Load it
+
+```python
+{load_snippet(repo_id)}
+```
+
+{serve}
+
+## How it was made
+
+- dataset: `{dataset.get('source')}` (revision `{dataset.get('revision') or 'n/a'}`, split `{dataset.get('split')}`):
+  {dataset.get('items')} items from {dataset.get('rows_read')} rows; skipped: {json.dumps(skipped) if skipped else 'none'}
+- encoder: {encoder.get('reason', encoder.get('type'))}
+- clustering: {clustering.get('method')}, k={config.get('n_clusters')} \
+({clustering.get('k_selection', {}).get('reason', '')})
+- styles: {', '.join(names) if names else 'n/a'}
+{depict}- jewelrec {config.get('jewelrec_version', 'n/a')}, bundle format {config.get('format_version', 'n/a')}
+
+| metric | value |
+| --- | --- |
+{metric_rows}
+
+{overview}
+## Files
+
+Safetensors arrays, a parquet item table and JSON settings; no pickle. `config.json` holds a SHA-256
+manifest of every file, which `Bundle.load` (and so `hub.pull`) verifies: a changed byte or a file the
+bundle did not write is refused.
+"""
+
+
+def write_model_card(bundle_dir: str | Path, *, repo_id: str | None = None) -> Path:
+    """Write README.md into ``bundle_dir`` from its config.json; returns the path."""
+    bundle_dir = Path(bundle_dir)
+    config = json.loads((bundle_dir / "config.json").read_text())
+    path = bundle_dir / "README.md"
+    ModelCard(render_card(config, repo_id=repo_id)).save(path)  # ModelCard validates the front matter
+    return path

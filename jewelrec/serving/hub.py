@@ -1,0 +1,179 @@
+"""Hugging Face Hub round trip: publish a bundle as a model repo, pull a pinned revision back.
+
+The bundle directory is the unit that moves (see :mod:`jewelrec.serving.bundle`): :func:`push` uploads it in one
+commit with a model card, :func:`pull` downloads exactly the files a bundle may hold with
+``snapshot_download`` and hands them to :meth:`Bundle.load`, which re-hashes every file against the
+manifest (huggingface_hub does not), so a corrupted cache or a foreign file (``.pkl``, ``.bin``) is refused.
+
+The endpoint is the standard one: ``$HF_ENDPOINT`` (read at call time) or huggingface_hub's default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from huggingface_hub import HfApi, constants, get_token, snapshot_download
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.hf_api import CommitInfo, RepoFile
+
+from jewelrec.serving.bundle import ALLOWED_PATTERNS, Bundle, BundleError, is_allowed
+from jewelrec.serving.card import render_card
+
+COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+class HubError(ValueError):
+    """A Hub operation that cannot go ahead; the message says what to do."""
+
+
+def hub_endpoint(endpoint: str | None = None) -> str:
+    """``endpoint`` or ``$HF_ENDPOINT`` (read now, not at import) or huggingface_hub's default."""
+    return (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def offline_mode() -> bool:
+    """``HF_HUB_OFFLINE`` as huggingface_hub saw it at import, or as the environment says now."""
+    return constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _api(token: str | None, endpoint: str | None) -> HfApi:
+    return HfApi(endpoint=hub_endpoint(endpoint), token=token)
+
+
+def check_write_access(repo_id: str, *, token: str | None = None, endpoint: str | None = None) -> str:
+    """Fail now, with the fix in the message, if ``repo_id`` cannot be pushed to. Returns the user name.
+
+    Checks: a token is available (argument, ``$HF_TOKEN`` or ``hf auth login``), the Hub accepts it, it is not
+    read-only, and the repo's namespace is the user or one of their organisations.
+    """
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise HubError(f"repo id {repo_id!r} must look like 'user/name'")
+    token = token or get_token()
+    if not token:
+        raise HubError(f"no Hugging Face token found, so nothing can be pushed to {repo_id!r}: run "
+                       "`hf auth login` or set HF_TOKEN to a token with write access "
+                       "(https://huggingface.co/settings/tokens)")
+    try:
+        me = _api(token, endpoint).whoami(token=token)
+    except HfHubHTTPError as err:
+        raise HubError(f"the Hub rejected the token ({err.response.status_code}): create a new write token at "
+                       "https://huggingface.co/settings/tokens and set HF_TOKEN") from None
+    except (httpx2.ConnectError, httpx2.TimeoutException) as err:
+        raise HubError(f"cannot reach the Hub at {hub_endpoint(endpoint)} ({err}); check the network or "
+                       "HF_ENDPOINT, or run without --push") from None
+    access = (me.get("auth") or {}).get("accessToken") or {}
+    if access.get("role") == "read":
+        raise HubError(f"the token of {me.get('name')!r} is read-only; pushing to {repo_id!r} needs a token "
+                       "with write access (https://huggingface.co/settings/tokens)")
+    namespace = repo_id.split("/")[0]
+    orgs = {org.get("name") for org in me.get("orgs") or []}
+    if namespace != me.get("name") and namespace not in orgs:
+        raise HubError(f"{me.get('name')!r} cannot write to namespace {namespace!r} (orgs: {sorted(orgs)}); "
+                       f"use --repo-id {me.get('name')}/{repo_id.split('/')[1]}")
+    return str(me.get("name"))
+
+
+def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, token: str | None = None,
+                commit_message: str | None = None, branch: str | None = None,
+                endpoint: str | None = None) -> CommitInfo:
+    """Upload a bundle directory to a model repo in one commit; returns huggingface_hub's ``CommitInfo``.
+
+    The bundle is verified first (a corrupt or foreign file never leaves the machine), the model card is
+    (re)written from config.json, files the previous revision had and this bundle lacks are deleted in the
+    same commit, and the local directory is left as it was (except README.md, the card).
+    """
+    bundle_dir = Path(bundle_dir)
+    bundle = Bundle.load(bundle_dir)  # verify the manifest before anything is created remotely
+    check_write_access(repo_id, token=token, endpoint=endpoint)
+    token = token or get_token()
+    (bundle_dir / "README.md").write_text(render_card(bundle.config, repo_id=repo_id))
+    api = _api(token, endpoint)
+    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    if branch and branch != constants.DEFAULT_REVISION:
+        api.create_branch(repo_id, branch=branch, exist_ok=True)
+    message = commit_message or (f"jewelrec bundle: {bundle.n_items} items, {bundle.n_clusters} styles "
+                                 f"({bundle.config.get('clustering', {}).get('method', 'n/a')})")
+    return api.upload_folder(repo_id=repo_id, folder_path=bundle_dir, repo_type="model",
+                             revision=branch, commit_message=message,
+                             allow_patterns=list(ALLOWED_PATTERNS), delete_patterns=["*", "*/*"])
+
+
+def push(bundle_dir: str | Path, repo_id: str, *, private: bool = False, token: str | None = None,
+         commit_message: str | None = None, branch: str | None = None, endpoint: str | None = None) -> str:
+    """Publish ``bundle_dir`` to ``repo_id``; returns the commit URL, which ends with the commit sha.
+
+    Use :func:`push_bundle` for the ``CommitInfo`` (``.oid`` is the sha). Raises :class:`HubError` with the
+    fix when there is no token or no write access, before anything is uploaded; the local bundle stays.
+    """
+    return push_bundle(bundle_dir, repo_id, private=private, token=token, commit_message=commit_message,
+                       branch=branch, endpoint=endpoint).commit_url
+
+
+def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
+         cache_dir: str | Path | None = None, endpoint: str | None = None) -> tuple[Bundle, dict[str, Any]]:
+    """Download and load a bundle from the Hub; returns ``(bundle, origin)``.
+
+    ``origin`` = ``{"repo_id", "revision", "commit", "offline", "notice"}``: ``revision`` as asked (default
+    ``main``), ``commit`` the sha it resolved to, ``offline`` True when the Hub could not be asked (unreachable
+    or ``HF_HUB_OFFLINE``) and a cached snapshot is served instead, with ``notice`` saying so for the UI.
+    Repos holding any file a bundle may not hold are refused before anything is downloaded.
+    """
+    revision = revision or constants.DEFAULT_REVISION
+    api = _api(token, endpoint)
+    kwargs = dict(repo_id=repo_id, repo_type="model", cache_dir=str(cache_dir) if cache_dir else None,
+                  token=token, endpoint=hub_endpoint(endpoint))
+    notice: str | None = None
+    commit: str | None = None
+    reason: str | None = None
+    if offline_mode():
+        reason = "HF_HUB_OFFLINE is set"
+    else:
+        try:
+            commit = api.repo_info(repo_id, revision=revision, repo_type="model").sha
+            remote = [f.path for f in api.list_repo_tree(repo_id, revision=commit, recursive=True)
+                      if isinstance(f, RepoFile)]
+        except RevisionNotFoundError:
+            raise HubError(f"{repo_id!r} has no revision {revision!r}; use a branch name, tag or commit sha "
+                           f"listed at {hub_endpoint(endpoint)}/{repo_id}/commits/main") from None
+        except RepositoryNotFoundError:
+            raise HubError(f"model repo {repo_id!r} was not found at {hub_endpoint(endpoint)} (or it is private "
+                           "and no token with access was given: set HF_TOKEN)") from None
+        except (httpx2.ConnectError, httpx2.TimeoutException, OfflineModeIsEnabled) as err:
+            reason = f"the Hub at {hub_endpoint(endpoint)} is unreachable ({type(err).__name__})"
+        except HfHubHTTPError as err:
+            if err.response is not None and err.response.status_code < 500:
+                raise
+            reason = f"the Hub answered {err.response.status_code}"
+        else:
+            unknown = [path for path in remote if not is_allowed(path)]
+            if unknown:
+                raise BundleError(f"{repo_id}@{commit[:12]} holds files a jewelrec bundle may not hold: "
+                                  f"{unknown}; refusing to download or load it (remove them from the repo)")
+    if reason is None:
+        folder = snapshot_download(revision=commit, allow_patterns=list(ALLOWED_PATTERNS), **kwargs)
+        if revision != commit:  # remember what the branch/tag pointed at, for offline use (as hf_hub_download does)
+            ref = Path(folder).parents[1] / "refs" / revision
+            ref.parent.mkdir(parents=True, exist_ok=True)
+            ref.write_text(commit)
+    else:
+        try:
+            folder = snapshot_download(revision=revision, local_files_only=True, **kwargs)
+        except LocalEntryNotFoundError:
+            raise HubError(f"cannot fetch {repo_id}@{revision}: {reason}, and no copy of that revision is "
+                           "cached; connect to the Hub once (or unset HF_HUB_OFFLINE) to download it") from None
+        commit = Path(folder).name
+        notice = (f"Offline: {reason}; serving the cached copy of {repo_id}@{revision} "
+                  f"(commit {commit[:12]}), which may not be the latest.")
+    bundle = Bundle.load(folder)
+    return bundle, {"repo_id": repo_id, "revision": revision, "commit": commit, "offline": reason is not None,
+                    "notice": notice}

@@ -1,0 +1,258 @@
+"""Recommendations from a bundle: personal picks from 1-5 star ratings, "more like this", text search.
+
+Scoring (``recommend``), for a user with ratings r_i on items i:
+
+1. Centre the stars on the user's mean, itself shrunk toward the scale midpoint 3 (one 5★ is a like, not
+   "average"): d_i = r_i - (n*mean + 2*3) / (n + 2).
+2. Cluster profile: a_c = sum_i p_ic d_i / (sum_i p_ic + shrink), p the cluster membership (hard labels, or the
+   bundle's soft assignments with ``soft_affinity``), so a cluster with one rating moves less than one with ten.
+3. Item score = cluster_weight * p_j . a  +  like_weight * max_i(w_i sim(j, i), liked i)
+   - dislike_weight * max_i(w_i sim(j, i), disliked i), with w_i = |d_i| / max|d|.
+4. Rated items are excluded; the list is spread over the clusters the user likes (a per-cluster cap) unless
+   they like only one.
+
+The closeness terms use the user's ``max_seeds`` most-liked and most-disliked pieces, so a request's cost does
+not grow with the number of ratings. Catalogs above ``exhaustive_limit`` score only candidates (coarse ANN
+neighbours of the most-liked pieces + the most central items of the best-liked clusters), so a request never
+touches all n embeddings; bench/bench_recommender.py measures how often that changes the top k.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Real
+from typing import Mapping
+
+import numpy as np
+
+from jewelrec.serving.bundle import Bundle
+from jewelrec.serving.index import EXACT_LIMIT, FLAT_LIMIT, VectorIndex
+
+MAX_RATINGS = 10_000  # a person cannot rate more; refuse bigger payloads before doing work
+
+
+@dataclass
+class RecommenderConfig:
+    cluster_weight: float = 0.5  # cluster affinity is in star units (~±2); halve it so it guides, not rules
+    like_weight: float = 1.0  # closeness to a liked piece is the strongest, most explainable signal
+    dislike_weight: float = 0.5  # push away from disliked pieces, gently: one 1★ should not empty a style
+    shrink: float = 2.0  # pseudo-ratings pulling a cluster's affinity toward 0
+    max_seeds: int = 8  # most-liked (and most-disliked) pieces in the closeness terms; bounds request cost
+    neighbours: int = 50  # ANN neighbours per seed when the catalog is too big to score exhaustively
+    central: int = 30  # most central items of each of the k best-liked clusters added to the candidates
+    exhaustive_limit: int = FLAT_LIMIT  # up to here every item is scored; above it only candidates
+    exact_limit: int = EXACT_LIMIT  # `similar` is exact up to here, approximate (IVF) above
+    # hard labels by default: kmeans' Gaussian soft assignments are too flat in 512-d to attribute a rating to
+    # one style; DEPICT's Student-t probabilities are sharp enough to turn this on
+    soft_affinity: bool = False
+
+
+class Recommender:
+    """``recommend(ratings, k)`` → [(item_id, score, reason)], ``similar(item_id, k)`` → [(item_id, score)]."""
+
+    def __init__(self, bundle: Bundle, *, encoder=None, config: RecommenderConfig | None = None):
+        self.bundle, self.encoder = bundle, encoder
+        self.config = config or RecommenderConfig()
+        self.embeddings = bundle.embeddings  # (n, d)
+        self.probs = bundle.probs  # (n, k)
+        self.labels = bundle.labels  # (n,)
+        self.ids = np.asarray(bundle.item_ids, dtype=object)
+        self.index = VectorIndex(self.embeddings, exact_limit=self.config.exact_limit)
+        self.exhaustive = len(self.ids) <= self.config.exhaustive_limit
+        self.names = _item_names(bundle)
+        self.cluster_names = cluster_names(bundle)
+        # items of each cluster, most central first: the cold-start picks and the big-catalog candidates
+        centrality = self.probs[np.arange(len(self.labels)), self.labels]  # (n,)
+        order = np.lexsort((-centrality, self.labels))
+        bounds = np.searchsorted(self.labels[order], np.arange(bundle.n_clusters + 1))
+        self.central_items = [order[bounds[c]:bounds[c + 1]] for c in range(bundle.n_clusters)]
+
+    # -- validation ----------------------------------------------------------------------------------
+    def _rows(self, ratings: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        if len(ratings) > MAX_RATINGS:
+            raise ValueError(f"{len(ratings)} ratings is more than the {MAX_RATINGS} one request may carry")
+        rows, stars = [], []
+        for item_id, value in ratings.items():
+            if not self.bundle.has_item(str(item_id)):
+                raise ValueError(f"unknown item id {item_id!r}: it is not in this catalog")
+            if isinstance(value, bool) or not isinstance(value, Real) or not 1 <= value <= 5:
+                raise ValueError(f"stars for {item_id!r} must be a number from 1 to 5, got {value!r}")
+            rows.append(self.bundle.index_of(str(item_id)))
+            stars.append(float(value))
+        return np.asarray(rows, dtype=np.int64), np.asarray(stars, dtype=np.float32)
+
+    # -- public API ----------------------------------------------------------------------------------
+    def recommend(self, ratings: Mapping[str, float], k: int = 10) -> list[tuple[str, float, str]]:
+        """Top ``k`` unrated items for a user's ``{item_id: stars}``; cold start when ratings are empty."""
+        k = _check_k(k)
+        rows, stars = self._rows(ratings)
+        if len(rows) == 0:
+            return self.cold_start(k)
+        c = self.config
+        centre = (stars.sum() + 2 * 3.0) / (len(stars) + 2)
+        dev = stars - centre  # (r,)
+        membership = self._membership(rows)  # (r, k_clusters)
+        affinity = membership.T @ dev / (membership.sum(0) + c.shrink)  # (k_clusters,)
+
+        anchors = _anchors(dev, c.max_seeds)  # (a,) positions in rows: strongest likes and dislikes
+        candidates = self._candidates(rows[anchors][dev[anchors] > 0], affinity, k)
+        a_dev = dev[anchors]
+        liked, disliked = a_dev > 0, a_dev < 0
+        weights = np.abs(a_dev) / max(float(np.abs(a_dev).max()), 1e-6)  # (a,)
+        candidate_emb = self.embeddings if self.exhaustive else self.embeddings[candidates]  # no copy when all
+        sims = candidate_emb @ self.embeddings[rows[anchors]].T  # (m, a)
+        weighted = sims * weights  # (m, a)
+        like = _masked_max(weighted, liked)  # (m,), 0 where no liked item
+        dislike = _masked_max(weighted, disliked)
+        if self.config.soft_affinity:
+            cluster = self.probs[candidates] @ affinity  # (m,)
+        else:
+            cluster = affinity[self.labels[candidates]]  # (m,)
+        scores = c.cluster_weight * cluster + c.like_weight * like - c.dislike_weight * dislike  # (m,)
+        scores[np.isin(candidates, rows)] = -np.inf
+
+        # styles the user likes: those of the pieces they rated above their centre, if the profile agrees
+        liked_clusters = np.unique(self.labels[rows[dev > 0]])
+        liked_clusters = liked_clusters[affinity[liked_clusters] > 0]
+        chosen = _diverse_top(scores, self.labels[candidates], k,
+                              n_groups=len(liked_clusters) if len(liked_clusters) > 1 else 1)
+        results = []
+        for j in chosen:
+            item = candidates[j]
+            near = int(np.argmax(np.where(liked, sims[j], -np.inf))) if liked.any() else -1
+            if near >= 0 and sims[j, near] > 0.5:
+                src = anchors[near]
+                reason = f"like the {self.names[rows[src]]} you rated {stars[src]:g}★"
+            else:
+                reason = f"from the {self.cluster_names[self.labels[item]]} style you like"
+                if self.labels[item] not in liked_clusters:
+                    reason = f"something different: {self.cluster_names[self.labels[item]]}"
+            results.append((str(self.ids[item]), float(scores[j]), reason))
+        return results
+
+    def cold_start(self, k: int = 10) -> list[tuple[str, float, str]]:
+        """No ratings yet: the most central pieces, one style at a time (biggest styles first)."""
+        k = _check_k(k)
+        by_size = sorted(range(len(self.central_items)), key=lambda c: -len(self.central_items[c]))
+        picks: list[tuple[str, float, str]] = []
+        depth = 0
+        while len(picks) < min(k, len(self.ids)):
+            for cluster in by_size:
+                members = self.central_items[cluster]
+                if depth < len(members) and len(picks) < k:
+                    item = members[depth]
+                    picks.append((str(self.ids[item]), float(self.probs[item, cluster]),
+                                  f"a signature piece of the {self.cluster_names[cluster]} style"))
+            depth += 1
+        return picks
+
+    def similar(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` nearest items to ``item_id`` by cosine similarity, itself excluded."""
+        k = _check_k(k)
+        if not self.bundle.has_item(str(item_id)):
+            raise ValueError(f"unknown item id {item_id!r}: it is not in this catalog")
+        row = self.bundle.index_of(str(item_id))
+        return [hit for hit in self.nearest(self.embeddings[row], k + 1) if hit[0] != str(item_id)][:k]
+
+    def nearest(self, vector: np.ndarray, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` items closest to an embedding ``vector`` (d,), e.g. of an uploaded photo."""
+        scores, rows = self.index.search(np.asarray(vector, np.float32).reshape(1, -1), _check_k(k))
+        return [(str(self.ids[r]), float(s)) for s, r in zip(scores[0], rows[0]) if r >= 0]
+
+    def search(self, text: str, k: int = 10) -> list[tuple[str, float]]:
+        """Items matching a text query through the encoder's text tower (CLIP bundles only)."""
+        if self.encoder is None or not getattr(self.encoder, "has_text", False):
+            kind = getattr(self.encoder, "kind", "none")
+            raise ValueError(f"text search needs a CLIP bundle; this bundle's encoder ({kind}) has no text tower")
+        if not text or not text.strip():
+            raise ValueError("type a few words to search for, e.g. 'rose gold ring with a ruby'")
+        return self.nearest(self.encoder.encode_text([text.strip()])[0], k)
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _membership(self, rows: np.ndarray) -> np.ndarray:
+        """Cluster membership of ``rows``: the soft probabilities, or one-hot hard labels. (r, k_clusters)"""
+        if self.config.soft_affinity:
+            return self.probs[rows]
+        return np.eye(self.probs.shape[1], dtype=np.float32)[self.labels[rows]]
+
+    def _candidates(self, seeds: np.ndarray, affinity: np.ndarray, k: int) -> np.ndarray:
+        """Rows worth scoring: all of them for small catalogs; else the coarse neighbours of the ``seeds``
+        (the most-liked pieces) plus the most central items of the k clusters with the highest affinity
+        (only k clusters can place an item in a top k; unrated ones, at 0, outrank disliked ones)."""
+        if self.exhaustive:
+            return np.arange(len(self.ids))
+        parts = []
+        if len(seeds):
+            _, neighbours = self.index.search(self.embeddings[seeds], self.config.neighbours, coarse=True)
+            parts.append(neighbours.ravel())
+        top_clusters = np.argsort(-affinity, kind="stable")[:k]
+        parts += [self.central_items[c][: self.config.central] for c in top_clusters]
+        pool = np.concatenate(parts).astype(np.int64)
+        return np.unique(pool[pool >= 0])
+
+
+def _check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _anchors(dev: np.ndarray, per_side: int) -> np.ndarray:
+    """Positions of the ``per_side`` most-liked (dev > 0) and most-disliked (dev < 0) ratings. (a,)"""
+    order = np.argsort(-dev, kind="stable")  # most liked first
+    liked = order[dev[order] > 0][:per_side]
+    disliked = order[::-1][dev[order[::-1]] < 0][:per_side]
+    return np.concatenate([liked, disliked])
+
+
+def _masked_max(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Row-wise max of ``values`` (m, r) over the columns in ``mask`` (r,); 0 when the mask is empty."""
+    if not mask.any():
+        return np.zeros(values.shape[0], dtype=np.float32)
+    return values[:, mask].max(axis=1)
+
+
+def _diverse_top(scores: np.ndarray, groups: np.ndarray, k: int, n_groups: int) -> list[int]:
+    """Top-k with at most ceil(k / n_groups) per group, in score order; the cap lifts if it would leave gaps.
+
+    Same answer as walking the ranking greedily, vectorised: an item passes the cap when fewer than ``cap``
+    items of its group rank above it.
+    """
+    order = np.argsort(-scores, kind="stable")
+    order = order[np.isfinite(scores[order])]  # (h,) best first
+    cap = math.ceil(k / max(1, min(n_groups, k)))
+    by_group = np.argsort(groups[order], kind="stable")  # (h,) grouped, score order kept inside a group
+    sorted_groups = groups[order][by_group]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])  # first of each group
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[by_group] = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    taken = order[rank < cap][:k]
+    if len(taken) < k:
+        taken = np.concatenate([taken, order[rank >= cap][: k - len(taken)]])
+    return sorted(taken.tolist(), key=lambda j: -scores[j])
+
+
+def _item_names(bundle: Bundle) -> list[str]:
+    items = bundle.items
+    if "name" in items.columns:
+        return [str(v) for v in items["name"].fillna("piece")]
+    if "category" in items.columns:
+        return [str(v) for v in items["category"]]
+    return [f"piece {i}" for i in items["item_id"]]
+
+
+def cluster_names(bundle: Bundle) -> list[str]:
+    """A human name per cluster from its most common metadata (e.g. "rose gold ring"), else "style N";
+    repeated names get a number so every style stays distinguishable."""
+    items, names = bundle.items, []
+    for cluster in range(bundle.n_clusters):
+        members = items[bundle.labels == cluster]
+        words = [str(members[col].mode().iloc[0]) for col in ("metal", "gemstone", "category")
+                 if col in members.columns and members[col].notna().any()]
+        words = [w for w in words if w.lower() not in ("none", "nan", "")]
+        name = " ".join(words) or f"style {cluster + 1}"
+        if name in names:
+            name = f"{name} #{sum(n.startswith(name) for n in names) + 1}"
+        names.append(name)
+    return names

@@ -1,0 +1,182 @@
+"""Create or update the jewelrec Gradio Space in one commit, pointed at a bundle repo and revision.
+
+What the Space gets is what ``pip install`` gives: the ``jewelrec`` package exactly as its wheel (built from
+``--source`` with the pyproject's own rules) holds it, ``app.py``, and a ``requirements.txt`` naming only the
+serving extra (``jewelrec[space]``: no umap, implicit or trackers) at the versions pinned in the checkout's
+``requirements.txt``; a Space without a bundle repo builds the built-in sample itself, so it also gets the
+``train`` extra. The package files are uploaded beside ``app.py`` rather than installed from requirements.txt
+because a Space installs its requirements before the repository's files are copied in. The README's front
+matter is space.yaml (minus its ``variables`` block); then the Space variables are set: space.yaml's
+``variables``, with ``JEWELREC_REPO`` / ``JEWELREC_REVISION`` from ``repo`` / ``revision``. The bundle revision is
+checked on the Hub first, so a typo fails here and not in the running Space.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from email.parser import Parser
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]  # the checkout this module sits in (when it does)
+# Space front matter keys the Hub knows (https://huggingface.co/docs/hub/spaces-config-reference); others are
+# dropped with a warning rather than sent.
+SPACE_KEYS = {
+    "title", "emoji", "colorFrom", "colorTo", "sdk", "sdk_version", "python_version", "app_file", "app_port",
+    "base_path", "fullWidth", "header", "short_description", "models", "datasets", "tags", "thumbnail",
+    "pinned", "hf_oauth", "hf_oauth_scopes", "hf_oauth_expiration_minutes", "hf_oauth_authorized_org",
+    "disable_embedding", "startup_duration_timeout", "custom_headers", "preload_from_hub", "license",
+    "suggested_hardware", "suggested_storage",
+}
+
+
+@dataclass
+class DeployConfig:
+    space_id: str
+    repo: str | None = None  # bundle model repo; None keeps the Space on its built-in sample
+    revision: str | None = None  # commit sha (pinned) or branch/tag; None = main
+    space_yaml: str | None = None  # None = <source>/space.yaml
+    source: str = str(ROOT)  # checkout holding app.py, jewelrec/, requirements.txt
+    private: bool = False
+    token: str | None = None  # None = HF_TOKEN / `hf auth login`
+
+
+def read_space_settings(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """space.yaml → (README front matter, Space variables)."""
+    if not path.is_file():
+        raise ValueError(f"{path} not found; it holds the Space settings (title, sdk, sdk_version, app_file, "
+                         "...); pass --space-yaml or run from the repository root")
+    settings = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path} must be a YAML mapping of Space settings, got {type(settings).__name__}")
+    variables = {str(k): "" if v is None else str(v) for k, v in (settings.pop("variables", None) or {}).items()}
+    unknown = sorted(set(settings) - SPACE_KEYS)
+    if unknown:
+        print(f"warning: {path} keys the Hub does not know, left out of the README: {unknown}", file=sys.stderr)
+    front = {k: v for k, v in settings.items() if k in SPACE_KEYS}
+    if front.get("sdk") != "gradio":
+        raise ValueError(f"{path}: sdk is {front.get('sdk')!r}; this app is a Gradio Space (sdk: gradio)")
+    return front, variables
+
+
+def space_readme(front: dict[str, Any], repo: str | None, revision: str | None, commit: str | None) -> str:
+    serves = (f"the bundle [{repo}](https://huggingface.co/{repo}) at revision `{revision or 'main'}`"
+              + (f" (commit `{commit}`)" if commit else "")) if repo else "the built-in sample catalog"
+    return (f"---\n{yaml.safe_dump(front, sort_keys=False, allow_unicode=True).strip()}\n---\n\n"
+            f"# {front.get('title', 'jewelrec')}\n\n{front.get('short_description', '')}\n\n"
+            f"This Space serves {serves}. Rate a few pieces of jewelry and it recommends more by visual style.\n"
+            "Deployed with `python -m training.deploy_space`; change the bundle by setting the Space variables "
+            "`JEWELREC_REPO` and `JEWELREC_REVISION`.\n")
+
+
+def build_wheel(source: Path, out_dir: Path) -> Path:
+    """``pip wheel`` the checkout at ``source`` (no dependencies, no network: the running setuptools).
+
+    Built from a copy of what the wheel is made of (pyproject.toml, README.md, jewelrec/), so the build leaves
+    nothing (``build/``, ``*.egg-info``) in the user's checkout."""
+    if not (source / "pyproject.toml").is_file() or not (source / "jewelrec" / "__init__.py").is_file():
+        raise ValueError(f"{source} is not a jewelrec checkout (no pyproject.toml / jewelrec/__init__.py); "
+                         "pass --source <repository root>")
+    tree = out_dir / "src"
+    shutil.copytree(source / "jewelrec", tree / "jewelrec", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(source / name, tree / name)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(out_dir), str(tree)], capture_output=True, text=True)
+    wheels = sorted(out_dir.glob("jewelrec-*.whl"))
+    if done.returncode != 0 or not wheels:
+        raise ValueError(f"building the jewelrec wheel from {source} failed: {done.stderr.strip()[-500:]}")
+    return wheels[-1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def space_requirements(wheel: Path, lock: Path, extras: tuple[str, ...]) -> list[str]:
+    """The wheel's core requirements plus ``extras``, at the versions ``lock`` (requirements.txt) pins."""
+    with zipfile.ZipFile(wheel) as archive:
+        meta_name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = Parser().parsestr(archive.read(meta_name).decode())
+    wanted = []
+    for requirement in metadata.get_all("Requires-Dist") or []:
+        spec, _, marker = requirement.partition(";")
+        extra = re.search(r"extra\s*==\s*[\"']([^\"']+)", marker)
+        if extra is None or extra.group(1) in extras:
+            wanted.append(spec.strip())
+    pins = {}
+    for line in lock.read_text().splitlines() if lock.is_file() else []:
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            pins[_name(line)] = line
+    lines, seen = [], set()
+    for spec in wanted:
+        name = _name(spec)
+        if name not in seen:
+            seen.add(name)
+            lines.append(pins.get(name, spec))
+    return lines
+
+
+def stage_files(source: Path, staging: Path, *, with_training: bool) -> list[str]:
+    """Lay out the Space in ``staging``: app.py, the wheel's package files, requirements.txt; returns paths."""
+    if not (source / "app.py").is_file():
+        raise ValueError(f"{source} is not a jewelrec checkout (missing app.py); pass --source <repository root>")
+    with tempfile.TemporaryDirectory(prefix="jewelrec-wheel-") as tmp:
+        wheel = build_wheel(source, Path(tmp))
+        with zipfile.ZipFile(wheel) as archive:
+            package = [n for n in archive.namelist() if n.startswith("jewelrec/") and not n.endswith("/")]
+            archive.extractall(staging, members=package)
+        extras = ("space", "train") if with_training else ("space",)
+        requirements = space_requirements(wheel, source / "requirements.txt", extras)
+    shutil.copy2(source / "app.py", staging / "app.py")
+    (staging / "requirements.txt").write_text(
+        f"# generated by jewelrec.space.deploy: jewelrec's core + [{','.join(extras)}] requirements, pinned as in "
+        "the checkout's requirements.txt\n" + "\n".join(requirements) + "\n")
+    return ["app.py", "requirements.txt", *sorted(package)]
+
+
+def deploy(config: DeployConfig) -> dict[str, Any]:
+    """Do the deploy; returns {"space_url", "commit_url", "files", "variables", "bundle_commit"}."""
+    from huggingface_hub import HfApi
+
+    from jewelrec.serving.hub import check_write_access, hub_endpoint
+
+    source = Path(config.source)
+    front, variables = read_space_settings(Path(config.space_yaml) if config.space_yaml else source / "space.yaml")
+    check_write_access(config.space_id, token=config.token)
+    api = HfApi(endpoint=hub_endpoint(), token=config.token)
+    bundle_commit = None
+    if config.repo:  # fail here, not in the Space, when the bundle revision does not exist
+        from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+        try:
+            bundle_commit = api.repo_info(config.repo, revision=config.revision, repo_type="model").sha
+        except (RepositoryNotFoundError, RevisionNotFoundError):
+            raise ValueError(f"bundle {config.repo}@{config.revision or 'main'} not found on {hub_endpoint()}; "
+                             "push one with `python -m training.fit ... --push --repo-id` first") from None
+        variables["JEWELREC_REPO"] = config.repo
+        variables["JEWELREC_REVISION"] = config.revision or ""
+    api.create_repo(config.space_id, repo_type="space", space_sdk="gradio", private=config.private, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="jewelrec-space-") as tmp:
+        staging = Path(tmp)
+        files = stage_files(source, staging, with_training=not config.repo)
+        (staging / "README.md").write_text(space_readme(front, config.repo, config.revision, bundle_commit))
+        files.append("README.md")
+        info = api.upload_folder(repo_id=config.space_id, repo_type="space", folder_path=staging,
+                                 commit_message=f"deploy jewelrec Space ({config.repo or 'sample'}@"
+                                                f"{config.revision or 'main'})",
+                                 delete_patterns=["jewelrec/*", "training/*"])  # modules removed since, and older layouts
+    variables = {k: v for k, v in variables.items() if v}  # empty = use the app's default; not sent
+    for key, value in variables.items():
+        api.add_space_variable(config.space_id, key, value)
+    return {"space_url": f"{hub_endpoint()}/spaces/{config.space_id}", "commit_url": info.commit_url,
+            "files": files, "variables": variables, "bundle_commit": bundle_commit}

@@ -1,0 +1,96 @@
+"""The package's shape: installable metadata, CLIs as thin doors, one name per idea, stable import paths."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "jewelrec"
+
+
+def _modules() -> dict[Path, ast.Module]:
+    return {path: ast.parse(path.read_text()) for path in PACKAGE.rglob("*.py")}
+
+
+def test_no_library_module_imports_the_clis():
+    offenders = []
+    for path, tree in _modules().items():
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n == "training" or n.startswith("training.")]
+    assert not offenders
+
+
+def test_one_class_per_name_and_one_recommender():
+    classes: dict[str, list[str]] = {}
+    for path, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                classes.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
+    assert classes["Recommender"] == ["jewelrec/serving/recommender.py"]
+    assert "CFModel" in classes
+    duplicated = {name: where for name, where in classes.items() if len(where) > 1}
+    assert not duplicated
+
+
+def test_subpackages_follow_the_data_flow():
+    subpackages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert {"catalog", "encoders", "clustering", "serving", "space", "evaluation", "pipeline", "cli"} <= subpackages
+
+
+def test_stable_import_paths():
+    from jewelrec import Bundle, Recommender, hub
+    from jewelrec.catalog import load_catalog
+    from jewelrec.clustering import fit_clusters
+    from jewelrec.encoders import load_encoder
+    from jewelrec.ratings import RatingStore
+    from jewelrec.sample import render_item
+    from jewelrec.space import SpaceService
+
+    assert callable(hub.push) and callable(hub.pull)
+    assert hub is importlib.import_module("jewelrec.serving.hub")  # one module object under both names
+    assert importlib.import_module("jewelrec.ratings") is importlib.import_module("jewelrec.space.ratings")
+    for obj in (Bundle, Recommender, load_catalog, fit_clusters, load_encoder, RatingStore, render_item, SpaceService):
+        assert obj.__module__.startswith("jewelrec.")
+
+
+def test_console_scripts_resolve_to_main_functions():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert {"jewelrec-fit", "jewelrec-evaluate", "jewelrec-compare", "jewelrec-space", "jewelrec-deploy-space"} <= set(scripts)
+    for target in scripts.values():
+        module, _, func = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), func))
+
+
+def test_fit_help_imports_nothing_heavy():
+    """``--help`` must not pay for torch, transformers, umap or datasets (lazy imports)."""
+    code = ("import sys; from jewelrec.cli.fit import build_parser; build_parser().format_help(); "
+            "heavy = {'torch', 'transformers', 'umap', 'datasets', 'sklearn', 'gradio'} & set(sys.modules); "
+            "print(sorted(heavy))")
+    for cli in ("fit", "compare", "evaluate"):
+        out = subprocess.run([sys.executable, "-c", code.replace(".fit import", f".{cli} import")], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.strip()
+        assert out == "[]", f"jewelrec.cli.{cli} --help imported {out}"
+
+
+def test_space_extra_leaves_out_training_and_evaluation_dependencies():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    space = " ".join(extras["space"]).lower()
+    for name in ("umap", "implicit", "wandb", "trackio", "ray"):
+        assert name not in space
+    assert any(r.startswith("torch==") for r in extras["space"])  # pinned: an unpinned torch pulls CUDA
+
+
+def test_help_defaults_match_the_registries():
+    from jewelrec.clustering import METHODS
+    from jewelrec.defaults import CLUSTER_METHODS, TRACKERS
+    from jewelrec.evaluation.tracking import make_tracker  # noqa: F401  (imports its TRACKERS)
+
+    assert set(CLUSTER_METHODS) == set(METHODS)
+    assert TRACKERS[0] == "none"
