@@ -28,6 +28,7 @@ import numpy as np
 
 from jewelrec.serving.bundle import Bundle
 from jewelrec.serving.index import EXACT_LIMIT, FLAT_LIMIT, VectorIndex
+from jewelrec.serving.naming import item_names, matches_claims, style_claims, style_names
 
 MAX_RATINGS = 10_000  # a person cannot rate more; refuse bigger payloads before doing work
 
@@ -60,11 +61,16 @@ class Recommender:
         self.ids = np.asarray(bundle.item_ids, dtype=object)
         self.index = VectorIndex(self.embeddings, exact_limit=self.config.exact_limit)
         self.exhaustive = len(self.ids) <= self.config.exhaustive_limit
-        self.names = _item_names(bundle)
+        self.names = item_names(bundle.items)
         self.cluster_names = cluster_names(bundle)
-        # items of each cluster, most central first: the cold-start picks and the big-catalog candidates
+        # what each style's name claims, and whether each item has it: reasons never contradict a piece's metadata
+        claims = style_claims(bundle.items, self.labels, bundle.n_clusters)
+        self.fits_name = np.array([matches_claims(row, claims[label]) for (_, row), label
+                                   in zip(bundle.items.iterrows(), self.labels)], dtype=bool)  # (n,)
+        # items of each cluster, most central first (those the style's name describes before the others): the
+        # cold-start picks and the big-catalog candidates
         centrality = self.probs[np.arange(len(self.labels)), self.labels]  # (n,)
-        order = np.lexsort((-centrality, self.labels))
+        order = np.lexsort((-centrality, ~self.fits_name, self.labels))
         bounds = np.searchsorted(self.labels[order], np.arange(bundle.n_clusters + 1))
         self.central_items = [order[bounds[c]:bounds[c + 1]] for c in range(bundle.n_clusters)]
 
@@ -125,9 +131,10 @@ class Recommender:
                 src = anchors[near]
                 reason = f"like the {self.names[rows[src]]} you rated {stars[src]:g}★"
             else:
-                reason = f"from the {self.cluster_names[self.labels[item]]} style you like"
+                style = self.cluster_names[self.labels[item]]
+                reason = f"{'from' if self.fits_name[item] else 'near'} the {style} style you like"
                 if self.labels[item] not in liked_clusters:
-                    reason = f"something different: {self.cluster_names[self.labels[item]]}"
+                    reason = f"something different: {'from' if self.fits_name[item] else 'near'} the {style} style"
             results.append((str(self.ids[item]), float(scores[j]), reason))
         return results
 
@@ -142,8 +149,9 @@ class Recommender:
                 members = self.central_items[cluster]
                 if depth < len(members) and len(picks) < k:
                     item = members[depth]
+                    role = "a signature piece" if self.fits_name[item] else "a central piece"
                     picks.append((str(self.ids[item]), float(self.probs[item, cluster]),
-                                  f"a signature piece of the {self.cluster_names[cluster]} style"))
+                                  f"{role} of the {self.cluster_names[cluster]} style"))
             depth += 1
         return picks
 
@@ -233,26 +241,6 @@ def _diverse_top(scores: np.ndarray, groups: np.ndarray, k: int, n_groups: int) 
     return sorted(taken.tolist(), key=lambda j: -scores[j])
 
 
-def _item_names(bundle: Bundle) -> list[str]:
-    items = bundle.items
-    if "name" in items.columns:
-        return [str(v) for v in items["name"].fillna("piece")]
-    if "category" in items.columns:
-        return [str(v) for v in items["category"]]
-    return [f"piece {i}" for i in items["item_id"]]
-
-
 def cluster_names(bundle: Bundle) -> list[str]:
-    """A human name per cluster from its most common metadata (e.g. "rose gold ring"), else "style N";
-    repeated names get a number so every style stays distinguishable."""
-    items, names = bundle.items, []
-    for cluster in range(bundle.n_clusters):
-        members = items[bundle.labels == cluster]
-        words = [str(members[col].mode().iloc[0]) for col in ("metal", "gemstone", "category")
-                 if col in members.columns and members[col].notna().any()]
-        words = [w for w in words if w.lower() not in ("none", "nan", "")]
-        name = " ".join(words) or f"style {cluster + 1}"
-        if name in names:
-            name = f"{name} #{sum(n.startswith(name) for n in names) + 1}"
-        names.append(name)
-    return names
+    """A truthful, distinct name per style (:func:`jewelrec.serving.naming.style_names`)."""
+    return style_names(bundle.items, bundle.labels, bundle.n_clusters)

@@ -1,0 +1,85 @@
+"""How pieces and styles are named for shoppers: one rule each, shared by the recommender, the Space and the fit.
+
+A style's name claims an attribute value (a metal, a stone, a category ...) only when at least
+``CLAIM_SHARE`` of its members have it, so a name never says "gold" of a style that is mostly silver. Attributes
+that do not hold are left out; a style with none that holds gets a neutral "style N". Names stay distinct.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+CLAIM_SHARE = 0.6  # "most members": a clear majority, not a plurality of a three-way split
+# the order words read in a name ("rose gold ruby ring"): adjectives first, the kind of piece last
+ADJECTIVE_COLUMNS = ("metal", "material", "colour", "color", "gemstone", "stone", "pattern", "style")
+NOUN_COLUMNS = ("category", "label", "type", "product_type", "article_type")
+NOT_ATTRIBUTES = ("item_id", "name", "title", "description", "caption", "thumbnail", "image", "price")
+MAX_VALUES = 50  # a column with more distinct values than this is free text or an id, not an attribute
+EMPTY = {"", "none", "nan", "null", "n/a"}
+
+
+def item_names(items: pd.DataFrame) -> list[str]:
+    """A display name per item: its ``name`` (or ``title``); else its category and id; else the id."""
+    for column in ("name", "title"):
+        if column in items.columns:
+            names = items[column].astype("string").fillna("").str.strip()
+            fallback = _fallback_names(items)
+            return [n if n else f for n, f in zip(names.tolist(), fallback)]
+    return _fallback_names(items)
+
+
+def _fallback_names(items: pd.DataFrame) -> list[str]:
+    ids = items["item_id"].astype(str).tolist()
+    for column in NOUN_COLUMNS:
+        if column in items.columns:
+            return [f"{kind} {i}" if str(kind).strip().lower() not in EMPTY else str(i)
+                    for kind, i in zip(items[column].astype(str).tolist(), ids)]
+    return ids
+
+
+def attribute_columns(items: pd.DataFrame) -> list[str]:
+    """Metadata columns a style can be described by (low-cardinality text), in name order: adjectives, then
+    any other such column, then the noun (category / label)."""
+    candidates = [c for c in items.columns if c not in NOT_ATTRIBUTES
+                  and (pd.api.types.is_string_dtype(items[c]) or isinstance(items[c].dtype, pd.CategoricalDtype))
+                  and 1 <= items[c].nunique() <= MAX_VALUES]
+    adjectives = [c for c in ADJECTIVE_COLUMNS if c in candidates]
+    nouns = [c for c in NOUN_COLUMNS if c in candidates][:1]
+    others = [c for c in candidates if c not in adjectives and c not in NOUN_COLUMNS]
+    return adjectives + others + nouns
+
+
+def claimed_attributes(members: pd.DataFrame, columns: list[str]) -> dict[str, str]:
+    """{column: value} for every attribute at least ``CLAIM_SHARE`` of ``members`` share (empty values never)."""
+    claims = {}
+    for column in columns:
+        values = members[column].astype(str).str.strip()
+        if len(values) == 0:
+            continue
+        top, count = values.value_counts().index[0], int(values.value_counts().iloc[0])
+        if count / len(values) >= CLAIM_SHARE and top.lower() not in EMPTY:
+            claims[column] = top
+    return claims
+
+
+def style_claims(items: pd.DataFrame, labels: np.ndarray, n_clusters: int) -> list[dict[str, str]]:
+    """What each style's name may claim: one {column: value} dict per cluster."""
+    columns = attribute_columns(items)
+    return [claimed_attributes(items[labels == c], columns) for c in range(n_clusters)]
+
+
+def style_names(items: pd.DataFrame, labels: np.ndarray, n_clusters: int) -> list[str]:
+    """A truthful, distinct name per style (see the module docstring)."""
+    names: list[str] = []
+    for cluster, claims in enumerate(style_claims(items, labels, n_clusters)):
+        name = " ".join(claims.values()) or f"style {cluster + 1}"
+        if name in names:
+            name = f"{name} #{sum(n == name or n.startswith(name + ' #') for n in names) + 1}"
+        names.append(name)
+    return names
+
+
+def matches_claims(row: pd.Series, claims: dict[str, str]) -> bool:
+    """Whether an item has every attribute value its style's name claims."""
+    return all(str(row.get(column, "")).strip() == value for column, value in claims.items())
