@@ -1,4 +1,9 @@
-"""The DEPICT training loop: VAE pre-training → KMeans centres → joint VAE + KL(P ‖ Q) refinement.
+"""The DEPICT training loop: UMAP guide → guided VAE pre-training → KMeans centres → joint refinement.
+
+The guide is a UMAP of the inputs (``umap_*`` settings): the encoder learns to put each item's latent mean on its
+UMAP coordinates, so the clusters are found in a neighbourhood-preserving space while the saved model still maps
+raw embeddings to clusters on its own (UMAP itself cannot be saved without pickle). Without the guide
+(``umap_components=0``) the VAE latent alone is clustered, which on real data (digits) is no better than KMeans.
 
 Kept apart from :mod:`jewelrec.clustering.depict` (model, estimator, save/load) so each file holds one idea.
 Deterministic on CPU: weights are initialised under a forked, seeded RNG, and every shuffle and
@@ -8,6 +13,7 @@ reparameterisation draw comes from one explicit ``torch.Generator``; the global 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,6 +66,24 @@ def _init_model(config: DepictConfig, seed: int, device: torch.device) -> Depict
     return model.to(device)
 
 
+def umap_guide(X: np.ndarray, cfg: DepictConfig, seed: int) -> np.ndarray:
+    """UMAP of X (n, d) → (n, umap_components) float32, centred and scaled to unit RMS like the inputs."""
+    import umap  # lazily: it compiles numba kernels on first use
+
+    reducer = umap.UMAP(n_components=cfg.umap_components, n_neighbors=min(cfg.umap_neighbors, len(X) - 1),
+                        min_dist=cfg.umap_min_dist, metric=cfg.umap_metric, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
+        coords = reducer.fit_transform(X).astype(np.float64)  # (n, umap_components)
+    return standardize_guide(coords)
+
+
+def standardize_guide(coords: np.ndarray) -> np.ndarray:
+    """Centre coords (n, c) and divide by their RMS: the latent keeps the UMAP's shape at unit scale."""
+    coords = np.asarray(coords, np.float64) - np.mean(coords, axis=0)  # (n, c)
+    return (coords / max(float(np.sqrt(np.mean(coords ** 2))), 1e-12)).astype(np.float32)
+
+
 @torch.no_grad()
 def full_pass(model: DepictModel, x: torch.Tensor, batch: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
     """Latent means (n, latent) and soft assignments (n, k) for all of x (n, d), in eval mode."""
@@ -75,7 +99,7 @@ def batch_size_for(n: int, cfg: DepictConfig) -> int:
 
 
 def _run_epoch(model: DepictModel, x: torch.Tensor, optimizer: torch.optim.Optimizer,
-               generator: torch.Generator, p: torch.Tensor | None) -> dict[str, float]:
+               generator: torch.Generator, p: torch.Tensor | None, guide: torch.Tensor | None) -> dict[str, float]:
     """One pass over x in shuffled mini-batches; returns the per-sample mean of each weighted term."""
     cfg = model.config
     model.train()
@@ -83,19 +107,19 @@ def _run_epoch(model: DepictModel, x: torch.Tensor, optimizer: torch.optim.Optim
     batch_size = batch_size_for(n, cfg)
     perm = torch.randperm(n, generator=generator, device=x.device)  # (n,)
     params = [q for group in optimizer.param_groups for q in group["params"]]
-    sums = {"recon": 0.0, "vae_kl": 0.0, "cluster_kl": 0.0, "total": 0.0}
+    sums = {"recon": 0.0, "vae_kl": 0.0, "cluster_kl": 0.0, "guide": 0.0, "total": 0.0}
     for start in range(0, n, batch_size):
         idx = perm[start:start + batch_size]  # (b,)
         noise = torch.randn(idx.shape[0], latent, generator=generator, device=x.device)  # (b, latent)
-        terms = model.loss_terms(x[idx], None if p is None else p[idx], noise)
+        terms = model.loss_terms(x[idx], None if p is None else p[idx], noise, None if guide is None else guide[idx])
         total = (cfg.recon_weight * terms["recon"] + cfg.vae_kl_weight * terms["vae_kl"]
-                 + cfg.cluster_weight * terms["cluster_kl"])
+                 + cfg.cluster_weight * terms["cluster_kl"] + cfg.guide_weight * terms["guide"])
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         optimizer.step()
         b = idx.shape[0]
-        for name in ("recon", "vae_kl", "cluster_kl"):
+        for name in ("recon", "vae_kl", "cluster_kl", "guide"):
             sums[name] += float(terms[name].detach()) * b
         sums["total"] += float(total.detach()) * b
     if not math.isfinite(sums["total"]):
@@ -127,27 +151,33 @@ def _optimizer(params: list[torch.nn.Parameter], lr: float, cfg: DepictConfig):
 
 
 def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.device | None = None,
-          progress: bool | None = None) -> TrainResult:
-    """Fit a DEPICT model on X (n, d) float32.
+          progress: bool | None = None, guide: np.ndarray | None = None) -> TrainResult:
+    """Fit a DEPICT model on X (n, d) float32; ``guide`` (n, umap_components) is a precomputed UMAP of X
+    (None → computed here when ``umap_components > 0``; standardised either way).
 
-    History keys: ``recon``, ``vae_kl``, ``total``, ``lr`` — one value per epoch over both phases;
+    History keys: ``recon``, ``vae_kl``, ``guide``, ``total``, ``lr`` — one value per epoch over both phases;
     ``cluster_kl`` — one per joint epoch (they start after ``n_pretrain_epochs``); ``label_change`` —
     fraction of labels that moved, one per target refresh after the first.
     """
     device = device or torch.device("cpu")
     cfg = config.resolved()
     cfg.validate()
-    history: dict[str, list[float]] = {k: [] for k in ("recon", "vae_kl", "cluster_kl", "total", "lr", "label_change")}
+    history: dict[str, list[float]] = {
+        k: [] for k in ("recon", "vae_kl", "guide", "cluster_kl", "total", "lr", "label_change")}
+    if cfg.umap_components > 0:
+        with threadpool_limits(limits=cfg.cpu_threads if device.type == "cpu" and cfg.cpu_threads > 0 else None):
+            coords = umap_guide(X, cfg, seed) if guide is None else standardize_guide(guide)  # (n, c)
     with _cpu_settings(device, cfg.cpu_threads):
         model = _init_model(cfg, seed, device)
         x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)  # (n, d)
         model.set_standardization(x)
+        guide_t = torch.from_numpy(coords).to(device) if cfg.umap_components > 0 else None  # (n, latent)
         generator = torch.Generator(device=device).manual_seed(seed)
         bar = tqdm(total=cfg.pretrain_epochs + cfg.cluster_epochs, desc="DEPICT", leave=False,
                    disable=None if progress is None else not progress)
 
         def record(metrics: dict[str, float], optimizer: torch.optim.Optimizer, joint: bool) -> None:
-            for name in ("recon", "vae_kl", "total"):
+            for name in ("recon", "vae_kl", "guide", "total"):
                 history[name].append(metrics[name])
             if joint:
                 history["cluster_kl"].append(metrics["cluster_kl"])
@@ -161,7 +191,7 @@ def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.d
         plateau = _Plateau(cfg.patience, cfg.min_delta)
         n_pretrain = 0
         for _ in range(cfg.pretrain_epochs):
-            metrics = _run_epoch(model, x, optimizer, generator, None)
+            metrics = _run_epoch(model, x, optimizer, generator, None, guide_t)
             n_pretrain += 1
             record(metrics, optimizer, joint=False)
             scheduler.step(metrics["total"])
@@ -191,7 +221,7 @@ def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.d
                         stop_reason = "labels_stable"
                         break
                 labels, p = new_labels, target_distribution(q)  # (n, k)
-            metrics = _run_epoch(model, x, optimizer, generator, p)
+            metrics = _run_epoch(model, x, optimizer, generator, p, guide_t)
             n_joint += 1
             record(metrics, optimizer, joint=True)
             scheduler.step(metrics["total"])

@@ -133,10 +133,12 @@ def _fit_umap_kmeans(X: np.ndarray, n_clusters: int | str, seed: int, k_range: t
 
 
 def _fit_depict(X: np.ndarray, n_clusters: int | str, seed: int, k_range: tuple[int, int]) -> Clustering:
-    from jewelrec.clustering.depict import Depict
+    from jewelrec.clustering.depict import Depict, DepictConfig
+    from jewelrec.clustering.depict_train import umap_guide
 
-    k, selection = _resolve_k(X, n_clusters, k_range, seed)  # k chosen in embedding space, as for kmeans
-    model = Depict(n_clusters=k, seed=seed).fit(X)
+    guide = umap_guide(X, DepictConfig(input_dim=X.shape[1], n_clusters=2), seed)  # (n, 10) the space DEPICT learns
+    k, selection = _resolve_k(guide, n_clusters, k_range, seed)  # k chosen in that space, as for umap-kmeans
+    model = Depict(n_clusters=k, seed=seed).fit(X, guide=guide)
     return Clustering("depict", model.labels_.astype(np.int64), model.probs_.astype(np.float32),
                       model.centroids_.astype(np.float32), model.latents_.astype(np.float32),
                       k_selection_=selection, model_=model)
