@@ -3,5 +3,5 @@
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"  # the CLIP a GPU box with Hub access embeds with
 DEFAULT_HUB_DATASET = "ayesha111/dataset_jewellery1"  # the jewelry catalog the project was started on
 CLUSTER_METHODS = ("depict", "kmeans", "umap-kmeans")  # jewelrec.clustering.METHODS has exactly these keys
-ENCODERS = ("auto", "clip", "cnn")  # auto: pretrained CLIP when reachable, else the offline fallback
+ENCODERS = ("auto", "clip", "catalog-clip", "cnn")  # auto: pretrained CLIP → catalog CLIP (captions) → CNN
 TRACKERS = ("none", "trackio", "wandb")  # experiment trackers the offline evaluation can log to

@@ -4,41 +4,9 @@ import io
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from jewelrec.encoders import ClipEncoder, clip_available, l2_normalise, load_encoder
-
-
-def write_tiny_tokenizer(directory):
-    """A character-level CLIP BPE vocabulary (no merges): enough for the tokenizer to run offline."""
-    from transformers import CLIPTokenizer
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    chars = list(bytes_to_unicode().values())
-    tokens = ["<|startoftext|>", "<|endoftext|>"] + chars + [c + "</w>" for c in chars]
-    CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=[]).save_pretrained(directory)
-    return len(tokens)
-
-
-@pytest.fixture(scope="module")
-def tiny_clip_dir(tmp_path_factory):
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
-
-    directory = tmp_path_factory.mktemp("tiny-clip")
-    vocab = write_tiny_tokenizer(directory)
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config={"vocab_size": vocab, "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
-                     "num_attention_heads": 4, "max_position_embeddings": 77,
-                     "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1},
-        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
-                       "num_attention_heads": 4, "image_size": 32, "patch_size": 8},
-        projection_dim=16,
-    )
-    CLIPModel(config).save_pretrained(directory)
-    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(directory)
-    return directory
 
 
 def jpeg(color) -> bytes:

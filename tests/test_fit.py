@@ -5,7 +5,6 @@ import json
 import pytest
 
 from jewelrec import Bundle, Recommender
-from tests.test_encoders import tiny_clip_dir  # noqa: F401  (fixture)
 from training.fit import main, parse_config
 
 
@@ -23,7 +22,7 @@ def test_sample_fit_writes_a_complete_bundle(sample_bundle_dir):
     assert len(rec.recommend({first: 5}, k=5)) == 5
 
 
-def test_clip_fit_with_auto_k_and_summary(tiny_clip_dir, tmp_path, capsys):  # noqa: F811
+def test_clip_fit_with_auto_k_and_summary(tiny_clip_dir, tmp_path, capsys):
     out = tmp_path / "clip-bundle"
     code = main(["--dataset", "sample", "--sample-items", "40", "--encoder", "auto", "--model", str(tiny_clip_dir),
                  "--method", "umap-kmeans", "--clusters", "auto", "--k-min", "3", "--k-max", "5", "--out", str(out)])
@@ -36,6 +35,28 @@ def test_clip_fit_with_auto_k_and_summary(tiny_clip_dir, tmp_path, capsys):  # n
     assert bundle.embeddings.shape == (40, 16) and 3 <= bundle.n_clusters <= 5
     assert (out / "report" / "k_selection.png").is_file() and (out / "report" / "style_map.png").is_file()
     assert not (out / "encoder" / "model.safetensors").exists()  # CLIP weights are referenced, not copied
+
+
+def test_offline_default_is_a_catalog_clip_with_working_search(tmp_path, capsys):
+    """No pretrained CLIP reachable (offline): --encoder auto trains the catalog CLIP, the bundle carries it, and
+    text search and the Space's Search tab work on it."""
+    from jewelrec.encoders import load_encoder
+    from jewelrec.space import SpaceService
+    from jewelrec.space.ratings import RatingStore
+
+    out = tmp_path / "bundle"
+    code = main(["--dataset", "sample", "--sample-items", "48", "--model", str(tmp_path / "no-such-clip"),
+                 "--clip-seconds", "20", "--method", "kmeans", "--clusters", "4", "--out", str(out)])
+    assert code == 0
+    assert "catalog CLIP trained on 48 captioned items" in capsys.readouterr().out
+    bundle = Bundle.load(out)
+    assert bundle.config["encoder"]["type"] == "catalog-clip"
+    assert (out / "encoder" / "vision" / "model.safetensors").is_file() and (out / "report" / "clip_training.png").is_file()
+    encoder = load_encoder(bundle.encoder_dir)
+    hits = Recommender(bundle, encoder=encoder).search("gold ring", k=5)
+    assert len(hits) == 5 and all(-1.0 <= score <= 1.0 for _, score in hits)
+    service = SpaceService.start(bundle, {"notice": "test"}, RatingStore(tmp_path / "ratings.db"))
+    assert service.has_text and len(service.search("silver necklace", k=4)[0]) == 4
 
 
 def test_failed_fit_keeps_the_existing_bundle(sample_bundle_dir, tmp_path, capsys):

@@ -28,9 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default=d.split, help="dataset split to load")
     p.add_argument("--out", default=d.out, help="bundle directory to write")
     p.add_argument("--encoder", default=d.encoder, choices=ENCODERS,
-                   help="auto: CLIP when its weights can be loaded, else a CNN trained on --label-column")
+                   help="auto: a pretrained CLIP when its weights can be loaded, else a CLIP trained on the "
+                        "catalog's own captions (catalog-clip), else a CNN trained on --label-column")
     p.add_argument("--model", default=d.model, help="CLIP model: Hub id or local directory")
     p.add_argument("--model-revision", default=d.model_revision, help="CLIP model revision")
+    p.add_argument("--finetune", action="store_true",
+                   help="fine-tune the pretrained CLIP (--model) on the catalog's (image, caption) pairs")
+    p.add_argument("--caption-columns", nargs="+", default=d.caption_columns, metavar="COLUMN",
+                   help="columns the captions are made of (default: name/title/description + attribute columns)")
+    p.add_argument("--caption-template", default=d.caption_template,
+                   help="caption as a str.format template over a row, e.g. '{name}, {metal} {category}'")
+    p.add_argument("--clip-seconds", type=float, default=d.clip_seconds,
+                   help="wall-clock budget for training the catalog CLIP or fine-tuning (early stopping may end it sooner)")
     p.add_argument("--label-column", default=d.label_column,
                    help="metadata column the CNN learns and clusters are scored against")
     p.add_argument("--image-column", default=d.image_column, help="image column (detected when omitted)")
@@ -61,6 +70,8 @@ def parse_config(argv: list[str] | None) -> FitConfig:
     config = FitConfig(**vars(args))
     if config.clusters != "auto" and not config.clusters.isdigit():
         raise SystemExit(f"--clusters must be 'auto' or a whole number, got {config.clusters!r}")
+    if config.finetune and config.encoder not in ("auto", "clip"):
+        raise SystemExit(f"--finetune fine-tunes a pretrained CLIP; it does not go with --encoder {config.encoder}")
     if config.push and not config.repo_id:
         raise SystemExit("--push needs --repo-id user/name (the Hub model repo to publish to)")
     return config

@@ -44,16 +44,30 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 def load_encoder(directory: str | Path, *, device: str | None = None) -> Encoder:
-    """Rebuild the encoder a bundle was made with, from its ``encoder/config.json``."""
+    """Rebuild the encoder a bundle was made with, from its ``encoder/`` directory: a CLIP referenced by Hub id
+    (``type: clip``), a whole CLIP checkpoint (a fine-tuned one: transformers' own config.json), the catalog
+    CLIP (``type: catalog-clip``) or the CNN (``type: cnn``)."""
     directory = Path(directory)
-    config = json.loads((directory / "config.json").read_text())
-    if config.get("type") == "clip":
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{directory}/config.json is missing or not JSON ({err}); the bundle's encoder cannot be "
+                         "rebuilt — re-run training.fit") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{directory}/config.json must be a JSON object, got {type(config).__name__}")
+    if config.get("type") == "clip" or config.get("model_type") == "clip":
         from jewelrec.encoders.clip import ClipEncoder
 
+        if config.get("model_type") == "clip":  # the checkpoint itself lives in the bundle
+            return ClipEncoder(str(directory), device=device, local_files_only=True)
         return ClipEncoder(config["model"], revision=config.get("revision"), device=device)
+    if config.get("type") == "catalog-clip":
+        from jewelrec.encoders.catalog_clip import CatalogClipEncoder
+
+        return CatalogClipEncoder.from_pretrained(directory, device=device)
     if config.get("type") == "cnn":
         from jewelrec.encoders.cnn import CnnEncoder
 
         return CnnEncoder.from_pretrained(directory, device=device)
     raise ValueError(f"{directory}/config.json names encoder type {config.get('type')!r}; "
-                     "known types are 'clip' and 'cnn'")
+                     "known types are 'clip', 'catalog-clip' and 'cnn'")

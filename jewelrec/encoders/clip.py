@@ -65,6 +65,7 @@ class ClipEncoder:
         self.processor = CLIPImageProcessorPil.from_pretrained(self.model_id, **kwargs)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_id, **kwargs)
         self.dim = int(self.model.config.projection_dim)
+        self.finetuned_: dict[str, Any] | None = None  # set by jewelrec.encoders.catalog_clip.finetune_clip
         # bf16 where the GPU has it (no loss scaling needed for inference), fp16 on older GPUs, fp32 on CPU
         self.autocast_dtype = None
         if self.device.type == "cuda":
@@ -102,12 +103,25 @@ class ClipEncoder:
         return l2_normalise(features.pooler_output.float().cpu().numpy())  # (n_texts, dim)
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "clip", "model": self.model_id, "revision": self.revision, "dim": self.dim}
+        described = {"type": "clip", "model": self.model_id, "revision": self.revision, "dim": self.dim}
+        if self.finetuned_:
+            described.update(finetuned=True, model=self.finetuned_["base"], revision=self.finetuned_["revision"])
+        return described
 
     def save_pretrained(self, directory: str | Path) -> None:
-        """CLIP weights stay on the Hub: the bundle records which model and revision to load."""
+        """A pretrained CLIP stays on the Hub: the bundle records which model and revision to load. A fine-tuned
+        one is written whole — the checkpoint (``save_pretrained``), its tokenizer and image processor — and
+        loads back with ``ClipEncoder(directory)`` like any local checkpoint."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        if self.finetuned_:
+            self.model.save_pretrained(directory)
+            self.tokenizer.save_pretrained(directory)
+            self.processor.save_pretrained(directory)
+            history = {k: v for k, v in self.finetuned_.items() if k != "history"}
+            (directory / "training.json").write_text(json.dumps({**history, "history": self.finetuned_["history"]},
+                                                                indent=2, sort_keys=True, default=str) + "\n")
+            return
         (directory / "config.json").write_text(json.dumps(self.describe(), indent=2, sort_keys=True) + "\n")
 
 
@@ -117,9 +131,14 @@ def clip_available(model: str, revision: str | None = None) -> tuple[bool, str]:
     from huggingface_hub.constants import HF_HUB_OFFLINE
 
     if Path(model).is_dir():
-        found = any((Path(model) / name).is_file() for name in ("model.safetensors", "pytorch_model.bin"))
+        found = (Path(model) / "model.safetensors").is_file()  # safetensors only: a .bin would need pickle
         return found, "" if found else f"{model} holds no model.safetensors"
-    cached = try_to_load_from_cache(model, "config.json", revision=revision)
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        return False, f"{model} is not a directory holding a CLIP checkpoint"
+    try:
+        cached = try_to_load_from_cache(model, "config.json", revision=revision)
+    except ValueError as err:  # not a valid Hub id either
+        return False, f"{model!r} is neither a local directory nor a Hub model id ({err})"
     if isinstance(cached, str):
         return True, ""
     if HF_HUB_OFFLINE:

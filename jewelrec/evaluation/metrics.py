@@ -111,6 +111,24 @@ def hit_rate_at_k(relevant: sp.csr_matrix, ranked: np.ndarray, k: int | None = N
     return _mean(_per_user(hits_matrix(relevant, ranked, k), n_relevant(relevant), "hit_rate"))
 
 
+def graded_ndcg_at_k(gains: np.ndarray, ranked: np.ndarray, k: int | None = None) -> float:
+    """NDCG@k with graded relevance (scikit-learn's ``ndcg_score``): ``gains`` (n_users, n_items) ≥ 0, e.g. 2
+    for a loved item and 1 for a liked one; users without any gain are left out, as everywhere here."""
+    from sklearn.metrics import ndcg_score
+
+    ranked = _as_ranked(ranked, k)
+    k = ranked.shape[1]
+    gains = np.asarray(gains, dtype=np.float64)
+    scores = np.zeros_like(gains)  # (n_users, n_items): k..1 down the list, 0 for what was not recommended
+    users = np.repeat(np.arange(len(ranked)), k).reshape(ranked.shape)
+    ok = (ranked >= 0) & (ranked < gains.shape[1])
+    scores[users[ok], ranked[ok]] = np.broadcast_to(np.arange(k, 0, -1), ranked.shape)[ok]
+    valid = gains.sum(axis=1) > 0
+    if not valid.any():
+        return 0.0
+    return float(ndcg_score(gains[valid], scores[valid], k=k))
+
+
 def catalog_coverage(ranked: np.ndarray, n_items: int) -> float:
     """Distinct recommended items / ``n_items``."""
     ranked = _as_ranked(ranked, None)

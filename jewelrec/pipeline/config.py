@@ -19,6 +19,10 @@ class FitConfig:
     encoder: str = "auto"
     model: str = DEFAULT_CLIP
     model_revision: str | None = None
+    finetune: bool = False  # fine-tune the pretrained CLIP on the catalog's captions (the FashionCLIP recipe)
+    caption_columns: list[str] | None = None  # None: name/title/description + the attribute columns
+    caption_template: str | None = None  # str.format over a row, e.g. "{metal} {category}"; replaces the description
+    clip_seconds: float = 60.0  # training budget of the catalog CLIP (or the fine-tune) in wall seconds
     label_column: str | None = "category"
     image_column: str | None = None
     id_column: str | None = None

@@ -43,19 +43,54 @@ def stage(timings: dict[str, float], name: str) -> Iterator[None]:
 
 
 def choose_encoder(config: FitConfig, catalog: Catalog, label_column: str | None) -> tuple[Any, str]:
-    """Build the encoder ``--encoder`` asks for; returns it and a sentence saying which and why."""
+    """Build the encoder ``--encoder`` asks for; returns it and a sentence saying which and why.
+
+    ``auto``: a pretrained CLIP when its weights can be had (fine-tuned on the catalog with ``--finetune``) →
+    the catalog CLIP when the catalog has captions → the CNN on ``label_column``.
+    """
+    from jewelrec.catalog.captions import build_captions
+    from jewelrec.encoders.catalog_clip import CatalogClipConfig
+
+    meta = catalog.metadata()
+    clip_config = CatalogClipConfig(seed=config.seed, time_budget_s=config.clip_seconds)
+    why_not = "--encoder " + config.encoder
     if config.encoder in ("auto", "clip"):
         ok, why_not = clip_available(config.model, config.model_revision)
+        if ok and config.finetune:
+            from jewelrec.encoders.catalog_clip import finetune_clip
+
+            captions = build_captions(meta, columns=config.caption_columns, template=config.caption_template)
+            encoder = finetune_clip(config.model, catalog.images, captions, meta, revision=config.model_revision,
+                                    config=clip_config, device=config.device)
+            return encoder, (f"CLIP {config.model} fine-tuned on {_captioned(captions)} (--finetune, "
+                             f"{encoder.finetuned_['train_seconds']}s)")
         if ok:
             encoder = ClipEncoder(config.model, revision=config.model_revision, device=config.device,
                                   batch_size=config.batch_size)
             return encoder, f"CLIP {config.model} (weights available)"
-        if config.encoder == "clip":
-            raise SystemExit(f"--encoder clip, but {why_not}. Pass --model LOCAL_DIR, connect to the Hub, "
-                             "or use --encoder cnn")
-        reason = f"CNN trained on '{label_column}' because {why_not}"
-    else:
-        reason = f"CNN trained on '{label_column}' (--encoder cnn)"
+        if config.encoder == "clip" or config.finetune:
+            raise SystemExit(f"--encoder clip{' --finetune' if config.finetune else ''}, but {why_not}. Pass "
+                             "--model LOCAL_DIR, connect to the Hub, or use --encoder catalog-clip / cnn")
+    if config.encoder in ("auto", "catalog-clip"):
+        try:
+            captions = build_captions(meta, columns=config.caption_columns, template=config.caption_template)
+        except ValueError as err:
+            if config.encoder == "catalog-clip" or config.caption_columns or config.caption_template:
+                raise  # the user asked for captions: say what is wrong with them
+            captions, no_text = None, str(err)
+        if captions is not None and sum(captions.has_text) >= 2:
+            from jewelrec.encoders.catalog_clip import train_catalog_clip
+
+            encoder = train_catalog_clip(catalog.images, captions, meta, config=clip_config, device=config.device)
+            return encoder, (f"catalog CLIP trained on {_captioned(captions)} because {why_not} "
+                             f"({encoder.training_['train_seconds']}s)")
+        if captions is not None:
+            no_text = "fewer than 2 items have a caption"
+            if config.encoder == "catalog-clip":
+                raise ValueError(f"--encoder catalog-clip needs captions, but {no_text}; pass --caption-columns "
+                                 "naming the columns that hold text, or use --encoder cnn")
+        why_not = f"{why_not}, and no catalog CLIP: {no_text}"
+    reason = f"CNN trained on '{label_column}' because {why_not}"
     if label_column is None:
         raise SystemExit("the CNN encoder needs a label column to learn from and none was found; pass "
                          "--label-column NAME, or make CLIP weights available (--model DIR)")
@@ -63,8 +98,14 @@ def choose_encoder(config: FitConfig, catalog: Catalog, label_column: str | None
 
     encoder = CnnEncoder(epochs=config.cnn_epochs, seed=config.seed, device=config.device,
                          threads=config.cnn_threads)
-    encoder.fit(catalog.images, catalog.metadata()[label_column].astype(str).tolist())
+    encoder.fit(catalog.images, meta[label_column].astype(str).tolist())
     return encoder, reason
+
+
+def _captioned(captions) -> str:
+    n, total = sum(captions.has_text), len(captions.variants)
+    missing = f"; {total - n} without text, not trained on" if n < total else ""
+    return f"{n} captioned items (columns {', '.join(captions.columns) or captions.template}{missing})"
 
 
 def thumbnail(data: bytes) -> bytes:
@@ -166,13 +207,20 @@ def write_report(report_dir: Path, bundle: Bundle, clusters, encoder, metrics: d
     if getattr(encoder, "kind", None) == "cnn":
         payload["cnn"] = encoder.report_ | {"history": encoder.history_}
         plotting.plot_confusion(encoder.report_["confusion_matrix"], encoder.report_["label_names"],
-                             report_dir / "confusion_matrix.png")
+                                report_dir / "confusion_matrix.png")
         plotting.plot_training_curves(encoder.history_, report_dir / "cnn_training.png", "CNN encoder training")
         written += ["confusion_matrix.png", "cnn_training.png"]
+    clip_history = (encoder.history_ if getattr(encoder, "kind", None) == "catalog-clip"
+                    else (getattr(encoder, "finetuned_", None) or {}).get("history"))
+    if clip_history:
+        payload["clip_training"] = clip_history
+        plotting.plot_training_curves({k: v for k, v in clip_history.items() if v}, report_dir / "clip_training.png",
+                                      "CLIP training: joint epochs, then LiT text steps (held-out loss)")
+        written.append("clip_training.png")
     if clusters.model_ is not None and hasattr(clusters.model_, "history_"):
         payload["depict_history"] = clusters.model_.history_
         plotting.plot_training_curves(clusters.model_.history_, report_dir / "depict_training.png",
-                                   "DEPICT training (per loss term)")
+                                      "DEPICT training (per loss term)")
         written.append("depict_training.png")
     write_json(report_dir / "metrics.json", payload)
     return {"files": ["metrics.json", *written]}

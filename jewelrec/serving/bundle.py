@@ -50,6 +50,10 @@ ALLOWED_PATTERNS = (
     "encoder/processor_config.json",
     "encoder/generation_config.json",
     "encoder/training.json",
+    "encoder/vision/config.json",  # catalog CLIP: its image tower (ResNetModel) and text tower, save_pretrained
+    "encoder/vision/model.safetensors",
+    "encoder/text/config.json",
+    "encoder/text/model.safetensors",
     "depict/config.json",
     "depict/model.safetensors",
     "depict/README.md",

@@ -19,8 +19,8 @@ touches all n embeddings; bench/bench_recommender.py measures how often that cha
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from functools import cached_property
 from numbers import Real
 from typing import Mapping
 
@@ -35,9 +35,14 @@ MAX_RATINGS = 10_000  # a person cannot rate more; refuse bigger payloads before
 
 @dataclass
 class RecommenderConfig:
-    cluster_weight: float = 0.5  # cluster affinity is in star units (~±2); halve it so it guides, not rules
-    like_weight: float = 1.0  # closeness to a liked piece is the strongest, most explainable signal
+    """Scoring weights and request bounds. The four weights were chosen by a sweep on simulated shoppers
+    (bench/sweep_recommender.py, bench/configs/recommender_sweep.yaml; table in bench/README.md)."""
+
+    cluster_weight: float = 0.5  # style affinity, in star units (~±2): guides toward the styles a user likes
+    like_weight: float = 1.0  # closeness to the most similar liked piece: the most explainable signal
     dislike_weight: float = 0.5  # push away from disliked pieces, gently: one 1★ should not empty a style
+    query_weight: float = 1.0  # closeness to the star-weighted mean of everything rated (Σ (stars − centre)·e)
+    style_floor: float = 0.5  # a style gets slots in the list only if its affinity is ≥ this share of the best
     shrink: float = 2.0  # pseudo-ratings pulling a cluster's affinity toward 0
     max_seeds: int = 8  # most-liked (and most-disliked) pieces in the closeness terms; bounds request cost
     neighbours: int = 50  # ANN neighbours per seed when the catalog is too big to score exhaustively
@@ -74,6 +79,17 @@ class Recommender:
         bounds = np.searchsorted(self.labels[order], np.arange(bundle.n_clusters + 1))
         self.central_items = [order[bounds[c]:bounds[c + 1]] for c in range(bundle.n_clusters)]
 
+    @cached_property
+    def rate_order(self) -> list[int]:
+        """Rows in the order the Space's Rate tab offers them: one piece per style in turn, most typical (highest
+        membership) first — so any page of 8 spans the styles."""
+        order = np.argsort(-self.probs.max(axis=1), kind="stable")  # (n,) most typical first
+        by_style: list[list[int]] = [[] for _ in range(self.bundle.n_clusters)]
+        for row in order:
+            by_style[self.labels[row]].append(int(row))
+        return [b[depth] for depth in range(max((len(b) for b in by_style), default=0))
+                for b in by_style if depth < len(b)]
+
     # -- validation ----------------------------------------------------------------------------------
     def _rows(self, ratings: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
         if len(ratings) > MAX_RATINGS:
@@ -102,7 +118,9 @@ class Recommender:
         affinity = membership.T @ dev / (membership.sum(0) + c.shrink)  # (k_clusters,)
 
         anchors = _anchors(dev, c.max_seeds)  # (a,) positions in rows: strongest likes and dislikes
-        candidates = self._candidates(rows[anchors][dev[anchors] > 0], affinity, k)
+        query = dev @ self.embeddings[rows]  # (d,) star-weighted mean direction of everything rated
+        query /= max(float(np.linalg.norm(query)), 1e-12)
+        candidates = self._candidates(rows[anchors][dev[anchors] > 0], query, affinity, k)
         a_dev = dev[anchors]
         liked, disliked = a_dev > 0, a_dev < 0
         weights = np.abs(a_dev) / max(float(np.abs(a_dev).max()), 1e-6)  # (a,)
@@ -115,14 +133,13 @@ class Recommender:
             cluster = self.probs[candidates] @ affinity  # (m,)
         else:
             cluster = affinity[self.labels[candidates]]  # (m,)
-        scores = c.cluster_weight * cluster + c.like_weight * like - c.dislike_weight * dislike  # (m,)
+        scores = (c.cluster_weight * cluster + c.like_weight * like - c.dislike_weight * dislike
+                  + c.query_weight * (candidate_emb @ query))  # (m,)
         scores[np.isin(candidates, rows)] = -np.inf
 
-        # styles the user likes: those of the pieces they rated above their centre, if the profile agrees
-        liked_clusters = np.unique(self.labels[rows[dev > 0]])
-        liked_clusters = liked_clusters[affinity[liked_clusters] > 0]
-        chosen = _diverse_top(scores, self.labels[candidates], k,
-                              n_groups=len(liked_clusters) if len(liked_clusters) > 1 else 1)
+        # styles the user clearly likes share the list in proportion to how much (a 3★ earns nothing)
+        liked_clusters = np.flatnonzero((affinity > 0) & (affinity >= c.style_floor * affinity.max()))
+        chosen = _slotted_top(scores, self.labels[candidates], k, affinity, liked_clusters)
         results = []
         for j in chosen:
             item = candidates[j]
@@ -184,16 +201,16 @@ class Recommender:
             return self.probs[rows]
         return np.eye(self.probs.shape[1], dtype=np.float32)[self.labels[rows]]
 
-    def _candidates(self, seeds: np.ndarray, affinity: np.ndarray, k: int) -> np.ndarray:
+    def _candidates(self, seeds: np.ndarray, query: np.ndarray, affinity: np.ndarray, k: int) -> np.ndarray:
         """Rows worth scoring: all of them for small catalogs; else the coarse neighbours of the ``seeds``
-        (the most-liked pieces) plus the most central items of the k clusters with the highest affinity
-        (only k clusters can place an item in a top k; unrated ones, at 0, outrank disliked ones)."""
+        (the most-liked pieces) and of the star-weighted ``query`` (d,), plus the most central items of the k
+        clusters with the highest affinity (only k clusters can place an item in a top k; unrated ones, at 0,
+        outrank disliked ones)."""
         if self.exhaustive:
             return np.arange(len(self.ids))
-        parts = []
-        if len(seeds):
-            _, neighbours = self.index.search(self.embeddings[seeds], self.config.neighbours, coarse=True)
-            parts.append(neighbours.ravel())
+        vectors = np.concatenate([self.embeddings[seeds], query[None, :].astype(np.float32)])  # (s + 1, d)
+        _, neighbours = self.index.search(vectors, self.config.neighbours, coarse=True)
+        parts = [neighbours.ravel()]
         top_clusters = np.argsort(-affinity, kind="stable")[:k]
         parts += [self.central_items[c][: self.config.central] for c in top_clusters]
         pool = np.concatenate(parts).astype(np.int64)
@@ -221,23 +238,30 @@ def _masked_max(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return values[:, mask].max(axis=1)
 
 
-def _diverse_top(scores: np.ndarray, groups: np.ndarray, k: int, n_groups: int) -> list[int]:
-    """Top-k with at most ceil(k / n_groups) per group, in score order; the cap lifts if it would leave gaps.
+def _slotted_top(scores: np.ndarray, groups: np.ndarray, k: int, affinity: np.ndarray,
+                 liked: np.ndarray) -> list[int]:
+    """Top-k in score order where each clearly liked style g (``liked``) may hold at most
+    ``ceil(k · affinity_g / Σ affinity_liked)`` of the places and every other style none; places the caps leave
+    empty go to the best remaining items. With one liked style (or none) this is the plain top k.
 
-    Same answer as walking the ranking greedily, vectorised: an item passes the cap when fewer than ``cap``
-    items of its group rank above it.
+    Vectorised: an item passes its cap when fewer than ``cap`` items of its group rank above it.
     """
     order = np.argsort(-scores, kind="stable")
     order = order[np.isfinite(scores[order])]  # (h,) best first
-    cap = math.ceil(k / max(1, min(n_groups, k)))
-    by_group = np.argsort(groups[order], kind="stable")  # (h,) grouped, score order kept inside a group
-    sorted_groups = groups[order][by_group]
+    if len(liked) < 2:
+        return order[:k].tolist()
+    caps = np.zeros(int(max(groups.max(initial=0), affinity.shape[0] - 1)) + 1, dtype=np.int64)
+    caps[liked] = np.ceil(k * affinity[liked] / affinity[liked].sum()).astype(np.int64)
+    ranked_groups = groups[order]
+    by_group = np.argsort(ranked_groups, kind="stable")  # (h,) grouped, score order kept inside a group
+    sorted_groups = ranked_groups[by_group]
     starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])  # first of each group
     rank = np.empty(len(order), dtype=np.int64)
     rank[by_group] = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    taken = order[rank < cap][:k]
+    passes = rank < caps[ranked_groups]
+    taken = order[passes][:k]
     if len(taken) < k:
-        taken = np.concatenate([taken, order[rank >= cap][: k - len(taken)]])
+        taken = np.concatenate([taken, order[~passes][: k - len(taken)]])
     return sorted(taken.tolist(), key=lambda j: -scores[j])
 
 

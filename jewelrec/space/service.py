@@ -229,14 +229,7 @@ class SpaceService:
         """``n`` unrated pieces spanning the styles: one per cluster in turn (most central first), ``page``
         rotating through further pieces ("show me others")."""
         rated = set(self.store.ratings(user_id))
-        order = np.argsort(-self.bundle.probs.max(axis=1), kind="stable")  # (n_items,) most typical first
-        by_style: list[list[int]] = [[] for _ in range(self.bundle.n_clusters)]
-        for row in order:
-            if self.bundle.item_ids[row] not in rated:
-                by_style[self.bundle.labels[row]].append(int(row))
-        interleaved: list[int] = []
-        for depth in range(max((len(b) for b in by_style), default=0)):
-            interleaved += [b[depth] for b in by_style if depth < len(b)]
+        interleaved = [r for r in self.recommender.rate_order if self.bundle.item_ids[r] not in rated]
         if not interleaved:
             return []
         start = (page * n) % len(interleaved)
