@@ -101,12 +101,13 @@ def test_candidate_path_for_big_catalogs_agrees_with_exhaustive_scoring():
 @pytest.mark.parametrize("exhaustive_limit", [10_000, 100])  # every item scored / candidates only
 def test_a_dominant_style_does_not_crowd_out_another_liked_style(exhaustive_limit):
     # 3000 items in 3 styles: four 5★ in style 0 put hundreds of its pieces above anything in style 1, which
-    # has two 5★; style 1 must still get its share of the list, in proportion to its affinity (0.59 vs 0.44:
-    # caps 6 and 5 of 10; the scores decide within them), even when only candidates are scored (a truncated ranking once let style 0 take all)
+    # has three 5★; style 1 must still get its share of the list, in proportion to its affinity (caps 6 and 5
+    # of 10; the scores decide within them), even when only candidates are scored (a truncated ranking once let
+    # style 0 take all)
     bundle = make_synthetic_bundle(n_items=3000, dim=32, n_clusters=3, seed=2)
     rec = Recommender(bundle, config=RecommenderConfig(exhaustive_limit=exhaustive_limit))
     ids = bundle.item_ids
-    ratings = {ids[0]: 5, ids[3]: 5, ids[6]: 5, ids[9]: 5, ids[1]: 5, ids[4]: 5, ids[2]: 1}
+    ratings = {ids[0]: 5, ids[3]: 5, ids[6]: 5, ids[9]: 5, ids[1]: 5, ids[4]: 5, ids[7]: 5, ids[2]: 1}
     clusters = [cluster_of(rec, item) for item, _, _ in rec.recommend(ratings, k=10)]
     assert clusters.count(0) + clusters.count(1) == 10
     assert 4 <= clusters.count(1) <= 5 and clusters.count(0) <= 6  # each within its cap, neither crowded out
