@@ -79,3 +79,41 @@ def test_cli_argument_errors():
         parse_config(["--push"])
     with pytest.raises(SystemExit):
         parse_config(["--method", "dbscan"])
+
+
+def test_out_is_never_a_folder_jewelrec_did_not_write(tmp_path, capsys, sample_bundle_dir):
+    """--out replaces only a bundle (or an empty dir); never the dataset, never someone's files (#14 item 1)."""
+    import shutil
+
+    keep = tmp_path / "x"
+    keep.mkdir()
+    (keep / "keep.txt").write_text("keep")
+    assert main(["--dataset", "sample", "--sample-items", "40", "--encoder", "cnn", "--out", str(keep)]) == 2
+    assert "not empty and not a jewelrec bundle" in capsys.readouterr().err
+    assert (keep / "keep.txt").read_text() == "keep"
+    photos = tmp_path / "photos"
+    (photos / "rings").mkdir(parents=True)
+    (photos / "rings" / "a.jpg").write_bytes(b"not really a jpeg")
+    for out in (photos, photos / "bundle"):
+        assert main(["--dataset", str(photos), "--out", str(out)]) == 2
+        assert "overlaps the dataset" in capsys.readouterr().err
+    assert (photos / "rings" / "a.jpg").is_file()
+    bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    (bundle / "notes.txt").write_text("mine")
+    assert main(["--dataset", "sample", "--sample-items", "40", "--encoder", "cnn", "--out", str(bundle)]) == 2
+    assert "holds files it did not write (['notes.txt'])" in capsys.readouterr().err
+
+
+def test_a_killed_fit_leaves_no_staging_behind_on_the_next_run(tmp_path):
+    from jewelrec.pipeline.fit import clean_stale_staging
+
+    out = tmp_path / "bundle"
+    dead = tmp_path / ".bundle.staging-999999999-abcd"  # no such process
+    dead.mkdir()
+    (dead / "items.parquet").write_bytes(b"half written")
+    mine = tmp_path / ".bundle.staging-1-keep"  # pid 1 is alive: a fit in progress is left alone
+    mine.mkdir()
+    other = tmp_path / ".elsewhere.staging-999999999-abcd"
+    other.mkdir()
+    clean_stale_staging(out)
+    assert not dead.exists() and mine.exists() and other.exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -120,6 +121,8 @@ def run(config: FitConfig) -> dict[str, Any]:
     """The whole fit. Returns the summary that :func:`main` prints."""
     timings: dict[str, float] = {}
     out = Path(config.out)
+    check_out_dir(out, config.dataset)  # before any work: refusing after an hour of training helps nobody
+    clean_stale_staging(out)
     if config.push:  # fail before an hour of work, not after it
         from jewelrec.serving.hub import check_write_access
 
@@ -142,7 +145,7 @@ def run(config: FitConfig) -> dict[str, Any]:
     metrics = cluster_metrics(clusters, embeddings, true_labels, seed=config.seed)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-", dir=out.parent))
     try:
         with stage(timings, "write bundle"):
             items = meta.copy()
@@ -224,6 +227,64 @@ def write_report(report_dir: Path, bundle: Bundle, clusters, encoder, metrics: d
         written.append("depict_training.png")
     write_json(report_dir / "metrics.json", payload)
     return {"files": ["metrics.json", *written]}
+
+
+def _is_bundle_dir(path: Path) -> tuple[bool, list[str]]:
+    """(whether ``path`` holds a jewelrec bundle, the files in it the bundle's manifest does not list)."""
+    import json
+
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False, []
+    if not isinstance(config, dict) or "format_version" not in config or not isinstance(config.get("files"), dict):
+        return False, []
+    listed = set(config["files"]) | {"config.json", "README.md"}  # the model card is written after the manifest
+    present = {f.relative_to(path).as_posix() for f in path.rglob("*") if f.is_file() or f.is_symlink()}
+    return True, sorted(present - listed)
+
+
+def check_out_dir(out: Path, dataset: str) -> None:
+    """Refuse an ``--out`` whose replacement would delete something jewelrec did not write: a file, a non-empty
+    directory that is not a bundle, a bundle holding extra files, or the dataset itself (or a folder inside it)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a directory for the bundle")
+    source = Path(dataset).expanduser()
+    if dataset != "sample" and source.exists():
+        root = (source if source.is_dir() else source.parent).resolve()
+        if out.resolve() == root or out.resolve().is_relative_to(root) or root.is_relative_to(out.resolve()):
+            raise ValueError(f"--out {out} overlaps the dataset {dataset}; writing the bundle there would replace "
+                             "the source pictures — pick an --out outside the dataset folder")
+    if out.is_dir() and any(out.iterdir()):
+        is_bundle, extra = _is_bundle_dir(out)
+        if not is_bundle:
+            shown = sorted(p.name for p in out.iterdir())[:5]
+            raise ValueError(f"--out {out} is not empty and not a jewelrec bundle (it holds {shown}); a fit replaces "
+                             "only a bundle it wrote or an empty directory — pick another --out")
+        if extra:
+            raise ValueError(f"--out {out} is a bundle but also holds files it did not write ({extra[:5]}); move "
+                             "them out of the way or pick another --out — replacing the bundle would delete them")
+
+
+def clean_stale_staging(out: Path) -> None:
+    """Remove staging folders a killed fit left beside ``out`` (``.NAME.staging-PID-*`` whose process is gone)."""
+    if not out.parent.is_dir():
+        return
+    for path in out.parent.glob(f".{out.name}.staging-*-*"):
+        try:
+            pid = int(path.name.split("staging-", 1)[1].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # that fit is still running
+        except ProcessLookupError:
+            log.info("removing %s, left by an interrupted fit", path)
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            continue
 
 
 def replace_dir(new: Path, target: Path) -> None:
