@@ -88,3 +88,47 @@ def test_real_bundle_from_fit_loads_and_has_report(sample_bundle_dir, tmp_path):
     (copy / "encoder" / "model.safetensors").write_bytes(b"tampered")
     with pytest.raises(BundleError):
         Bundle.load(copy)
+
+
+def _saved(tmp_path):
+    bundle = make_synthetic_bundle(n_items=30)
+    bundle.save(tmp_path / "b")
+    return tmp_path / "b", json.loads((tmp_path / "b" / "config.json").read_text())
+
+
+@pytest.mark.parametrize("entry", ["../../../../etc/passwd", "/etc/passwd", "report/../../outside.txt",
+                                   "./items.parquet", "report//metrics.json"])
+def test_manifest_paths_stay_inside_the_bundle(tmp_path, entry):
+    """#14 item 2: a manifest naming a file outside the bundle is refused before anything is hashed, so a
+    crafted bundle cannot probe local files (the wrong-hash message would tell whether a file has given bytes)."""
+    import hashlib
+
+    directory, config = _saved(tmp_path)
+    (tmp_path / "outside.txt").write_text("secret")
+    target = (directory / entry) if not entry.startswith("/") else __import__("pathlib").Path(entry)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest() if target.is_file() else "0" * 64
+    config["files"][entry] = digest
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match="not a plain relative path|leads outside"):
+        Bundle.load(directory)
+
+
+def test_links_and_cache_files_are_refused(tmp_path):
+    directory, _ = _saved(tmp_path)
+    (directory / "report").mkdir(exist_ok=True)
+    (directory / "report" / "metrics.json").symlink_to("/etc/hostname")
+    with pytest.raises(BundleError, match="symbolic links"):
+        Bundle.load(directory)
+    (directory / "report" / "metrics.json").unlink()
+    (directory / ".cache").mkdir()
+    (directory / ".cache" / "model.pkl").write_bytes(b"\x80\x04pickle")
+    with pytest.raises(BundleError, match="did not write"):
+        Bundle.load(directory)
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '{"format_version": 1.0}', '{"format_version": true}'])
+def test_config_json_shape_and_version_type(tmp_path, text):
+    directory, _ = _saved(tmp_path)
+    (directory / "config.json").write_text(text)
+    with pytest.raises(BundleError, match="JSON list|format version"):
+        Bundle.load(directory)

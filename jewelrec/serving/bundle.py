@@ -85,13 +85,41 @@ def is_allowed(relpath: str) -> bool:
                for pattern in ALLOWED_PATTERNS)
 
 
+HUB_METADATA = ".cache/huggingface/"  # what huggingface_hub writes beside a local_dir download: not bundle content
+
+
 def list_files(directory: Path) -> list[str]:
-    """Relative POSIX paths of every file under ``directory`` (the Hub's ``.cache`` folder excluded)."""
+    """Relative POSIX paths of every file (and symlink) under ``directory``, huggingface_hub's own download
+    metadata (``.cache/huggingface/``) excluded — anything else in ``.cache/`` counts like any other file."""
     return sorted(
         p.relative_to(directory).as_posix()
         for p in directory.rglob("*")
-        if p.is_file() and not p.relative_to(directory).as_posix().startswith(".cache/")
+        if (p.is_file() or p.is_symlink()) and not p.relative_to(directory).as_posix().startswith(HUB_METADATA)
     )
+
+
+def check_manifest_path(directory: Path, relpath: str) -> None:
+    """A manifest entry must name a regular file inside the bundle: relative, normalised, no ``..``, no link
+    leading out. Checked before anything is read or hashed, so a crafted manifest learns nothing about files
+    outside the bundle."""
+    parts = relpath.split("/")
+    if (not relpath or relpath.startswith("/") or "\\" in relpath or ":" in parts[0]
+            or any(part in ("", ".", "..") for part in parts)):
+        raise BundleError(f"manifest entry {relpath!r} is not a plain relative path inside the bundle; "
+                          "refusing to load it (re-create the bundle)")
+    path = directory / relpath
+    if not any(path.resolve().is_relative_to(root) for root in content_roots(directory)):
+        raise BundleError(f"manifest entry {relpath!r} is a link or leads outside the bundle; refusing to load it")
+
+
+def content_roots(directory: Path) -> list[Path]:
+    """Where a bundle's files may really live: the bundle itself, and — for a huggingface_hub cache snapshot
+    (``…/models--user--name/snapshots/<sha>/``, whose files are links to ``../../blobs/<hash>``) — that repo's
+    ``blobs/`` folder. A link anywhere else is refused."""
+    roots = [directory.resolve()]
+    if directory.parent.name == "snapshots":
+        roots.append((directory.parent.parent / "blobs").resolve())
+    return roots
 
 
 @dataclass
@@ -240,10 +268,13 @@ def read_config(directory: Path) -> dict[str, Any]:
         raise BundleError(f"{directory} has no config.json, so it is not a jewelrec bundle")
     try:
         config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise BundleError(f"{config_path} is not valid JSON ({err}); re-create the bundle") from None
+    if not isinstance(config, dict):
+        raise BundleError(f"{config_path} holds a JSON {type(config).__name__}, not the bundle's settings object; "
+                          "re-create the bundle with training.fit")
     version = config.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # 1.0 and true are not the integer 1
         raise BundleError(f"{directory} has bundle format version {version!r}, this jewelrec "
                           f"({jewelrec.__version__}) reads version {FORMAT_VERSION}; re-run training.fit "
                           "with this version or install the jewelrec that wrote it")
@@ -253,7 +284,16 @@ def read_config(directory: Path) -> dict[str, Any]:
 def verify_files(directory: Path, config: dict[str, Any]) -> None:
     """Check the manifest: no unknown files, none missing, every hash equal."""
     manifest: dict[str, str] = config.get("files") or {}
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{directory}/config.json 'files' must map paths to SHA-256 digests; re-create the bundle")
+    for relpath in manifest:
+        check_manifest_path(directory, str(relpath))
     present = list_files(directory)
+    roots = content_roots(directory)
+    links = [f for f in present if (directory / f).is_symlink()
+             and not any((directory / f).resolve().is_relative_to(root) for root in roots)]
+    if links:
+        raise BundleError(f"{directory} holds symbolic links {links} leading outside the bundle; refusing to load it")
     unknown = [f for f in present if not is_allowed(f) or (f not in manifest and f not in UNHASHED)]
     if unknown:
         raise BundleError(f"{directory} holds files this bundle did not write: {unknown}; "
