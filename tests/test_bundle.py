@@ -132,3 +132,49 @@ def test_config_json_shape_and_version_type(tmp_path, text):
     (directory / "config.json").write_text(text)
     with pytest.raises(BundleError, match="JSON list|format version"):
         Bundle.load(directory)
+
+
+def test_bundles_that_would_fail_when_served_are_refused_at_load(tmp_path):
+    """#14 item 11: shapes, ranges, finiteness and thumbnails are checked when a bundle loads."""
+    import pandas as pd
+    from safetensors.numpy import load_file, save_file
+
+    good = make_synthetic_bundle(n_items=30)
+    with pytest.raises(BundleError, match="labels must lie in"):
+        Bundle(items=good.items, embeddings=good.embeddings, labels=good.labels + 100, probs=good.probs,
+               centroids=good.centroids, coords2d=good.coords2d)
+    with pytest.raises(BundleError, match="embeddings must be 2-D"):
+        Bundle(items=good.items, embeddings=good.embeddings[:, :, None], labels=good.labels, probs=good.probs,
+               centroids=good.centroids, coords2d=good.coords2d)
+    nan = good.embeddings.copy()
+    nan[3, 0] = np.nan
+    with pytest.raises(BundleError, match="NaN or infinite"):
+        Bundle(items=good.items, embeddings=nan, labels=good.labels, probs=good.probs, centroids=good.centroids,
+               coords2d=good.coords2d)
+    # on disk: a renamed tensor, garbage parquet, a thumbnail that is not an image
+    directory, config = _saved(tmp_path / "disk")
+    arrays = load_file(directory / "embeddings.safetensors")
+    b = Bundle(items=pd.read_parquet(directory / "items.parquet"), embeddings=arrays["embeddings"],
+               labels=good.labels, probs=good.probs, centroids=good.centroids, coords2d=good.coords2d, config=config)
+    save_file({"vectors": arrays["embeddings"]}, directory / "embeddings.safetensors")
+    _reseal(directory)
+    with pytest.raises(BundleError, match="no 'embeddings' tensor"):
+        Bundle.load(directory)
+    b.save(directory)
+    (directory / "items.parquet").write_bytes(b"definitely not parquet")
+    _reseal(directory)
+    with pytest.raises(BundleError, match="not a readable parquet table"):
+        Bundle.load(directory)
+    b.items = b.items.assign(thumbnail=[b"<html>"] * len(b.items))
+    b.save(directory)
+    with pytest.raises(BundleError, match="are not JPEG/PNG/WebP images"):
+        Bundle.load(directory)
+
+
+def _reseal(directory):
+    """Re-hash the files as they are now (the test edits them after saving)."""
+    import hashlib
+
+    config = json.loads((directory / "config.json").read_text())
+    config["files"] = {f: hashlib.sha256((directory / f).read_bytes()).hexdigest() for f in config["files"]}
+    (directory / "config.json").write_text(json.dumps(config))

@@ -64,6 +64,7 @@ ALLOWED_PATTERNS = (
     "README.md",
     ".gitattributes",
 )
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # JPEG, PNG (WebP: "RIFF....WEBP")
 UNHASHED = {"config.json", "README.md", ".gitattributes"}
 REQUIRED = ("items.parquet", "embeddings.safetensors", "clusters.safetensors")
 
@@ -155,12 +156,24 @@ class Bundle:
         self.coords2d = np.ascontiguousarray(self.coords2d, dtype=np.float32)
         if self.latents is not None:
             self.latents = np.ascontiguousarray(self.latents, dtype=np.float32)
-        for name in ("embeddings", "labels", "probs", "coords2d", "latents"):
+        for name, ndim in (("embeddings", 2), ("labels", 1), ("probs", 2), ("centroids", 2), ("coords2d", 2),
+                           ("latents", 2)):
             array = getattr(self, name)
-            if array is not None and array.shape[0] != n:
+            if array is None:
+                continue
+            if array.ndim != ndim:
+                raise BundleError(f"{name} must be {ndim}-D, got shape {array.shape}; re-run training.fit")
+            if name != "centroids" and array.shape[0] != n:
                 raise BundleError(f"{name} has {array.shape[0]} rows but the catalog has {n} items")
-        if self.probs.ndim != 2 or self.probs.shape[1] != self.centroids.shape[0]:
+            if not np.isfinite(array).all():
+                raise BundleError(f"{name} holds NaN or infinite values; re-run training.fit on this catalog")
+        if self.coords2d.shape[1] != 2:
+            raise BundleError(f"coords2d must be (n, 2), got {self.coords2d.shape}")
+        if self.probs.shape[1] != self.centroids.shape[0]:
             raise BundleError(f"probs {self.probs.shape} do not match {self.centroids.shape[0]} centroids")
+        if n and (self.labels.min() < 0 or self.labels.max() >= self.centroids.shape[0]):
+            raise BundleError(f"labels must lie in 0..{self.centroids.shape[0] - 1} (one per centroid), got "
+                              f"{self.labels.min()}..{self.labels.max()}; re-run training.fit")
         self._index = {item_id: i for i, item_id in enumerate(self.items["item_id"].astype(str))}
 
     # -- views ---------------------------------------------------------------------------------------
@@ -234,9 +247,28 @@ class Bundle:
         directory = Path(directory)
         config = read_config(directory)
         verify_files(directory, config)
-        items = pd.read_parquet(directory / "items.parquet")
-        embeddings = load_file(directory / "embeddings.safetensors")["embeddings"]
-        clusters = load_file(directory / "clusters.safetensors")
+        try:
+            items = pd.read_parquet(directory / "items.parquet")
+        except Exception as err:  # pyarrow's errors are many and unhelpful on their own
+            raise BundleError(f"{directory}/items.parquet is not a readable parquet table ({type(err).__name__}: "
+                              f"{err}); re-create the bundle") from None
+        arrays = {}
+        for name in ("embeddings", "clusters"):
+            try:
+                arrays[name] = load_file(directory / f"{name}.safetensors")
+            except Exception as err:  # a truncated or foreign file
+                raise BundleError(f"{directory}/{name}.safetensors is not a readable safetensors file ({err}); "
+                                  "re-create the bundle") from None
+        if "embeddings" not in arrays["embeddings"]:
+            raise BundleError(f"{directory}/embeddings.safetensors has no 'embeddings' tensor (it holds "
+                              f"{sorted(arrays['embeddings'])}); re-create the bundle")
+        embeddings, clusters = arrays["embeddings"]["embeddings"], arrays["clusters"]
+        if "thumbnail" in items.columns:
+            bad = [str(i) for i, t in zip(items["item_id"], items["thumbnail"])
+                   if t is not None and not bytes(t[:12]).startswith(IMAGE_MAGIC) and bytes(t[8:12]) != b"WEBP"][:3]
+            if bad:
+                raise BundleError(f"{directory}/items.parquet: the thumbnails of {bad} are not JPEG/PNG/WebP images; "
+                                  "re-create the bundle")
         missing = {"labels", "probs", "centroids", "coords2d"} - clusters.keys()
         if missing:
             raise BundleError(f"{directory}/clusters.safetensors lacks {sorted(missing)}; re-run training.fit")
