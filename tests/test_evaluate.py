@@ -228,3 +228,27 @@ def test_real_bundle_directory(tmp_path):
     assert results["knn-sep"]["diversity@12"] < results["popularity"]["diversity@12"]
     content = json.loads((out / "data_report.json").read_text())["content"]
     assert content["log_items_in_bundle"] == frame.article_id.nunique() and content["log_items_not_in_bundle"] == 0
+
+
+def test_infinite_weights_are_dropped_and_a_failing_model_keeps_the_others(tmp_path, capsys):
+    """#14 item 10: inf / 1e309 weights are dropped and counted (ALS used to fail with NaN factors), and a model
+    that fails is reported while every other model's results are still written."""
+    frame = hm_frame(planted_arrays(300, 80, n_groups=4, mean_interactions=10, n_days=30, seed=2)).assign(qty=1.0)
+    frame.loc[:4, "qty"] = [np.inf, 1e309, -np.inf, np.inf, 1e309]
+    path = tmp_path / "log.csv"
+    frame.to_csv(path, index=False)
+    config = {
+        "name": "t", "data": {"path": str(path), "columns": {"user": "customer_id", "item": "article_id",
+                                                              "time": "t_dat", "weight": "qty"}},
+        "split": {"method": "random", "test_fraction": 0.2, "seed": 0}, "k": 5,
+        "models": [{"name": "als", "type": "als", "params": {"factors": 8, "iterations": 5}},
+                   {"name": "ease-too-big", "type": "ease", "params": {"max_items": 3}}],
+    }  # fmt: skip
+    out = tmp_path / "results"
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
+    assert "model 'ease-too-big' failed" in capsys.readouterr().err
+    results = _read(out)
+    assert set(results) == {"popularity", "als"} and np.isfinite(list(results["als"].values())).all()
+    report = json.loads((out / "data_report.json").read_text())
+    assert report["log"]["rows_dropped"]["non-finite weight"] == 5  # inf, 1e309 (read as inf) and -inf
+    assert "ease-too-big" in report["failed_models"]

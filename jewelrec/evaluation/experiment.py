@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -227,19 +228,33 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
     results: dict[str, dict[str, float]] = {}
     infos: dict[str, dict[str, Any]] = {}
     trials: list[dict[str, Any]] = []
+    for spec in config.models:  # every model's settings are checked before the first one trains
+        if config.run_mode == "single" and swept_keys(spec):
+            raise ValueError(f"model {spec.name!r} lists values for {swept_keys(spec)}; use run_mode: sweep")
+        for candidate in expand_grid(spec):
+            build_model(candidate, ctx["content"], ctx["item_ids"])
+    failed: dict[str, str] = {}
     for spec in tqdm(config.models, desc="models", disable=None):
         chosen = spec
-        if config.run_mode == "sweep" and swept_keys(spec):
-            chosen = _sweep(spec, datasets.get("validation", test_data), config, ctx, tracker, trials)
-        elif config.run_mode == "single" and swept_keys(spec):
-            raise ValueError(f"model {spec.name!r} lists values for {swept_keys(spec)}; use run_mode: sweep")
-        metrics, info = score_model(chosen, test_data, config, ctx)
+        try:
+            if config.run_mode == "sweep" and swept_keys(spec):
+                chosen = _sweep(spec, datasets.get("validation", test_data), config, ctx, tracker, trials)
+            metrics, info = score_model(chosen, test_data, config, ctx)
+        except Exception as err:  # one model failing must not lose the other models' results
+            failed[spec.name] = f"{type(err).__name__}: {err}"
+            print(f"warning: model {spec.name!r} failed and is left out of results.json: {failed[spec.name]}",
+                  file=sys.stderr)
+            continue
         results[spec.name] = {k: float(v) for k, v in metrics.items()}
         infos[spec.name] = info
         tracker.start_run(f"{config.name}/{spec.name}", {"model": spec.name, "type": spec.type, **info["params"]})
         tracker.log({**results[spec.name], "fit_seconds": info["fit_seconds"]})
         tracker.finish_run()
 
+    if failed:
+        data_report["failed_models"] = failed
+    if not results:
+        raise ValueError(f"every model failed, so there are no results: {failed}")
     _write_outputs(out, config, results, infos, trials, data_report, tracker.info(), started)
     return results
 

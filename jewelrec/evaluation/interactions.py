@@ -281,6 +281,7 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig) -> Interaction
     if config.weight_col:
         raw = pd.to_numeric(frame[config.weight_col], errors="coerce").to_numpy(dtype=np.float64)
         drop(np.isnan(raw), "unparseable weight")
+        drop(np.isinf(raw), "non-finite weight")  # inf / 1e309: one such row turns ALS factors into NaN
         drop(~np.isnan(raw) & (raw <= 0), "non-positive weight")
         weights = np.where(np.isnan(raw), 0.0, raw)
     if config.rating_col:
@@ -288,7 +289,8 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig) -> Interaction
         drop(np.isnan(rating), "unparseable rating")
         confidence = _rating_to_confidence(rating, config.rating_confidence, drop)
         drop(~np.isnan(confidence) & (confidence <= 0), "rating maps to zero confidence")
-        weights = weights * np.nan_to_num(confidence)
+        weights = weights * np.nan_to_num(confidence, nan=0.0, posinf=0.0)
+        drop(np.isinf(rating), "non-finite weight")
 
     times = None
     if config.time_col:
