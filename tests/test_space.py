@@ -175,3 +175,16 @@ def test_building_page_answers_then_frees_the_port(monkeypatch, tmp_path):
     finally:
         page.close()
     BuildingPage(port=port).close()  # the port is free again for gradio
+
+
+def test_ratings_of_pieces_that_left_the_catalog_are_kept_and_ignored(tmp_path):
+    """#14 item 7: after a refit / new revision drops a piece, its ratings must not break that shopper."""
+    bundle = make_synthetic_bundle(n_items=60, n_clusters=6, seed=0)
+    store = RatingStore(tmp_path / "r.db")  # as if written by the previous bundle: any id was known then
+    store.rate("u", "it-00000", 5)
+    store.rate("u", "retired-piece", 5)
+    service = SpaceService.start(bundle, {"notice": "synthetic"}, store)
+    cards, table, note = service.for_you("u", k=6)
+    assert len(table) == 6 and "1 earlier rating of pieces no longer in this catalog" in note
+    assert service.my_ratings("u") == {"it-00000": 5, "retired-piece": 5}  # the row is kept
+    assert service.style_stars("u")["rated"].sum() == 1  # only the piece still in the catalog

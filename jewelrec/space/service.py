@@ -7,6 +7,7 @@ Nothing here keeps per-user state: every handler takes the ``user_id`` the layou
 from __future__ import annotations
 
 import base64
+import logging
 import html
 import io
 import os
@@ -25,6 +26,7 @@ from jewelrec.serving.bundle import Bundle, BundleError
 from jewelrec.serving.recommender import Recommender, cluster_names
 from jewelrec.space.ratings import RatingStore
 
+log = logging.getLogger(__name__)
 Card = tuple[Image.Image, str]  # (thumbnail, caption) as gr.Gallery takes it
 DETAIL_COLUMNS = ["item_id", "name", "details", "score", "why"]
 MAP_COLUMNS = ["item_id", "name", "details", "style"]
@@ -170,6 +172,7 @@ class SpaceService:
         self.styles = cluster_names(self.bundle)
         self.names = self.recommender.names  # one naming rule: the recommender's reasons use the same names
         self.thumbnail = lru_cache(maxsize=4096)(self._thumbnail)
+        self._told_gone: set[str] = set()  # users already told (in the log) that some ratings left the catalog
 
     # -- presentation helpers ------------------------------------------------------------------------
     def _thumbnail(self, row: int) -> Image.Image:
@@ -245,9 +248,22 @@ class SpaceService:
     def my_ratings(self, user_id: str) -> dict[str, int]:
         return self.store.ratings(user_id)
 
+    def current_ratings(self, user_id: str) -> tuple[dict[str, int], int]:
+        """(the user's ratings of pieces in this catalog, how many stored ratings are of pieces it no longer has).
+
+        Ratings survive a refit or a new Hub revision that drops pieces: the rows stay in the database (they come
+        back if the piece does) and serving ignores them, saying so once per user in the log."""
+        stored = self.store.ratings(user_id)
+        current = {item: stars for item, stars in stored.items() if self.bundle.has_item(item)}
+        gone = len(stored) - len(current)
+        if gone and user_id not in self._told_gone:
+            self._told_gone.add(user_id)
+            log.info("%s has %d rating(s) of pieces not in this catalog; kept, not used", user_id, gone)
+        return current, gone
+
     def for_you(self, user_id: str, k: int = 8) -> tuple[str, pd.DataFrame, str]:
         """(product cards HTML, details table, headline) for a user's current ratings."""
-        ratings = self.store.ratings(user_id)
+        ratings, gone = self.current_ratings(user_id)
         hits = self.recommender.recommend(ratings, k=k)
         cards, table = self.card_html(hits), self.cards(hits)[1]
         if not ratings:
@@ -255,6 +271,8 @@ class SpaceService:
                     "*Rate* tab and this page learns what you like.")
         else:
             note = f"Picked for you from your **{len(ratings)}** rating{'s' * (len(ratings) != 1)}."
+        if gone:
+            note += f" ({gone} earlier rating{'s' * (gone != 1)} of pieces no longer in this catalog are kept, not used.)"
         return cards, table, note
 
     def similar(self, item_id: str, k: int = 8) -> tuple[list[Card], pd.DataFrame]:
@@ -323,7 +341,7 @@ class SpaceService:
 
     def style_stars(self, user_id: str) -> pd.DataFrame:
         """The user's average stars per style (NaN where nothing is rated), one row per style."""
-        ratings = self.store.ratings(user_id)
+        ratings, _ = self.current_ratings(user_id)
         sums = np.zeros(self.bundle.n_clusters)
         counts = np.zeros(self.bundle.n_clusters)
         for item_id, stars in ratings.items():
