@@ -54,6 +54,8 @@ class HubServer:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for assertions
         self.outage_status: int | None = None  # set to e.g. 503 and every request gets that answer
+        self.drop_downloads = False  # True: file downloads (resolve) get the connection closed without an answer
+        self.hang_seconds = 0.0  # > 0: every request is accepted and then left unanswered this long
         self.lock = threading.Lock()
         self._counter = 0
         self._httpd: ThreadingHTTPServer | None = None
@@ -153,6 +155,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes --------------------------------------------------------------------------------------
     def _outage(self, head: bool = False) -> bool:
+        if self.server_hub.hang_seconds:
+            import time
+
+            time.sleep(self.server_hub.hang_seconds)
+            self.close_connection = True
+            return True
         status = self.server_hub.outage_status
         if status is not None:
             self._body()
@@ -216,6 +224,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _resolve(self, head: bool) -> None:
         url = urlparse(self.path)
         self.server_hub.requests.append(("HEAD" if head else "GET", url.path))
+        if self.server_hub.drop_downloads and "/resolve/" in url.path:
+            self.close_connection = True  # the Hub dies mid-download: no status line, the socket just closes
+            return
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         prefix = "models"
         if parts and parts[0] in ("datasets", "spaces"):

@@ -224,3 +224,40 @@ def test_private_repo_needs_a_token_to_pull(hub, bundle_copy, tmp_path, monkeypa
     monkeypatch.delenv("HF_TOKEN")
     with pytest.raises(HubError, match="not found.*private.*HF_TOKEN"):
         pull("alice/jewelrec-private", cache_dir=tmp_path / "other-cache")
+
+
+def test_a_hub_that_dies_mid_download_or_never_answers_falls_back_to_the_cache(hub, bundle_copy, tmp_path,
+                                                                               monkeypatch):
+    """#14 items 8 and 9: a new revision whose download breaks off, or a Hub that accepts the connection and says
+    nothing, must not stop the Space: pull serves the revision cached before, with a notice, within a bound."""
+    import time
+
+    from jewelrec.serving import hub as hub_module
+    from jewelrec.serving.bundle import Bundle
+    from jewelrec.serving.hub import pull, push
+
+    old_sha = push(bundle_copy, "alice/flaky").rsplit("/", 1)[1]
+    cache = tmp_path / "cache"
+    pull("alice/flaky", cache_dir=cache)  # the Space saw main at old_sha once
+    newer = Bundle.load(bundle_copy)
+    newer.config["clustering"] = {**newer.config.get("clustering", {}), "method": "newer"}
+    newer.save(bundle_copy)
+    push(bundle_copy, "alice/flaky", commit_message="newer")
+    hub.drop_downloads = True
+    try:
+        _, origin = pull("alice/flaky", cache_dir=cache)
+    finally:
+        hub.drop_downloads = False
+    assert origin["offline"] is True and origin["commit"] == old_sha and "broke off" in origin["notice"]
+
+    monkeypatch.setattr(hub_module, "READ_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(hub_module, "_timeouts_installed", False)  # re-install with the short read timeout
+    hub.hang_seconds = 3.0
+    started = time.perf_counter()
+    try:
+        _, origin = pull("alice/flaky", cache_dir=cache)
+    finally:
+        hub.hang_seconds = 0.0
+        monkeypatch.setattr(hub_module, "_timeouts_installed", False)
+    assert time.perf_counter() - started < 10
+    assert origin["offline"] is True and origin["commit"] == old_sha and "unreachable" in origin["notice"]

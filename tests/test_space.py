@@ -188,3 +188,11 @@ def test_ratings_of_pieces_that_left_the_catalog_are_kept_and_ignored(tmp_path):
     assert len(table) == 6 and "1 earlier rating of pieces no longer in this catalog" in note
     assert service.my_ratings("u") == {"it-00000": 5, "retired-piece": 5}  # the row is kept
     assert service.style_stars("u")["rated"].sum() == 1  # only the piece still in the catalog
+
+
+def test_a_bad_bundle_setting_stops_the_space_with_the_fix_not_a_traceback(tmp_path, monkeypatch):
+    from jewelrec.space.app import create_demo
+
+    monkeypatch.setenv("JEWELREC_BUNDLE", str(tmp_path / "nowhere"))
+    with pytest.raises(SystemExit, match="error: the Space cannot start: JEWELREC_BUNDLE=.*is not a directory"):
+        create_demo()

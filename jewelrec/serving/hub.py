@@ -46,7 +46,32 @@ def offline_mode() -> bool:
     return constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
 
 
+CONNECT_TIMEOUT_S = 10.0  # a Hub that does not accept the connection in 10 s is down for our purposes
+READ_TIMEOUT_S = 30.0  # … or one that accepts and then says nothing for half a minute (uploads' writes are not capped)
+_timeouts_installed = False
+
+
+def _install_timeouts() -> None:
+    """Give huggingface_hub's shared HTTP client connect/read timeouts (its default client has none, so a Hub
+    that accepts the connection and never answers would block ``pull`` — and the Space's start — forever)."""
+    global _timeouts_installed
+    if _timeouts_installed:
+        return
+    from huggingface_hub.utils import set_client_factory
+    from huggingface_hub.utils._http import default_client_factory
+
+    def client_with_timeouts() -> httpx2.Client:
+        client = default_client_factory()
+        client.timeout = httpx2.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S, write=None,
+                                        pool=CONNECT_TIMEOUT_S)
+        return client
+
+    set_client_factory(client_with_timeouts)
+    _timeouts_installed = True
+
+
 def _api(token: str | None, endpoint: str | None) -> HfApi:
+    _install_timeouts()
     return HfApi(endpoint=hub_endpoint(endpoint), token=token)
 
 
@@ -139,7 +164,7 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
         reason = "HF_HUB_OFFLINE is set"
     else:
         try:
-            commit = api.repo_info(repo_id, revision=revision, repo_type="model").sha
+            commit = api.repo_info(repo_id, revision=revision, repo_type="model", timeout=READ_TIMEOUT_S).sha
             remote = [f.path for f in api.list_repo_tree(repo_id, revision=commit, recursive=True)
                       if isinstance(f, RepoFile)]
         except RevisionNotFoundError:
@@ -160,12 +185,20 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
                 raise BundleError(f"{repo_id}@{commit[:12]} holds files a jewelrec bundle may not hold: "
                                   f"{unknown}; refusing to download or load it (remove them from the repo)")
     if reason is None:
-        folder = snapshot_download(revision=commit, allow_patterns=list(ALLOWED_PATTERNS), **kwargs)
-        if revision != commit:  # remember what the branch/tag pointed at, for offline use (as hf_hub_download does)
-            ref = Path(folder).parents[1] / "refs" / revision
-            ref.parent.mkdir(parents=True, exist_ok=True)
-            ref.write_text(commit)
-    else:
+        try:
+            folder = snapshot_download(revision=commit, allow_patterns=list(ALLOWED_PATTERNS), **kwargs)
+        except HfHubHTTPError as err:
+            if err.response is not None and err.response.status_code < 500:
+                raise
+            reason = f"the Hub answered {err.response.status_code if err.response is not None else '?'} during the download"
+        except (httpx2.HTTPError, OfflineModeIsEnabled, OSError) as err:  # the Hub went away mid-download
+            reason = f"the download from {hub_endpoint(endpoint)} broke off ({type(err).__name__})"
+        else:
+            if revision != commit:  # remember what the branch/tag pointed at, for offline use (as hf_hub_download does)
+                ref = Path(folder).parents[1] / "refs" / revision
+                ref.parent.mkdir(parents=True, exist_ok=True)
+                ref.write_text(commit)
+    if reason is not None:  # serve what the cache holds for this revision (a branch: where it pointed last time)
         try:
             folder = snapshot_download(revision=revision, local_files_only=True, **kwargs)
         except LocalEntryNotFoundError:

@@ -22,6 +22,8 @@ def create_demo(*, building_page: bool = False) -> tuple[Any, SpaceService]:
                    if building_page and sample_needs_build() else None)
     try:
         service = SpaceService.start(*resolve_bundle())
+    except (OSError, ValueError) as err:  # BundleError, HubError, a bad JEWELREC_BUNDLE: the fix, no traceback
+        raise SystemExit(f"error: the Space cannot start: {err}") from None
     finally:
         if placeholder is not None:
             placeholder.close()
