@@ -57,3 +57,28 @@ def test_unknown_encoder_type(tmp_path):
     (tmp_path / "config.json").write_text('{"type": "resnet"}')
     with pytest.raises(ValueError, match="known types"):
         load_encoder(tmp_path)
+
+
+def test_images_come_out_as_they_are_meant_to_be_seen():
+    """#14 'images that come out wrong': 16-bit PNGs scaled (not clipped to white), EXIF orientation applied,
+    MPO (phones' and cameras' JPEGs) accepted with their first frame."""
+    from jewelrec.catalog import validate_image
+    from jewelrec.encoders import to_rgb
+
+    out = io.BytesIO()
+    Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16)).save(out, format="PNG")  # 16-bit mid grey
+    assert validate_image(out.getvalue()) is None
+    assert abs(int(np.asarray(to_rgb(out.getvalue()))[0, 0, 0]) - 128) <= 1
+
+    out = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    Image.new("RGB", (40, 20), (200, 30, 30)).save(out, format="JPEG", exif=exif)
+    assert to_rgb(out.getvalue()).size == (20, 40)
+
+    out = io.BytesIO()
+    first, second = Image.new("RGB", (16, 12), (0, 0, 255)), Image.new("RGB", (16, 12), (255, 0, 0))
+    first.save(out, format="MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
+    assert validate_image(out.getvalue()) is None
+    assert np.asarray(to_rgb(out.getvalue()))[6, 8].argmax() == 2  # the first (blue) frame

@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from jewelrec.defaults import DEFAULT_HUB_DATASET
 
-ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"})
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})  # MPO: a phone's JPEG + extras
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 ID_CANDIDATES = ("item_id", "id", "sku", "product_id", "article_id")
 # Pillow's own bomb limit (~89 Mpx) is far above any product photo; a tenth of it still allows 9000x1000.

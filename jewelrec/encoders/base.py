@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 ImageLike = bytes | Image.Image
 
@@ -33,8 +33,18 @@ class Encoder(Protocol):
 
 
 def to_rgb(image: ImageLike) -> Image.Image:
+    """Decode to 8-bit RGB the way the picture is meant to be seen: EXIF orientation applied (phones store
+    portrait shots sideways), 16-bit greyscale scaled down rather than clipped to white, the first frame of a
+    multi-picture file (MPO, what cameras and phones write)."""
     if isinstance(image, (bytes, bytearray)):
         image = Image.open(io.BytesIO(image))
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)  # (h, w) 0..65535 for 16-bit sources
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
     return image.convert("RGB")
 
 

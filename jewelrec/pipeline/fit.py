@@ -19,11 +19,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
-from PIL import Image
 
 from jewelrec import plotting
 from jewelrec.catalog import Catalog, load_catalog
 from jewelrec.clustering import cluster_metrics, fit_clusters
+from jewelrec.encoders.base import to_rgb
 from jewelrec.encoders.clip import ClipEncoder, clip_available
 from jewelrec.pipeline.config import FitConfig
 from jewelrec.serving.bundle import Bundle, write_json
@@ -110,7 +110,7 @@ def _captioned(captions) -> str:
 
 
 def thumbnail(data: bytes) -> bytes:
-    image = Image.open(io.BytesIO(data)).convert("RGB")
+    image = to_rgb(data)  # orientation, 16-bit and multi-frame handled as the encoders see them
     image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=85)
