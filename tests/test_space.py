@@ -196,3 +196,26 @@ def test_a_bad_bundle_setting_stops_the_space_with_the_fix_not_a_traceback(tmp_p
     monkeypatch.setenv("JEWELREC_BUNDLE", str(tmp_path / "nowhere"))
     with pytest.raises(SystemExit, match="error: the Space cannot start: JEWELREC_BUNDLE=.*is not a directory"):
         create_demo()
+
+
+def test_uploads_are_checked_before_they_are_decoded(tmp_path, sample_bundle_dir):
+    """#14 items 4, 5: a 49-Mpx PNG (a few hundred kB) is refused from its header, a non-image with a message."""
+    import time
+
+    from PIL import Image
+
+    from jewelrec import Bundle
+
+    service = SpaceService.start(Bundle.load(sample_bundle_dir), {"notice": "t"}, RatingStore(tmp_path / "r.db"))
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (7000, 7000)).save(bomb, optimize=False)
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="too large"):
+        service.similar_to_upload(str(bomb))
+    assert time.perf_counter() - started < 2.0  # a header read, not a 49-Mpx decode
+    (tmp_path / "notes.txt").write_text("not a picture")
+    with pytest.raises(ValueError, match="not a photo jewelrec can read"):
+        service.similar_to_upload(str(tmp_path / "notes.txt"))
+    photo = tmp_path / "ring.jpg"
+    Image.new("RGB", (64, 64), (200, 160, 60)).save(photo)
+    assert len(service.similar_to_upload(str(photo), k=3)[1]) == 3

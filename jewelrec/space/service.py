@@ -31,6 +31,13 @@ Card = tuple[Image.Image, str]  # (thumbnail, caption) as gr.Gallery takes it
 DETAIL_COLUMNS = ["item_id", "name", "details", "score", "why"]
 MAP_COLUMNS = ["item_id", "name", "details", "style"]
 HOVER_IMAGES_MAX = 2000  # hover thumbnails ride inside the map's data (~1.6 kB each); bigger catalogs get names
+UPLOAD_PROBLEMS = {  # validate_image's reasons, said to a shopper
+    "unsupported_format": "that file is not a photo jewelrec can read; upload a JPEG, PNG or WebP image",
+    "undecodable": "that file is not a photo jewelrec can read; upload a JPEG, PNG or WebP image",
+    "truncated": "that photo is cut off (the file is incomplete); upload it again",
+    "decompression_bomb": "that picture is too large (over 40 megapixels); upload a smaller photo",
+    "empty_file": "that file is empty; upload a photo",
+}
 MAP_PIECES = 12  # pieces listed for a band of the style map: two gallery rows of six
 
 
@@ -288,12 +295,24 @@ class SpaceService:
     def has_text(self) -> bool:
         return bool(getattr(self.recommender.encoder, "has_text", False))
 
-    def similar_to_upload(self, image: Image.Image | None, k: int = 8) -> tuple[list[Card], pd.DataFrame]:
+    def similar_to_upload(self, image: Image.Image | str | Path | bytes | None,
+                          k: int = 8) -> tuple[list[Card], pd.DataFrame]:
+        """Pieces like an uploaded photo (a path, raw bytes, or an already-decoded image). A file is checked with
+        the catalog's own rules — an image format, at most 40 Mpx — *before* it is decoded, so a small
+        decompression bomb costs a header read, not gigabytes."""
         if image is None:
             raise ValueError("upload a photo of a piece first")
         if not self.can_embed_uploads:
             raise ValueError("this bundle has no image encoder, so uploads cannot be matched; pick a piece instead")
-        vector = self.recommender.encoder.encode_images([image.convert("RGB")], progress=False)[0]  # (d,)
+        if isinstance(image, (str, Path, bytes)):
+            from jewelrec.catalog import validate_image
+
+            data = image if isinstance(image, bytes) else Path(image).read_bytes()
+            problem = validate_image(data)
+            if problem is not None:
+                raise ValueError(UPLOAD_PROBLEMS.get(problem, f"this file cannot be used as a photo ({problem})"))
+            image = data
+        vector = self.recommender.encoder.encode_images([image], progress=False)[0]  # (d,)
         return self.cards(self.recommender.nearest(vector, k=k))
 
     def search(self, text: str, k: int = 8) -> tuple[list[Card], pd.DataFrame]:

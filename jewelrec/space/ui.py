@@ -98,7 +98,8 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def build_demo(service: SpaceService) -> gr.Blocks:
-    with gr.Blocks(title="jewelrec · find your style") as demo:
+    # uploads are used once and then only clutter the disk: gradio deletes cached files older than an hour, hourly
+    with gr.Blocks(title="jewelrec · find your style", delete_cache=(3600, 3600)) as demo:
         browser_id = gr.BrowserState(None, storage_key="jewelrec-browser-id")
         gr.HTML("<div id='hero'><h1>◆ jewelrec</h1><p>Rate a few pieces and we'll learn your style — "
                 "then browse pieces like the ones you love.</p></div>")
@@ -207,7 +208,8 @@ def _similar_tab(service: SpaceService) -> dict[str, Any]:
         gr.Markdown("Pick a piece — or click any piece in a gallery — to see the closest matches.")
         with gr.Row():
             picker = gr.Dropdown(service.choices(), label="Piece", scale=3, filterable=True, elem_id="similar-picker")
-            upload = gr.Image(label="…or upload a photo", type="pil", sources=["upload"], height=160,
+            # filepath: gradio only reads the header; the handler checks format and size before decoding
+            upload = gr.Image(label="…or upload a photo", type="filepath", sources=["upload"], height=160,
                               visible=service.can_embed_uploads, scale=1)
         gallery = _gallery("More like this", elem_id="similar-gallery")
         with gr.Accordion("Details", open=False):
