@@ -111,3 +111,21 @@ def test_sample_source_loads_through_datasets():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert validate_image(catalog.images[0]) is None
+
+
+def test_image_paths_outside_the_dataset_are_skipped_unless_allowed(tmp_path):
+    """#14 item 3: a parquet row {"bytes": null, "path": "/etc/..."} or "../secret.jpg" must not read (and ship as
+    a thumbnail) a file outside the dataset's folder."""
+    folder = tmp_path / "shop"
+    (folder / "img").mkdir(parents=True)
+    (folder / "img" / "inside.jpg").write_bytes(jpeg((10, 200, 10)))
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(jpeg((200, 10, 10)))
+    rows = {"sku": ["in", "abs", "up"],
+            "image": [{"bytes": None, "path": "img/inside.jpg"}, {"bytes": None, "path": str(secret)},
+                      {"bytes": None, "path": "../secret.jpg"}]}
+    datasets.Dataset.from_dict(rows).to_parquet(str(folder / "cat.parquet"))
+    catalog = load_catalog(folder / "cat.parquet")
+    assert catalog.item_ids == ["in"] and catalog.skipped == {"path_outside_dataset": 2}
+    opted_in = load_catalog(folder / "cat.parquet", allow_external_paths=True)
+    assert opted_in.item_ids == ["in", "abs", "up"]

@@ -100,8 +100,12 @@ def validate_image(data: bytes | None) -> str | None:
 
 def load_catalog(source: str | Path = "sample", *, revision: str | None = None, split: str = "train",
                  image_column: str | None = None, id_column: str | None = None,
-                 limit: int | None = None, sample_items: int = 720, seed: int = 0) -> Catalog:
+                 limit: int | None = None, sample_items: int = 720, seed: int = 0,
+                 allow_external_paths: bool = False) -> Catalog:
     """Load and validate a catalog. See the module docstring for the accepted sources.
+
+    Images given as file paths must lie inside the dataset's folder (or the Hub download caches); others are
+    skipped and counted as ``path_outside_dataset`` unless ``allow_external_paths``.
 
     Raises ``ValueError`` naming the fix for an unknown source, a dataset without an image column, or a
     catalog with no usable image.
@@ -131,9 +135,10 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
     for column in meta_columns:
         rows[column] = []
     seen_ids: set[str] = set()
+    roots = None if allow_external_paths else _path_roots(base_dir)
     for record in dataset:
-        data = _image_bytes(record[image_column], base_dir)
-        reason = validate_image(data)
+        data = _image_bytes(record[image_column], base_dir, roots)
+        reason = data if isinstance(data, str) else validate_image(data)
         if reason is None:
             item_id = _item_id(record, id_column, data, seen_ids)
             if item_id is None:
@@ -221,8 +226,19 @@ def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
     return datasets.load_dataset("parquet", data_files=[str(p) for p in paths], split="train")
 
 
-def _image_bytes(value: Any, base_dir: Path | None) -> bytes | None:
-    """Raw bytes from an undecoded Image value, a ``{"bytes", "path"}`` dict, or a path string."""
+def _path_roots(base_dir: Path | None) -> list[Path]:
+    """Folders an image given by path may come from: the dataset's own folder, and the caches the ``datasets`` /
+    ``huggingface_hub`` libraries download a Hub dataset's files into."""
+    from huggingface_hub import constants
+
+    roots = [Path(datasets.config.HF_DATASETS_CACHE), Path(constants.HF_HUB_CACHE)]
+    return [r.resolve() for r in ([base_dir] if base_dir is not None else []) + roots]
+
+
+def _image_bytes(value: Any, base_dir: Path | None, roots: list[Path] | None) -> bytes | str | None:
+    """Raw bytes from an undecoded Image value, a ``{"bytes", "path"}`` dict, or a path string; a path leading
+    outside ``roots`` (None: anywhere is allowed) gives the skip reason ``"path_outside_dataset"`` instead —
+    a catalog must not be able to read (and publish as thumbnails) any file of the machine it is fitted on."""
     if isinstance(value, dict):
         if value.get("bytes") is not None:
             return bytes(value["bytes"])
@@ -230,9 +246,11 @@ def _image_bytes(value: Any, base_dir: Path | None) -> bytes | None:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     if isinstance(value, str) and value:
-        path = Path(value)
+        path = Path(value).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
+        if roots is not None and not any(path.resolve().is_relative_to(root) for root in roots):
+            return "path_outside_dataset"
         try:
             return path.read_bytes()
         except OSError:

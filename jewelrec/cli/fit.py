@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", default=d.label_column,
                    help="metadata column the CNN learns and clusters are scored against")
     p.add_argument("--image-column", default=d.image_column, help="image column (detected when omitted)")
+    p.add_argument("--allow-external-paths", action="store_true",
+                   help="read images a parquet catalog references by paths outside its own folder (skipped otherwise)")
     p.add_argument("--id-column", default=d.id_column, help="item id column (detected or hashed when omitted)")
     p.add_argument("--method", default=d.method, choices=CLUSTER_METHODS, help="clustering method")
     p.add_argument("--clusters", default=d.clusters, help="number of styles, or 'auto' (best silhouette)")

@@ -25,6 +25,7 @@ class FitConfig:
     clip_seconds: float = 60.0  # training budget of the catalog CLIP (or the fine-tune) in wall seconds
     label_column: str | None = "category"
     image_column: str | None = None
+    allow_external_paths: bool = False  # images referenced by paths outside the dataset folder are skipped unless set
     id_column: str | None = None
     method: str = "umap-kmeans"
     clusters: str = "auto"

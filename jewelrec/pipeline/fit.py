@@ -130,7 +130,8 @@ def run(config: FitConfig) -> dict[str, Any]:
     with stage(timings, "load catalog"):
         catalog = load_catalog(config.dataset, revision=config.revision, split=config.split,
                                image_column=config.image_column, id_column=config.id_column,
-                               limit=config.limit, sample_items=config.sample_items, seed=config.seed)
+                               limit=config.limit, sample_items=config.sample_items, seed=config.seed,
+                               allow_external_paths=config.allow_external_paths)
         meta = catalog.metadata()
         label_column = catalog.label_column(config.label_column)
     with stage(timings, "encode"):
