@@ -119,3 +119,10 @@ def test_style_map_band_lists_its_pieces(app_url):
     with pytest.raises(AppError, match="drag across"):
         client.predict(None, None, api_name="/map_pieces")
 
+
+
+def test_security_headers_let_only_the_hub_frame_the_space(app_url):
+    response = httpx.get(app_url["url"])
+    assert response.headers["x-content-type-options"] == "nosniff"
+    csp = response.headers["content-security-policy"]
+    assert "frame-ancestors" in csp and "https://huggingface.co" in csp and "*" not in csp.replace("*.", "")

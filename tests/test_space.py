@@ -112,8 +112,9 @@ def test_identity_and_origin():
     assert user_key("ada", "b" * 32, "s") == "hf:ada"
     assert user_key(None, "b" * 32, "s") == "browser:" + "b" * 32
     assert user_key(None, None, "s") == "session:s"
-    kept = new_browser_id("abc123def456")
-    assert kept == "abc123def456" and len(new_browser_id(None)) == 32 and new_browser_id("../../x") != "../../x"
+    secret = b"k" * 32
+    minted = new_browser_id(None, secret)
+    assert new_browser_id(minted, secret) == minted and len(minted) == 48 and new_browser_id("../../x", secret) != "../../x"
     bundle = make_synthetic_bundle(n_items=12, n_clusters=3)
     hub = origin_text({"repo_id": "me/jewels", "commit": "0123456789abcdef", "offline": True,
                        "notice": "Hub unreachable; serving the cached copy"}, bundle)
@@ -219,3 +220,16 @@ def test_uploads_are_checked_before_they_are_decoded(tmp_path, sample_bundle_dir
     photo = tmp_path / "ring.jpg"
     Image.new("RGB", (64, 64), (200, 160, 60)).save(photo)
     assert len(service.similar_to_upload(str(photo), k=3)[1]) == 3
+
+
+def test_a_browser_id_the_server_did_not_sign_is_not_an_identity():
+    """#14 item 6: setting someone else's (or a made-up) browser id must not read or write their ratings."""
+    from jewelrec.space import verify_browser_id
+
+    secret, other = b"server-secret", b"another-server"
+    minted = new_browser_id(None, secret)
+    assert verify_browser_id(minted, secret) == minted
+    assert verify_browser_id(minted, other) is None  # signed elsewhere
+    forged = minted[:32] + "0" * 16
+    assert verify_browser_id(forged, secret) is None  # a guessed id with a made-up signature
+    assert verify_browser_id("b" * 32, secret) is None  # the old, unsigned kind

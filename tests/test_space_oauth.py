@@ -120,12 +120,16 @@ def test_signed_in_user_wins_over_the_browser_id():
     def request(session_hash: str = "s1"):
         return SimpleNamespace(session={}, session_hash=session_hash)
 
-    browser = "b" * 32
-    assert _user(browser, request(), profile("alice")) == "hf:alice"  # a signed-in browser rates as the account
-    assert _user(browser, request(), profile("bob")) == "hf:bob"
-    assert _user(browser, request(), profile(None)) == f"browser:{browser}"
-    assert _user(None, request("s2"), None) == "session:s2"
-    assert _user("../../etc", request("s3"), None) == "session:s3"  # a tampered browser id is not used
+    from jewelrec.space import new_browser_id
+
+    service = SimpleNamespace(secret=b"test-secret")
+    browser = new_browser_id(None, service.secret)
+    assert _user(service, browser, request(), profile("alice")) == "hf:alice"  # signed-in: the account
+    assert _user(service, browser, request(), profile("bob")) == "hf:bob"
+    assert _user(service, browser, request(), profile(None)) == f"browser:{browser}"
+    assert _user(service, None, request("s2"), None) == "session:s2"
+    assert _user(service, "../../etc", request("s3"), None) == "session:s3"  # a tampered browser id is not used
+    assert _user(service, "b" * 48, request("s4"), None) == "session:s4"  # nor one this server did not sign
 
 
 def test_an_expired_login_is_signed_out():

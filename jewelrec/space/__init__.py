@@ -13,7 +13,8 @@ from jewelrec.space.service import (
     sample_bundle_dir,
     sample_needs_build,
     user_key,
+    verify_browser_id,
 )
 
 __all__ = ["DETAIL_COLUMNS", "MAP_COLUMNS", "BuildingPage", "SpaceService", "new_browser_id", "origin_text",
-           "resolve_bundle", "sample_bundle_dir", "sample_needs_build", "user_key"]
+           "resolve_bundle", "sample_bundle_dir", "sample_needs_build", "user_key", "verify_browser_id"]

@@ -24,7 +24,7 @@ from PIL import Image
 from jewelrec.paths import cache_dir
 from jewelrec.serving.bundle import Bundle, BundleError
 from jewelrec.serving.recommender import Recommender, cluster_names
-from jewelrec.space.ratings import RatingStore
+from jewelrec.space.ratings import RatingStore, data_dir
 
 log = logging.getLogger(__name__)
 Card = tuple[Image.Image, str]  # (thumbnail, caption) as gr.Gallery takes it
@@ -147,11 +147,51 @@ def user_key(oauth_username: str | None, browser_id: str | None, session_hash: s
     raise ValueError("no identity: sign in, or allow this site to keep a browser id")
 
 
-def new_browser_id(current: str | None) -> str:
-    """Keep a valid stored id; otherwise mint a random one (never derived from anything about the user)."""
-    if isinstance(current, str) and 8 <= len(current) <= 64 and current.replace("-", "").isalnum():
+BROWSER_ID_HEX, SIGNATURE_HEX = 32, 16  # a random id and the first 64 bits of its HMAC-SHA256
+
+
+def browser_secret(directory: str | Path | None = None) -> bytes:
+    """The server-side key that signs anonymous browser ids: ``$JEWELREC_SECRET``, else a random key kept in
+    ``DATA_DIR/browser-id.key`` (created on first use, owner-only), so ids stay valid across restarts."""
+    import secrets
+
+    if os.environ.get("JEWELREC_SECRET"):
+        return os.environ["JEWELREC_SECRET"].encode()
+    path = Path(directory or data_dir()) / "browser-id.key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def _signature(random_id: str, secret: bytes) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(secret, random_id.encode(), hashlib.sha256).hexdigest()[:SIGNATURE_HEX]
+
+
+def verify_browser_id(token: str | None, secret: bytes) -> str | None:
+    """``token`` when this server minted it (its signature checks out), else None: a client cannot make up, or
+    copy in by hand, an id it was not given."""
+    import hmac
+
+    if not isinstance(token, str) or len(token) != BROWSER_ID_HEX + SIGNATURE_HEX:
+        return None
+    random_id, signature = token[:BROWSER_ID_HEX], token[BROWSER_ID_HEX:]
+    if not all(c in "0123456789abcdef" for c in token):
+        return None
+    return token if hmac.compare_digest(signature, _signature(random_id, secret)) else None
+
+
+def new_browser_id(current: str | None, secret: bytes) -> str:
+    """Keep a valid signed id; otherwise mint a random one (never derived from anything about the user)."""
+    if verify_browser_id(current, secret):
         return current
-    return uuid.uuid4().hex
+    random_id = uuid.uuid4().hex
+    return random_id + _signature(random_id, secret)
 
 
 @dataclass
@@ -162,6 +202,7 @@ class SpaceService:
     recommender: Recommender
     store: RatingStore
     origin: dict[str, Any]
+    secret: bytes = b""  # signs anonymous browser ids (browser_secret); set by start()
 
     @classmethod
     def start(cls, bundle: Bundle, origin: dict[str, Any], store: RatingStore | None = None) -> SpaceService:
@@ -173,7 +214,7 @@ class SpaceService:
         store = store or RatingStore.open(known_items=set(bundle.item_ids))
         if store.known_items is None:
             store.known_items = set(bundle.item_ids)
-        return cls(bundle, Recommender(bundle, encoder=encoder), store, origin)
+        return cls(bundle, Recommender(bundle, encoder=encoder), store, origin, secret=browser_secret())
 
     def __post_init__(self) -> None:
         self.styles = cluster_names(self.bundle)

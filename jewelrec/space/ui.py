@@ -11,10 +11,19 @@ import os
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 import pandas as pd
 
 from jewelrec.space.ratings import MAX_ID_LEN
-from jewelrec.space.service import DETAIL_COLUMNS, MAP_COLUMNS, SpaceService, new_browser_id, origin_text, user_key
+from jewelrec.space.service import (
+    DETAIL_COLUMNS,
+    MAP_COLUMNS,
+    SpaceService,
+    new_browser_id,
+    origin_text,
+    user_key,
+    verify_browser_id,
+)
 
 SLOTS = 8  # pieces on the Rate grid at once: enough to span the styles, few enough to rate in a minute
 STAR_CHOICES = [("★", 1), ("★★", 2), ("★★★", 3), ("★★★★", 4), ("★★★★★", 5)]
@@ -71,13 +80,41 @@ def launch_kwargs(data_dir: str | os.PathLike) -> dict[str, Any]:
     return dict(server_name="127.0.0.1", server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
                 allowed_paths=[], blocked_paths=[str(data_dir)], max_file_size="8mb", show_error=False,
                 theme=gr.themes.Soft(primary_hue="rose", neutral_hue="stone"), css=CSS,
-                footer_links=["api"], ssr_mode=False)
+                footer_links=["api"], ssr_mode=False,
+                app_kwargs={"middleware": [Middleware(SecurityHeaders)]})
 
 
-def _user(browser_id: str | None, request: gr.Request | None, profile: gr.OAuthProfile | None) -> str:
+class SecurityHeaders:
+    """ASGI middleware: headers a Space can carry without breaking gradio — no MIME sniffing, no referrer leaks,
+    and framing only by the Space's own page on huggingface.co (``frame-ancestors``)."""
+
+    HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"strict-origin-when-cross-origin"),
+               (b"content-security-policy",
+                b"frame-ancestors 'self' https://huggingface.co https://*.huggingface.co https://*.hf.space")]
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *[(k, v) for k, v in self.HEADERS if k not in names]]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _user(service: SpaceService, browser_id: str | None, request: gr.Request | None,
+          profile: gr.OAuthProfile | None) -> str:
     """``profile`` is gradio's injected ``gr.OAuthProfile``: None when signed out, without OAuth, or when the
-    login has expired (gradio checks the token's expiry; reading the session by hand would not)."""
-    valid = browser_id if isinstance(browser_id, str) and browser_id.isalnum() and len(browser_id) <= 64 else None
+    login has expired (gradio checks the token's expiry; reading the session by hand would not). A browser id
+    counts only when this server signed it."""
+    valid = verify_browser_id(browser_id, service.secret)
     return user_key(profile.username if profile is not None else None, valid, getattr(request, "session_hash", None))
 
 
@@ -118,8 +155,8 @@ def build_demo(service: SpaceService) -> gr.Blocks:
         gr.Markdown(origin_text(service.origin, service.bundle), elem_id="footer")
 
         def start(stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-            fresh = new_browser_id(stored)
-            user = _user(fresh, request, profile)
+            fresh = new_browser_id(stored, service.secret)
+            user = _user(service, fresh, request, profile)
             cards, table, note = service.for_you(user)
             return fresh, cards, table, note, service.style_heatmap(user)
 
@@ -168,7 +205,7 @@ def _rate_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str, A
         grid = images + names + metas + radios
 
         def show(page_no: int, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-            user = _user(stored, request, profile)
+            user = _user(service, stored, request, profile)
             ids = service.rate_picks(user, page_no, SLOTS)
             rows = [service.bundle.index_of(i) for i in ids] + [None] * (SLOTS - len(ids))
             imgs = [service.thumbnail(r) if r is not None else None for r in rows]
@@ -195,7 +232,7 @@ def _wire_rating(service: SpaceService, rate: dict[str, Any], foryou: dict[str, 
                       slot: int = slot):
             if stars is None or slot >= len(ids):
                 raise gr.Error("this card is empty; press 'Show me others'")
-            user = _user(stored, request, profile)
+            user = _user(service, stored, request, profile)
             message = _guard(service.rate)(user, ids[slot], stars)
             return (message, *service.for_you(user), service.style_heatmap(user))
 
@@ -308,15 +345,15 @@ def _api(service: SpaceService) -> None:
         """Rate one piece 1–5 for this session's user."""
         if len(str(item_id)) > MAX_ID_LEN:
             raise gr.Error(f"item id is longer than {MAX_ID_LEN} characters")
-        return _guard(service.rate)(_user(None, request, profile), item_id, stars)
+        return _guard(service.rate)(_user(service, None, request, profile), item_id, stars)
 
     def recommend(k: int, request: gr.Request, profile: gr.OAuthProfile | None) -> list[dict[str, Any]]:
         """Top-k picks for this session's user: [{item_id, name, details, score, why}]."""
-        return _records(_guard(service.for_you)(_user(None, request, profile), int(k))[1])
+        return _records(_guard(service.for_you)(_user(service, None, request, profile), int(k))[1])
 
     def my_ratings(request: gr.Request, profile: gr.OAuthProfile | None) -> dict[str, int]:
         """This session's ratings {item_id: stars}."""
-        return service.my_ratings(_user(None, request, profile))
+        return service.my_ratings(_user(service, None, request, profile))
 
     def similar(item_id: str, k: int) -> list[dict[str, Any]]:
         """The k nearest pieces to item_id."""
