@@ -126,3 +126,16 @@ def test_security_headers_let_only_the_hub_frame_the_space(app_url):
     assert response.headers["x-content-type-options"] == "nosniff"
     csp = response.headers["content-security-policy"]
     assert "frame-ancestors" in csp and "https://huggingface.co" in csp and "*" not in csp.replace("*.", "")
+
+
+def test_bad_api_arguments_get_a_message_not_a_generic_error(app_url):
+    """#14 unclear errors: k=null, a non-number map band, and a 1 MB id are refused with what is wrong —
+    and the id is never echoed back whole."""
+    client = Client(app_url["url"], verbose=False)
+    for args, api, match in [((None,), "/recommend", "k must be a whole number"),
+                             (("x" * 1_000_000, 5), "/similar", "longer than"),
+                             (("no-such-piece", 5000), "/similar", "k must be a whole number"),
+                             (("a", "b"), "/map_pieces", "x_min and x_max are numbers")]:
+        with pytest.raises(AppError, match=match) as err:
+            client.predict(*args, api_name=api)
+        assert len(str(err.value)) < 500

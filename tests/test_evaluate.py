@@ -252,3 +252,9 @@ def test_infinite_weights_are_dropped_and_a_failing_model_keeps_the_others(tmp_p
     report = json.loads((out / "data_report.json").read_text())
     assert report["log"]["rows_dropped"]["non-finite weight"] == 5  # inf, 1e309 (read as inf) and -inf
     assert "ease-too-big" in report["failed_models"]
+
+
+def test_a_typo_inside_data_synthetic_is_named(tmp_path, capsys):
+    config = {"data": {"synthetic": {"n_user": 100}}, "models": [{"type": "als"}]}
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert "data.synthetic has unknown keys ['n_user']; allowed keys are" in capsys.readouterr().err

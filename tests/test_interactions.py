@@ -135,3 +135,14 @@ def test_config_errors(tmp_path):
         InteractionsConfig.from_dict({"path": "x.csv", "preset": "movielens"})
     with pytest.raises(ValueError, match="does not exist"):
         load_interactions(InteractionsConfig(path=str(tmp_path / "nope.csv")))
+
+
+def test_a_non_utf8_log_names_the_file_line_and_the_option(tmp_path):
+    from jewelrec.evaluation.interactions import InteractionsConfig, load_interactions
+
+    path = tmp_path / "log.csv"
+    path.write_bytes("user,item\nu1,i1\nu2,caf\xe9-ring\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"log.csv.*is not utf-8 text: byte \d+ \(line 3\).*data.encoding"):
+        load_interactions(InteractionsConfig(path=str(path), user_col="user", item_col="item"))
+    log = load_interactions(InteractionsConfig(path=str(path), user_col="user", item_col="item", encoding="latin-1"))
+    assert "café-ring" in set(log.item_ids)

@@ -10,6 +10,7 @@ The popularity baseline is always evaluated. See README "Offline evaluation" for
 
 from __future__ import annotations
 
+import inspect
 import json
 import platform
 import sys
@@ -120,6 +121,7 @@ def load_log(data: dict[str, Any]) -> tuple[InteractionLog, ItemContent | None]:
     """Read the configured log; ``data: {synthetic: {...}}`` builds a planted demo log (+ its embeddings)."""
     if "synthetic" in data:
         opts = dict(data["synthetic"] or {})
+        check_keys(opts, [*inspect.signature(planted_arrays).parameters, "dim"], "data.synthetic")
         dim = int(opts.pop("dim", 16))
         arrays = planted_arrays(**opts)
         log = InteractionLog(

@@ -50,6 +50,7 @@ class InteractionsConfig:
     weight_col: str | None = None  # optional numeric weight per row (quantity, dwell time …); default 1
     rating_col: str | None = None  # optional explicit rating; mapped through rating_confidence
     rating_confidence: dict[int, float] | None = None  # stars → confidence; None: the rating is the weight
+    encoding: str = "utf-8"  # of a CSV/TSV log; latin-1 / cp1252 for spreadsheets exported on Windows
     on_bad_time: str = "error"  # "error" | "drop" (count the row under dropped["unparseable time"])
     table: str = SPACE_RATINGS_TABLE  # sqlite only
 
@@ -211,15 +212,27 @@ def _read_frame(config: InteractionsConfig) -> pd.DataFrame:
         if not config.header and not names:
             raise ValueError("data.header is false, so data.names must list the file's columns in order")
         try:
-            available = list(pd.read_csv(path, sep=sep, header=header, names=names, nrows=0).columns)
+            available = list(pd.read_csv(path, sep=sep, header=header, names=names, nrows=0,
+                                         encoding=config.encoding).columns)
+            _check_columns(needed, available, path, sep=sep)
+            # Ids stay strings: H&M article ids have leading zeros that an int parse would eat.
+            frame = pd.read_csv(
+                path, sep=sep, header=header, names=names, usecols=needed, encoding=config.encoding,
+                dtype={config.user_col: "string", config.item_col: "string"},
+            )  # fmt: skip
         except pd.errors.EmptyDataError:
             raise ValueError(f"interaction log {str(path)!r} has no header and no rows; it is empty") from None
-        _check_columns(needed, available, path, sep=sep)
-        # Ids stay strings: H&M article ids have leading zeros that an int parse would eat.
-        frame = pd.read_csv(
-            path, sep=sep, header=header, names=names, usecols=needed,
-            dtype={config.user_col: "string", config.item_col: "string"},
-        )  # fmt: skip
+        except UnicodeDecodeError as err:
+            raw = path.read_bytes()
+            try:  # pandas reports the offset inside its read buffer; find the first bad byte in the file itself
+                raw.decode(config.encoding)
+                start = err.start
+            except UnicodeDecodeError as exact:
+                start = exact.start
+            line = raw[:start].count(b"\n") + 1
+            raise ValueError(f"interaction log {str(path)!r} is not {config.encoding} text: byte {start} (line "
+                             f"{line}) is {raw[start:start + 1]!r}; set data.encoding to the file's encoding "
+                             "(e.g. latin-1 or cp1252)") from None
     if len(frame) == 0:
         raise ValueError(f"interaction log {str(path)!r} has a header but no rows; it is empty")
     return frame

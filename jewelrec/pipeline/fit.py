@@ -19,7 +19,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
-
 from jewelrec import plotting
 from jewelrec.catalog import Catalog, load_catalog
 from jewelrec.clustering import cluster_metrics, fit_clusters

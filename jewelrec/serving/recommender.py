@@ -97,7 +97,7 @@ class Recommender:
         rows, stars = [], []
         for item_id, value in ratings.items():
             if not self.bundle.has_item(str(item_id)):
-                raise ValueError(f"unknown item id {item_id!r}: it is not in this catalog")
+                raise ValueError(f"unknown item id {_shown(item_id)}: it is not in this catalog")
             if isinstance(value, bool) or not isinstance(value, Real) or not 1 <= value <= 5:
                 raise ValueError(f"stars for {item_id!r} must be a number from 1 to 5, got {value!r}")
             rows.append(self.bundle.index_of(str(item_id)))
@@ -176,7 +176,7 @@ class Recommender:
         """The ``k`` nearest items to ``item_id`` by cosine similarity, itself excluded."""
         k = _check_k(k)
         if not self.bundle.has_item(str(item_id)):
-            raise ValueError(f"unknown item id {item_id!r}: it is not in this catalog")
+            raise ValueError(f"unknown item id {_shown(item_id)}: it is not in this catalog")
         row = self.bundle.index_of(str(item_id))
         return [hit for hit in self.nearest(self.embeddings[row], k + 1) if hit[0] != str(item_id)][:k]
 
@@ -216,6 +216,12 @@ class Recommender:
         parts += [self.central_items[c][: self.config.central] for c in top_clusters]
         pool = np.concatenate(parts).astype(np.int64)
         return np.unique(pool[pool >= 0])
+
+
+def _shown(item_id: object, limit: int = 60) -> str:
+    """An id as an error message may quote it: never more than ``limit`` characters of whatever was sent."""
+    text = repr(str(item_id))
+    return text if len(text) <= limit else text[:limit] + f"…' ({len(str(item_id))} characters)"
 
 
 def _check_k(k: int) -> int:

@@ -7,9 +7,9 @@ Nothing here keeps per-user state: every handler takes the ``user_id`` the layou
 from __future__ import annotations
 
 import base64
-import logging
 import html
 import io
+import logging
 import os
 import uuid
 from dataclasses import dataclass
@@ -375,8 +375,12 @@ class SpaceService:
         """Pieces in a band ``x_min <= x <= x_max`` of the style map (what dragging across the map selects):
         gallery cards, a table (``MAP_COLUMNS``) and a headline. More than ``k`` pieces are thinned evenly from
         the top of the band to the bottom, so the gallery still spans it."""
-        if x_min is None or x_max is None or not np.isfinite([x_min, x_max]).all():
-            raise ValueError("drag across the style map to choose a band of it")
+        try:
+            band = np.asarray([x_min, x_max], dtype=np.float64)  # (2,)
+        except (TypeError, ValueError):
+            band = np.full(2, np.nan)
+        if not np.isfinite(band).all():
+            raise ValueError("drag across the style map to choose a band of it (x_min and x_max are numbers)")
         if not 1 <= int(k) <= 200:
             raise ValueError(f"k must be from 1 to 200, got {k}")
         lo, hi = sorted((float(x_min), float(x_max)))

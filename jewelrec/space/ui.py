@@ -11,8 +11,8 @@ import os
 from typing import Any
 
 import gradio as gr
-from starlette.middleware import Middleware
 import pandas as pd
+from starlette.middleware import Middleware
 
 from jewelrec.space.ratings import MAX_ID_LEN
 from jewelrec.space.service import (
@@ -128,6 +128,23 @@ def _guard(fn):
     wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
     wrapped.__annotations__ = getattr(fn, "__annotations__", {})
     return wrapped
+
+
+MAX_K = 100  # a page of picks, not the catalog: bounds the work one API call can ask for
+
+
+def _k(value: Any) -> int:
+    """An API ``k``: a whole number 1..MAX_K, else a gr.Error saying so (``null``, "ten", 1e9 …)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not 1 <= value <= MAX_K:
+        raise gr.Error(f"k must be a whole number from 1 to {MAX_K}, got {str(value)[:20]!r}", print_exception=False)
+    return int(value)
+
+
+def _item_id(value: Any) -> str:
+    text = "" if value is None else str(value)
+    if len(text) > MAX_ID_LEN:
+        raise gr.Error(f"item id is longer than {MAX_ID_LEN} characters", print_exception=False)
+    return text
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -343,13 +360,11 @@ def _api(service: SpaceService) -> None:
     """JSON endpoints for programmatic clients (identity: the client's session)."""
     def rate(item_id: str, stars: int, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
         """Rate one piece 1–5 for this session's user."""
-        if len(str(item_id)) > MAX_ID_LEN:
-            raise gr.Error(f"item id is longer than {MAX_ID_LEN} characters")
-        return _guard(service.rate)(_user(service, None, request, profile), item_id, stars)
+        return _guard(service.rate)(_user(service, None, request, profile), _item_id(item_id), stars)
 
     def recommend(k: int, request: gr.Request, profile: gr.OAuthProfile | None) -> list[dict[str, Any]]:
         """Top-k picks for this session's user: [{item_id, name, details, score, why}]."""
-        return _records(_guard(service.for_you)(_user(service, None, request, profile), int(k))[1])
+        return _records(_guard(service.for_you)(_user(service, None, request, profile), _k(k))[1])
 
     def my_ratings(request: gr.Request, profile: gr.OAuthProfile | None) -> dict[str, int]:
         """This session's ratings {item_id: stars}."""
@@ -357,11 +372,11 @@ def _api(service: SpaceService) -> None:
 
     def similar(item_id: str, k: int) -> list[dict[str, Any]]:
         """The k nearest pieces to item_id."""
-        return _records(_guard(service.similar)(item_id, int(k))[1])
+        return _records(_guard(service.similar)(_item_id(item_id), _k(k))[1])
 
     def search(text: str, k: int) -> list[dict[str, Any]]:
         """Pieces matching a text query (CLIP bundles only)."""
-        return _records(_guard(service.search)(text, int(k))[1])
+        return _records(_guard(service.search)(str(text or "")[:500], _k(k))[1])
 
     gr.api(rate, api_name="rate", concurrency_limit=CHEAP)
     gr.api(recommend, api_name="recommend", concurrency_limit=CHEAP)
