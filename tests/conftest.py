@@ -155,4 +155,7 @@ def hub(hub_server, monkeypatch, tmp_path):
 
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf-home" / "stored_tokens"))
+    # binaries go the Hub's LFS way (preupload "lfs" → batch → PUT → lfsFile in the commit); the Xet storage
+    # protocol that hf_xet would pick needs the Hub's CAS service, which a local server does not emulate
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     return hub_server

@@ -1,7 +1,8 @@
 """A local stand-in for the part of the Hugging Face Hub HTTP API that ``huggingface_hub`` 2.x calls.
 
-Covers create_repo, create_branch, upload_folder (validate-yaml, preupload answered "regular" so every file
-goes inline in the NDJSON commit; no LFS, no Xet is ever offered), whoami-v2, repo info by revision, recursive
+Covers create_repo, create_branch, upload_folder (validate-yaml; preupload answers "lfs" for binary files —
+safetensors, parquet, images — as the Hub does, which then take the LFS batch API and a basic-transfer PUT and
+enter the NDJSON commit as ``lfsFile``; text files go inline as "regular"; Xet is never offered), whoami-v2, repo info by revision, recursive
 tree listing, resolve (HEAD + GET with ``X-Repo-Commit`` / ``ETag`` / ``X-Linked-Etag``) and Space variables.
 Files are stored per commit, so revisions are real: a commit sha keeps serving what it held.
 
@@ -30,6 +31,9 @@ def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+LFS_SUFFIXES = (".safetensors", ".parquet", ".png", ".jpg", ".jpeg", ".bin", ".faiss")  # binaries: LFS
+
+
 @dataclass
 class Repo:
     repo_type: str
@@ -54,6 +58,7 @@ class HubServer:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for assertions
         self.outage_status: int | None = None  # set to e.g. 503 and every request gets that answer
+        self.lfs_objects: dict[str, bytes] = {}  # sha256 hex -> content, uploaded through the LFS batch API
         self.drop_downloads = False  # True: file downloads (resolve) get the connection closed without an answer
         self.hang_seconds = 0.0  # > 0: every request is accepted and then left unanswered this long
         self.lock = threading.Lock()
@@ -130,6 +135,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps({"error": message}).encode(), extra, head=head)
 
     def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":  # streamed uploads
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
@@ -272,6 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
             hub.create_repo(repo_type, repo_id, private=payload.get("visibility") == "private",
                             sdk=payload.get("sdk"))
             return self._json(200, answer)
+        if url.path.endswith(".git/info/lfs/objects/batch"):
+            return self._lfs_batch(json.loads(body))
         if len(parts) < 5 or parts[0] != "api" or parts[1] not in PREFIXES:
             return self._error(404, f"no route for {url.path}")
         repo_id = f"{parts[2]}/{parts[3]}"
@@ -285,10 +301,16 @@ class _Handler(BaseHTTPRequestHandler):
             files = json.loads(body)["files"]
             sha = repo.resolve(parts[5])
             current = repo.commits[sha] if sha else {}
-            # oid of the file already there (git blob sha1), so unchanged files are skipped as on the Hub
-            return self._json(200, {"files": [
-                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                 "oid": git_blob_sha1(current[f["path"]]) if f["path"] in current else None} for f in files]})
+            # oid of the file already there — the LFS sha256 for LFS files, the git blob sha1 for the others — so
+            # unchanged files are skipped as on the Hub
+            answers = []
+            for f in files:
+                lfs = f["path"].endswith(LFS_SUFFIXES)
+                known = current.get(f["path"])
+                oid = None if known is None else hashlib.sha256(known).hexdigest() if lfs else git_blob_sha1(known)
+                answers.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
+                                "oid": oid})
+            return self._json(200, {"files": answers})
         if action == "branch":
             branch = parts[5]
             if branch in repo.branches:
@@ -304,6 +326,31 @@ class _Handler(BaseHTTPRequestHandler):
                                               "updatedAt": "2026-01-01T00:00:00.000Z"}
             return self._json(200, repo.variables)
         self._error(404, f"no route for {url.path}")
+
+    def _lfs_batch(self, payload: dict) -> None:
+        """The LFS batch API, basic transfer: an upload action per object not stored yet (none when it is)."""
+        if payload.get("operation") != "upload" or "basic" not in payload.get("transfers", ["basic"]):
+            return self._error(400, "only basic-transfer uploads are supported here")
+        objects = []
+        for obj in payload["objects"]:
+            entry = {"oid": obj["oid"], "size": obj["size"], "authenticated": True}
+            if obj["oid"] not in self.server_hub.lfs_objects:
+                entry["actions"] = {"upload": {"href": f"{self.server_hub.url}/lfs-upload/{obj['oid']}"}}
+            objects.append(entry)
+        self._json(200, {"transfer": "basic", "objects": objects})
+
+    def do_PUT(self) -> None:
+        url = urlparse(self.path)
+        self.server_hub.requests.append(("PUT", url.path))
+        if not url.path.startswith("/lfs-upload/"):
+            return self._error(404, f"no route for {url.path}")
+        oid, body = url.path.rsplit("/", 1)[1], self._body()
+        if hashlib.sha256(body).hexdigest() != oid:
+            return self._error(400, "uploaded content does not match its sha256 oid")
+        self.server_hub.lfs_objects[oid] = body
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _commit(self, repo: Repo, revision: str, body: bytes) -> None:
         if revision not in repo.branches:
@@ -322,7 +369,10 @@ class _Handler(BaseHTTPRequestHandler):
                 for path in [p for p in files if p.startswith(value["path"].rstrip("/") + "/")]:
                     files.pop(path)
             elif key == "lfsFile":
-                return self._error(400, "this test server stores regular files only")
+                data = self.server_hub.lfs_objects.get(value["oid"])
+                if data is None:
+                    return self._error(400, f"LFS object {value['oid']} was never uploaded")
+                files[value["path"]] = data
         sha = self.server_hub.new_commit(repo, repo.branches[revision], files, revision)
         url_prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
         self._json(200, {"commitUrl": f"{self.server_hub.url}/{url_prefix}{repo.repo_id}/commit/{sha}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -35,6 +36,11 @@ def test_push_pull_round_trip_gives_identical_recommendations(hub, bundle_copy, 
     assert set(list_files(bundle_copy)) | {".gitattributes"} == set(stored)
     assert stored["README.md"].startswith(b"---\nlibrary_name: jewelrec")
     assert ("POST", "/api/models/alice/jewelrec-rt/commit/main") in hub.requests
+    # binaries took the LFS route real pushes take: batch API, a PUT per object, lfsFile entries in the commit
+    assert ("POST", "/alice/jewelrec-rt.git/info/lfs/objects/batch") in hub.requests
+    uploads = [path for method, path in hub.requests if method == "PUT" and path.startswith("/lfs-upload/")]
+    binaries = [f for f in stored if f.endswith((".safetensors", ".parquet", ".png"))]
+    assert binaries and len(uploads) >= len({hashlib.sha256(stored[f]).hexdigest() for f in binaries})
 
     pulled, origin = pull("alice/jewelrec-rt", cache_dir=tmp_path / "cache")
     assert origin == {"repo_id": "alice/jewelrec-rt", "revision": "main", "commit": info.oid,
