@@ -139,3 +139,41 @@ def test_bad_api_arguments_get_a_message_not_a_generic_error(app_url):
         with pytest.raises(AppError, match=match) as err:
             client.predict(*args, api_name=api)
         assert len(str(err.value)) < 500
+
+
+def test_uploads_are_checked_and_do_not_pile_up(sample_bundle_dir, tmp_path, monkeypatch):
+    """#14 item 4: a non-image upload gets a message (not gradio's generic error), and uploaded files are deleted
+    from gradio's cache after JEWELREC_UPLOAD_TTL seconds."""
+    import time
+
+    from gradio_client import handle_file
+    from PIL import Image
+
+    from jewelrec import Bundle
+    from jewelrec.space import SpaceService
+    from jewelrec.space.ratings import RatingStore
+    from jewelrec.space.ui import build_demo, launch_kwargs
+
+    monkeypatch.setenv("JEWELREC_UPLOAD_TTL", "2")
+    cache = tmp_path / "gradio-cache"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    service = SpaceService.start(Bundle.load(sample_bundle_dir), {"notice": "t"}, RatingStore(tmp_path / "r.db"))
+    demo = build_demo(service)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True,
+                            **launch_kwargs(tmp_path / "data") | {"server_port": free_port()})
+    try:
+        client = Client(url, verbose=False)
+        photo = tmp_path / "ring.jpg"
+        Image.new("RGB", (64, 64), (200, 160, 60)).save(photo)
+        (tmp_path / "notes.txt").write_text("not a picture")
+        assert client.predict(handle_file(str(photo)), api_name="/similar_upload")
+        with pytest.raises(AppError, match="not a photo jewelrec can read"):
+            client.predict(handle_file(str(tmp_path / "notes.txt")), api_name="/similar_upload")
+        uploaded = [p for p in cache.rglob("*") if p.is_file() and p.suffix in (".jpg", ".txt")]
+        assert uploaded
+        deadline = time.time() + 20
+        while time.time() < deadline and any(p.exists() for p in uploaded):
+            time.sleep(1)
+        assert not any(p.exists() for p in uploaded)
+    finally:
+        demo.close()

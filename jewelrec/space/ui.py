@@ -84,6 +84,15 @@ def launch_kwargs(data_dir: str | os.PathLike) -> dict[str, Any]:
                 app_kwargs={"middleware": [Middleware(SecurityHeaders)]})
 
 
+class UploadedPhoto(gr.Image):
+    """``gr.Image`` that hands the handler the uploaded file's path without opening it: gradio's own preprocess
+    opens every upload with Pillow, so a non-image failed there with a generic error and a bomb's header was
+    parsed before our checks. The handler validates the file (format, size) and says what is wrong."""
+
+    def preprocess(self, payload):
+        return None if payload is None or payload.path is None else str(payload.path)
+
+
 class SecurityHeaders:
     """ASGI middleware: headers a Space can carry without breaking gradio — no MIME sniffing, no referrer leaks,
     and framing only by the Space's own page on huggingface.co (``frame-ancestors``)."""
@@ -152,8 +161,9 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def build_demo(service: SpaceService) -> gr.Blocks:
-    # uploads are used once and then only clutter the disk: gradio deletes cached files older than an hour, hourly
-    with gr.Blocks(title="jewelrec · find your style", delete_cache=(3600, 3600)) as demo:
+    # uploads are used once and then only clutter the disk: gradio deletes cached files older than ttl, every ttl
+    ttl = int(os.environ.get("JEWELREC_UPLOAD_TTL", "3600"))  # seconds an upload is kept in gradio's cache
+    with gr.Blocks(title="jewelrec · find your style", delete_cache=(ttl, ttl)) as demo:
         browser_id = gr.BrowserState(None, storage_key="jewelrec-browser-id")
         gr.HTML("<div id='hero'><h1>◆ jewelrec</h1><p>Rate a few pieces and we'll learn your style — "
                 "then browse pieces like the ones you love.</p></div>")
@@ -262,9 +272,8 @@ def _similar_tab(service: SpaceService) -> dict[str, Any]:
         gr.Markdown("Pick a piece — or click any piece in a gallery — to see the closest matches.")
         with gr.Row():
             picker = gr.Dropdown(service.choices(), label="Piece", scale=3, filterable=True, elem_id="similar-picker")
-            # filepath: gradio only reads the header; the handler checks format and size before decoding
-            upload = gr.Image(label="…or upload a photo", type="filepath", sources=["upload"], height=160,
-                              visible=service.can_embed_uploads, scale=1)
+            upload = UploadedPhoto(label="…or upload a photo", type="filepath", sources=["upload"], height=160,
+                                   visible=service.can_embed_uploads, scale=1)
         gallery = _gallery("More like this", elem_id="similar-gallery")
         with gr.Accordion("Details", open=False):
             table = gr.Dataframe(headers=DETAIL_COLUMNS, interactive=False, wrap=True)
