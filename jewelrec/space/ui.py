@@ -84,13 +84,12 @@ def launch_kwargs(data_dir: str | os.PathLike) -> dict[str, Any]:
                 app_kwargs={"middleware": [Middleware(SecurityHeaders)]})
 
 
-class UploadedPhoto(gr.Image):
-    """``gr.Image`` that hands the handler the uploaded file's path without opening it: gradio's own preprocess
-    opens every upload with Pillow, so a non-image failed there with a generic error and a bomb's header was
-    parsed before our checks. The handler validates the file (format, size) and says what is wrong."""
-
-    def preprocess(self, payload):
-        return None if payload is None or payload.path is None else str(payload.path)
+def _unopened_path(payload) -> str | None:
+    """Preprocess for the upload box: the uploaded file's path, not opened. gradio's own opens every upload with
+    Pillow, so a non-image failed there with a generic error; the handler validates the file (format, size) and
+    says what is wrong. (Set on the instance: a gr.Image subclass would make gradio write a .pyi stub beside
+    this module at import.)"""
+    return None if payload is None or payload.path is None else str(payload.path)
 
 
 class SecurityHeaders:
@@ -272,8 +271,9 @@ def _similar_tab(service: SpaceService) -> dict[str, Any]:
         gr.Markdown("Pick a piece — or click any piece in a gallery — to see the closest matches.")
         with gr.Row():
             picker = gr.Dropdown(service.choices(), label="Piece", scale=3, filterable=True, elem_id="similar-picker")
-            upload = UploadedPhoto(label="…or upload a photo", type="filepath", sources=["upload"], height=160,
-                                   visible=service.can_embed_uploads, scale=1)
+            upload = gr.Image(label="…or upload a photo", type="filepath", sources=["upload"], height=160,
+                              visible=service.can_embed_uploads, scale=1)
+            upload.preprocess = _unopened_path
         gallery = _gallery("More like this", elem_id="similar-gallery")
         with gr.Accordion("Details", open=False):
             table = gr.Dataframe(headers=DETAIL_COLUMNS, interactive=False, wrap=True)
