@@ -35,7 +35,8 @@ def sample_bundle(path: Path) -> Path:
     return path
 
 
-def strategies(bundle, recommender_config=None) -> dict:
+def strategies(bundle, recommender_config=None) -> tuple[dict, object]:
+    """({name: strategy} over the bundle's embeddings, the Recommender behind 'jewelrec')."""
     from jewelrec import Recommender
 
     rec = Recommender(bundle, config=recommender_config)

@@ -244,8 +244,9 @@ class DualTrainer:
         return loss
 
     def _params(self) -> list[torch.nn.Parameter]:
-        return [p for m in [*self.modules.values(), self.heads] for p in m.parameters() if p.requires_grad] + \
-            [self.scale]
+        """Every trainable parameter once (a fine-tuned CLIP's logit scale is also one of its own parameters)."""
+        params = [p for m in [*self.modules.values(), self.heads] for p in m.parameters() if p.requires_grad]
+        return list({id(p): p for p in [*params, self.scale]}.values())
 
     def _train(self, modules: list[torch.nn.Module], flag: bool) -> None:
         for m in [*modules, self.heads]:

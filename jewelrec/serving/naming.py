@@ -71,8 +71,13 @@ def style_claims(items: pd.DataFrame, labels: np.ndarray, n_clusters: int) -> li
 
 def style_names(items: pd.DataFrame, labels: np.ndarray, n_clusters: int) -> list[str]:
     """A truthful, distinct name per style (see the module docstring)."""
+    return names_from_claims(style_claims(items, labels, n_clusters))
+
+
+def names_from_claims(all_claims: list[dict[str, str]]) -> list[str]:
+    """The style names :func:`style_names` gives, from claims already computed."""
     names: list[str] = []
-    for cluster, claims in enumerate(style_claims(items, labels, n_clusters)):
+    for cluster, claims in enumerate(all_claims):
         name = " ".join(claims.values()) or f"style {cluster + 1}"
         if name in names:
             name = f"{name} #{sum(n == name or n.startswith(name + ' #') for n in names) + 1}"
@@ -80,6 +85,13 @@ def style_names(items: pd.DataFrame, labels: np.ndarray, n_clusters: int) -> lis
     return names
 
 
-def matches_claims(row: pd.Series, claims: dict[str, str]) -> bool:
-    """Whether an item has every attribute value its style's name claims."""
-    return all(str(row.get(column, "")).strip() == value for column, value in claims.items())
+def fits_style_names(items: pd.DataFrame, labels: np.ndarray, claims: list[dict[str, str]]) -> np.ndarray:
+    """(n,) bool: whether each item has every attribute value its style's name claims (vectorised per style and
+    column, so a million-item bundle pays milliseconds at start-up, not a Python loop over rows)."""
+    fits = np.ones(len(items), dtype=bool)
+    columns = {c: items[c].astype(str).str.strip().to_numpy() for c in {c for claim in claims for c in claim}}
+    for cluster, claim in enumerate(claims):
+        members = labels == cluster
+        for column, value in claim.items():
+            fits[members] &= columns[column][members] == value
+    return fits

@@ -28,7 +28,7 @@ import numpy as np
 
 from jewelrec.serving.bundle import Bundle
 from jewelrec.serving.index import EXACT_LIMIT, FLAT_LIMIT, VectorIndex
-from jewelrec.serving.naming import item_names, matches_claims, style_claims, style_names
+from jewelrec.serving.naming import fits_style_names, item_names, names_from_claims, style_claims, style_names
 
 MAX_RATINGS = 10_000  # a person cannot rate more; refuse bigger payloads before doing work
 
@@ -67,11 +67,10 @@ class Recommender:
         self.index = VectorIndex(self.embeddings, exact_limit=self.config.exact_limit)
         self.exhaustive = len(self.ids) <= self.config.exhaustive_limit
         self.names = item_names(bundle.items)
-        self.cluster_names = cluster_names(bundle)
         # what each style's name claims, and whether each item has it: reasons never contradict a piece's metadata
         claims = style_claims(bundle.items, self.labels, bundle.n_clusters)
-        self.fits_name = np.array([matches_claims(row, claims[label]) for (_, row), label
-                                   in zip(bundle.items.iterrows(), self.labels)], dtype=bool)  # (n,)
+        self.cluster_names = names_from_claims(claims)
+        self.fits_name = fits_style_names(bundle.items, self.labels, claims)  # (n,)
         # items of each cluster, most central first (those the style's name describes before the others): the
         # cold-start picks and the big-catalog candidates
         centrality = self.probs[np.arange(len(self.labels)), self.labels]  # (n,)

@@ -23,7 +23,7 @@ from PIL import Image
 
 from jewelrec.paths import cache_dir
 from jewelrec.serving.bundle import Bundle, BundleError
-from jewelrec.serving.recommender import Recommender, cluster_names
+from jewelrec.serving.recommender import Recommender
 from jewelrec.space.ratings import RatingStore, data_dir
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ class SpaceService:
         return cls(bundle, Recommender(bundle, encoder=encoder), store, origin, secret=browser_secret())
 
     def __post_init__(self) -> None:
-        self.styles = cluster_names(self.bundle)
+        self.styles = self.recommender.cluster_names  # computed once, by the recommender
         self.names = self.recommender.names  # one naming rule: the recommender's reasons use the same names
         self.thumbnail = lru_cache(maxsize=4096)(self._thumbnail)
         self._told_gone: set[str] = set()  # users already told (in the log) that some ratings left the catalog
