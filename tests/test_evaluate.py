@@ -258,3 +258,86 @@ def test_a_typo_inside_data_synthetic_is_named(tmp_path, capsys):
     config = {"data": {"synthetic": {"n_user": 100}}, "models": [{"type": "als"}]}
     assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
     assert "data.synthetic has unknown keys ['n_user']; allowed keys are" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def space_log(tmp_path_factory):
+    """A Space ratings database of simulated shoppers (1–5 stars, dislikes included) and a saved bundle of the
+    catalog they rated, less its first five pieces."""
+    from jewelrec import Recommender
+    from jewelrec.evaluation.models.shipped import restrict
+    from jewelrec.evaluation.synthetic_ratings import shopper_ratings, write_ratings_db
+    from tests.conftest import make_synthetic_bundle
+
+    root = tmp_path_factory.mktemp("space-log")
+    catalog = make_synthetic_bundle(n_items=120)
+    ratings = shopper_ratings(catalog.items, Recommender(catalog).rate_order, n_shoppers=150, browse=16, seed=1)
+    db = write_ratings_db(ratings, root / "ratings.db")
+    restrict(catalog, np.arange(5, 120)).save(root / "bundle")
+    return db, root / "bundle", ratings
+
+
+def test_the_shipped_recommender_next_to_als_in_one_results_json(tmp_path, capsys, space_log):
+    db, bundle, ratings = space_log
+    # relevant = a held-out 4–5★; the 1–3★ rows are no positive for ALS but reach jewelrec as raw stars
+    data = {"preset": "space-ratings", "path": str(db), "rating_confidence": {1: 0, 2: 0, 3: 0, 4: 1, 5: 2}}
+    config = {"data": data, "bundle": str(bundle),
+              "split": {"method": "random", "test_fraction": 0.25, "seed": 0}, "k": 10,
+              "models": [{"name": "als", "type": "als", "params": {"factors": 8, "iterations": 10}},
+                         {"name": "jewelrec", "type": "jewelrec"},
+                         {"name": "jewelrec-no-dislike-term", "type": "jewelrec", "params": {"dislike_weight": 0.0}}]}
+    out = tmp_path / "results"
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
+    results = _read(out)
+    assert list(results) == ["popularity", "als", "jewelrec", "jewelrec-no-dislike-term"]
+    assert set(results["jewelrec"]) == set(results["als"])  # the same metrics, diversity included
+    assert results["jewelrec"]["ndcg@10"] > 1.5 * results["popularity"]["ndcg@10"]
+    err = capsys.readouterr().err
+    assert "note: model 'jewelrec': 5 log items" in err and "not in the bundle" in err
+    record = json.loads((out / "run.json").read_text())["models"]
+    assert record["jewelrec"]["log_items_not_in_bundle"] == 5 and record["jewelrec"]["ratings_not_in_bundle"] > 0
+    assert record["jewelrec"]["training_dislikes"] > 0 and record["jewelrec-no-dislike-term"]["params"] == {
+        "dislike_weight": 0.0}
+    report = json.loads((out / "data_report.json").read_text())
+    assert report["log"]["dislikes_kept_for_star_models"] == int((ratings.stars <= 3).sum())
+    assert 0 < report["star_ratings"]["training_dislikes"] < report["log"]["dislikes_kept_for_star_models"]
+
+
+def test_a_sweep_over_the_shipped_recommender_settings(tmp_path, space_log):
+    """Sweeps carve a validation split from the training side; its star view (dislikes included) follows."""
+    db, bundle, _ = space_log
+    config = {"data": {"preset": "space-ratings", "path": str(db)}, "bundle": str(bundle), "run_mode": "sweep",
+              "split": {"method": "random", "test_fraction": 0.25}, "k": 10, "sweep": {"metric": "ndcg@10"},
+              "models": [{"name": "jewelrec", "type": "jewelrec", "params": {"dislike_weight": [0.0, 0.5]}}]}
+    out = tmp_path / "sweep"
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
+    trials = pd.read_csv(out / "sweep.csv")
+    assert trials.params.tolist() == ["dislike_weight=0.0", "dislike_weight=0.5"] and trials.best.sum() == 1
+    assert set(json.loads((out / "best_params.json").read_text())["jewelrec"]) == {"dislike_weight"}
+    assert json.loads((out / "data_report.json").read_text())["validation_split"]["evaluated_users"] > 0
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"data": "hm"}, "reads 1–5 star ratings, and this log has none"),
+        ({"filter_seen": False}, "set filter_seen: true"),
+        ({"models": [{"type": "jewelrec", "rerank": {"pool": 3}}]}, "drop rerank"),
+        ({"models": [{"type": "jewelrec", "params": {"dislike_wieght": 1}}]}, "allowed keys are"),
+        ({"models": [{"type": "jewelrec", "params": {"query_weight": "high"}}]}, "query_weight must be a number"),
+        ({"bundle": None}, "set its params.bundle or the config's bundle:"),
+        ({"bundle": "NOWHERE"}, "NOWHERE"),
+    ],
+)
+def test_the_jewelrec_model_fails_early_with_the_fix(tmp_path, capsys, space_log, change, message):
+    db, bundle, _ = space_log
+    config = {"data": {"preset": "space-ratings", "path": str(db)}, "bundle": str(bundle),
+              "split": {"method": "random", "test_fraction": 0.25}, "models": [{"type": "jewelrec"}]}  # fmt: skip
+    if change.get("data") == "hm":
+        csv = tmp_path / "tx.csv"
+        hm_frame(planted_arrays(50, 20, n_groups=2, seed=0)).to_csv(csv, index=False)
+        change = {"data": {"preset": "hm", "path": str(csv)}}
+    config.update(change)
+    assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r" / "results.json").exists()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jewelrec.evaluation.interactions import InteractionsConfig, aggregate_pairs, load_interactions
+from jewelrec.evaluation.interactions import InteractionsConfig, aggregate_pairs, load_interactions, log_summary
 from jewelrec.evaluation.synthetic_logs import hm_frame, planted_arrays
 
 
@@ -69,6 +69,30 @@ def test_space_ratings_db_maps_stars(tmp_path):
         {"preset": "space-ratings", "path": str(path), "rating_confidence": {1: 0.5, 2: 1, 3: 2, 4: 3, 5: 4}}
     )
     assert len(load_interactions(custom)) == 5
+
+
+def test_space_ratings_keep_dislikes_beside_the_positive_rows(tmp_path):
+    """The 1–2★ rows stay out of the rows collaborative models train on (same vocabularies and counts as if
+    they were gone) but are kept, with their raw stars, for models that read stars."""
+    path = tmp_path / "ratings.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE ratings(user_id TEXT, item_id TEXT, stars INTEGER, updated_at REAL)")
+        conn.executemany("INSERT INTO ratings VALUES (?, ?, ?, ?)", [
+            ("u1", "i1", 5, 1.7e9), ("u1", "i2", 1, 1.7e9 + 60), ("u2", "i1", 3, 1.7e9 + 120),
+            ("u3", "i4", 2, 1.7e9 + 240), ("u2", "i2", 4, 1.7e9 + 300), ("", "i9", 1, 1.7e9)])  # fmt: skip
+    log = load_interactions(InteractionsConfig.from_dict({"preset": "space-ratings", "path": str(path)}))
+    assert list(log.user_ids) == ["u1", "u2"] and list(log.item_ids) == ["i1", "i2"]  # u3, i4: dislikes only
+    assert log.weights.tolist() == [4.0, 1.0, 2.0] and log.stars.tolist() == [5.0, 3.0, 4.0]
+    assert log.dropped == {"missing user id": 1, "rating maps to zero confidence": 2}
+    dislikes = log.dislikes
+    got = {(dislikes.user_ids[u], dislikes.item_ids[i]): s for u, i, s in zip(dislikes.users, dislikes.items,
+                                                                              dislikes.stars)}  # fmt: skip
+    assert got == {("u1", "i2"): 1.0, ("u3", "i4"): 2.0}  # the row without a user id is not among them
+    assert dislikes.times.tolist() == [1_700_000_060, 1_700_000_240]
+    assert log_summary(log)["dislikes_kept_for_star_models"] == 2
+    every_star_counts = {"preset": "space-ratings", "path": str(path), "rating_confidence": {s: 1 for s in range(1, 6)}}
+    log = load_interactions(InteractionsConfig.from_dict(every_star_counts))
+    assert log.dislikes is None and sorted(log.stars.tolist()) == [1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 def test_space_db_without_ratings_table(tmp_path):

@@ -119,3 +119,20 @@ def test_closeness_uses_the_strongest_likes_and_dislikes_only():
     dev = np.array([2.0, -1.0, 0.5, 1.0, -2.0, 0.0, 1.5])
     assert _anchors(dev, 2).tolist() == [0, 6, 4, 1]  # two most liked, then two most disliked
     assert _anchors(dev, 10).tolist() == [0, 6, 3, 2, 4, 1]  # a neutral rating is never an anchor
+
+
+def test_recommendable_keeps_picks_inside_while_every_piece_still_counts_as_a_rating(synthetic_bundle):
+    """The offline evaluator's candidate set: only the allowed pieces are picked (cold start too), and a 1★ of a
+    piece that may not be picked still pushes its style out."""
+    allowed = np.arange(synthetic_bundle.n_items) % 2 == 0  # even rows only; styles 0, 2, 4 are all even
+    allowed[[1, 7, 13]] = True  # three pieces of style 1
+    rec = Recommender(synthetic_bundle, recommendable=allowed)
+    liked_both = {"it-00000": 5, "it-00006": 5, "it-00019": 5, "it-00025": 5}  # styles 0 and 1 (19, 25 not allowed)
+    picks = [item for item, _, _ in rec.recommend(liked_both, k=10)]
+    assert all(allowed[synthetic_bundle.index_of(item)] for item in picks)
+    assert {cluster_of(rec, item) for item in picks} == {0, 1}
+    hated = {**liked_both, "it-00031": 1, "it-00037": 1, "it-00043": 1}  # style-1 pieces that cannot be picked
+    assert {cluster_of(rec, item) for item, _, _ in rec.recommend(hated, k=10)} == {0}
+    assert all(allowed[synthetic_bundle.index_of(item)] for item, _, _ in rec.cold_start(20))
+    with pytest.raises(ValueError, match="bool mask"):
+        Recommender(synthetic_bundle, recommendable=allowed[:10])

@@ -79,3 +79,36 @@ def test_make_split_dispatch():
     log = _log([0, 0, 1, 1], [0, 1, 0, 1], days=[0, 1, 2, 3])
     assert make_split(log, SplitConfig(method="time", test_days=1)).method == "time"
     assert make_split(log, SplitConfig(method="random", test_fraction=0.5)).method == "random"
+
+
+def _with_dislikes(log: InteractionLog, users, items, days) -> InteractionLog:
+    """``log`` plus kept-aside 1★ rows (own vocabularies, as the loader makes them)."""
+    log.stars = np.full(len(log), 5.0, np.float32)
+    n = len(users)
+    log.dislikes = InteractionLog(
+        np.array([f"u{u}" for u in range(max(users) + 1)], object), np.array([f"d{i}" for i in range(max(items) + 1)],
+                                                                            object),
+        np.asarray(users, np.int32), np.asarray(items, np.int32), np.ones(n, np.float32),
+        DAY0 + np.asarray(days) * SECONDS_PER_DAY, n, stars=np.ones(n, np.float32),
+    )  # fmt: skip
+    return log
+
+
+def test_dislikes_follow_the_split_and_never_change_it():
+    """Kept-aside dislikes go to the side the split puts their time (time) or a seeded share of each user's is held
+    back (random); the split of the positive rows is exactly the one made without them."""
+    days = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    plain = _log(users=[0, 0, 0, 1, 1, 1, 2, 2, 2, 2], items=[0, 1, 2, 0, 3, 4, 1, 2, 3, 4], days=days)
+    rated = _with_dislikes(_log(users=[0, 0, 0, 1, 1, 1, 2, 2, 2, 2], items=[0, 1, 2, 0, 3, 4, 1, 2, 3, 4],
+                                days=days), users=[0, 0, 1, 1, 1, 1], items=[0, 1, 2, 3, 4, 5], days=[1, 9, 2, 3, 4, 5])
+    split = time_split(rated, test_days=2)
+    assert split.train.dislikes.times.max() < split.cutoff <= split.test.dislikes.times.min()
+    assert len(split.train.dislikes) == 5 and len(split.test.dislikes) == 1
+    for method in (lambda log: time_split(log, 2), lambda log: random_split(log, 0.5, seed=3)):
+        a, b = method(plain), method(rated)
+        assert (a.train.to_csr() != b.train.to_csr()).nnz == 0 and (a.test.to_csr() != b.test.to_csr()).nnz == 0
+    split = random_split(rated, 0.5, seed=3)
+    assert len(split.train.dislikes) == 3 and len(split.test.dislikes) == 3  # users 0 and 1: half of theirs each
+    assert split.train.stars.tolist() == [5.0] * len(split.train)  # stars ride along the merged pairs
+    validation = make_split(split.train, SplitConfig("random", test_fraction=0.5, seed=3))  # a sweep's split
+    assert len(validation.train.dislikes) + len(validation.test.dislikes) == 3

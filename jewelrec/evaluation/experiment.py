@@ -5,7 +5,8 @@
 Writes ``results.json`` ({model: {metric: value}}), ``results.csv``, ``metrics.png`` / ``lift.png``,
 ``data_report.json`` (rows read, dropped per reason, split and cold-start counts), ``run.json`` (resolved config,
 versions, timings, tracker) and, for ``run_mode: sweep``, ``sweep.csv`` / ``sweep.png`` / ``best_params.json``.
-The popularity baseline is always evaluated. See README "Offline evaluation" for the config format.
+The popularity baseline is always evaluated. ``type: jewelrec`` runs the shipped recommender on the log's raw stars
+(:mod:`jewelrec.evaluation.models.shipped`). See README "Offline evaluation" for the config format.
 """
 
 from __future__ import annotations
@@ -29,16 +30,19 @@ from jewelrec import plotting
 from jewelrec.config_keys import check_keys
 from jewelrec.evaluation.interactions import InteractionLog, InteractionsConfig, load_interactions, log_summary
 from jewelrec.evaluation.metrics import ALL_METRICS, evaluate_ranking
-from jewelrec.evaluation.models import CFModel, PopularityModel, align_to_columns
+from jewelrec.evaluation.models import STAR_MODELS, CFModel, PopularityModel, align_to_columns
 from jewelrec.evaluation.models.registry import (
     ItemContent,
     ModelSpec,
     build_model,
+    bundle_of,
     expand_grid,
     load_bundle_content,
     swept_keys,
 )
+from jewelrec.evaluation.models.shipped import NO_STARS, check_star_range
 from jewelrec.evaluation.splits import Split, SplitConfig, make_split, split_report
+from jewelrec.evaluation.stars import StarRatings, training_stars
 from jewelrec.evaluation.synthetic_logs import item_id_strings, planted_arrays, planted_embeddings, user_id_strings
 from jewelrec.evaluation.tracking import TRACKERS, make_tracker
 
@@ -58,7 +62,7 @@ class EvalConfig:
     filter_seen: bool = True  # never recommend what the user already has in train
     max_eval_users: int | None = None  # seeded subsample of test users, for quick looks at huge logs
     seed: int = 0
-    bundle: str | None = None  # jewelrec bundle dir (embeddings + clusters) for visual / hybrid / rerank
+    bundle: str | None = None  # jewelrec bundle dir (embeddings + clusters) for visual / hybrid / rerank / jewelrec
     tracker: str = "none"  # "none" | "trackio" | "wandb"
     project: str = "jewelrec-offline-eval"
     sweep: dict[str, Any] = field(default_factory=dict)  # {metric: map@12, select_on: validation | test}
@@ -92,8 +96,15 @@ class EvalConfig:
             raise ValueError(f"unknown metrics {sorted(set(self.metrics) - set(ALL_METRICS))}; use {list(ALL_METRICS)}")
         if self.sweep.get("select_on", "validation") not in ("validation", "test"):
             raise ValueError("sweep.select_on must be 'validation' or 'test'")
+        if not self.filter_seen and self.star_models:
+            raise ValueError(f"models {[m.name for m in self.star_models]} (jewelrec) never recommend a piece the "
+                             "user rated; set filter_seen: true (the default) to evaluate them")
         if not any(m.type == "popularity" and not m.params and not m.rerank for m in self.models):
             self.models.insert(0, ModelSpec(name=_free_name("popularity", names), type="popularity"))
+
+    @property
+    def star_models(self) -> list[ModelSpec]:
+        return [m for m in self.models if m.type in STAR_MODELS]
 
     @property
     def sweep_metric(self) -> str:
@@ -115,6 +126,7 @@ class EvalData:
     warm: np.ndarray  # (n_eval,) bool: user has training interactions
     fallback: PopularityModel  # all-time popularity on train: the cold-start path
     report: dict[str, Any]
+    stars: StarRatings | None = None  # raw training stars, dislikes included, for star models (jewelrec)
 
 
 def load_log(data: dict[str, Any]) -> tuple[InteractionLog, ItemContent | None]:
@@ -154,7 +166,8 @@ def prepare(split: Split, config: EvalConfig) -> EvalData:
     warm = np.diff(train.indptr)[users] > 0
     report = {**split_report(split), "evaluated_users": len(users), "test_users_total": n_test_users,
               "cold_users_get_popularity": int((~warm).sum())}  # fmt: skip
-    return EvalData(train, days_ago, users, relevant, warm, PopularityModel().fit(train), report)
+    stars = training_stars(split.train) if config.star_models else None
+    return EvalData(train, days_ago, users, relevant, warm, PopularityModel().fit(train), report, stars)
 
 
 def recommend_for(model: CFModel, data: EvalData, k: int, filter_seen: bool):
@@ -171,9 +184,12 @@ def recommend_for(model: CFModel, data: EvalData, k: int, filter_seen: bool):
 
 def score_model(spec: ModelSpec, data: EvalData, config: EvalConfig, ctx: dict[str, Any]) -> tuple[dict, dict]:
     """Fit ``spec`` on ``data.train`` and return (metrics, timings/info)."""
-    model = build_model(spec, ctx["content"], ctx["item_ids"])
+    model = build_model(spec, ctx["content"], ctx["item_ids"], bundles=ctx["bundles"], default_bundle=config.bundle)
     t0 = time.perf_counter()
-    model.fit(data.train, days_ago=data.days_ago)
+    if getattr(model, "reads_stars", False):
+        model.fit(data.train, days_ago=data.days_ago, stars=data.stars)
+    else:
+        model.fit(data.train, days_ago=data.days_ago)
     t1 = time.perf_counter()
     ranked, n_fallback = recommend_for(model, data, config.k, config.filter_seen)
     t2 = time.perf_counter()
@@ -184,7 +200,8 @@ def score_model(spec: ModelSpec, data: EvalData, config: EvalConfig, ctx: dict[s
         embeddings=ctx["embeddings"], has_embedding=ctx["has_embedding"],
     )  # fmt: skip
     info = {"type": spec.type, "params": spec.flat_params(), "fit_seconds": round(t1 - t0, 3),
-            "recommend_seconds": round(t2 - t1, 3), "fallback_users": n_fallback}  # fmt: skip
+            "recommend_seconds": round(t2 - t1, 3), "fallback_users": n_fallback,
+            **getattr(model, "report_", {})}  # fmt: skip
     return metrics, info
 
 
@@ -201,8 +218,10 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
         content = synthetic_content
     elif config.bundle:
         content = load_bundle_content(config.bundle)
+    bundles = _star_model_bundles(config, log, content)
     split = make_split(log, config.split)
-    ctx: dict[str, Any] = {"content": content, "item_ids": log.item_ids, "embeddings": None, "has_embedding": None}
+    ctx: dict[str, Any] = {"content": content, "item_ids": log.item_ids, "embeddings": None, "has_embedding": None,
+                           "bundles": bundles}  # fmt: skip
     data_report: dict[str, Any] = {"log": log_summary(log)}
     if content is not None:
         embeddings, _, has = align_to_columns(content.item_ids, content.embeddings, content.labels, log.item_ids)
@@ -220,6 +239,13 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
         }  # fmt: skip
     test_data = prepare(split, config)
     data_report["split"] = test_data.report
+    if test_data.stars is not None:
+        data_report["star_ratings"] = {
+            "training_ratings": int(test_data.stars.matrix.nnz), "training_dislikes": test_data.stars.n_dislikes,
+            "dislikes_of_users_without_a_positive": test_data.stars.n_dislikes_of_unknown_users,
+            "rule": "jewelrec model: raw stars of the training side, 1–2★ included; collaborative models see only "
+                    "the positive rows; dislikes follow the split (time: cutoff; random: the same share held back)",
+        }  # fmt: skip
     datasets = {"test": test_data}
     if config.run_mode == "sweep" and config.sweep.get("select_on", "validation") == "validation":
         if any(swept_keys(m) for m in config.models):
@@ -234,7 +260,7 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
         if config.run_mode == "single" and swept_keys(spec):
             raise ValueError(f"model {spec.name!r} lists values for {swept_keys(spec)}; use run_mode: sweep")
         for candidate in expand_grid(spec):
-            build_model(candidate, ctx["content"], ctx["item_ids"])
+            build_model(candidate, ctx["content"], ctx["item_ids"], bundles=bundles, default_bundle=config.bundle)
     failed: dict[str, str] = {}
     for spec in tqdm(config.models, desc="models", disable=None):
         chosen = spec
@@ -249,6 +275,8 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
             continue
         results[spec.name] = {k: float(v) for k, v in metrics.items()}
         infos[spec.name] = info
+        if info.get("note"):
+            print(f"note: model {spec.name!r}: {info['note']}", file=sys.stderr)
         tracker.start_run(f"{config.name}/{spec.name}", {"model": spec.name, "type": spec.type, **info["params"]})
         tracker.log({**results[spec.name], "fit_seconds": info["fit_seconds"]})
         tracker.finish_run()
@@ -259,6 +287,27 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
         raise ValueError(f"every model failed, so there are no results: {failed}")
     _write_outputs(out, config, results, infos, trials, data_report, tracker.info(), started)
     return results
+
+
+def _star_model_bundles(config: EvalConfig, log: InteractionLog, content: ItemContent | None) -> dict[str, Any]:
+    """Check the log can drive the jewelrec models (raw 1–5 stars) and load each of their bundles once."""
+    if not config.star_models:
+        return {}
+    if log.stars is None:
+        raise ValueError(f"models {[m.name for m in config.star_models]}: {NO_STARS}")
+    stars = log.stars if log.dislikes is None else np.concatenate([log.stars, log.dislikes.stars])
+    for spec in config.star_models:
+        check_star_range(stars, spec.name)
+    from jewelrec.serving.bundle import Bundle
+
+    bundles: dict[str, Any] = {}
+    if content is not None and content.bundle is not None:
+        bundles[str(config.bundle)] = content.bundle
+    for spec in config.star_models:
+        path = bundle_of(spec, config.bundle)
+        if path not in bundles:
+            bundles[path] = Bundle.load(path)
+    return bundles
 
 
 def _sweep(spec, data, config, ctx, tracker, trials) -> ModelSpec:

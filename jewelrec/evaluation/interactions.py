@@ -28,7 +28,8 @@ from jewelrec.config_keys import check_keys
 HM_COLUMNS = ("t_dat", "customer_id", "article_id", "price", "sales_channel_id")
 SPACE_RATINGS_TABLE = "ratings"
 # Stars → confidence for the Space preset: 1–2 stars are dislikes, not weak likes, so they carry no positive
-# signal for implicit-feedback models (dropped and counted); 5 stars count twice as much as 4.
+# signal for implicit-feedback models (left out of their log and counted, but kept aside in ``log.dislikes`` for
+# models that read raw stars); 5 stars count twice as much as 4.
 DEFAULT_STARS_CONFIDENCE = {1: 0.0, 2: 0.0, 3: 1.0, 4: 2.0, 5: 4.0}
 SECONDS_PER_DAY = 86_400
 
@@ -103,6 +104,11 @@ class InteractionLog:
     times: np.ndarray | None = None  # (n,) int64 unix seconds, or None when the log has no time column
     n_rows_read: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    stars: np.ndarray | None = None  # (n,) float32 raw rating of each row, when the log has a rating column
+    # rows whose rating maps to zero confidence (the 1–2★ dislikes of the Space preset), with their own id
+    # vocabularies: never part of the rows above (so collaborative models never see them), kept for models that
+    # read raw stars (``jewelrec``); the splits put each one on the train or the test side
+    dislikes: InteractionLog | None = None
 
     @property
     def n_users(self) -> int:
@@ -115,11 +121,13 @@ class InteractionLog:
     def __len__(self) -> int:
         return len(self.users)
 
-    def subset(self, mask: np.ndarray) -> InteractionLog:
-        """Rows where ``mask`` (n,) is true; vocabularies are kept so codes stay comparable."""
+    def subset(self, mask: np.ndarray, dislikes: InteractionLog | None = None) -> InteractionLog:
+        """Rows where ``mask`` (n,) is true; vocabularies are kept so codes stay comparable. ``dislikes`` are
+        not rows of this log, so the caller says which of them go with the subset (default none)."""
         return InteractionLog(
             self.user_ids, self.item_ids, self.users[mask], self.items[mask], self.weights[mask],
             None if self.times is None else self.times[mask], self.n_rows_read, dict(self.dropped),
+            None if self.stars is None else self.stars[mask], dislikes,
         )  # fmt: skip
 
     def to_csr(self) -> sp.csr_matrix:
@@ -297,11 +305,13 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig) -> Interaction
         drop(np.isinf(raw), "non-finite weight")  # inf / 1e309: one such row turns ALS factors into NaN
         drop(~np.isnan(raw) & (raw <= 0), "non-positive weight")
         weights = np.where(np.isnan(raw), 0.0, raw)
+    rating, aside = None, np.zeros(n_read, dtype=bool)
     if config.rating_col:
         rating = pd.to_numeric(frame[config.rating_col], errors="coerce").to_numpy(dtype=np.float64)
         drop(np.isnan(rating), "unparseable rating")
         confidence = _rating_to_confidence(rating, config.rating_confidence, drop)
-        drop(~np.isnan(confidence) & (confidence <= 0), "rating maps to zero confidence")
+        aside = keep & ~np.isnan(confidence) & (confidence <= 0)  # dislikes: out of this log, kept beside it
+        drop(aside, "rating maps to zero confidence")
         weights = weights * np.nan_to_num(confidence, nan=0.0, posinf=0.0)
         drop(np.isinf(rating), "non-finite weight")
 
@@ -317,16 +327,27 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig) -> Interaction
                 "(a strftime format, 'unix', or null for ISO-8601) or set data.on_bad_time: drop to skip them."
             )
         drop(bad, "unparseable time")
+        aside &= ~bad
 
     if not keep.any():
         raise ValueError(f"no usable rows in {config.path!r}: all {n_read} were dropped ({dropped})")
-    user_codes, user_vocab = pd.factorize(users[keep], sort=False)
-    item_codes, item_vocab = pd.factorize(items[keep], sort=False)
+    dislikes = None
+    if aside.any():
+        dislikes = _factorised(users, items, aside, np.ones(n_read), times, rating, n_read, {})
+    return _factorised(users, items, keep, weights, times, rating, n_read, dropped, dislikes)
+
+
+def _factorised(users: pd.Series, items: pd.Series, rows: np.ndarray, weights: np.ndarray, times, rating,
+                n_read: int, dropped: dict[str, int], dislikes: InteractionLog | None = None) -> InteractionLog:
+    """The ``rows`` (n_read,) bool of a read frame as a log with its own id vocabularies."""
+    user_codes, user_vocab = pd.factorize(users[rows], sort=False)
+    item_codes, item_vocab = pd.factorize(items[rows], sort=False)
     return InteractionLog(
         user_ids=np.asarray(user_vocab, dtype=object), item_ids=np.asarray(item_vocab, dtype=object),
         users=user_codes.astype(np.int32), items=item_codes.astype(np.int32),
-        weights=weights[keep].astype(np.float32), times=None if times is None else times[keep],
-        n_rows_read=n_read, dropped=dropped,
+        weights=weights[rows].astype(np.float32), times=None if times is None else times[rows],
+        n_rows_read=n_read, dropped=dropped, stars=None if rating is None else rating[rows].astype(np.float32),
+        dislikes=dislikes,
     )  # fmt: skip
 
 
@@ -359,6 +380,8 @@ def log_summary(log: InteractionLog) -> dict[str, Any]:
         "rows_read": log.n_rows_read, "rows_kept": len(log), "rows_dropped": dict(log.dropped),
         "users": log.n_users, "items": log.n_items,
     }  # fmt: skip
+    if log.dislikes is not None:
+        summary["dislikes_kept_for_star_models"] = len(log.dislikes)  # of the rows under "rating maps to zero …"
     if log.times is not None and len(log):
         summary["time_min"] = str(np.datetime64(int(log.times.min()), "s"))
         summary["time_max"] = str(np.datetime64(int(log.times.max()), "s"))

@@ -5,7 +5,10 @@
 * ``random``: per user, a seeded random ``test_fraction`` of their distinct items is held out; users with a single
   item stay entirely in train, users with two or more keep at least one item on each side.
 
-Both keep the log's id vocabularies, so train and test codes index the same users and items. Users that appear only
+Both keep the log's id vocabularies, so train and test codes index the same users and items. The split is made on
+the log's (positive) rows alone, so kept-aside dislikes (``log.dislikes``) never change it; they follow it — time:
+by the same cutoff; random: a seeded ``test_fraction`` of each user's dislikes is held back too (and used by no
+model), so a star-reading model knows no more of a user than the training side shows. Users that appear only
 in test (cold users) and items that appear only in test (cold items) are counted by :func:`split_report`; the
 evaluator gives cold users the popularity list and keeps cold items in the relevant sets (no model can hit them,
 as in the competition's scoring).
@@ -20,6 +23,7 @@ import numpy as np
 
 from jewelrec.config_keys import check_keys
 from jewelrec.evaluation.interactions import SECONDS_PER_DAY, InteractionLog, aggregate_pairs
+from jewelrec.evaluation.stars import latest_values
 
 
 @dataclass
@@ -69,7 +73,12 @@ def time_split(log: InteractionLog, test_days: int = 7) -> Split:
             f"split.test_days={test_days} covers the whole log (it spans fewer days); lower test_days so some "
             "interactions remain for training"
         )
-    return Split(train=log.subset(~is_test), test=log.subset(is_test), method="time", cutoff=cutoff)
+    train_dislikes = test_dislikes = None
+    if log.dislikes is not None:
+        before = log.dislikes.times < cutoff  # (n_dislikes,)
+        train_dislikes, test_dislikes = log.dislikes.subset(before), log.dislikes.subset(~before)
+    return Split(train=log.subset(~is_test, train_dislikes), test=log.subset(is_test, test_dislikes), method="time",
+                 cutoff=cutoff)
 
 
 def random_split(log: InteractionLog, test_fraction: float = 0.2, seed: int = 0) -> Split:
@@ -88,10 +97,16 @@ def random_split(log: InteractionLog, test_fraction: float = 0.2, seed: int = 0)
     n_test = np.floor(counts * float(test_fraction)).astype(np.int64)
     n_test = np.where(counts >= 2, np.clip(n_test, 1, counts - 1), 0)  # (n_users,)
     is_test = rank < n_test[users]
+    stars = None
+    if log.stars is not None:  # the latest rating of each pair, in the same (user, item) order as the matrix
+        stars = latest_values(log.users, log.items, log.stars, log.times, log.n_users, log.n_items).data
     pairs = InteractionLog(
-        log.user_ids, log.item_ids, users, items, weights.astype(np.float32), times, log.n_rows_read, dict(log.dropped)
-    )
-    return Split(train=pairs.subset(~is_test), test=pairs.subset(is_test), method="random")
+        log.user_ids, log.item_ids, users, items, weights.astype(np.float32), times, log.n_rows_read, dict(log.dropped),
+        stars,
+    )  # fmt: skip
+    held = random_split(log.dislikes, test_fraction, seed) if log.dislikes is not None else None
+    return Split(train=pairs.subset(~is_test, held and held.train), test=pairs.subset(is_test, held and held.test),
+                 method="random")
 
 
 SPLITS = {"time": time_split, "random": random_split}

@@ -19,10 +19,10 @@ touches all n embeddings; bench/bench_recommender.py measures how often that cha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from numbers import Real
-from typing import Mapping
 
 import numpy as np
 
@@ -57,9 +57,15 @@ class RecommenderConfig:
 class Recommender:
     """``recommend(ratings, k)`` → [(item_id, score, reason)], ``similar(item_id, k)`` → [(item_id, score)]."""
 
-    def __init__(self, bundle: Bundle, *, encoder=None, config: RecommenderConfig | None = None):
+    def __init__(self, bundle: Bundle, *, encoder=None, config: RecommenderConfig | None = None,
+                 recommendable: np.ndarray | None = None):
         self.bundle, self.encoder = bundle, encoder
         self.config = config or RecommenderConfig()
+        # (n,) bool: the pieces `recommend` and `cold_start` may return (all by default); the offline evaluator
+        # keeps picks to the items its log can judge, while every piece still counts as a rating
+        self.recommendable = None if recommendable is None else np.asarray(recommendable, dtype=bool)
+        if self.recommendable is not None and self.recommendable.shape != (bundle.n_items,):
+            raise ValueError(f"recommendable must be a ({bundle.n_items},) bool mask, got {self.recommendable.shape}")
         self.embeddings = bundle.embeddings  # (n, d)
         self.probs = bundle.probs  # (n, k)
         self.labels = bundle.labels  # (n,)
@@ -135,6 +141,8 @@ class Recommender:
         scores = (c.cluster_weight * cluster + c.like_weight * like - c.dislike_weight * dislike
                   + c.query_weight * (candidate_emb @ query))  # (m,)
         scores[np.isin(candidates, rows)] = -np.inf
+        if self.recommendable is not None:
+            scores[~self.recommendable[candidates]] = -np.inf
 
         # styles the user clearly likes share the list in proportion to how much (a 3★ earns nothing)
         liked_clusters = np.flatnonzero((affinity > 0) & (affinity >= c.style_floor * affinity.max()))
@@ -160,9 +168,12 @@ class Recommender:
         by_size = sorted(range(len(self.central_items)), key=lambda c: -len(self.central_items[c]))
         picks: list[tuple[str, float, str]] = []
         depth = 0
-        while len(picks) < min(k, len(self.ids)):
+        central = self.central_items
+        if self.recommendable is not None:
+            central = [members[self.recommendable[members]] for members in central]
+        while len(picks) < min(k, sum(len(members) for members in central)):
             for cluster in by_size:
-                members = self.central_items[cluster]
+                members = central[cluster]
                 if depth < len(members) and len(picks) < k:
                     item = members[depth]
                     role = "a signature piece" if self.fits_name[item] else "a central piece"

@@ -10,6 +10,7 @@ from jewelrec.evaluation.models.hybrid import HybridModel
 from jewelrec.evaluation.models.item_knn import ItemKNNModel
 from jewelrec.evaluation.models.popularity import PopularityModel
 from jewelrec.evaluation.models.rerank import VisuallySeparated
+from jewelrec.evaluation.models.shipped import JewelrecModel
 from jewelrec.evaluation.models.visual import VisualContentModel, align_to_columns
 
 # Collaborative models buildable from (params) alone; "visual" and "hybrid" also need item embeddings.
@@ -21,9 +22,12 @@ CF_MODELS: dict[str, type[CFModel]] = {
     "ease": EASEModel,
 }
 CONTENT_MODELS = ("visual", "hybrid")
-MODEL_TYPES = tuple(CF_MODELS) + CONTENT_MODELS
+# Models that read the log's raw 1–5 stars (dislikes included) and run on a bundle: the shipped recommender.
+STAR_MODELS = ("jewelrec",)
+MODEL_TYPES = tuple(CF_MODELS) + CONTENT_MODELS + STAR_MODELS
 
 __all__ = [
-    "ALSModel", "BPRModel", "CF_MODELS", "CONTENT_MODELS", "EASEModel", "HybridModel", "ItemKNNModel", "MODEL_TYPES",
-    "NotFittedError", "PopularityModel", "CFModel", "VisualContentModel", "VisuallySeparated", "align_to_columns",
+    "ALSModel", "BPRModel", "CF_MODELS", "CONTENT_MODELS", "EASEModel", "HybridModel", "ItemKNNModel", "JewelrecModel",
+    "MODEL_TYPES", "NotFittedError", "PopularityModel", "CFModel", "STAR_MODELS", "VisualContentModel",
+    "VisuallySeparated", "align_to_columns",
 ]  # fmt: skip

@@ -3,10 +3,13 @@
 A spec is one entry of ``models:``::
 
     - name: hybrid-als          # label in results.json (default: the type)
-      type: hybrid              # popularity | item_knn | als | bpr | ease | visual | hybrid
+      type: hybrid              # popularity | item_knn | als | bpr | ease | visual | hybrid | jewelrec
       params: {weight: [0.2, 0.5]}       # constructor arguments; lists are swept in run_mode: sweep
       cf: {type: als, params: {factors: 64}}   # hybrid only: the collaborative half
       rerank: {pool: 3, explore: 0.0}    # optional: "visually separated" re-ranking (needs a bundle)
+
+``jewelrec`` (the shipped recommender on raw stars) takes ``params: {bundle: DIR}`` (default: the top-level
+``bundle:``) plus any :class:`~jewelrec.serving.recommender.RecommenderConfig` field, e.g. ``dislike_weight``.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from jewelrec.config_keys import check_keys
-from jewelrec.evaluation.models import CF_MODELS, CONTENT_MODELS, MODEL_TYPES
+from jewelrec.evaluation.models import CF_MODELS, CONTENT_MODELS, MODEL_TYPES, STAR_MODELS
 from jewelrec.evaluation.models.base import CFModel
 from jewelrec.evaluation.models.hybrid import HybridModel
 from jewelrec.evaluation.models.rerank import VisuallySeparated
+from jewelrec.evaluation.models.shipped import JewelrecModel, check_settings
 from jewelrec.evaluation.models.visual import VisualContentModel
 
 SPEC_KEYS = {"name", "type", "params", "cf", "rerank"}
@@ -38,6 +42,7 @@ class ItemContent:
     embeddings: np.ndarray  # (n, d) float32, L2-normalised
     labels: np.ndarray  # (n,) int64 visual cluster
     source: str = ""
+    bundle: Any = None  # the loaded Bundle these came from, if any (the jewelrec model reuses it)
 
 
 def load_bundle_content(path: str | Path) -> ItemContent:
@@ -49,8 +54,8 @@ def load_bundle_content(path: str | Path) -> ItemContent:
         item_ids=np.asarray([str(i) for i in bundle.item_ids], dtype=object),
         embeddings=np.asarray(bundle.embeddings, dtype=np.float32),
         labels=np.asarray(bundle.labels, dtype=np.int64),
-        source=str(path),
-    )
+        source=str(path), bundle=bundle,
+    )  # fmt: skip
 
 
 @dataclass
@@ -76,6 +81,9 @@ class ModelSpec:
             raise ValueError(f"hybrid model {spec.name!r} needs cf: {{type: one of {list(CF_MODELS)}, params: ...}}")
         if spec.rerank is not None:
             check_keys(spec.rerank, RERANK_KEYS, f"rerank of {spec.name!r}")
+            if spec.type in STAR_MODELS:
+                raise ValueError(f"model {spec.name!r}: the jewelrec model spreads its own list over styles; "
+                                 "drop rerank: (it re-ranks collaborative and visual models)")
         return spec
 
     @property
@@ -125,8 +133,37 @@ def _construct(cls: type, params: dict[str, Any], label: str, **extra: Any):
     return cls(**extra, **params)
 
 
-def build_model(spec: ModelSpec, content: ItemContent | None, column_item_ids: np.ndarray) -> CFModel:
-    """Instantiate ``spec``; ``content`` is required for visual, hybrid and re-ranked models."""
+def bundle_of(spec: ModelSpec, default: str | None) -> str:
+    """The bundle directory a jewelrec model runs on: ``params.bundle``, else the config's ``bundle:``."""
+    path = spec.params.get("bundle") or default
+    if not path or path == "synthetic":
+        raise ValueError(
+            f"model {spec.name!r} (jewelrec) runs the shipped recommender on a bundle directory (from python -m "
+            "training.fit): set its params.bundle or the config's bundle:"
+            + ("; bundle: synthetic has no catalog to serve" if path == "synthetic" else "")
+        )
+    if isinstance(path, list):
+        raise ValueError(f"model {spec.name!r}: params.bundle cannot be swept; list one model per bundle")
+    return str(path)
+
+
+def build_jewelrec(spec: ModelSpec, bundles: dict[str, Any] | None = None, default: str | None = None) -> CFModel:
+    """The shipped recommender for ``spec``; ``bundles`` maps directories to already loaded bundles."""
+    path = bundle_of(spec, default)
+    settings = {k: v for k, v in spec.params.items() if k != "bundle"}
+    check_settings(settings, spec.name)
+    lists = [k for k, v in settings.items() if isinstance(v, list)]
+    if lists:
+        raise ValueError(f"model {spec.name!r}: params {lists} are lists; lists are only allowed with run_mode: sweep")
+    return JewelrecModel((bundles or {}).get(path, path), settings=settings)
+
+
+def build_model(spec: ModelSpec, content: ItemContent | None, column_item_ids: np.ndarray, *,
+                bundles: dict[str, Any] | None = None, default_bundle: str | None = None) -> CFModel:
+    """Instantiate ``spec``; ``content`` is required for visual, hybrid and re-ranked models; a jewelrec model
+    runs on ``params.bundle`` or ``default_bundle`` (taken from ``bundles`` when loaded there already)."""
+    if spec.type in STAR_MODELS:
+        return build_jewelrec(spec, bundles, default_bundle)
     if spec.needs_content and content is None:
         raise ValueError(
             f"model {spec.name!r} ({spec.type}{', rerank' if spec.rerank else ''}) needs item embeddings: set "
