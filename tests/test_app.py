@@ -26,8 +26,8 @@ def free_port() -> int:
 def app_url(sample_bundle_dir, tmp_path_factory):
     """One in-process launch shared by this module (the browser test starts its own)."""
     from jewelrec.serving.bundle import Bundle
-    from jewelrec.space.ratings import RatingStore
     from jewelrec.space import SpaceService
+    from jewelrec.space.ratings import RatingStore
     from jewelrec.space.ui import build_demo, launch_kwargs
 
     data = tmp_path_factory.mktemp("space-data")
@@ -107,18 +107,16 @@ def test_page_served_with_footer_and_tabs(app_url):
 
 
 def test_style_map_band_lists_its_pieces(app_url):
-    """What dragging across the Explore map calls: the pieces whose x lies in the band, as images and rows."""
+    """The API's view of the style map: the pieces whose map x lies in a band, as records."""
     client = Client(app_url["url"], verbose=False, download_files=False)
     bundle = app_url["bundle"]
     x = bundle.coords2d[:, 0]  # (n,)
     lo, hi = float(x.min()), float(sorted(x)[len(x) // 3])
-    gallery, table, note = client.predict(lo, hi, api_name="/map_pieces")
-    listed = [row[0] for row in table["data"]]
-    assert len(gallery) == len(listed) == 12 and "shown" in note  # a third of 60 pieces, thinned to 12
-    assert all(lo <= x[bundle.index_of(i)] <= hi for i in listed)
-    with pytest.raises(AppError, match="drag across"):
+    listed = client.predict(lo, hi, api_name="/map_pieces")
+    assert len(listed) == 12 and set(listed[0]) == {"item_id", "name", "details", "style"}  # 20 thinned to 12
+    assert all(lo <= x[bundle.index_of(r["item_id"])] <= hi for r in listed)
+    with pytest.raises(AppError, match="two numbers"):
         client.predict(None, None, api_name="/map_pieces")
-
 
 
 def test_security_headers_let_only_the_hub_frame_the_space(app_url):
@@ -135,7 +133,7 @@ def test_bad_api_arguments_get_a_message_not_a_generic_error(app_url):
     for args, api, match in [((None,), "/recommend", "k must be a whole number"),
                              (("x" * 1_000_000, 5), "/similar", "longer than"),
                              (("no-such-piece", 5000), "/similar", "k must be a whole number"),
-                             (("a", "b"), "/map_pieces", "x_min and x_max are numbers")]:
+                             (("a", "b"), "/map_pieces", "two numbers")]:
         with pytest.raises(AppError, match=match) as err:
             client.predict(*args, api_name=api)
         assert len(str(err.value)) < 500

@@ -1,8 +1,11 @@
-"""A real browser (Debian's chromium via Playwright): load the page, rate five pieces, see For you update, open a
-For you card in Similar, and list the pieces of a band dragged across the style map."""
+"""A real browser (Debian's chromium via Playwright) at a desktop and a phone width: one content width on every
+tab, no sideways scroll on a phone, stars by mouse and by keyboard, For you updating, a card opening in Similar
+above its matches, the style map's legend, hover pictures and style guide. Screenshots of every tab at both
+widths are kept in ``$JEWELREC_ARTIFACTS`` (default ``artifacts/screenshots`` in the checkout)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -11,9 +14,19 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+TABS = ("Rate", "For you", "Similar", "Search", "Explore")
+WIDTHS = {"desktop": 1280, "phone": 390}
+ARTIFACTS = Path(os.environ.get("JEWELREC_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts")) / "screenshots"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed at /usr/bin/chromium "
                                 "(apt-get install chromium; .ci/run does this)")
+
+# the visible tab panel's width, and how far the page scrolls sideways (0 = not at all)
+LAYOUT_JS = """() => {
+  const panel = [...document.querySelectorAll('.tabitem')].find((t) => t.offsetParent !== null);
+  return {panel: panel ? Math.round(panel.getBoundingClientRect().width) : -1,
+          overflow: document.documentElement.scrollWidth - window.innerWidth};
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +34,8 @@ def served(sample_bundle_dir, tmp_path_factory):
     from test_app import free_port
 
     from jewelrec.serving.bundle import Bundle
-    from jewelrec.space.ratings import RatingStore
     from jewelrec.space import SpaceService
+    from jewelrec.space.ratings import RatingStore
     from jewelrec.space.ui import build_demo, launch_kwargs
 
     data = tmp_path_factory.mktemp("browser-data")
@@ -36,85 +49,140 @@ def served(sample_bundle_dir, tmp_path_factory):
     demo.close()
 
 
-def test_rate_see_for_you_open_a_card_in_similar_and_explore_the_map(served, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
     sync_api = pytest.importorskip("playwright.sync_api")
-    url, service = served
-    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "no-download"))  # never fetch a browser
+    os.environ["PLAYWRIGHT_BROWSERS_PATH"] = str(tmp_path_factory.mktemp("no-download"))  # never fetch a browser
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(url, wait_until="load", timeout=30_000)
-            page.get_by_role("tab", name="Rate").click()
-            cards = page.locator(".piece-card")
-            sync_api.expect(cards.first.locator("img")).to_be_visible(timeout=20_000)
-            page.screenshot(path=tmp_path / "rate.png", full_page=True)
-            status = page.locator("#rate-status")
-            for slot in range(5):
-                cards.nth(slot).get_by_text("★★★★★" if slot % 2 == 0 else "★★", exact=True).click()
-                sync_api.expect(status).to_contain_text(f"{slot + 1} rated so far", timeout=15_000)
-            rate_name = cards.nth(5).locator(".piece-name").first.inner_text().strip()
-            cards.nth(5).get_by_role("button", name="More like this").click()  # a Rate card opens in Similar too
-            sync_api.expect(page.locator("#similar-picker input")).to_have_value(
-                re.compile(re.escape(rate_name) + r" \(.+\)"), timeout=15_000)
-            page.get_by_role("tab", name="For you").click()
-            note = page.locator("#foryou-note")
-            sync_api.expect(note).to_contain_text("your 5 ratings", timeout=15_000)
-            sync_api.expect(page.locator("#foryou-note")).not_to_contain_text("Nothing rated yet")
-            page.screenshot(path=tmp_path / "for_you.png", full_page=True)
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
-            # a For you card opens that piece in Similar, with its nearest pieces
-            card = page.locator("#foryou-cards .jr-card").nth(1)
-            picked = card.get_attribute("data-item")
-            assert card.get_attribute("role") == "button" and "more like this" in card.get_attribute("title")
-            assert card.evaluate("el => getComputedStyle(el).cursor") == "pointer"
-            card.click()
-            sync_api.expect(page.get_by_role("tab", name="Similar")).to_have_attribute("aria-selected", "true",
-                                                                                      timeout=15_000)
-            sync_api.expect(page.locator("#similar-picker input")).to_have_value(
-                f"{service.names[service.bundle.index_of(picked)]} ({picked})", timeout=15_000)
-            nearest = service.similar(picked, k=8)[1]["name"]
-            matches = page.locator("#similar-gallery")
-            sync_api.expect(matches.locator("img")).to_have_count(len(nearest), timeout=15_000)
-            sync_api.expect(matches).to_contain_text(nearest.iat[0][:12], timeout=15_000)
-            page.screenshot(path=tmp_path / "similar.png", full_page=True)
 
-            # the keyboard does the same: Enter on a focused card
-            page.get_by_role("tab", name="For you").click()
-            other = page.locator("#foryou-cards .jr-card").nth(2)
-            other.focus()
-            page.keyboard.press("Enter")
-            sync_api.expect(page.locator("#similar-picker input")).to_have_value(
-                f"{service.names[service.bundle.index_of(other.get_attribute('data-item'))]} "
-                f"({other.get_attribute('data-item')})", timeout=15_000)
+def _open(browser, url: str, width: int):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(url, wait_until="load", timeout=30_000)
+    page.locator("#rate-cards .jr-card img").first.wait_for(timeout=20_000)
+    return page
 
-            # style map: hovering a dot shows the piece's picture; dragging across it lists the pieces there
-            page.get_by_role("tab", name="Explore").click()
-            dots = page.locator("#style-map path[role='graphics-symbol']")
-            sync_api.expect(dots.first).to_be_attached(timeout=20_000)
-            dot = dots.nth(dots.count() // 2).bounding_box()
-            page.mouse.move(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
-            sync_api.expect(page.locator("#vg-tooltip-element img")).to_be_visible(timeout=10_000)
-            page.screenshot(path=tmp_path / "map_hover.png")
-            plot = page.locator("#style-map svg").first.bounding_box()
-            y = plot["y"] + plot["height"] * 0.5
-            page.mouse.move(plot["x"] + plot["width"] * 0.1, y)
-            page.mouse.down()
-            page.mouse.move(plot["x"] + plot["width"] * 0.9, y, steps=10)
-            page.mouse.up()
-            sync_api.expect(page.locator("#map-note")).to_contain_text("pieces between", timeout=15_000)
-            sync_api.expect(page.locator("#map-gallery img").first).to_be_visible(timeout=15_000)
-            page.screenshot(path=tmp_path / "explore.png", full_page=True)
-            browser_id = page.evaluate("() => JSON.stringify(localStorage)")
-        finally:
-            browser.close()
-    for shot in ("for_you", "similar", "explore"):
-        assert (tmp_path / f"{shot}.png").stat().st_size > 10_000
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_one_width_on_every_tab_and_no_sideways_scroll(served, browser, device):
+    from playwright.sync_api import expect
+
+    url, service = served
+    page = _open(browser, url, WIDTHS[device])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    widths = {}
+    for tab in TABS:
+        page.get_by_role("tab", name=tab).click()  # every tab reachable: none hides in an overflow menu
+        if tab == "Explore":
+            expect(page.locator("#style-guide .jr-card").first).to_be_visible(timeout=15_000)
+        page.wait_for_timeout(300)
+        layout = page.evaluate(LAYOUT_JS)
+        widths[tab] = layout["panel"]
+        assert layout["overflow"] <= 0, f"{tab} scrolls sideways by {layout['overflow']} px at {WIDTHS[device]} px"
+        page.screenshot(path=ARTIFACTS / f"{device}-{tab.lower().replace(' ', '-')}.png", full_page=True)
+    assert len(set(widths.values())) == 1, widths  # one content width, whatever the tab holds
+    if device == "phone":
+        stars = page.locator("#rate-cards .jr-stars").first
+        page.get_by_role("tab", name="Rate").click()
+        boxes = [stars.locator("[data-stars]").nth(i).bounding_box() for i in range(5)]
+        assert len({round(b["y"]) for b in boxes}) == 1  # the five stars sit in one row
+        first, second = (page.locator("#rate-cards .jr-card").nth(i).bounding_box() for i in range(2))
+        assert round(first["y"]) == round(second["y"])  # cards reflow into two columns, not one
+    page.close()
+
+
+def test_rate_by_mouse_and_keyboard_then_for_you_similar_and_explore(served, browser):
+    from playwright.sync_api import expect
+
+    url, service = served
+    page = _open(browser, url, WIDTHS["desktop"])
+    cards = page.locator("#rate-cards .jr-card")
+    status = page.locator("#rate-status")
+    for slot in range(4):
+        cards.nth(slot).locator(f"[data-stars='{5 if slot % 2 == 0 else 2}']").click()
+        expect(status).to_contain_text(f"{slot + 1} rated so far", timeout=15_000)
+    assert cards.nth(0).locator("[aria-checked='true']").get_attribute("data-stars") == "5"
+    assert cards.nth(0).locator(".jr-star.on").count() == 5 and cards.nth(1).locator(".jr-star.on").count() == 2
+
+    # the keyboard: Tab reaches the card's one star stop, arrows choose, the choice is saved
+    cards.nth(4).locator("[data-stars='1']").focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")  # 4 stars
+    expect(status).to_contain_text("Saved 4★", timeout=15_000)
+    expect(status).to_contain_text("5 rated so far", timeout=15_000)
+    focused = page.evaluate("() => [document.activeElement.dataset.stars, document.activeElement.tabIndex]")
+    assert focused == ["4", 0]
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")  # Enter on a star rates it too
+    expect(status).to_contain_text("Saved 3★", timeout=15_000)
+    rated = service.store.ratings(next(iter(_users(service))))
+    assert sorted(rated.values()) == [2, 2, 3, 5, 5] and len(rated) == 5
+
+    rate_name = cards.nth(5).locator(".jr-name").inner_text().strip()
+    cards.nth(5).get_by_role("button", name="More like this").click()  # a Rate card opens in Similar too
+    expect(page.locator("#similar-picker input")).to_have_value(re.compile(re.escape(rate_name) + r" \(.+\)"),
+                                                                timeout=15_000)
+    expect(page.locator("#similar-query")).to_contain_text(rate_name, timeout=15_000)
+
+    page.get_by_role("tab", name="For you").click()
+    expect(page.locator("#foryou-note")).to_contain_text("your 5 ratings", timeout=15_000)
+    shown = [float(t.removeprefix("match ")) for t in page.locator("#foryou-cards .jr-num").all_inner_texts()]
+    api = service.for_you(next(iter(_users(service))))[1]["score"].round(2).tolist()
+    assert shown == api  # the number on the card is the API's score
+
+    # a For you card opens that piece in Similar: the piece itself above its nearest pieces
+    card = page.locator("#foryou-cards .jr-card").nth(1)
+    picked = card.get_attribute("data-item")
+    assert card.get_attribute("role") == "button" and card.evaluate("el => getComputedStyle(el).cursor") == "pointer"
+    card.click()
+    expect(page.get_by_role("tab", name="Similar")).to_have_attribute("aria-selected", "true", timeout=15_000)
+    name = service.names[service.bundle.index_of(picked)]
+    expect(page.locator("#similar-picker input")).to_have_value(f"{name} ({picked})", timeout=15_000)
+    expect(page.locator("#similar-query .jr-name")).to_have_text(name, timeout=15_000)
+    expect(page.locator("#similar-query img")).to_be_visible()
+    nearest = service.similar(picked, k=8)[2]["name"]
+    matches = page.locator("#similar-cards .jr-card")
+    expect(matches).to_have_count(len(nearest), timeout=15_000)
+    assert matches.locator(".jr-name").all_inner_texts() == nearest.tolist()  # full names, nothing cut
+
+    # the keyboard does the same: Enter on a focused card
+    page.get_by_role("tab", name="For you").click()
+    other = page.locator("#foryou-cards .jr-card").nth(2)
+    other.focus()
+    page.keyboard.press("Enter")
+    item = other.get_attribute("data-item")
+    expect(page.locator("#similar-picker input")).to_have_value(
+        f"{service.names[service.bundle.index_of(item)]} ({item})", timeout=15_000)
+
+    # Explore: every style's name is visible in the legend; a chip shows that style; a dot shows its picture
+    page.get_by_role("tab", name="Explore").click()
+    chips = page.locator("#style-map .jr-chip")
+    expect(chips).to_have_count(service.bundle.n_clusters, timeout=15_000)
+    for chip, style in zip(chips.all(), service.styles):
+        expect(chip).to_be_visible()
+        assert style in chip.inner_text()
+    assert "data:image" not in page.locator("#style-map svg").inner_html()  # no pictures until hovered
+    chips.nth(2).click()
+    expect(page.locator("#style-guide h3")).to_have_text(service.styles[2], timeout=15_000)
+    expect(page.locator("#style-guide .jr-card").first).to_be_visible()
+    dot = page.locator("#style-map circle").nth(7)
+    dot.hover()
+    expect(page.locator("#style-map .jr-tip img")).to_be_visible(timeout=10_000)
+    expect(page.locator("#style-map .jr-tip .jr-name")).to_have_text(
+        service.names[service.bundle.index_of(dot.get_attribute("data-item"))])
+    page.screenshot(path=ARTIFACTS / "desktop-explore-hover.png", full_page=True)
+    stored = page.evaluate("() => Object.keys(localStorage)")
+    page.close()
+    (only_user,) = _users(service)  # one browser, one identity: the signed id gr.BrowserState keeps
+    assert only_user.startswith("browser:") and "jewelrec-browser-id" in stored
+
+
+def _users(service) -> list[str]:
     import sqlite3
 
-    rows = sqlite3.connect(service.store.path).execute("SELECT user_id, COUNT(*) FROM ratings GROUP BY user_id")
-    per_user = dict(rows.fetchall())
-    assert list(per_user.values()) == [5]  # one browser, five ratings, one identity
-    (only_user,) = per_user
-    assert only_user.startswith("browser:") and only_user.removeprefix("browser:") in browser_id
-    print("screenshots in", tmp_path)
+    with sqlite3.connect(service.store.path) as db:
+        return [row[0] for row in db.execute("SELECT DISTINCT user_id FROM ratings")]

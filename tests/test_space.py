@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
-
 from conftest import make_synthetic_bundle
-from jewelrec.space.ratings import RatingError, RatingStore
+
 from jewelrec.space import SpaceService, new_browser_id, origin_text, resolve_bundle, user_key
+from jewelrec.space.ratings import RatingError, RatingStore
 
 
 @pytest.fixture
@@ -50,8 +52,11 @@ def test_bad_ratings_are_refused_with_a_message(service):
 
 
 def test_similar_search_and_upload(service):
-    _, table = service.similar("it-00002", k=5)
+    query, cards, table = service.similar("it-00002", k=5)
     assert "it-00002" not in set(table["item_id"])
+    # the piece being matched is shown above its matches, named in full; the matches are cards that open
+    assert "jr-query" in query and service.names[2] in query and "it-00002" not in cards
+    assert cards.count("class='jr-card'") == 5
     assert all(service.bundle.index_of(i) % 6 == 2 for i in table["item_id"])  # same style by construction
     with pytest.raises(ValueError, match="pick a piece"):
         service.similar("")
@@ -66,38 +71,75 @@ def test_similar_search_and_upload(service):
         service.similar_to_upload(Image.new("RGB", (8, 8)))
 
 
-def test_explore_tables(service):
+def test_explore_style_guide_map_and_hover(service):
     sizes = service.cluster_sizes()
     assert sizes["pieces"].tolist() == [10] * 6
     service.rate("u", "it-00000", 5)
     service.rate("u", "it-00006", 3)
     stars = service.style_stars("u")
     assert stars["avg_stars"].iat[0] == 4.0 and stars["rated"].iat[0] == 2 and np.isnan(stars["avg_stars"].iat[1])
-    assert len(service.style_map()) == 60
-    assert service.style_heatmap("u") is not None
-    assert service.report_figures() == []
+    # the map: one dot per piece, a legend chip per style with its name and size, no coordinates anywhere
+    page = service.map_html
+    assert page.count("<circle") == 60 and page.count("class='jr-chip'") == 6
+    assert all(f">{name}<span class='jr-count'>10</span>" in page for name in service.styles)
+    assert "data:image" not in page  # pictures are fetched on hover, not shipped with the page
+    assert service.hover("it-00004").count("data:image/jpeg") <= 1 and service.names[4] in service.hover("it-00004")
+    assert service.hover("nope") == ""
+    # the style guide: the liked style by default; what defines it; the shopper's stars; its central pieces
+    guide = service.style_guide("u")
+    assert service.styles[0] in guide and "You rated 2 pieces of this style, 4.0★" in guide
+    assert guide.count("class='jr-card'") == 6
+    shown = re.findall(r"data-item='([^']+)'", guide)
+    assert len(shown) == 6 and all(service.bundle.index_of(i) % 6 == 0 for i in shown)  # all from style 0
+    other = service.style_guide("u", 3)
+    assert service.styles[3] in other and "not rated this style" in other
+    assert service.style_guide("newcomer").count("class='jr-card'") == 6  # nobody's taste: the biggest style
+    with pytest.raises(ValueError, match="style must be a number from 0 to 5"):
+        service.style_guide("u", 6)
+    assert service.report_html == ""
 
 
 def test_map_band_lists_the_pieces_there(service):
     x = service.bundle.coords2d[:, 0]  # (n,)
     lo, hi = np.quantile(x, [0.25, 0.75])
     inside = {service.bundle.item_ids[i] for i in np.flatnonzero((x >= lo) & (x <= hi))}
-    cards, table, note = service.map_pieces(hi, lo, k=100)  # a right-to-left drag is the same band
-    assert set(table["item_id"]) == inside and len(cards) == len(inside) and f"**{len(inside)}** pieces" in note
-    assert list(table.columns) == ["item_id", "name", "details", "style"] and "shown" not in note
+    table, note = service.map_pieces(hi, lo, k=100)  # a right-to-left band is the same band
+    assert set(table["item_id"]) == inside and f"{len(inside)} pieces in the band" == note
+    assert list(table.columns) == ["item_id", "name", "details", "style"]
     y = service.bundle.coords2d[[service.bundle.index_of(i) for i in table["item_id"]], 1]
     assert np.all(np.diff(y) <= 0)  # top of the map first
-    cards, table, note = service.map_pieces(lo, hi, k=5)
-    assert len(table) == 5 and set(table["item_id"]) <= inside and "5 shown" in note
+    table, note = service.map_pieces(lo, hi, k=5)
+    assert len(table) == 5 and set(table["item_id"]) <= inside and "5 listed" in note
     ys = service.bundle.coords2d[[service.bundle.index_of(i) for i in table["item_id"]], 1]
     band_y = service.bundle.coords2d[[service.bundle.index_of(i) for i in inside], 1]
     assert ys[0] == band_y.max() and ys[-1] == band_y.min()  # thinned evenly: still spans the band
-    cards, table, note = service.map_pieces(x.max() + 1, x.max() + 2)
-    assert cards == [] and table.empty and "No pieces" in note
-    with pytest.raises(ValueError, match="drag across"):
-        service.map_pieces(None, 1.0)
-    with pytest.raises(ValueError, match="drag across"):
-        service.map_pieces(float("nan"), 1.0)
+    table, note = service.map_pieces(x.max() + 1, x.max() + 2)
+    assert table.empty and note.startswith("0 pieces")
+    for bad in ((None, 1.0), (float("nan"), 1.0)):
+        with pytest.raises(ValueError, match="two numbers"):
+            service.map_pieces(*bad)
+
+
+def test_rate_cards_carry_a_five_star_control(service):
+    ids, cards = service.rate_grid("u", 0, n=4)
+    assert len(ids) == 4 and cards.count("role='radiogroup'") == 4 and cards.count("role='radio'") == 20
+    group = cards[cards.index("role='radiogroup'"):]
+    group = group[:group.index("</div>")]
+    assert group.count("tabindex='0'") == 1 and "aria-checked='true'" not in group  # one tab stop, none chosen
+    assert all(f"data-item='{i}'" in cards for i in ids) and cards.count("data-more='1'") == 4
+
+
+def test_one_score_scale_in_cards_and_api(service):
+    """The number a card shows as "match" is the API's score, and picks score on similar's cosine scale."""
+    for i in (0, 6, 12):
+        service.rate("u", f"it-{i:05d}", 5)
+    service.rate("u", "it-00001", 1)
+    cards, table, _ = service.for_you("u", k=5)
+    for score in table["score"]:
+        assert f"match {score:.2f}" in cards
+    assert table["score"].between(-1.05, 1.05).all() and table["score"].iat[0] > 0.5
+    _, similar_cards, similar = service.similar("it-00002", k=3)
+    assert similar["score"].between(-1.0001, 1.0001).all()
 
 
 def test_for_you_cards_open_in_similar_by_mouse_and_keyboard(service):
@@ -126,14 +168,15 @@ def test_resolve_bundle_from_dir_and_errors(sample_bundle_dir, monkeypatch, tmp_
     bundle, origin = resolve_bundle()
     assert bundle.n_items == 60 and origin["path"] == str(sample_bundle_dir)
     service = SpaceService.start(bundle, origin, RatingStore(tmp_path / "r.db"))
-    assert service.can_embed_uploads and service.report_figures()  # CNN bundle: uploads yes, report PNGs
-    hover = service.style_map()["image"]  # the map's tooltip shows each piece as a small JPEG
-    assert hover.str.startswith("data:image/jpeg;base64,").all() and hover.str.len().max() < 6000
-    from PIL import Image
+    assert service.can_embed_uploads and service.report_html.count("data:image/png;base64,") >= 2  # report PNGs
+    assert service.hover(bundle.item_ids[3]).count("data:image/jpeg;base64,") == 1  # the map's tooltip picture
     import io
 
+    from PIL import Image
+
     photo = Image.open(io.BytesIO(bundle.items["thumbnail"].iat[7]))
-    _, table = service.similar_to_upload(photo, k=3)
+    query, _, table = service.similar_to_upload(photo, k=3)
+    assert "your photo" in query and "data:image/jpeg;base64," in query  # the upload is shown above its matches
     assert table["item_id"].iat[0] == bundle.item_ids[7]  # a piece's own photo finds itself first
     monkeypatch.setenv("JEWELREC_BUNDLE", str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="training.fit"):
@@ -158,9 +201,9 @@ def test_resolve_bundle_reuses_cached_sample(sample_bundle_dir, monkeypatch, tmp
 
 def test_building_page_answers_then_frees_the_port(monkeypatch, tmp_path):
     import httpx
+    from test_app import free_port
 
     from jewelrec.space import BuildingPage, sample_needs_build
-    from test_app import free_port
 
     monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("JEWELREC_BUNDLE", raising=False)
@@ -219,7 +262,7 @@ def test_uploads_are_checked_before_they_are_decoded(tmp_path, sample_bundle_dir
         service.similar_to_upload(str(tmp_path / "notes.txt"))
     photo = tmp_path / "ring.jpg"
     Image.new("RGB", (64, 64), (200, 160, 60)).save(photo)
-    assert len(service.similar_to_upload(str(photo), k=3)[1]) == 3
+    assert len(service.similar_to_upload(str(photo), k=3)[2]) == 3
 
 
 def test_a_browser_id_the_server_did_not_sign_is_not_an_identity():

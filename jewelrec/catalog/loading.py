@@ -12,9 +12,10 @@ import hashlib
 import io
 import warnings
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import datasets
 import pandas as pd
@@ -136,6 +137,8 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
         rows[column] = []
     seen_ids: set[str] = set()
     roots = None if allow_external_paths else _path_roots(base_dir)
+    # a catalog without names (an image folder) is named by its files: "gold_band-02.jpg" → "gold band 02"
+    stems: list[str] | None = None if {"name", "title"} & set(meta_columns) else []
     for record in dataset:
         data = _image_bytes(record[image_column], base_dir, roots)
         reason = data if isinstance(data, str) else validate_image(data)
@@ -149,6 +152,8 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
         seen_ids.add(item_id)
         rows["item_id"].append(item_id)
         rows["image"].append(data)
+        if stems is not None:
+            stems.append(_file_stem(record[image_column]))
         for column in meta_columns:
             value = record[column]
             if column in class_names and isinstance(value, int) and value >= 0:
@@ -159,6 +164,9 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
                          f"(skipped: {dict(skipped)}); check the image column {image_column!r}")
     features = datasets.Features({"item_id": datasets.Value("string"), "image": datasets.Value("binary"),
                                   **{c: _plain_feature(dataset.features[c]) for c in meta_columns}})
+    if stems is not None and any(stems):
+        rows["name"] = [stem or None for stem in stems]
+        features["name"] = datasets.Value("string")
     catalog_ds = datasets.Dataset.from_dict(rows, features=features)
     return Catalog(dataset=catalog_ds, source=label, revision=revision, skipped=dict(skipped),
                    n_rows_read=len(dataset))
@@ -256,6 +264,14 @@ def _image_bytes(value: Any, base_dir: Path | None, roots: list[Path] | None) ->
         except OSError:
             return None
     return None
+
+
+def _file_stem(value: Any) -> str:
+    """A readable name from an image's file name ("" when it has none): separators become spaces."""
+    path = value.get("path") if isinstance(value, dict) else value if isinstance(value, str) else None
+    if not path:
+        return ""
+    return " ".join(Path(str(path)).stem.replace("_", " ").replace("-", " ").split())[:120]
 
 
 def _item_id(record: dict[str, Any], id_column: str | None, data: bytes, seen: set[str]) -> str | None:

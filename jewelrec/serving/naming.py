@@ -7,6 +7,8 @@ that do not hold are left out; a style with none that holds gets a neutral "styl
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -17,6 +19,7 @@ NOUN_COLUMNS = ("category", "label", "type", "product_type", "article_type")
 NOT_ATTRIBUTES = ("item_id", "name", "title", "description", "caption", "thumbnail", "image", "price")
 MAX_VALUES = 50  # a column with more distinct values than this is free text or an id, not an attribute
 EMPTY = {"", "none", "nan", "null", "n/a"}
+NEUTRAL = re.compile(r"style \d+( #\d+)?")  # the name of a style whose members share no attribute
 
 
 def item_names(items: pd.DataFrame) -> list[str]:
@@ -83,6 +86,11 @@ def names_from_claims(all_claims: list[dict[str, str]]) -> list[str]:
             name = f"{name} #{sum(n == name or n.startswith(name + ' #') for n in names) + 1}"
         names.append(name)
     return names
+
+
+def style_phrase(name: str) -> str:
+    """How a reason refers to a style: "the gold ring style", but a neutral name as itself ("style 3")."""
+    return name if NEUTRAL.fullmatch(name) else f"the {name} style"
 
 
 def fits_style_names(items: pd.DataFrame, labels: np.ndarray, claims: list[dict[str, str]]) -> np.ndarray:

@@ -8,8 +8,9 @@ Scoring (``recommend``), for a user with ratings r_i on items i:
    bundle's soft assignments with ``soft_affinity``), so a cluster with one rating moves less than one with ten.
 3. Item score = cluster_weight * p_j . a  +  like_weight * max_i(w_i sim(j, i), liked i)
    - dislike_weight * max_i(w_i sim(j, i), disliked i), with w_i = |d_i| / max|d|.
-4. Rated items are excluded; the list is spread over the clusters the user likes (a per-cluster cap) unless
-   they like only one.
+4. The sum is divided by what a perfect match scores (``RecommenderConfig.scale``), so scores read on the same
+   scale as ``similar``'s cosines (about -1..1): the Space shows this number as "match" and its API returns it.
+5. Rated items are excluded; the styles the user clearly likes share the list in proportion to their affinity.
 
 The closeness terms use the user's ``max_seeds`` most-liked and most-disliked pieces, so a request's cost does
 not grow with the number of ratings. Catalogs above ``exhaustive_limit`` score only candidates (coarse ANN
@@ -28,7 +29,14 @@ import numpy as np
 
 from jewelrec.serving.bundle import Bundle
 from jewelrec.serving.index import EXACT_LIMIT, FLAT_LIMIT, VectorIndex
-from jewelrec.serving.naming import fits_style_names, item_names, names_from_claims, style_claims, style_names
+from jewelrec.serving.naming import (
+    fits_style_names,
+    item_names,
+    names_from_claims,
+    style_claims,
+    style_names,
+    style_phrase,
+)
 
 MAX_RATINGS = 10_000  # a person cannot rate more; refuse bigger payloads before doing work
 
@@ -52,6 +60,13 @@ class RecommenderConfig:
     # hard labels by default: kmeans' Gaussian soft assignments are too flat in 512-d to attribute a rating to
     # one style; DEPICT's Student-t probabilities are sharp enough to turn this on
     soft_affinity: bool = False
+
+    @property
+    def scale(self) -> float:
+        """What a perfect match would score (a style liked at +2★, a liked twin, the taste direction itself):
+        scores are divided by it, so a pick's score reads like ``similar``'s cosine — one scale in the Space and
+        its API. Dividing by a constant changes no ranking."""
+        return max(2 * self.cluster_weight + self.like_weight + self.query_weight, 1e-6)
 
 
 class Recommender:
@@ -139,7 +154,7 @@ class Recommender:
         else:
             cluster = affinity[self.labels[candidates]]  # (m,)
         scores = (c.cluster_weight * cluster + c.like_weight * like - c.dislike_weight * dislike
-                  + c.query_weight * (candidate_emb @ query))  # (m,)
+                  + c.query_weight * (candidate_emb @ query)) / c.scale  # (m,) about -1..1, like a cosine
         scores[np.isin(candidates, rows)] = -np.inf
         if self.recommendable is not None:
             scores[~self.recommendable[candidates]] = -np.inf
@@ -156,9 +171,9 @@ class Recommender:
                 reason = f"like the {self.names[rows[src]]} you rated {stars[src]:g}★"
             else:
                 style = self.cluster_names[self.labels[item]]
-                reason = f"{'from' if self.fits_name[item] else 'near'} the {style} style you like"
+                reason = f"{'from' if self.fits_name[item] else 'near'} {style_phrase(style)} you like"
                 if self.labels[item] not in liked_clusters:
-                    reason = f"something different: {'from' if self.fits_name[item] else 'near'} the {style} style"
+                    reason = f"something different: {'from' if self.fits_name[item] else 'near'} {style_phrase(style)}"
             results.append((str(self.ids[item]), float(scores[j]), reason))
         return results
 
@@ -178,7 +193,7 @@ class Recommender:
                     item = members[depth]
                     role = "a signature piece" if self.fits_name[item] else "a central piece"
                     picks.append((str(self.ids[item]), float(self.probs[item, cluster]),
-                                  f"{role} of the {self.cluster_names[cluster]} style"))
+                                  f"{role} of {style_phrase(self.cluster_names[cluster])}"))
             depth += 1
         return picks
 

@@ -6,14 +6,12 @@ Nothing here keeps per-user state: every handler takes the ``user_id`` the layou
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import logging
 import os
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +21,14 @@ from PIL import Image
 
 from jewelrec.paths import cache_dir
 from jewelrec.serving.bundle import Bundle, BundleError
+from jewelrec.serving.naming import CLAIM_SHARE, EMPTY, NOUN_COLUMNS, attribute_columns
 from jewelrec.serving.recommender import Recommender
-from jewelrec.space.ratings import RatingStore, data_dir
+from jewelrec.space import views
+from jewelrec.space.ratings import MAX_ID_LEN, RatingStore, data_dir
 
 log = logging.getLogger(__name__)
-Card = tuple[Image.Image, str]  # (thumbnail, caption) as gr.Gallery takes it
 DETAIL_COLUMNS = ["item_id", "name", "details", "score", "why"]
 MAP_COLUMNS = ["item_id", "name", "details", "style"]
-HOVER_IMAGES_MAX = 2000  # hover thumbnails ride inside the map's data (~1.6 kB each); bigger catalogs get names
 UPLOAD_PROBLEMS = {  # validate_image's reasons, said to a shopper
     "unsupported_format": "that file is not a photo jewelrec can read; upload a JPEG, PNG or WebP image",
     "undecodable": "that file is not a photo jewelrec can read; upload a JPEG, PNG or WebP image",
@@ -38,7 +36,7 @@ UPLOAD_PROBLEMS = {  # validate_image's reasons, said to a shopper
     "decompression_bomb": "that picture is too large (over 40 megapixels); upload a smaller photo",
     "empty_file": "that file is empty; upload a photo",
 }
-MAP_PIECES = 12  # pieces listed for a band of the style map: two gallery rows of six
+MAP_PIECES = 12  # pieces listed for a band of the style map (API)
 
 
 def sample_bundle_dir() -> Path:
@@ -220,56 +218,56 @@ class SpaceService:
         self.styles = self.recommender.cluster_names  # computed once, by the recommender
         self.names = self.recommender.names  # one naming rule: the recommender's reasons use the same names
         self.thumbnail = lru_cache(maxsize=4096)(self._thumbnail)
+        self.picture = lru_cache(maxsize=4096)(self.picture)  # data URIs of the pieces cards show most
+        # the columns a card lists: the kind of piece first (category / label), then the other attributes
+        columns = attribute_columns(self.bundle.items)
+        self._detail_columns = columns[-1:] + columns[:-1] if columns and columns[-1] in NOUN_COLUMNS else columns
         self._told_gone: set[str] = set()  # users already told (in the log) that some ratings left the catalog
 
     # -- presentation helpers ------------------------------------------------------------------------
     def _thumbnail(self, row: int) -> Image.Image:
-        items = self.bundle.items
-        raw = items["thumbnail"].iat[row] if "thumbnail" in items.columns else None
-        if raw is None or len(raw) == 0:
+        raw = self._raw_thumbnail(row)
+        if raw is None:
             return Image.new("RGB", (64, 64), (238, 234, 228))
         return Image.open(io.BytesIO(raw)).convert("RGB")
 
+    def _raw_thumbnail(self, row: int) -> bytes | None:
+        items = self.bundle.items
+        raw = items["thumbnail"].iat[row] if "thumbnail" in items.columns else None
+        return bytes(raw) if raw is not None and len(raw) else None
+
+    def picture(self, row: int) -> str:
+        """The piece's thumbnail as a data URI ("" when it has none)."""
+        return views.data_uri(self._raw_thumbnail(row))
+
     def details(self, row: int) -> str:
+        """The piece's attributes, the kind of piece first ("ring · gold · diamond · $1,250")."""
         items, parts = self.bundle.items, []
-        for col in ("category", "metal", "gemstone"):
-            if col in items.columns and str(items[col].iat[row]).lower() not in ("none", "nan", ""):
-                parts.append(str(items[col].iat[row]))
+        for col in self._detail_columns:
+            value = items[col].iat[row]
+            if pd.notna(value) and str(value).strip().lower() not in EMPTY:
+                parts.append(str(value))
         if "price" in items.columns and pd.notna(items["price"].iat[row]):
             parts.append(f"${float(items['price'].iat[row]):,.0f}")
         return " · ".join(parts)
 
-    def cards(self, hits: list[tuple]) -> tuple[list[Card], pd.DataFrame]:
-        """``[(item_id, score[, why])]`` → gallery cards and a details table."""
-        cards, rows = [], []
-        for hit in hits:
-            item_id, score, why = hit[0], float(hit[1]), (hit[2] if len(hit) > 2 else "")
-            row = self.bundle.index_of(item_id)
-            caption = f"{self.names[row]} — {self.details(row)} · match {score:.2f}"
-            cards.append((self.thumbnail(row), caption + (f" · {why}" if why else "")))
-            rows.append([item_id, self.names[row], self.details(row), round(score, 3), why])
-        return cards, pd.DataFrame(rows, columns=DETAIL_COLUMNS)
+    def _card(self, row: int, **fields: Any) -> views.Card:
+        return views.Card(item_id=self.bundle.item_ids[row], name=self.names[row], details=self.details(row),
+                          picture=self.picture(row), **fields)
 
-    def card_html(self, hits: list[tuple[str, float, str]]) -> str:
-        """Product cards (thumbnail inlined as a data URI, so no file path or URL is exposed)."""
-        items, cards = self.bundle.items, []
-        top = max((abs(h[1]) for h in hits), default=1.0) or 1.0
-        for item_id, score, why in hits:
-            row = self.bundle.index_of(item_id)
-            raw = items["thumbnail"].iat[row] if "thumbnail" in items.columns else None
-            image = (f"<img src='data:image/jpeg;base64,{base64.b64encode(raw).decode()}' alt=''>"
-                     if raw is not None and len(raw) else "<div class='jr-noimg'>◆</div>")
-            width = max(4, min(100, round(100 * score / top)))
-            name = html.escape(self.names[row])
-            cards.append(  # a button to keyboards and screen readers: Enter/Space open it in Similar
-                f"<div class='jr-card' data-item='{html.escape(item_id)}' role='button' tabindex='0' "
-                f"title='{name}: more like this' aria-label='{name}: open in Similar'>{image}<div class='jr-body'>"
-                f"<div class='jr-name'>{name}</div>"
-                f"<div class='jr-meta'>{html.escape(self.details(row))}</div>"
-                f"<div class='jr-why'>{html.escape(why)}</div>"
-                f"<div class='jr-score' title='match score {score:.2f}'><span style='width:{width}%'></span></div>"
-                f"<div class='jr-num'>match {score:.2f}</div></div></div>")
-        return "<div class='jr-grid'>" + "".join(cards) + "</div>"
+    def hit_cards(self, hits: list[tuple]) -> list[views.Card]:
+        """``[(item_id, score[, why])]`` → product cards."""
+        return [self._card(self.bundle.index_of(h[0]), score=float(h[1]), why=h[2] if len(h) > 2 else "")
+                for h in hits]
+
+    def table(self, hits: list[tuple]) -> pd.DataFrame:
+        """``[(item_id, score[, why])]`` → the details table (``DETAIL_COLUMNS``), the API's answer too."""
+        rows = []
+        for hit in hits:
+            row = self.bundle.index_of(hit[0])
+            rows.append([hit[0], self.names[row], self.details(row), round(float(hit[1]), 3),
+                         hit[2] if len(hit) > 2 else ""])
+        return pd.DataFrame(rows, columns=DETAIL_COLUMNS)
 
     def choices(self) -> list[tuple[str, str]]:
         """(label, item_id) pairs for a piece picker."""
@@ -309,11 +307,16 @@ class SpaceService:
             log.info("%s has %d rating(s) of pieces not in this catalog; kept, not used", user_id, gone)
         return current, gone
 
+    def rate_grid(self, user_id: str, page: int = 0, n: int = 8) -> tuple[list[str], str]:
+        """(item ids, Rate cards HTML with the star control) for one page of :meth:`rate_picks`."""
+        ids = self.rate_picks(user_id, page, n)
+        cards = [self._card(self.bundle.index_of(i), stars=0) for i in ids]
+        return ids, views.grid(cards, "You have rated every piece in this catalog — see For you.")
+
     def for_you(self, user_id: str, k: int = 8) -> tuple[str, pd.DataFrame, str]:
         """(product cards HTML, details table, headline) for a user's current ratings."""
         ratings, gone = self.current_ratings(user_id)
         hits = self.recommender.recommend(ratings, k=k)
-        cards, table = self.card_html(hits), self.cards(hits)[1]
         if not ratings:
             note = ("**Nothing rated yet** — these are signature pieces of each style. Rate a few pieces on the "
                     "*Rate* tab and this page learns what you like.")
@@ -321,12 +324,16 @@ class SpaceService:
             note = f"Picked for you from your **{len(ratings)}** rating{'s' * (len(ratings) != 1)}."
         if gone:
             note += f" ({gone} earlier rating{'s' * (gone != 1)} of pieces no longer in this catalog are kept, not used.)"
-        return cards, table, note
+        return views.grid(self.hit_cards(hits)), self.table(hits), note
 
-    def similar(self, item_id: str, k: int = 8) -> tuple[list[Card], pd.DataFrame]:
+    def similar(self, item_id: str, k: int = 8) -> tuple[str, str, pd.DataFrame]:
+        """(the piece being matched, its ``k`` nearest as cards, details table)."""
         if not item_id:
             raise ValueError("pick a piece first (click one in any gallery, or choose it from the list)")
-        return self.cards(self.recommender.similar(str(item_id), k=k))
+        hits = self.recommender.similar(str(item_id), k=k)
+        row = self.bundle.index_of(str(item_id))
+        query = views.query_card("More like", self.names[row], self.details(row), self.picture(row))
+        return query, views.grid(self.hit_cards(hits)), self.table(hits)
 
     @property
     def can_embed_uploads(self) -> bool:
@@ -337,10 +344,10 @@ class SpaceService:
         return bool(getattr(self.recommender.encoder, "has_text", False))
 
     def similar_to_upload(self, image: Image.Image | str | Path | bytes | None,
-                          k: int = 8) -> tuple[list[Card], pd.DataFrame]:
-        """Pieces like an uploaded photo (a path, raw bytes, or an already-decoded image). A file is checked with
-        the catalog's own rules — an image format, at most 40 Mpx — *before* it is decoded, so a small
-        decompression bomb costs a header read, not gigabytes."""
+                          k: int = 8) -> tuple[str, str, pd.DataFrame]:
+        """(the uploaded photo, the pieces like it as cards, details table) for a path, raw bytes, or an
+        already-decoded image. A file is checked with the catalog's own rules — an image format, at most 40 Mpx —
+        *before* it is decoded, so a small decompression bomb costs a header read, not gigabytes."""
         if image is None:
             raise ValueError("upload a photo of a piece first")
         if not self.can_embed_uploads:
@@ -354,33 +361,77 @@ class SpaceService:
                 raise ValueError(UPLOAD_PROBLEMS.get(problem, f"this file cannot be used as a photo ({problem})"))
             image = data
         vector = self.recommender.encoder.encode_images([image], progress=False)[0]  # (d,)
-        return self.cards(self.recommender.nearest(vector, k=k))
+        hits = self.recommender.nearest(vector, k=k)
+        query = views.query_card("More like", "your photo", "", _preview(image))
+        return query, views.grid(self.hit_cards(hits)), self.table(hits)
 
-    def search(self, text: str, k: int = 8) -> tuple[list[Card], pd.DataFrame]:
-        return self.cards(self.recommender.search(text, k=k))
+    def search(self, text: str, k: int = 8) -> tuple[str, pd.DataFrame]:
+        hits = self.recommender.search(text, k=k)
+        return views.grid(self.hit_cards(hits), "No matches."), self.table(hits)
 
     # -- explore -------------------------------------------------------------------------------------
-    def style_map(self) -> pd.DataFrame:
-        """One row per item: 2-D coordinates, style name and hover text; ``image`` (a small JPEG data URI, which
-        the map's tooltip shows as a picture) while the catalog has at most ``HOVER_IMAGES_MAX`` pieces."""
-        xy = self.bundle.coords2d  # (n, 2)
-        table = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "style": [self.styles[c] for c in self.bundle.labels],
-                              "piece": self.names, "item_id": self.bundle.item_ids})
-        if "thumbnail" in self.bundle.items.columns and self.bundle.n_items <= HOVER_IMAGES_MAX:
-            table["image"] = [_hover_image(raw) for raw in self.bundle.items["thumbnail"]]
-        return table
+    @cached_property
+    def map_html(self) -> str:
+        """The style map (SVG) and its legend, built once: the same for every shopper."""
+        return views.style_map(self.bundle.coords2d, self.bundle.labels, self.styles, self.names,
+                               self.bundle.item_ids, self.cluster_sizes()["pieces"].to_numpy())
+
+    def hover(self, item_id: str) -> str:
+        """The map's tooltip for one dot (fetched on hover): picture, name, style. "" for an unknown id."""
+        item_id = str(item_id)[:MAX_ID_LEN]
+        if not self.bundle.has_item(item_id):
+            return ""
+        row = self.bundle.index_of(item_id)
+        return views.query_card(self.styles[self.bundle.labels[row]], self.names[row], self.details(row),
+                                self.picture(row))
+
+    @cached_property
+    def style_traits(self) -> list[list[tuple[str, float, bool]]]:
+        """Per style, what defines it: each attribute's most common value among its members, the share that has
+        it, and whether the style's name claims it (``naming.CLAIM_SHARE``). Most shared first."""
+        items, labels = self.bundle.items, self.bundle.labels
+        columns = attribute_columns(items)
+        traits: list[list[tuple[str, float, bool]]] = []
+        for c in range(self.bundle.n_clusters):
+            members = items.loc[labels == c, columns].astype(str)
+            found = []
+            for column in columns:
+                counts = members[column].str.strip().value_counts()
+                if len(counts) and counts.index[0].lower() not in EMPTY:
+                    share = float(counts.iloc[0] / len(members))
+                    found.append((counts.index[0], share, share >= CLAIM_SHARE))
+            traits.append(sorted(found, key=lambda t: -t[1]))
+        return traits
+
+    def style_guide(self, user_id: str, style: int | None = None, pieces: int = 6) -> str:
+        """One style (default: the one this shopper likes best, else the biggest): what defines it, their stars
+        for it, and its most central pieces."""
+        table = self.style_stars(user_id)
+        if style is None:
+            rated = table[table["rated"] > 0]
+            style = int(rated["avg_stars"].idxmax()) if len(rated) else int(self.cluster_sizes()["pieces"].idxmax())
+        if not isinstance(style, (int, np.integer)) or not 0 <= int(style) < self.bundle.n_clusters:
+            raise ValueError(f"style must be a number from 0 to {self.bundle.n_clusters - 1}, got {style!r}")
+        style = int(style)
+        n = int(table["rated"].iat[style])
+        taste = (f"You rated {n} piece{'s' * (n != 1)} of this style, {table['avg_stars'].iat[style]:.1f}★ on "
+                 "average." if n else "You have not rated this style yet.")
+        central = [self._card(int(r)) for r in self.recommender.central_items[style][:pieces]]
+        return views.style_guide(self.styles[style], views.style_colour(style),
+                                 int(self.cluster_sizes()["pieces"].iat[style]), self.style_traits[style], taste,
+                                 central)
 
     def map_pieces(self, x_min: float | None, x_max: float | None,
-                   k: int = MAP_PIECES) -> tuple[list[Card], pd.DataFrame, str]:
-        """Pieces in a band ``x_min <= x <= x_max`` of the style map (what dragging across the map selects):
-        gallery cards, a table (``MAP_COLUMNS``) and a headline. More than ``k`` pieces are thinned evenly from
-        the top of the band to the bottom, so the gallery still spans it."""
+                   k: int = MAP_PIECES) -> tuple[pd.DataFrame, str]:
+        """Pieces in a band ``x_min <= x <= x_max`` of the map's coordinates (``bundle.coords2d``), for API
+        clients: a table (``MAP_COLUMNS``) and a headline. More than ``k`` pieces are thinned evenly from the top
+        of the band to the bottom, so the list still spans it."""
         try:
             band = np.asarray([x_min, x_max], dtype=np.float64)  # (2,)
         except (TypeError, ValueError):
             band = np.full(2, np.nan)
         if not np.isfinite(band).all():
-            raise ValueError("drag across the style map to choose a band of it (x_min and x_max are numbers)")
+            raise ValueError("give the band of the style map to list as two numbers, x_min and x_max")
         if not 1 <= int(k) <= 200:
             raise ValueError(f"k must be from 1 to 200, got {k}")
         lo, hi = sorted((float(x_min), float(x_max)))
@@ -389,15 +440,12 @@ class SpaceService:
         inside = inside[np.argsort(-xy[inside, 1], kind="stable")]  # top of the map first
         spread = np.linspace(0, max(len(inside) - 1, 0), min(int(k), len(inside))).round().astype(int)
         rows = inside[np.unique(spread)]  # (<= k,)
-        cards = [(self.thumbnail(int(r)), f"{self.names[r]} — {self.styles[self.bundle.labels[r]]}") for r in rows]
         table = pd.DataFrame([[self.bundle.item_ids[r], self.names[r], self.details(int(r)),
                                self.styles[self.bundle.labels[r]]] for r in rows], columns=MAP_COLUMNS)
-        if not len(inside):
-            return cards, table, f"No pieces between x = {lo:.2f} and {hi:.2f}; drag across a wider part of the map."
-        note = f"**{len(inside)}** piece{'s' * (len(inside) != 1)} between x = {lo:.2f} and {hi:.2f}"
+        note = f"{len(inside)} piece{'s' * (len(inside) != 1)} in the band"
         if len(inside) > len(rows):
-            note += f" — {len(rows)} shown, spread over the band; drag a narrower band to see them all"
-        return cards, table, note + ". Click one to see more like it."
+            note += f", {len(rows)} listed, spread over it"
+        return table, note
 
     def cluster_sizes(self) -> pd.DataFrame:
         counts = np.bincount(self.bundle.labels, minlength=self.bundle.n_clusters)  # (k,)
@@ -416,46 +464,21 @@ class SpaceService:
             mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
         return pd.DataFrame({"style": self.styles, "avg_stars": mean, "rated": counts.astype(int)})
 
-    def style_heatmap(self, user_id: str):
-        """Matplotlib figure: one cell per style coloured by the user's average stars."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        table = self.style_stars(user_id)
-        fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(table)), 1.9))
-        values = table["avg_stars"].to_numpy()[None, :]  # (1, k)
-        ax.imshow(np.ma.masked_invalid(values), cmap="RdYlGn", vmin=1, vmax=5, aspect="auto")
-        for c, (v, n) in enumerate(zip(table["avg_stars"], table["rated"])):
-            ax.text(c, 0, "–" if n == 0 else f"{v:.1f}★\n({n})", ha="center", va="center", fontsize=9)
-        ax.set_xticks(range(len(table)), [s.replace(" ", "\n", 1) for s in table["style"]], fontsize=8)
-        ax.set_yticks([])
-        ax.set_title("Your average stars per style", fontsize=10)
-        fig.tight_layout()
-        plt.close(fig)
-        return fig
-
-    def report_figures(self) -> list[Card]:
-        """The fit report's PNGs, read once into memory (no file paths reach the browser)."""
+    @cached_property
+    def report_html(self) -> str:
+        """The fit report's PNGs at their own size, read once (no file paths reach the browser)."""
         directory = self.bundle.report_dir
         if directory is None:
-            return []
-        figures = []
-        for png in sorted(directory.glob("*.png")):
-            with Image.open(png) as image:
-                figures.append((image.convert("RGB"), png.stem.replace("_", " ")))
-        return figures
+            return ""
+        return views.report([(png.stem.replace("_", " "), png.read_bytes()) for png in sorted(directory.glob("*.png"))])
 
 
-def _hover_image(raw: bytes | None, size: int = 80) -> str:
-    """A thumbnail as a small JPEG data URI for the map's tooltip ("" when the piece has no picture)."""
-    if raw is None or len(raw) == 0:
-        return ""
-    with Image.open(io.BytesIO(raw)) as image:
-        image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much cheaper than full size
-        small = image.convert("RGB")
+def _preview(image: Image.Image | bytes, size: int = 256) -> str:
+    """An uploaded photo, reduced to a small JPEG data URI, to show above its matches."""
+    with (Image.open(io.BytesIO(image)) if isinstance(image, bytes) else image.copy()) as picture:
+        picture.draft("RGB", (size, size))
+        small = picture.convert("RGB")
     small.thumbnail((size, size))
     out = io.BytesIO()
-    small.save(out, "JPEG", quality=70)
-    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+    small.save(out, "JPEG", quality=80)
+    return views.data_uri(out.getvalue())

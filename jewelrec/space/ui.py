@@ -17,7 +17,6 @@ from starlette.middleware import Middleware
 from jewelrec.space.ratings import MAX_ID_LEN
 from jewelrec.space.service import (
     DETAIL_COLUMNS,
-    MAP_COLUMNS,
     SpaceService,
     new_browser_id,
     origin_text,
@@ -26,52 +25,171 @@ from jewelrec.space.service import (
 )
 
 SLOTS = 8  # pieces on the Rate grid at once: enough to span the styles, few enough to rate in a minute
-STAR_CHOICES = [("★", 1), ("★★", 2), ("★★★", 3), ("★★★★", 4), ("★★★★★", 5)]
 CHEAP = None  # numpy-only events: no concurrency cap, they must not wait behind each other
 ENCODER_LIMIT = 2  # events that run the encoder: CPU-heavy, cap them
 
-# For you's product cards are one gr.HTML: a click (or Enter/Space on a focused card) anywhere on a card sends
-# that card's item id to the server as the HTML component's "click" event data. Delegated from the component's
-# root, so it keeps working when the cards are re-rendered with new picks.
-OPEN_CARD_JS = """
-const open = (event) => {
-  const card = event.target.closest('[data-item]');
-  if (!card || !element.contains(card)) return;
-  if (event.type === 'keydown') {
-    if (event.key !== 'Enter' && event.key !== ' ') return;
-    event.preventDefault();
-  }
-  trigger('click', {item_id: card.dataset.item});
+# Product cards are gr.HTML; events are delegated from the component's root, so they keep working when the cards
+# are re-rendered. A card (click, or Enter/Space on it) or a Rate card's "More like this" sends that piece's id as
+# the "click" event's data; a star sends {item_id, stars} as "submit" and lights up at once (the save follows;
+# arrow keys save once the choice has rested 0.4 s, so a run of key presses is one save, not a race of several).
+CARDS_JS = """
+const piece = (el) => el.closest('[data-item]');
+const light = (star) => {
+  const n = Number(star.dataset.stars);
+  star.parentElement.querySelectorAll('[data-stars]').forEach((b) => {
+    const m = Number(b.dataset.stars);
+    b.classList.toggle('on', m <= n);
+    b.setAttribute('aria-checked', String(m === n));
+    b.tabIndex = m === n ? 0 : -1;
+  });
 };
-element.addEventListener('click', open);
-element.addEventListener('keydown', open);
+const waiting = new Map();  // card → timer: arrow keys settle on a choice before it is saved (one save, in order)
+const rate = (star, settle = 0) => {
+  light(star);
+  const card = piece(star);
+  clearTimeout(waiting.get(card));
+  const send = () => { waiting.delete(card); trigger('submit', {item_id: card.dataset.item, stars: Number(star.dataset.stars)}); };
+  if (settle) waiting.set(card, setTimeout(send, settle)); else send();
+};
+element.addEventListener('click', (event) => {
+  const star = event.target.closest('[data-stars]');
+  if (star && element.contains(star)) return rate(star);
+  const more = event.target.closest('[data-more]');
+  const card = event.target.closest('.jr-card');
+  if (!card || !element.contains(card) || (card.classList.contains('jr-rate') && !more)) return;
+  trigger('click', {item_id: piece(card).dataset.item});
+});
+element.addEventListener('keydown', (event) => {
+  const star = event.target.closest('[data-stars]');
+  if (star) {  // the WAI-ARIA radio group: arrows move the choice, Enter/Space (a native button click) rate
+    const n = Number(star.dataset.stars);
+    const next = {ArrowRight: n + 1, ArrowUp: n + 1, ArrowLeft: n - 1, ArrowDown: n - 1, Home: 1, End: 5}[event.key];
+    if (next === undefined) return;
+    event.preventDefault();
+    const target = star.parentElement.querySelector(`[data-stars="${Math.min(5, Math.max(1, next))}"]`);
+    target.focus();
+    return rate(target, 400);
+  }
+  const card = event.target.closest('.jr-card');
+  if (!card || card.classList.contains('jr-rate') || (event.key !== 'Enter' && event.key !== ' ')) return;
+  event.preventDefault();
+  trigger('click', {item_id: piece(card).dataset.item});
+});
+"""
+
+# The style map: a legend chip picks a style (its dots stand out, the style guide below shows it); hovering a dot
+# fetches its picture from the server once (server.hover) and shows it beside the pointer; clicking a dot opens
+# the piece in Similar.
+MAP_JS = """
+const tip = element.querySelector('.jr-tip');
+const seen = new Map();
+let shown = null;
+element.addEventListener('click', (event) => {
+  const chip = event.target.closest('.jr-chip');
+  if (chip) {
+    const on = chip.getAttribute('aria-pressed') !== 'true';
+    element.querySelectorAll('.jr-chip').forEach((c) => c.setAttribute('aria-pressed', String(on && c === chip)));
+    element.querySelector('svg').classList.toggle('focus', on);
+    element.querySelectorAll('circle').forEach((d) => d.classList.toggle('on', on && d.dataset.style === chip.dataset.style));
+    if (on) trigger('submit', {style: Number(chip.dataset.style)});
+    return;
+  }
+  const dot = event.target.closest('circle');
+  if (dot) trigger('click', {item_id: dot.dataset.item});
+});
+element.addEventListener('mouseover', async (event) => {
+  const dot = event.target.closest('circle');
+  if (!dot || !tip) return;
+  shown = dot.dataset.item;
+  const box = element.querySelector('.jr-map').getBoundingClientRect();
+  const at = dot.getBoundingClientRect();
+  tip.style.left = `${Math.min(at.left - box.left + 12, box.width - 230)}px`;
+  tip.style.top = `${Math.max(at.top - box.top - 90, 0)}px`;
+  if (!seen.has(shown)) seen.set(shown, await server.hover(shown));
+  if (shown !== dot.dataset.item) return;
+  tip.innerHTML = seen.get(shown);
+  tip.hidden = !tip.innerHTML;
+});
+element.addEventListener('mouseout', (event) => {
+  if (event.target.closest('circle')) { shown = null; tip.hidden = true; }
+});
 """
 
 CSS = """
-.gradio-container {max-width: 1180px !important; margin: auto;}
+.gradio-container {max-width: 1180px !important; width: 100% !important; margin: auto;}
+.gradio-container .tabs, .gradio-container .tabitem {width: 100%; min-width: 0;}
 #hero h1 {font-size: 2.1rem; margin-bottom: 0; letter-spacing: -0.02em;}
 #hero p {color: var(--body-text-color-subdued); margin-top: .2rem;}
-.piece-card {border: 1px solid var(--border-color-primary); border-radius: 14px; padding: 8px;
-             background: var(--background-fill-primary); box-shadow: 0 1px 3px rgba(0,0,0,.06);}
-.piece-card .piece-name p {font-weight: 600; margin: 4px 0 0 0; font-size: .92rem;}
-.piece-card .piece-meta p {color: var(--body-text-color-subdued); font-size: .8rem; margin: 0;}
-.jr-grid {display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 14px;}
-.jr-card {border: 1px solid var(--border-color-primary); border-radius: 14px; overflow: hidden; cursor: pointer;
+.jr-grid {display: grid; grid-template-columns: repeat(auto-fill, minmax(min(200px, calc(50% - 7px)), 1fr));
+          gap: 14px; width: 100%;}
+.jr-card {border: 1px solid var(--border-color-primary); border-radius: 14px; overflow: hidden;
           background: var(--background-fill-primary); box-shadow: 0 1px 4px rgba(0,0,0,.07);
-          transition: box-shadow .15s, transform .15s;}
-.jr-card:hover, .jr-card:focus-visible {box-shadow: 0 4px 14px rgba(0,0,0,.14); transform: translateY(-2px);}
-.jr-card:focus-visible {outline: 2px solid var(--primary-500); outline-offset: 2px;}
-.piece-card .more-like {margin-top: 4px;}
-.jr-card img, .jr-noimg {width: 100%; aspect-ratio: 1; object-fit: cover; display: block; background: #f4f1ec;}
+          transition: box-shadow .15s, transform .15s; display: flex; flex-direction: column;}
+.jr-card[role=button] {cursor: pointer;}
+.jr-card[role=button]:hover, .jr-card[role=button]:focus-visible {box-shadow: 0 4px 14px rgba(0,0,0,.14);
+          transform: translateY(-2px);}
+.jr-card:focus-visible, .jr-star:focus-visible, .jr-more:focus-visible, .jr-chip:focus-visible {
+          outline: 2px solid var(--primary-500); outline-offset: 2px;}
+.jr-card img, .jr-noimg {width: 100%; aspect-ratio: 1; object-fit: contain; display: block; background: #f4f1ec;}
 .jr-noimg {display: flex; align-items: center; justify-content: center; font-size: 2rem; color: #c9b8a6;}
-.jr-body {padding: 10px 12px 12px;}
-.jr-name {font-weight: 600; font-size: .95rem; line-height: 1.25;}
-.jr-meta {color: var(--body-text-color-subdued); font-size: .8rem; margin-top: 2px;}
+.jr-body {padding: 10px 12px 12px; display: flex; flex-direction: column; flex: 1;}
+.jr-name {font-weight: 600; font-size: .95rem; line-height: 1.25; overflow-wrap: anywhere;}
+.jr-meta {color: var(--body-text-color-subdued); font-size: .8rem; margin-top: 2px; overflow-wrap: anywhere;}
 .jr-why {font-size: .8rem; margin-top: 6px; font-style: italic;}
-.jr-score {height: 5px; border-radius: 3px; background: var(--neutral-200); margin-top: 8px; overflow: hidden;}
+.jr-score {height: 5px; border-radius: 3px; background: var(--neutral-200); margin-top: auto; overflow: hidden;}
+.jr-why + .jr-score, .jr-meta + .jr-score {margin-top: 8px;}
 .jr-score span {display: block; height: 100%; background: var(--primary-500);}
 .jr-num {font-size: .7rem; color: var(--body-text-color-subdued); margin-top: 3px;}
+.jr-stars {display: flex; gap: 2px; margin-top: 8px; flex-wrap: nowrap;}
+.jr-star {font-size: 1.55rem; line-height: 1; padding: 2px 3px; border: 0; background: none; cursor: pointer;
+          color: var(--neutral-300); border-radius: 6px; min-width: 30px; min-height: 34px; box-shadow: none;}
+.jr-star.on {color: #f5a623;}
+.jr-stars:hover .jr-star {color: #f5c77a;}
+.jr-stars .jr-star:hover ~ .jr-star {color: var(--neutral-300);}
+.jr-more {margin-top: 8px; align-self: flex-start; border: 1px solid var(--border-color-primary); border-radius: 8px;
+          background: var(--background-fill-secondary); padding: 4px 10px; font-size: .8rem; cursor: pointer;}
+.jr-empty {padding: 24px; text-align: center; color: var(--body-text-color-subdued);}
+.jr-query {display: flex; gap: 14px; align-items: center; padding: 10px; margin-bottom: 12px; border-radius: 14px;
+           border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);}
+.jr-query img, .jr-query .jr-noimg {width: 96px; height: 96px; object-fit: contain; border-radius: 10px;
+           background: #f4f1ec; flex: none;}
+.jr-kicker {font-size: .75rem; text-transform: uppercase; letter-spacing: .06em;
+            color: var(--body-text-color-subdued);}
+.jr-legend {display: flex; flex-wrap: wrap; gap: 6px; margin-bottom: 8px;}
+.jr-chip {display: inline-flex; align-items: center; gap: 6px; padding: 4px 10px; border-radius: 999px;
+          border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
+          font-size: .82rem; cursor: pointer;}
+.jr-chip[aria-pressed=true] {border-color: var(--primary-500); background: var(--primary-50);}
+.jr-swatch {width: 12px; height: 12px; border-radius: 50%; display: inline-block; flex: none;}
+.jr-count {color: var(--body-text-color-subdued); font-size: .75rem;}
+.jr-map {position: relative; width: 100%;}
+.jr-map svg {width: 100%; height: auto; display: block; border-radius: 14px; background: #faf8f5;
+             border: 1px solid var(--border-color-primary);}
+.jr-map circle {stroke: #fff; stroke-width: 1; opacity: .85; cursor: pointer;}
+.jr-map circle:hover {stroke: #222; stroke-width: 2; opacity: 1;}
+.jr-map svg.focus circle {opacity: .12;}
+.jr-map svg.focus circle.on {opacity: 1;}
+.jr-tip {position: absolute; width: 220px; pointer-events: none; z-index: 5;}
+.jr-tip .jr-query {margin: 0; background: var(--background-fill-primary); box-shadow: 0 4px 14px rgba(0,0,0,.15);}
+.jr-tip .jr-query img {width: 64px; height: 64px;}
+.jr-guide-head {display: flex; align-items: center; gap: 8px; flex-wrap: wrap;}
+.jr-guide-head h3 {margin: 0; font-size: 1.1rem;}
+.jr-traits {display: flex; flex-wrap: wrap; gap: 6px; margin: 8px 0 4px;}
+.jr-trait {font-size: .8rem; padding: 2px 8px; border-radius: 999px; background: var(--background-fill-secondary);
+           border: 1px dashed var(--border-color-primary);}
+.jr-trait.claimed {border-style: solid;}
+.jr-guide .jr-grid {margin-top: 10px; grid-template-columns: repeat(auto-fill, minmax(min(160px, calc(50% - 7px)), 1fr));}
+.jr-figure {margin: 0 0 16px; max-width: 100%;}
+.jr-figure img {max-width: 100%; height: auto; display: block;}
+.jr-figure figcaption {font-size: .8rem; color: var(--body-text-color-subdued);}
 #footer {font-size: .8rem; color: var(--body-text-color-subdued); text-align: center; margin-top: 1rem;}
+@media (max-width: 480px) {
+  #hero h1 {font-size: 1.6rem;}
+  .jr-grid {gap: 10px; grid-template-columns: repeat(2, minmax(0, 1fr));}
+  #tabs .tab-container button {padding: 0 6px; font-size: .9rem;}
+  .jr-body {padding: 8px 9px 10px;}
+  .jr-star {font-size: 1.3rem; min-width: 24px; padding: 2px 1px;}
+}
 """
 
 
@@ -168,120 +286,102 @@ def build_demo(service: SpaceService) -> gr.Blocks:
                 "then browse pieces like the ones you love.</p></div>")
         if os.environ.get("OAUTH_CLIENT_ID"):  # set by Spaces when hf_oauth is on (space.yaml)
             gr.LoginButton()
-        with gr.Tabs() as tabs:
+        with gr.Tabs(elem_id="tabs") as tabs:
             rate = _rate_tab(service, browser_id)
-            foryou = _for_you_tab(service)
+            foryou = _for_you_tab()
             similar = _similar_tab(service)
             search = _search_tab(service)
             explore = _explore_tab(service, browser_id)
-        _wire_rating(service, rate, foryou, explore["heatmap"], browser_id)
-        for source in (similar, search, explore):
-            _wire_select(source["gallery"], source["table"], similar, tabs)
-        _wire_open(service, foryou["gallery"], rate, similar, tabs)
+        _wire_rating(service, rate, foryou, browser_id)
+        for cards in (foryou["cards"], rate["cards"], similar["cards"], search["cards"], explore["guide"],
+                      explore["map"]):
+            _wire_open(service, cards, similar, tabs)
         gr.Markdown(origin_text(service.origin, service.bundle), elem_id="footer")
 
         def start(stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
             fresh = new_browser_id(stored, service.secret)
             user = _user(service, fresh, request, profile)
-            cards, table, note = service.for_you(user)
-            return fresh, cards, table, note, service.style_heatmap(user)
+            return fresh, *service.for_you(user)
 
-        demo.load(start, [browser_id], [browser_id, foryou["gallery"], foryou["table"], foryou["note"],
-                                        explore["heatmap"]], api_name="start", concurrency_limit=CHEAP).then(
+        demo.load(start, [browser_id], [browser_id, foryou["cards"], foryou["table"], foryou["note"]],
+                  api_name="start", concurrency_limit=CHEAP).then(
             rate["show"], rate["inputs"], rate["outputs"], api_name="first_grid", concurrency_limit=CHEAP)
         _api(service)
     return demo
 
 
-def _gallery(label: str, columns: int = 4, elem_id: str | None = None) -> gr.Gallery:
-    return gr.Gallery(label=label, columns=columns, height="auto", object_fit="contain", allow_preview=False,
-                      format="jpeg", elem_id=elem_id)
-
-
-def _for_you_tab(service: SpaceService) -> dict[str, Any]:
+def _for_you_tab() -> dict[str, Any]:
     with gr.Tab("For you", id="foryou"):
         note = gr.Markdown(elem_id="foryou-note")
-        gallery = gr.HTML(elem_id="foryou-cards", js_on_load=OPEN_CARD_JS)
+        cards = gr.HTML(elem_id="foryou-cards", js_on_load=CARDS_JS)
         with gr.Accordion("Why these pieces", open=False):
             table = gr.Dataframe(headers=DETAIL_COLUMNS, interactive=False, wrap=True)
-    return {"note": note, "gallery": gallery, "table": table}
+    return {"note": note, "cards": cards, "table": table}
 
 
 def _rate_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str, Any]:
     with gr.Tab("Rate", id="rate"):
         gr.Markdown("Tap the stars under each piece — every rating is saved instantly and updates **For you**.")
         slot_ids = gr.State([])
-        images, names, metas, radios, more = [], [], [], [], []
-        for row in range(0, SLOTS, 4):
-            with gr.Row(equal_height=True):
-                for _ in range(4):
-                    with gr.Column(min_width=160, elem_classes="piece-card"):
-                        images.append(gr.Image(show_label=False, interactive=False, height=170,
-                                               buttons=[], container=False))
-                        names.append(gr.Markdown(elem_classes="piece-name"))
-                        metas.append(gr.Markdown(elem_classes="piece-meta"))
-                        radios.append(gr.Radio(STAR_CHOICES, show_label=False, container=False,
-                                               elem_classes="stars"))
-                        more.append(gr.Button("More like this ›", size="sm", variant="secondary",
-                                              elem_classes="more-like"))
+        cards = gr.HTML(elem_id="rate-cards", js_on_load=CARDS_JS)
         with gr.Row():
-            others = gr.Button("Show me others", variant="secondary")
+            others = gr.Button("Show me others", variant="secondary", scale=0, min_width=160)
             status = gr.Markdown(elem_id="rate-status")
         page = gr.State(0)
-        grid = images + names + metas + radios
 
         def show(page_no: int, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-            user = _user(service, stored, request, profile)
-            ids = service.rate_picks(user, page_no, SLOTS)
-            rows = [service.bundle.index_of(i) for i in ids] + [None] * (SLOTS - len(ids))
-            imgs = [service.thumbnail(r) if r is not None else None for r in rows]
-            nms = [service.names[r] if r is not None else "" for r in rows]
-            mts = [service.details(r) if r is not None else "" for r in rows]
-            return [ids, *imgs, *nms, *mts, *([None] * SLOTS)]
+            return service.rate_grid(_user(service, stored, request, profile), page_no, SLOTS)
 
         def next_page(page_no: int) -> int:
             return page_no + 1
 
         others.click(next_page, page, page, api_name="next_page", concurrency_limit=CHEAP).then(
-            show, [page, browser_id], [slot_ids, *grid], api_name="rate_grid", concurrency_limit=CHEAP)
-        return {"show": show, "inputs": [page, browser_id], "outputs": [slot_ids, *grid], "radios": radios,
-                "more": more, "slot_ids": slot_ids, "status": status}
+            show, [page, browser_id], [slot_ids, cards], api_name="rate_grid", concurrency_limit=CHEAP)
+        return {"show": show, "inputs": [page, browser_id], "outputs": [slot_ids, cards], "cards": cards,
+                "status": status}
 
 
-def _wire_rating(service: SpaceService, rate: dict[str, Any], foryou: dict[str, Any], heatmap: gr.Plot,
+def _wire_rating(service: SpaceService, rate: dict[str, Any], foryou: dict[str, Any],
                  browser_id: gr.BrowserState) -> None:
-    """Each star radio saves instantly and refreshes For you and the style heatmap."""
-    outputs = [rate["status"], foryou["gallery"], foryou["table"], foryou["note"], heatmap]
-    for slot, radio in enumerate(rate["radios"]):
-        def rate_slot(stars: int | None, ids: list[str], stored: str | None, request: gr.Request,
-                      profile: gr.OAuthProfile | None,
-                      slot: int = slot):
-            if stars is None or slot >= len(ids):
-                raise gr.Error("this card is empty; press 'Show me others'")
-            user = _user(service, stored, request, profile)
-            message = _guard(service.rate)(user, ids[slot], stars)
-            return (message, *service.for_you(user), service.style_heatmap(user))
+    """A star on a Rate card saves the rating and refreshes For you (the star itself lit up in the browser)."""
+    def rate_card(evt: gr.EventData, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        item_id, stars = getattr(evt, "item_id", None), getattr(evt, "stars", None)  # sent by CARDS_JS
+        if not isinstance(item_id, str) or not service.bundle.has_item(item_id):
+            raise gr.Error("that piece is no longer listed; press 'Show me others'", print_exception=False)
+        user = _user(service, stored, request, profile)
+        message = _guard(service.rate)(user, item_id, stars)
+        return message, *service.for_you(user)
 
-        radio.input(rate_slot, [radio, rate["slot_ids"], browser_id], outputs, api_name=f"rate_slot_{slot}",
-                    concurrency_limit=CHEAP, show_progress="hidden")
+    rate["cards"].submit(rate_card, [browser_id], [rate["status"], foryou["cards"], foryou["table"], foryou["note"]],
+                         api_visibility="private", concurrency_limit=CHEAP, show_progress="hidden")
 
 
 def _similar_tab(service: SpaceService) -> dict[str, Any]:
     with gr.Tab("Similar", id="similar"):
-        gr.Markdown("Pick a piece — or click any piece in a gallery — to see the closest matches.")
-        with gr.Row():
-            picker = gr.Dropdown(service.choices(), label="Piece", scale=3, filterable=True, elem_id="similar-picker")
-            upload = gr.Image(label="…or upload a photo", type="filepath", sources=["upload"], height=160,
-                              visible=service.can_embed_uploads, scale=1)
+        gr.Markdown("Pick a piece — or click any piece on this page — to see the closest matches.")
+        with gr.Row(equal_height=True):
+            picker = gr.Dropdown(service.choices(), value=None, label="Piece", scale=4, min_width=200,
+                                 filterable=True, elem_id="similar-picker")
+            upload = gr.UploadButton("📷 Upload a photo", file_types=["image"], type="filepath", scale=1,
+                                     min_width=160, visible=service.can_embed_uploads, elem_id="similar-upload")
             upload.preprocess = _unopened_path
-        gallery = _gallery("More like this", elem_id="similar-gallery")
+        query = gr.HTML(elem_id="similar-query")
+        cards = gr.HTML(elem_id="similar-cards", js_on_load=CARDS_JS)
         with gr.Accordion("Details", open=False):
             table = gr.Dataframe(headers=DETAIL_COLUMNS, interactive=False, wrap=True)
-    picker.change(_guard(service.similar), picker, [gallery, table], api_name="similar_ui",
-                  concurrency_limit=CHEAP)
-    upload.upload(_guard(service.similar_to_upload), upload, [gallery, table], api_name="similar_upload",
+
+    def similar_ui(item_id: str | None):
+        if not item_id:  # cleared (after an upload): keep what is shown
+            return gr.skip(), gr.skip(), gr.skip()
+        return _guard(service.similar)(item_id)
+
+    def similar_upload(path: str | None):
+        return *_guard(service.similar_to_upload)(path), gr.update(value=None)
+
+    picker.change(similar_ui, picker, [query, cards, table], api_name="similar_ui", concurrency_limit=CHEAP)
+    upload.upload(similar_upload, upload, [query, cards, table, picker], api_name="similar_upload",
                   concurrency_limit=ENCODER_LIMIT)
-    return {"picker": picker, "gallery": gallery, "table": table}
+    return {"picker": picker, "cards": cards}
 
 
 def _search_tab(service: SpaceService) -> dict[str, Any]:
@@ -290,79 +390,54 @@ def _search_tab(service: SpaceService) -> dict[str, Any]:
             kind = (service.bundle.config.get("encoder") or {}).get("type", "this")
             gr.Markdown(f"**Text search is not available for this catalog.** Its `{kind}` image encoder has no "
                         "text tower, so words cannot be matched to pictures. Bundles fitted with "
-                        "`--encoder clip` support it; meanwhile try **Similar** or the **Explore** map.")
-        with gr.Row():
+                        "`--encoder clip` or `catalog-clip` support it; meanwhile try **Similar** or **Explore**.")
+        with gr.Row(equal_height=True):
             query = gr.Textbox(label="Describe a piece", placeholder="rose gold ring with a ruby", scale=4,
-                               interactive=service.has_text, max_length=200)
-            go = gr.Button("Search", variant="primary", scale=1, interactive=service.has_text)
-        gallery = _gallery("Matches")
+                               min_width=200, interactive=service.has_text, max_length=200)
+            go = gr.Button("Search", variant="primary", scale=1, min_width=100, interactive=service.has_text)
+        cards = gr.HTML(elem_id="search-cards", js_on_load=CARDS_JS)
         with gr.Accordion("Details", open=False):
             table = gr.Dataframe(headers=DETAIL_COLUMNS, interactive=False, wrap=True)
-    gr.on([go.click, query.submit], _guard(service.search), query, [gallery, table], api_name="search_ui",
+    gr.on([go.click, query.submit], _guard(service.search), query, [cards, table], api_name="search_ui",
           concurrency_limit=ENCODER_LIMIT)
-    return {"gallery": gallery, "table": table}
+    return {"cards": cards}
 
 
 def _explore_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str, Any]:
-    with gr.Tab("Explore", id="explore"):
-        gr.Markdown("The catalog's **style map**: every dot is a piece, coloured by style. Hover a dot to see the "
-                    "piece; drag across the map to list the pieces in that band below.")
-        points = service.style_map()
-        tooltip = ["piece", "style", "item_id"] + (["image"] if "image" in points.columns else [])
-        style_map = gr.ScatterPlot(points, x="x", y="y", color="style", tooltip=tooltip, x_title=" ",
-                                   y_title=" ", height=420, label="Style map", elem_id="style-map")
-        band = [gr.Number(visible=False), gr.Number(visible=False)]  # the dragged x-range, public to the API
-        note = gr.Markdown("*Drag across the map to see the pieces there.*", elem_id="map-note")
-        gallery = _gallery("Pieces here", columns=6, elem_id="map-gallery")
-        with gr.Accordion("Pieces here: details", open=False):
-            table = gr.Dataframe(headers=MAP_COLUMNS, interactive=False, wrap=True)
-        with gr.Row():
-            sizes = service.cluster_sizes()
-            gr.BarPlot(sizes, x="style", y="pieces", label="Pieces per style", height=300, x_label_angle=-30,
-                       sort="-y", y_lim=[0, int(sizes["pieces"].max() * 1.15) + 1])
-            heatmap = gr.Plot(label="Your taste by style")
-        figures = service.report_figures()
-        if figures:
-            gr.Gallery(figures, label="Fit report", columns=2, height="auto", format="png",
-                       allow_preview=True, object_fit="contain")
+    with gr.Tab("Explore", id="explore") as tab:
+        gr.Markdown("The catalog's **styles**: every dot is a piece, placed near pieces that look alike and "
+                    "coloured by style. Pick a style to see what defines it; hover a dot to see the piece, click "
+                    "it for more like it.")
+        def hover(item_id: str) -> str:  # gradio marks a server function on the function itself: not a method
+            return service.hover(item_id)
 
-    def dragged_band(evt: gr.SelectData) -> tuple[float, float]:
-        lo, hi = evt.index  # gr.ScatterPlot selects an x-interval: [x_start, x_end]
-        return float(lo), float(hi)
+        style_map = gr.HTML(service.map_html, elem_id="style-map", js_on_load=MAP_JS, server_functions=[hover])
+        guide = gr.HTML(elem_id="style-guide", js_on_load=CARDS_JS)
+        with gr.Accordion("How the styles were found (fit report)", open=False):
+            report = gr.HTML(elem_id="fit-report")
 
-    style_map.select(dragged_band, None, band, api_visibility="private", concurrency_limit=CHEAP).then(
-        _guard(service.map_pieces), band, [gallery, table, note], api_name="map_pieces", concurrency_limit=CHEAP)
-    return {"heatmap": heatmap, "gallery": gallery, "table": table}
+    def opened(stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        return service.style_guide(_user(service, stored, request, profile)), service.report_html
+
+    def pick_style(evt: gr.EventData, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        style = getattr(evt, "style", None)  # sent by MAP_JS
+        return _guard(service.style_guide)(_user(service, stored, request, profile), style)
+
+    # built when the tab opens, for the shopper who opens it: the first page load carries none of it
+    tab.select(opened, [browser_id], [guide, report], api_visibility="private", concurrency_limit=CHEAP)
+    style_map.submit(pick_style, [browser_id], guide, api_visibility="private", concurrency_limit=CHEAP)
+    return {"guide": guide, "map": style_map}
 
 
-def _wire_select(gallery: gr.Gallery, table: gr.Dataframe, similar: dict[str, Any], tabs: gr.Tabs) -> None:
-    """Clicking a piece in a gallery opens it in Similar."""
-    def pick(current: pd.DataFrame, evt: gr.SelectData):
-        if current is None or evt.index is None or evt.index >= len(current):
-            raise gr.Error("that piece is no longer listed; refresh the gallery")
-        return gr.update(value=str(current.iloc[evt.index]["item_id"])), gr.Tabs(selected="similar")
-
-    gallery.select(pick, table, [similar["picker"], tabs], api_visibility="private", concurrency_limit=CHEAP)
-
-
-def _wire_open(service: SpaceService, cards: gr.HTML, rate: dict[str, Any], similar: dict[str, Any],
-               tabs: gr.Tabs) -> None:
-    """A For you card (clicked, or Enter on it) and a Rate card's "More like this" open that piece in Similar."""
+def _wire_open(service: SpaceService, cards: gr.HTML, similar: dict[str, Any], tabs: gr.Tabs) -> None:
+    """A piece clicked anywhere (a card, Enter on it, "More like this", a dot on the map) opens in Similar."""
     def open_card(evt: gr.EventData):
-        item_id = getattr(evt, "item_id", None)  # sent by OPEN_CARD_JS
+        item_id = getattr(evt, "item_id", None)  # sent by CARDS_JS / MAP_JS
         if not isinstance(item_id, str) or not service.bundle.has_item(item_id):
-            raise gr.Error("that piece is no longer listed; refresh For you")
+            raise gr.Error("that piece is no longer listed; refresh the page", print_exception=False)
         return gr.update(value=item_id), gr.Tabs(selected="similar")
 
     cards.click(open_card, None, [similar["picker"], tabs], api_visibility="private", concurrency_limit=CHEAP)
-    for slot, button in enumerate(rate["more"]):
-        def open_slot(ids: list[str], slot: int = slot):
-            if slot >= len(ids):
-                raise gr.Error("this card is empty; press 'Show me others'")
-            return gr.update(value=ids[slot]), gr.Tabs(selected="similar")
-
-        button.click(open_slot, rate["slot_ids"], [similar["picker"], tabs], api_visibility="private",
-                     concurrency_limit=CHEAP)
 
 
 def _api(service: SpaceService) -> None:
@@ -372,7 +447,8 @@ def _api(service: SpaceService) -> None:
         return _guard(service.rate)(_user(service, None, request, profile), _item_id(item_id), stars)
 
     def recommend(k: int, request: gr.Request, profile: gr.OAuthProfile | None) -> list[dict[str, Any]]:
-        """Top-k picks for this session's user: [{item_id, name, details, score, why}]."""
+        """Top-k picks for this session's user: [{item_id, name, details, score, why}]; ``score`` is the
+        "match" the Space shows on each card."""
         return _records(_guard(service.for_you)(_user(service, None, request, profile), _k(k))[1])
 
     def my_ratings(request: gr.Request, profile: gr.OAuthProfile | None) -> dict[str, int]:
@@ -381,14 +457,19 @@ def _api(service: SpaceService) -> None:
 
     def similar(item_id: str, k: int) -> list[dict[str, Any]]:
         """The k nearest pieces to item_id."""
-        return _records(_guard(service.similar)(_item_id(item_id), _k(k))[1])
+        return _records(_guard(service.similar)(_item_id(item_id), _k(k))[2])
 
     def search(text: str, k: int) -> list[dict[str, Any]]:
-        """Pieces matching a text query (CLIP bundles only)."""
+        """Pieces matching a text query (bundles whose encoder has a text tower)."""
         return _records(_guard(service.search)(str(text or "")[:500], _k(k))[1])
+
+    def map_pieces(x_min: float, x_max: float) -> list[dict[str, Any]]:
+        """Up to 12 pieces whose style-map x coordinate lies in [x_min, x_max]: [{item_id, name, details, style}]."""
+        return _records(_guard(service.map_pieces)(x_min, x_max)[0])
 
     gr.api(rate, api_name="rate", concurrency_limit=CHEAP)
     gr.api(recommend, api_name="recommend", concurrency_limit=CHEAP)
     gr.api(my_ratings, api_name="my_ratings", concurrency_limit=CHEAP)
     gr.api(similar, api_name="similar", concurrency_limit=CHEAP)
     gr.api(search, api_name="search", concurrency_limit=ENCODER_LIMIT)
+    gr.api(map_pieces, api_name="map_pieces", concurrency_limit=CHEAP)
