@@ -73,6 +73,31 @@ def test_imagefolder_labels_and_stable_hash_ids(tmp_path):
     assert load_catalog(tmp_path).item_ids == catalog.item_ids
 
 
+def test_imagefolder_items_are_named_by_their_files_and_show_their_label(tmp_path):
+    """#15: an image folder has no names; its items read "gold band 02" (the file), not "img-18c4…", and the
+    Space's cards say the folder's label."""
+    from conftest import make_synthetic_bundle
+    from jewelrec.serving.bundle import Bundle
+    from jewelrec.serving.naming import item_names
+    from jewelrec.space import SpaceService
+    from jewelrec.space.ratings import RatingStore
+
+    for label, stem in (("rings", "gold_band"), ("chains", "rope-chain")):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            (tmp_path / label / f"{stem}-0{i}.jpg").write_bytes(jpeg((250, 200 if stem == "rope-chain" else 90, i * 40)))
+    meta = load_catalog(tmp_path).metadata().sort_values("name", ignore_index=True)
+    assert meta["name"].tolist() == ["gold band 00", "gold band 01", "gold band 02", "rope chain 00", "rope chain 01",
+                                     "rope chain 02"]
+    assert item_names(meta) == meta["name"].tolist()
+    fake = make_synthetic_bundle(n_items=6, n_clusters=2)
+    bundle = Bundle(items=meta, embeddings=fake.embeddings, labels=fake.labels, probs=fake.probs,
+                    centroids=fake.centroids, coords2d=fake.coords2d, config=fake.config)
+    service = SpaceService.start(bundle, {"notice": "t"}, RatingStore(tmp_path / "r.db"))
+    assert service.names[0] == "gold band 00" and service.details(0) == "rings"
+    assert service.names[5] == "rope chain 02" and service.details(5) == "chains"
+
+
 def test_path_column_and_duplicate_pictures(tmp_path):
     (tmp_path / "pics").mkdir()
     (tmp_path / "pics" / "a.jpg").write_bytes(jpeg())

@@ -373,8 +373,7 @@ class SpaceService:
     @cached_property
     def map_html(self) -> str:
         """The style map (SVG) and its legend, built once: the same for every shopper."""
-        return views.style_map(self.bundle.coords2d, self.bundle.labels, self.styles, self.names,
-                               self.bundle.item_ids, self.cluster_sizes()["pieces"].to_numpy())
+        return views.style_map(self.bundle.coords2d, self.bundle.labels, self.styles, self.bundle.item_ids, self.cluster_sizes()["pieces"].to_numpy())
 
     def hover(self, item_id: str) -> str:
         """The map's tooltip for one dot (fetched on hover): picture, name, style. "" for an unknown id."""

@@ -81,8 +81,8 @@ element.addEventListener('keydown', (event) => {
 # fetches its picture from the server once (server.hover) and shows it beside the pointer; clicking a dot opens
 # the piece in Similar.
 MAP_JS = """
-const tip = element.querySelector('.jr-tip');
-const seen = new Map();
+const seen = new Map();  // item id → hover card, fetched once per page
+const tipOf = () => element.querySelector('.jr-tip');  // the map arrives when the tab first opens
 let shown = null;
 element.addEventListener('click', (event) => {
   const chip = event.target.closest('.jr-chip');
@@ -99,6 +99,7 @@ element.addEventListener('click', (event) => {
 });
 element.addEventListener('mouseover', async (event) => {
   const dot = event.target.closest('circle');
+  const tip = tipOf();
   if (!dot || !tip) return;
   shown = dot.dataset.item;
   const box = element.querySelector('.jr-map').getBoundingClientRect();
@@ -111,7 +112,8 @@ element.addEventListener('mouseover', async (event) => {
   tip.hidden = !tip.innerHTML;
 });
 element.addEventListener('mouseout', (event) => {
-  if (event.target.closest('circle')) { shown = null; tip.hidden = true; }
+  const tip = tipOf();
+  if (tip && event.target.closest('circle')) { shown = null; tip.hidden = true; }
 });
 """
 
@@ -411,20 +413,25 @@ def _explore_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str
         def hover(item_id: str) -> str:  # gradio marks a server function on the function itself: not a method
             return service.hover(item_id)
 
-        style_map = gr.HTML(service.map_html, elem_id="style-map", js_on_load=MAP_JS, server_functions=[hover])
+        style_map = gr.HTML(elem_id="style-map", js_on_load=MAP_JS, server_functions=[hover])
+        map_sent = gr.State(False)  # this page has the map already: opening the tab again sends nothing
         guide = gr.HTML(elem_id="style-guide", js_on_load=CARDS_JS)
         with gr.Accordion("How the styles were found (fit report)", open=False):
             report = gr.HTML(elem_id="fit-report")
 
-    def opened(stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-        return service.style_guide(_user(service, stored, request, profile)), service.report_html
+    def opened(sent: bool, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        guide = service.style_guide(_user(service, stored, request, profile))  # the shopper's stars change
+        if sent:
+            return gr.skip(), guide, gr.skip(), True
+        return service.map_html, guide, service.report_html, True
 
     def pick_style(evt: gr.EventData, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
         style = getattr(evt, "style", None)  # sent by MAP_JS
         return _guard(service.style_guide)(_user(service, stored, request, profile), style)
 
     # built when the tab opens, for the shopper who opens it: the first page load carries none of it
-    tab.select(opened, [browser_id], [guide, report], api_visibility="private", concurrency_limit=CHEAP)
+    tab.select(opened, [map_sent, browser_id], [style_map, guide, report, map_sent], api_visibility="private",
+               concurrency_limit=CHEAP)
     style_map.submit(pick_style, [browser_id], guide, api_visibility="private", concurrency_limit=CHEAP)
     return {"guide": guide, "map": style_map}
 

@@ -97,10 +97,10 @@ def query_card(title: str, name: str, details: str, picture: str) -> str:
             f"<div class='jr-name'>{esc(name)}</div><div class='jr-meta'>{esc(details)}</div></div></div>")
 
 
-def style_map(coords: np.ndarray, labels: np.ndarray, names: Sequence[str], piece_names: Sequence[str],
-              item_ids: Sequence[str], counts: np.ndarray) -> str:
+def style_map(coords: np.ndarray, labels: np.ndarray, names: Sequence[str], item_ids: Sequence[str], counts: np.ndarray) -> str:
     """The style map as an inline SVG (no axes: map coordinates mean nothing to a shopper) with a legend of
-    every style's colour, name and size. Dots carry their item id; the pictures are fetched on hover."""
+    every style's colour, name and size. Dots carry only their item id and style: a piece's name and picture
+    are fetched when its dot is hovered."""
     n = len(labels)
     rows = np.arange(n)
     if n > MAP_DOTS_MAX:
@@ -112,10 +112,10 @@ def style_map(coords: np.ndarray, labels: np.ndarray, names: Sequence[str], piec
     unit = np.clip((xy - lo) / span, 0.0, 1.0)  # (m, 2) in [0, 1]
     px = MAP_PAD + unit[:, 0] * (MAP_W - 2 * MAP_PAD)
     py = MAP_PAD + (1.0 - unit[:, 1]) * (MAP_H - 2 * MAP_PAD)  # up is up
-    dots = "".join(
-        f"<circle cx='{x:.1f}' cy='{y:.1f}' r='6' fill='{style_colour(int(labels[r]))}' data-item='{esc(item_ids[r])}' "
-        f"data-style='{int(labels[r])}'><title>{esc(piece_names[r])} · {esc(names[int(labels[r])])}</title></circle>"
-        for r, x, y in zip(rows, px, py))
+    # compact dots (~70 bytes each): colour by class, name on hover (fetched), so thousands of pieces stay small
+    dots = "".join(f"<circle cx='{x:.0f}' cy='{y:.0f}' r='6' class='s{int(labels[r]) % len(PALETTE)}' "
+                   f"data-item='{esc(item_ids[r])}' data-style='{int(labels[r])}'/>" for r, x, y in zip(rows, px, py))
+    fills = "".join(f".s{i}{{fill:{colour}}}" for i, colour in enumerate(PALETTE))
     chips = "".join(
         f"<button type='button' class='jr-chip' data-style='{c}' aria-pressed='false'>"
         f"<span class='jr-swatch' style='background:{style_colour(c)}'></span>{esc(name)}"
@@ -123,7 +123,7 @@ def style_map(coords: np.ndarray, labels: np.ndarray, names: Sequence[str], piec
     thinned = f"<div class='jr-meta'>Showing {len(rows):,} of {n:,} pieces.</div>" if len(rows) < n else ""
     return (f"<div class='jr-legend' role='group' aria-label='Styles'>{chips}</div>"
             f"<div class='jr-map'><svg viewBox='0 0 {MAP_W} {MAP_H}' role='img' aria-label='Style map: "
-            f"{n} pieces in {len(names)} styles'>{dots}</svg><div class='jr-tip' hidden></div></div>{thinned}")
+            f"{n} pieces in {len(names)} styles'><style>{fills}</style>{dots}</svg><div class='jr-tip' hidden></div></div>{thinned}")
 
 
 def style_guide(name: str, colour: str, size: int, traits: Sequence[tuple[str, float, bool]],
