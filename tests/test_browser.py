@@ -15,7 +15,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TABS = ("Rate", "For you", "Similar", "Search", "Explore")
-WIDTHS = {"desktop": 1280, "phone": 390}
+WIDTHS = {"desktop": 1280, "phone": 390, "small-phone": 360}
 ARTIFACTS = Path(os.environ.get("JEWELREC_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts")) / "screenshots"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed at /usr/bin/chromium "
@@ -84,7 +84,7 @@ def test_one_width_on_every_tab_and_no_sideways_scroll(served, browser, device):
         assert layout["overflow"] <= 0, f"{tab} scrolls sideways by {layout['overflow']} px at {WIDTHS[device]} px"
         page.screenshot(path=ARTIFACTS / f"{device}-{tab.lower().replace(' ', '-')}.png", full_page=True)
     assert len(set(widths.values())) == 1, widths  # one content width, whatever the tab holds
-    if device == "phone":
+    if device != "desktop":
         stars = page.locator("#rate-cards .jr-stars").first
         page.get_by_role("tab", name="Rate").click()
         boxes = [stars.locator("[data-stars]").nth(i).bounding_box() for i in range(5)]

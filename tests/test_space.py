@@ -276,3 +276,20 @@ def test_a_browser_id_the_server_did_not_sign_is_not_an_identity():
     forged = minted[:32] + "0" * 16
     assert verify_browser_id(forged, secret) is None  # a guessed id with a made-up signature
     assert verify_browser_id("b" * 32, secret) is None  # the old, unsigned kind
+
+
+def test_a_big_catalog_names_a_bounded_list_in_the_picker(tmp_path):
+    """#15 page weight: Similar's picker lists at most PICKER_MAX pieces, spanning the styles; a piece opened from
+    a card joins the list first."""
+    from jewelrec.space.service import PICKER_MAX
+
+    bundle = make_synthetic_bundle(n_items=PICKER_MAX + 200, n_clusters=6)
+    service = SpaceService.start(bundle, {"notice": "big"}, RatingStore(tmp_path / "r.db"))
+    listed = service.choices()
+    assert len(listed) == PICKER_MAX and {service.bundle.index_of(i) % 6 for _, i in listed} == set(range(6))
+    last = bundle.item_ids[-1]
+    with_it = service.choices(include=last)
+    assert with_it[0] == (f"{service.names[-1]} ({last})", last) and len(with_it) == PICKER_MAX + (last not in dict(
+        (i, n) for n, i in listed))
+    small = SpaceService.start(make_synthetic_bundle(n_items=30), {"notice": "s"}, RatingStore(tmp_path / "s.db"))
+    assert [i for _, i in small.choices()] == small.bundle.item_ids  # a small catalog lists every piece, in order

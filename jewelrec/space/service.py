@@ -37,6 +37,7 @@ UPLOAD_PROBLEMS = {  # validate_image's reasons, said to a shopper
     "empty_file": "that file is empty; upload a photo",
 }
 MAP_PIECES = 12  # pieces listed for a band of the style map (API)
+PICKER_MAX = 1000  # pieces named in Similar's picker: enough to browse, small enough for the page (~50 kB)
 
 
 def sample_bundle_dir() -> Path:
@@ -269,9 +270,17 @@ class SpaceService:
                          hit[2] if len(hit) > 2 else ""])
         return pd.DataFrame(rows, columns=DETAIL_COLUMNS)
 
-    def choices(self) -> list[tuple[str, str]]:
-        """(label, item_id) pairs for a piece picker."""
-        return [(f"{name} ({item_id})", item_id) for name, item_id in zip(self.names, self.bundle.item_ids)]
+    def choices(self, include: str | None = None) -> list[tuple[str, str]]:
+        """(label, item_id) pairs for Similar's piece picker: every piece up to ``PICKER_MAX``; a bigger catalog
+        lists its ``PICKER_MAX`` most typical pieces, one style at a time (the page must not carry a million
+        names), with ``include`` — a piece opened from a card or the map — first."""
+        n = self.bundle.n_items
+        rows = list(range(n)) if n <= PICKER_MAX else self.recommender.rate_order[:PICKER_MAX]
+        if include is not None and n > PICKER_MAX and self.bundle.has_item(include):
+            first = self.bundle.index_of(include)
+            rows = [first, *(r for r in rows if r != first)]
+        ids = self.bundle.item_ids
+        return [(f"{self.names[r]} ({ids[r]})", ids[r]) for r in rows]
 
     # -- handlers ------------------------------------------------------------------------------------
     def rate_picks(self, user_id: str, page: int = 0, n: int = 8) -> list[str]:

@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from jewelrec.space.ratings import MAX_ID_LEN
 from jewelrec.space.service import (
     DETAIL_COLUMNS,
+    PICKER_MAX,
     SpaceService,
     new_browser_id,
     origin_text,
@@ -195,11 +196,17 @@ CSS = """
 """
 
 
+# gradio scopes the css above to its content column; the page's side padding (32 px, a tenth of a phone) lies
+# outside it, so it is set from the page's <head>
+HEAD = ("<style>@media (max-width: 480px) {.gradio-container .main.app {padding-left: 12px !important; "
+        "padding-right: 12px !important;}}</style>")
+
+
 def launch_kwargs(data_dir: str | os.PathLike) -> dict[str, Any]:
     """The security-relevant launch settings, shared by ``python app.py``, the tests and the benchmark."""
     return dict(server_name="127.0.0.1", server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
                 allowed_paths=[], blocked_paths=[str(data_dir)], max_file_size="8mb", show_error=False,
-                theme=gr.themes.Soft(primary_hue="rose", neutral_hue="stone"), css=CSS,
+                theme=gr.themes.Soft(primary_hue="rose", neutral_hue="stone"), css=CSS, head=HEAD,
                 footer_links=["api"], ssr_mode=False,
                 app_kwargs={"middleware": [Middleware(SecurityHeaders)]})
 
@@ -364,7 +371,7 @@ def _similar_tab(service: SpaceService) -> dict[str, Any]:
         with gr.Row(equal_height=True):
             picker = gr.Dropdown(service.choices(), value=None, label="Piece", scale=4, min_width=200,
                                  filterable=True, elem_id="similar-picker")
-            upload = gr.UploadButton("📷 Upload a photo", file_types=["image"], type="filepath", scale=1,
+            upload = gr.UploadButton("Upload a photo", file_types=["image"], type="filepath", scale=1,
                                      min_width=160, visible=service.can_embed_uploads, elem_id="similar-upload")
             upload.preprocess = _unopened_path
         query = gr.HTML(elem_id="similar-query")
@@ -442,6 +449,8 @@ def _wire_open(service: SpaceService, cards: gr.HTML, similar: dict[str, Any], t
         item_id = getattr(evt, "item_id", None)  # sent by CARDS_JS / MAP_JS
         if not isinstance(item_id, str) or not service.bundle.has_item(item_id):
             raise gr.Error("that piece is no longer listed; refresh the page", print_exception=False)
+        if service.bundle.n_items > PICKER_MAX:  # a big catalog's picker lists only some pieces: add this one
+            return gr.update(choices=service.choices(include=item_id), value=item_id), gr.Tabs(selected="similar")
         return gr.update(value=item_id), gr.Tabs(selected="similar")
 
     cards.click(open_card, None, [similar["picker"], tabs], api_visibility="private", concurrency_limit=CHEAP)
