@@ -293,3 +293,57 @@ def test_a_big_catalog_names_a_bounded_list_in_the_picker(tmp_path):
         (i, n) for n, i in listed))
     small = SpaceService.start(make_synthetic_bundle(n_items=30), {"notice": "s"}, RatingStore(tmp_path / "s.db"))
     assert [i for _, i in small.choices()] == small.bundle.item_ids  # a small catalog lists every piece, in order
+
+
+def test_the_crowd_links_unlike_looking_groups_for_a_newcomer_and_on_similar(tmp_path):
+    """Shoppers who love style-0 pieces A together with style-3 pieces B (they look nothing alike): once the crowd
+    has rated and the model refreshed in the background, a newcomer who loved three of A gets B in her top 10, and
+    Similar on an A piece shows "Shoppers who loved this also loved". With no crowd both are exactly as before."""
+    from jewelrec.space.crowd import CrowdSettings
+
+    bundle = make_synthetic_bundle(n_items=120, n_clusters=6, seed=0)
+    service = SpaceService.start(bundle, {"notice": "synthetic"}, RatingStore(tmp_path / "r.db"),
+                                 crowd=CrowdSettings(every_ratings=50, every_s=3600, poll_s=0.05))
+    group_a = [f"it-{i:05d}" for i in range(0, 48, 6)]
+    group_b = [f"it-{i:05d}" for i in range(3, 51, 6)]
+    newcomer = {group_a[0]: 5, group_a[1]: 5, group_a[2]: 5}
+    for item, stars in newcomer.items():
+        service.rate("newcomer", item, stars)
+    before = service.for_you("newcomer", k=10)[1]
+    assert before.equals(service.table(service.recommender.recommend(newcomer, 10)))  # empty crowd: as today
+    assert not set(before["item_id"]) & set(group_b)
+    _, cards_before, table_before = service.similar(group_a[0])
+    assert "Shoppers who loved" not in cards_before and service.also_loved(group_a[0]) == []
+
+    rng = np.random.default_rng(0)
+    service.start_crowd()
+    try:
+        for u in range(60):
+            for item in [*rng.choice(group_a, 3, replace=False), *rng.choice(group_b, 3, replace=False)]:
+                service.rate(f"crowd-{u}", str(item), 5)
+        writes = service.store.writes()
+        assert _wait(lambda: service.crowd.refreshes >= 2 and writes - service.crowd.fitted_writes < 50)  # background
+    finally:
+        service.close()
+    service.crowd.refresh()  # the last few ratings (fewer than every_ratings) too, deterministically
+    after = service.for_you("newcomer", k=10)[1]
+    linked = after[after["item_id"].isin(group_b)]
+    assert len(linked) >= 2, after
+    assert linked["why"].str.match(r"shoppers who loved the .+ also loved this").all()
+    assert after["score"].abs().max() <= 1.0
+    _, cards, table = service.similar(group_a[0])
+    assert "Shoppers who loved this also loved" in cards and table.equals(table_before)  # the API table: visual
+    also = service.also_loved(group_a[0])
+    assert also and all(re.fullmatch(r"\d+ shoppers loved both", why) and int(why.split()[0]) >= 5
+                        for _, _, why in also)
+
+
+def _wait(condition, limit_s: float = 30.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False

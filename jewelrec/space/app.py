@@ -33,7 +33,8 @@ def create_demo(*, building_page: bool = False) -> tuple[Any, SpaceService]:
 
 
 def launch(demo: Any, service: SpaceService) -> None:
-    """Serve until interrupted: one BLAS thread per request, periodic rating backups."""
+    """Serve until interrupted: one BLAS thread per request, periodic rating backups, the crowd model refitted
+    in the background."""
     # requests run side by side on gradio's worker threads and each one's matrix products are small: one BLAS
     # thread apiece beats two threads per request contending (bench/README.md, recommender latency)
     from threadpoolctl import threadpool_limits
@@ -42,6 +43,7 @@ def launch(demo: Any, service: SpaceService) -> None:
 
     threadpool_limits(1, user_api="blas")
     service.store.start_backups()
+    service.start_crowd()
     demo.launch(**launch_kwargs(data_dir()))
 
 

@@ -182,6 +182,18 @@ class RatingStore:
     def n_users(self) -> int:
         return int(self._query("SELECT COUNT(DISTINCT user_id) FROM ratings")[0][0])
 
+    def writes(self) -> int:
+        """How many ratings were ever written (history rows): a cheap counter to notice new ratings."""
+        return int(self._query("SELECT COALESCE(MAX(id), 0) FROM rating_history")[0][0])
+
+    def all_ratings(self) -> tuple[list[str], list[str], list[int]]:
+        """Every current rating as three columns ``(user_ids, item_ids, stars)``, for the crowd model."""
+        rows = self._query("SELECT user_id, item_id, stars FROM ratings")
+        if not rows:
+            return [], [], []
+        users, items, stars = zip(*rows)
+        return list(users), list(items), [int(s) for s in stars]
+
     # -- backups -------------------------------------------------------------------------------------
     def backup(self, dest: str | Path | None = None) -> Path:
         """Checkpoint the WAL and copy the live DB to ``dest`` (default ``backup_path``) atomically."""

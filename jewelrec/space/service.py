@@ -20,10 +20,12 @@ import pandas as pd
 from PIL import Image
 
 from jewelrec.paths import cache_dir
+from jewelrec.serving.blend import CrowdRecommender
 from jewelrec.serving.bundle import Bundle, BundleError
 from jewelrec.serving.naming import CLAIM_SHARE, EMPTY, NOUN_COLUMNS, attribute_columns
 from jewelrec.serving.recommender import Recommender
 from jewelrec.space import views
+from jewelrec.space.crowd import CrowdRefresher, CrowdSettings
 from jewelrec.space.ratings import MAX_ID_LEN, RatingStore, data_dir
 
 log = logging.getLogger(__name__)
@@ -202,9 +204,14 @@ class SpaceService:
     store: RatingStore
     origin: dict[str, Any]
     secret: bytes = b""  # signs anonymous browser ids (browser_secret); set by start()
+    crowd: CrowdRefresher | None = None  # what all shoppers' ratings say (jewelrec.space.crowd); None: off
 
     @classmethod
-    def start(cls, bundle: Bundle, origin: dict[str, Any], store: RatingStore | None = None) -> SpaceService:
+    def start(cls, bundle: Bundle, origin: dict[str, Any], store: RatingStore | None = None, *,
+              crowd: CrowdSettings | None = None) -> SpaceService:
+        """Load everything once. ``crowd`` (default: :meth:`CrowdSettings.from_env`) sets up the crowd model,
+        fitted once here on the ratings already stored; :meth:`start_crowd` (``launch`` calls it) keeps it fresh
+        in the background."""
         encoder = None
         if bundle.encoder_dir is not None:
             from jewelrec.encoders import load_encoder
@@ -213,7 +220,25 @@ class SpaceService:
         store = store or RatingStore.open(known_items=set(bundle.item_ids))
         if store.known_items is None:
             store.known_items = set(bundle.item_ids)
-        return cls(bundle, Recommender(bundle, encoder=encoder), store, origin, secret=browser_secret())
+        crowd = crowd or CrowdSettings.from_env()
+        refresher = CrowdRefresher(store, bundle.item_ids, crowd) if crowd.enabled else None
+        if refresher is not None:
+            refresher.refresh()  # a failure is logged and leaves no model: the visual picks serve alone
+        return cls(bundle, Recommender(bundle, encoder=encoder), store, origin, secret=browser_secret(),
+                   crowd=refresher)
+
+    def start_crowd(self) -> None:
+        """Start refitting the crowd model in the background (a daemon thread; :meth:`close` stops it)."""
+        if self.crowd is not None:
+            self.crowd.start()
+
+    def close(self) -> None:
+        if self.crowd is not None:
+            self.crowd.stop()
+
+    def crowd_model(self):
+        """The crowd model requests use now (None: none yet, or the crowd is off)."""
+        return None if self.crowd is None else self.crowd.model
 
     def __post_init__(self) -> None:
         self.styles = self.recommender.cluster_names  # computed once, by the recommender
@@ -224,6 +249,7 @@ class SpaceService:
         columns = attribute_columns(self.bundle.items)
         self._detail_columns = columns[-1:] + columns[:-1] if columns and columns[-1] in NOUN_COLUMNS else columns
         self._told_gone: set[str] = set()  # users already told (in the log) that some ratings left the catalog
+        self.picks = CrowdRecommender(self.recommender, self.crowd_model)  # visual + crowd; visual alone if none
 
     # -- presentation helpers ------------------------------------------------------------------------
     def _thumbnail(self, row: int) -> Image.Image:
@@ -297,6 +323,8 @@ class SpaceService:
     def rate(self, user_id: str, item_id: str, stars: int) -> str:
         """Save a rating; returns a short confirmation. Raises ValueError (RatingError) for a bad one."""
         self.store.rate(user_id, item_id, stars)
+        if self.crowd is not None:
+            self.crowd.nudge()
         n = len(self.store.ratings(user_id))
         return f"Saved {int(stars)}★ for {self.names[self.bundle.index_of(item_id)]} · {n} rated so far"
 
@@ -325,7 +353,7 @@ class SpaceService:
     def for_you(self, user_id: str, k: int = 8) -> tuple[str, pd.DataFrame, str]:
         """(product cards HTML, details table, headline) for a user's current ratings."""
         ratings, gone = self.current_ratings(user_id)
-        hits = self.recommender.recommend(ratings, k=k)
+        hits = self.picks.recommend(ratings, k=k)
         if not ratings:
             note = ("**Nothing rated yet** — these are signature pieces of each style. Rate a few pieces on the "
                     "*Rate* tab and this page learns what you like.")
@@ -342,7 +370,19 @@ class SpaceService:
         hits = self.recommender.similar(str(item_id), k=k)
         row = self.bundle.index_of(str(item_id))
         query = views.query_card("More like", self.names[row], self.details(row), self.picture(row))
-        return query, views.grid(self.hit_cards(hits)), self.table(hits)
+        also = self.also_loved(str(item_id), k=k)
+        crowd = views.section("Shoppers who loved this also loved", self.hit_cards(also)) if also else ""
+        return query, views.grid(self.hit_cards(hits)) + crowd, self.table(hits)
+
+    def also_loved(self, item_id: str, k: int = 8) -> list[tuple[str, float, str]]:
+        """``[(item_id, similarity, why)]`` that shoppers loved together with ``item_id`` — only pairs at least
+        ``min_shoppers`` (5) distinct shoppers loved (k-anonymity, :mod:`jewelrec.serving.collaborative`);
+        ``[]`` without such evidence."""
+        model = self.crowd_model()
+        if model is None or not self.bundle.has_item(str(item_id)):
+            return []
+        return [(other, score, f"{both} shoppers loved both")
+                for other, score, both in model.also_loved(str(item_id), k) if self.bundle.has_item(other)]
 
     @property
     def can_embed_uploads(self) -> bool:

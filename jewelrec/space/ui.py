@@ -152,6 +152,7 @@ CSS = """
 .jr-more {margin-top: 8px; align-self: flex-start; border: 1px solid var(--border-color-primary); border-radius: 8px;
           background: var(--background-fill-secondary); padding: 4px 10px; font-size: .8rem; cursor: pointer;}
 .jr-empty {padding: 24px; text-align: center; color: var(--body-text-color-subdued);}
+.jr-section {margin: 22px 0 10px; font-size: 1.05rem;}
 .jr-query {display: flex; gap: 14px; align-items: center; padding: 10px; margin-bottom: 12px; border-radius: 14px;
            border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);}
 .jr-query img, .jr-query .jr-noimg {width: 96px; height: 96px; object-fit: contain; border-radius: 10px;
@@ -475,6 +476,11 @@ def _api(service: SpaceService) -> None:
         """The k nearest pieces to item_id."""
         return _records(_guard(service.similar)(_item_id(item_id), _k(k))[2])
 
+    def also_loved(item_id: str, k: int) -> list[dict[str, Any]]:
+        """Pieces at least 5 distinct shoppers loved together with item_id (aggregate co-ratings only; [] without
+        such evidence): [{item_id, name, details, score, why}]."""
+        return _records(service.table(_guard(service.also_loved)(_item_id(item_id), _k(k))))
+
     def search(text: str, k: int) -> list[dict[str, Any]]:
         """Pieces matching a text query (bundles whose encoder has a text tower)."""
         return _records(_guard(service.search)(str(text or "")[:500], _k(k))[1])
@@ -487,5 +493,6 @@ def _api(service: SpaceService) -> None:
     gr.api(recommend, api_name="recommend", concurrency_limit=CHEAP)
     gr.api(my_ratings, api_name="my_ratings", concurrency_limit=CHEAP)
     gr.api(similar, api_name="similar", concurrency_limit=CHEAP)
+    gr.api(also_loved, api_name="also_loved", concurrency_limit=CHEAP)
     gr.api(search, api_name="search", concurrency_limit=ENCODER_LIMIT)
     gr.api(map_pieces, api_name="map_pieces", concurrency_limit=CHEAP)

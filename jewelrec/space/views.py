@@ -90,6 +90,13 @@ def grid(cards: Sequence[Card], empty: str = "") -> str:
     return "<div class='jr-grid'>" + "".join(card(Card(**{**c.__dict__, "top": top})) for c in cards) + "</div>"
 
 
+def section(title: str, cards: Sequence[Card]) -> str:
+    """A headed card grid below another one ("Shoppers who loved this also loved"); "" when there are none."""
+    if not cards:
+        return ""
+    return f"<h3 class='jr-section'>{esc(title)}</h3>{grid(cards)}"
+
+
 def query_card(title: str, name: str, details: str, picture: str) -> str:
     """What Similar is matching: the chosen piece, or the shopper's photo, above its matches."""
     image = f"<img src='{picture}' alt='{esc(name)}'>" if picture else "<div class='jr-noimg'>◆</div>"

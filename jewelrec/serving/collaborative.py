@@ -1,0 +1,153 @@
+"""What the crowd knows: item-item similarity from every shopper's star ratings (sparse item-kNN on co-ratings).
+
+Stars become signed confidences, 3★ neutral and dislikes negative (``STAR_CONFIDENCE``: 5★ +1, 4★ +0.5,
+3★ 0, 2★ -0.5, 1★ -1), so "shoppers who loved i disliked j" pulls j down instead of being ignored.
+For items i, j with W the (shoppers, items) confidence matrix::
+
+    similarity_ij = (W_i · W_j) / (|W_i| |W_j| + shrink)        an adjusted cosine, shrunk toward 0 for thin pairs
+
+Privacy (k-anonymity): a pair exists in the fitted model only when at least ``min_shoppers`` distinct shoppers
+rated both pieces (``MIN_SHOPPERS`` = 5 by default); every other pair is dropped before anything is kept, so it can
+neither be shown nor influence a pick. "Shoppers who loved this also loved" further needs ``min_shoppers`` shoppers
+who *loved* (4–5★) both. The fitted model holds only item×item aggregates — similarity, how many shoppers rated
+both, how many loved both — and two totals; no user id, no single shopper's row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+MIN_SHOPPERS = 5  # k-anonymity: fewer distinct shoppers behind a pair and the pair does not exist
+LOVED = 4  # stars from which a rating counts as "loved" in "shoppers who loved this also loved"
+STAR_CONFIDENCE = np.array([0.0, -1.0, -0.5, 0.0, 0.5, 1.0], dtype=np.float32)  # index = stars (1..5)
+
+
+class CollaborativeModel:
+    """Item-kNN over co-ratings. ``fit(items, users, stars)`` → ``similarity_`` (n, n) CSR, ``co_raters_`` and
+    ``co_lovers_`` (n, n) CSR on the same pattern (distinct shoppers per pair), ``n_shoppers_``, ``n_ratings_``."""
+
+    def __init__(self, item_ids: Sequence[str], *, min_shoppers: int = MIN_SHOPPERS, shrink: float = 5.0,
+                 neighbours: int = 100):
+        if int(min_shoppers) < 1:
+            raise ValueError(f"min_shoppers must be at least 1, got {min_shoppers!r}")
+        self.item_ids = [str(i) for i in item_ids]  # the catalog the rows refer to (bundle order)
+        self.min_shoppers = int(min_shoppers)  # privacy threshold, also the noise floor for a pair
+        self.shrink = float(shrink)  # pseudo-count in the cosine's denominator: a 5-shopper pair counts less
+        self.neighbours = int(neighbours)  # strongest links kept per item: bounds memory and request cost
+        self._row = {item: r for r, item in enumerate(self.item_ids)}
+
+    # -- fitting -------------------------------------------------------------------------------------
+    def fit(self, items: Sequence[str] | np.ndarray, users: Sequence | np.ndarray,
+            stars: Sequence[int] | np.ndarray) -> CollaborativeModel:
+        """Learn from one rating per row: ``items`` (m,) item ids, ``users`` (m,) any hashable shopper keys
+        (used only to group rows, then dropped), ``stars`` (m,) 1–5. Items outside the catalog are skipped."""
+        items = np.asarray(items, dtype=object)
+        stars = np.asarray(stars, dtype=np.int64)
+        if not (len(items) == len(users) == len(stars)):
+            raise ValueError(f"items, users and stars must have one value per rating, got lengths "
+                             f"{len(items)}, {len(users)}, {len(stars)}")
+        if len(stars) and (stars.min() < 1 or stars.max() > 5):
+            raise ValueError(f"stars must be 1–5, got values from {stars.min()} to {stars.max()}")
+        rows = np.fromiter((self._row.get(str(i), -1) for i in items), dtype=np.int64, count=len(items))
+        known = rows >= 0
+        _, shopper = np.unique(np.asarray(users, dtype=object)[known].astype(str), return_inverse=True)
+        rows, stars = rows[known], stars[known]
+        n, m = len(self.item_ids), int(shopper.max()) + 1 if len(shopper) else 0
+        weights = sp.csr_matrix((STAR_CONFIDENCE[stars], (shopper, rows)), shape=(m, n))  # (shoppers, n)
+        rated = sp.csr_matrix((np.ones(len(rows), np.float32), (shopper, rows)), shape=(m, n))
+        loved = sp.csr_matrix(((stars >= LOVED).astype(np.float32), (shopper, rows)), shape=(m, n))
+        loved.eliminate_zeros()
+        co_raters = (rated.T @ rated).tocsr()  # (n, n) distinct shoppers who rated both
+        co_raters.setdiag(0)
+        co_raters.data[co_raters.data < self.min_shoppers] = 0  # k-anonymity: thin pairs vanish here
+        co_raters.eliminate_zeros()
+        keep = co_raters.astype(bool).astype(np.float32)  # (n, n) pattern of the pairs allowed to exist
+        dot = (weights.T @ weights).multiply(keep).tocsr()  # (n, n)
+        norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=0)).ravel())  # (n,)
+        coo = dot.tocoo()
+        sim = coo.data / (norms[coo.row] * norms[coo.col] + self.shrink)
+        similarity = sp.csr_matrix((sim.astype(np.float32), (coo.row, coo.col)), shape=(n, n))
+        similarity.eliminate_zeros()  # a pair rated only 3★ carries no signal
+        similarity = _top_per_row(similarity, self.neighbours)
+        pattern = similarity.astype(bool).astype(np.float32)
+        self.similarity_ = similarity
+        self.co_raters_ = _on_pattern(co_raters, similarity)
+        self.co_lovers_ = _on_pattern((loved.T @ loved).tocsr().multiply(pattern).tocsr(), similarity)
+        self.n_shoppers_, self.n_ratings_ = m, int(len(rows))
+        return self
+
+    @classmethod
+    def from_store(cls, store, item_ids: Sequence[str], **params) -> CollaborativeModel:
+        """Fit on every current rating in a :class:`~jewelrec.space.ratings.RatingStore`."""
+        users, items, stars = store.all_ratings()
+        return cls(item_ids, **params).fit(items, users, stars)
+
+    # -- reading -------------------------------------------------------------------------------------
+    @property
+    def n_pairs(self) -> int:
+        """Directed links kept (each pair counts once per direction)."""
+        self._check_fitted()
+        return int(self.similarity_.nnz)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "similarity_"):
+            raise RuntimeError("CollaborativeModel is not fitted yet; call fit(items, users, stars) first")
+
+    def row_of(self, item_id: str) -> int:
+        return self._row.get(str(item_id), -1)
+
+    def neighbours_of(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, similarities, co-raters) of one item's kept links, each (l,)."""
+        s = self.similarity_
+        lo, hi = s.indptr[row], s.indptr[row + 1]
+        return s.indices[lo:hi], s.data[lo:hi], self.co_raters_.data[lo:hi]
+
+    def also_loved(self, item_id: str, k: int = 8) -> list[tuple[str, float, int]]:
+        """"Shoppers who loved this also loved": ``[(item_id, similarity, shoppers who loved both)]``, only pairs
+        that at least ``min_shoppers`` shoppers loved together and that the crowd rates alike (similarity > 0);
+        ``[]`` when there is no such evidence."""
+        self._check_fitted()
+        row = self.row_of(item_id)
+        if row < 0:
+            return []
+        s, lovers = self.similarity_, self.co_lovers_
+        lo, hi = s.indptr[row], s.indptr[row + 1]
+        cols, sims, both = s.indices[lo:hi], s.data[lo:hi], lovers.data[lo:hi]
+        ok = (sims > 0) & (both >= self.min_shoppers)
+        order = np.argsort(-sims[ok], kind="stable")[:k]
+        return [(self.item_ids[c], float(v), int(b)) for c, v, b in zip(cols[ok][order], sims[ok][order],
+                                                                      both[ok][order])]
+
+    def summary(self) -> dict:
+        self._check_fitted()
+        return {"shoppers": self.n_shoppers_, "ratings": self.n_ratings_, "links": self.n_pairs,
+                "min_shoppers": self.min_shoppers}
+
+
+def _top_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
+    """The ``keep`` largest-|value| entries of each row (all when a row has fewer). (n, n) CSR, sorted indices."""
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    counts = np.diff(matrix.indptr)
+    if counts.max(initial=0) > keep:
+        mask = np.zeros(matrix.nnz, dtype=bool)
+        for row in np.flatnonzero(counts > keep):
+            lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+            mask[lo + np.argpartition(-np.abs(matrix.data[lo:hi]), keep - 1)[:keep]] = True
+        mask[np.repeat(counts <= keep, counts)] = True
+        matrix = sp.csr_matrix((matrix.data * mask, matrix.indices, matrix.indptr), shape=matrix.shape)
+        matrix.eliminate_zeros()
+    matrix.sort_indices()
+    return matrix
+
+
+def _on_pattern(values: sp.csr_matrix, pattern: sp.csr_matrix) -> sp.csr_matrix:
+    """``values`` read at exactly ``pattern``'s stored entries (same indptr/indices; 0 where absent)."""
+    values = values.tocsr()
+    data = np.asarray(values[pattern.nonzero()]).ravel() if pattern.nnz else np.zeros(0)
+    out = sp.csr_matrix((data.astype(np.float32), pattern.indices.copy(), pattern.indptr.copy()),
+                        shape=pattern.shape)
+    return out

@@ -1,0 +1,214 @@
+"""The crowd model (item-kNN on co-ratings), its blend with the visual picks, and the background refresher."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import make_synthetic_bundle
+
+from jewelrec.serving.blend import CrowdRecommender
+from jewelrec.serving.collaborative import CollaborativeModel
+from jewelrec.serving.recommender import Recommender
+from jewelrec.space.crowd import CrowdRefresher, CrowdSettings
+from jewelrec.space.ratings import RatingStore
+
+N, STYLES = 120, 6  # item i is in style i % 6
+A = [f"it-{i:05d}" for i in range(0, 48, 6)]  # 8 pieces of style 0
+B = [f"it-{i:05d}" for i in range(3, 51, 6)]  # 8 pieces of style 3: they look nothing like A
+
+
+def linked_crowd(shoppers: int, seed: int = 0):
+    """Each shopper loves 3 pieces of A and 3 of B (5★) and finds one other piece so-so: the A–B link."""
+    rng = np.random.default_rng(seed)
+    users, items, stars = [], [], []
+    for u in range(shoppers):
+        liked = [*rng.choice(A, 3, replace=False), *rng.choice(B, 3, replace=False)]
+        for item in liked:
+            users.append(f"crowd-{u}"), items.append(item), stars.append(5)
+        users.append(f"crowd-{u}"), items.append(f"it-{int(rng.integers(60, N)):05d}"), stars.append(2)
+    return users, items, stars
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return make_synthetic_bundle(n_items=N, n_clusters=STYLES, seed=0)
+
+
+@pytest.fixture(scope="module")
+def recommender(bundle):
+    return Recommender(bundle)
+
+
+def test_pairs_below_the_privacy_threshold_do_not_exist(bundle):
+    ids = bundle.item_ids
+    users, items, stars = [], [], []
+    for u in range(5):  # five shoppers love A[0] with A[1]
+        for item in (A[0], A[1]):
+            users.append(f"five-{u}"), items.append(item), stars.append(5)
+    for u in range(4):  # only four love B[0] with B[1]
+        for item in (B[0], B[1]):
+            users.append(f"four-{u}"), items.append(item), stars.append(5)
+    model = CollaborativeModel(ids, min_shoppers=5).fit(items, users, stars)
+    assert [i for i, _, _ in model.also_loved(A[0])] == [A[1]]
+    assert model.also_loved(A[0])[0][2] == 5
+    assert model.also_loved(B[0]) == [] and len(model.neighbours_of(model.row_of(B[0]))[0]) == 0
+    assert model.n_pairs == 2  # A0→A1 and A1→A0, nothing else
+    assert not any(isinstance(v, str) and v.startswith(("five", "four")) for v in vars(model).values())
+    assert model.n_shoppers_ == 9  # an aggregate count, no ids
+    with pytest.raises(ValueError, match="stars must be 1–5"):
+        CollaborativeModel(ids).fit([A[0]], ["u"], [6])
+
+
+def test_dislikes_count_against_a_pair(bundle):
+    users, items, stars = [], [], []
+    for u in range(6):
+        users += [f"u{u}", f"u{u}", f"u{u}"]
+        items += [A[0], A[1], B[0]]
+        stars += [5, 5, 1]  # love A0 and A1, dislike B0
+    model = CollaborativeModel(bundle.item_ids).fit(items, users, stars)
+    rows, sims, raters = model.neighbours_of(model.row_of(A[0]))
+    sim = dict(zip((bundle.item_ids[r] for r in rows), sims))
+    assert sim[A[1]] > 0 > sim[B[0]]
+    assert [i for i, _, _ in model.also_loved(A[0])] == [A[1]]  # a disliked co-rating is never "also loved"
+    assert set(raters) == {6}
+
+
+def test_an_empty_or_thin_crowd_leaves_picks_and_scores_exactly_visual(bundle, recommender):
+    ratings = {A[0]: 5, A[1]: 5, "it-00001": 2}
+    visual = recommender.recommend(ratings, 10)
+    empty = CollaborativeModel(bundle.item_ids).fit([], [], [])
+    assert CrowdRecommender(recommender, lambda: empty).recommend(ratings, 10) == visual
+    assert CrowdRecommender(recommender, lambda: None).recommend(ratings, 10) == visual
+    users, items, stars = linked_crowd(4)  # a real A–B link, but only 4 shoppers: below the threshold
+    thin = CollaborativeModel(bundle.item_ids).fit(items, users, stars)
+    assert CrowdRecommender(recommender, lambda: thin).recommend(ratings, 10) == visual
+    assert CrowdRecommender(recommender, lambda: thin).recommend({}, 10) == recommender.recommend({}, 10)
+
+
+def test_zero_share_for_items_nobody_co_rated(bundle, recommender):
+    users, items, stars = linked_crowd(60)
+    model = CollaborativeModel(bundle.item_ids).fit(items, users, stars)
+    blend = CrowdRecommender(recommender, lambda: model)
+    ratings = {A[0]: 5, A[1]: 5, A[2]: 4}
+    rows, cf, evidence, _ = blend.links(model, ratings)
+    linked = {bundle.item_ids[r] for r in rows}
+    assert len(set(B) & linked) >= 6 and all(e >= 5 for e in evidence)
+    visual = dict((i, s) for i, s, _ in recommender.recommend(ratings, 100))
+    for item, score, why in blend.recommend(ratings, 10):
+        if item not in linked:  # no co-rating behind it: exactly its visual score, its visual reason
+            assert score == visual[item] and not why.startswith("shoppers")
+
+
+def test_the_crowd_brings_a_linked_unlike_looking_group_into_the_top_10(bundle, recommender):
+    ratings = {A[0]: 5, A[1]: 5, A[2]: 5}
+    visual = [i for i, _, _ in recommender.recommend(ratings, 10)]
+    assert not set(visual) & set(B)  # looks alone never find B
+    users, items, stars = linked_crowd(60)
+    model = CollaborativeModel(bundle.item_ids).fit(items, users, stars)
+    picks = CrowdRecommender(recommender, lambda: model).recommend(ratings, 10)
+    from_b = [(i, s, why) for i, s, why in picks if i in B]
+    assert len(from_b) >= 2
+    assert all(why.startswith("shoppers who loved the ") and why.endswith(" also loved this") for _, _, why in from_b)
+    assert all(-1.0 <= s <= 1.0 for _, s, _ in picks)
+    assert [s for _, s, _ in picks] == sorted((s for _, s, _ in picks), reverse=True)
+    # more evidence from the shopper herself: the crowd's share grows
+    more = CrowdRecommender(recommender, lambda: model).recommend({**ratings, A[3]: 5, A[4]: 5, A[5]: 5}, 10)
+    assert sum(i in B for i, _, _ in more) >= len(from_b)
+
+
+def test_a_failing_refresh_keeps_the_last_good_model(tmp_path, bundle):
+    store = RatingStore(tmp_path / "r.db", known_items=set(bundle.item_ids))
+    calls = {"n": 0}
+
+    def flaky(s, ids):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk on fire")
+        return CollaborativeModel.from_store(s, ids)
+
+    crowd = CrowdRefresher(store, bundle.item_ids, fit=flaky)
+    assert crowd.refresh() and crowd.model is not None
+    good = crowd.model
+    assert not crowd.refresh()
+    assert crowd.model is good and crowd.failures == 1 and "disk on fire" in crowd.last_error
+    assert crowd.refresh() and crowd.model is not good
+
+
+def wait_for(condition, limit_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_the_refresh_runs_in_the_background_every_n_ratings_or_t_seconds(tmp_path, bundle):
+    store = RatingStore(tmp_path / "r.db", known_items=set(bundle.item_ids))
+    pairs = [(f"s{u}", item) for u in range(7) for item in (A[0], A[1])]  # 7 shoppers love A0 with A1
+    crowd = CrowdRefresher(store, bundle.item_ids, CrowdSettings(every_ratings=7, every_s=3600, poll_s=0.05))
+    crowd.refresh()
+    crowd.start()
+    try:
+        for user, item in pairs[:6]:
+            store.rate(user, item, 5)
+            crowd.nudge()
+        time.sleep(0.3)  # several polls: 6 new ratings are below every_ratings, so no refit
+        assert crowd.refreshes == 1
+        store.rate(*pairs[6], 5)
+        crowd.nudge()
+        assert wait_for(lambda: crowd.refreshes == 2 and crowd.fitted_writes == 7)
+    finally:
+        crowd.stop()
+    assert not crowd.running
+    timed = CrowdRefresher(store, bundle.item_ids, CrowdSettings(every_ratings=1000, every_s=0.2, poll_s=0.05))
+    timed.refresh()
+    timed.start()
+    try:
+        for user, item in pairs[7:]:
+            store.rate(user, item, 5)
+        assert wait_for(lambda: timed.model.also_loved(A[0]))  # 7 < 1000 ratings, but 0.2 s went by
+        assert timed.fitted_writes == len(pairs)
+    finally:
+        timed.stop()
+
+
+def test_a_slow_refresh_never_blocks_a_request(tmp_path, bundle, recommender):
+    store = RatingStore(tmp_path / "r.db", known_items=set(bundle.item_ids))
+    release, entered = threading.Event(), threading.Event()
+    users, items, stars = linked_crowd(60)
+    for u, i, s in zip(users, items, stars):
+        store.rate(u, i, s)
+
+    def slow(s, ids):
+        entered.set()
+        release.wait(30)
+        return CollaborativeModel.from_store(s, ids)
+
+    crowd = CrowdRefresher(store, bundle.item_ids, CrowdSettings(every_ratings=1, poll_s=0.05), fit=slow)
+    blend = CrowdRecommender(recommender, lambda: crowd.model)
+    crowd.start()
+    try:
+        crowd.nudge()
+        assert entered.wait(10)  # the refit is running, on the refresher's thread
+        picks = blend.recommend({A[0]: 5, A[1]: 5, A[2]: 5}, 10)  # answered now, from the old (no) model
+        assert crowd.model is None and not any(i in B for i, _, _ in picks)
+        release.set()
+        assert wait_for(lambda: crowd.model is not None)
+        assert any(i in B for i, _, _ in blend.recommend({A[0]: 5, A[1]: 5, A[2]: 5}, 10))
+    finally:
+        release.set()
+        crowd.stop()
+
+
+def test_crowd_settings_from_env_name_the_fix(monkeypatch):
+    monkeypatch.setenv("JEWELREC_CROWD_EVERY_RATINGS", "ten")
+    with pytest.raises(ValueError, match="JEWELREC_CROWD_EVERY_RATINGS='ten' is not a number"):
+        CrowdSettings.from_env()
+    monkeypatch.setenv("JEWELREC_CROWD_EVERY_RATINGS", "3")
+    monkeypatch.setenv("JEWELREC_CROWD", "0")
+    settings = CrowdSettings.from_env()
+    assert settings.every_ratings == 3 and not settings.enabled
