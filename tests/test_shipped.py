@@ -132,3 +132,35 @@ def test_the_jewelrec_model_refuses_what_it_cannot_read():
         model.recommend(np.array([0]), log.to_csr(), k=3, filter_seen=False)
     with pytest.raises(ValueError, match="allowed keys are"):
         JewelrecModel(bundle, settings={"dislike_wieght": 1.0}).fit(log.to_csr(), stars=training_stars(log))
+
+
+def test_collaborative_true_blends_the_crowd_into_the_offline_model():
+    """A crowd that loves style-0 pieces A together with style-3 pieces B: the blended jewelrec model picks B for a
+    shopper who rated only A; the visual-only one, on the same log, does not."""
+    bundle = make_synthetic_bundle()
+    group_a, group_b = [f"it-{i:05d}" for i in range(0, 48, 6)], [f"it-{i:05d}" for i in range(3, 51, 6)]
+    rng = np.random.default_rng(0)
+    rated = [[*rng.choice(group_a, 3, replace=False), *rng.choice(group_b, 3, replace=False)] for _ in range(60)]
+    rated.append([f"it-{i:05d}" for i in range(300)])  # a browser who rated every piece 3★: all are candidates
+    rated.append(group_a[:3])  # the shopper we ask for: three pieces of A
+    item_ids = np.array(sorted({i for r in rated for i in r}), object)
+    col = {item: c for c, item in enumerate(item_ids)}
+    users = np.concatenate([np.full(len(r), u) for u, r in enumerate(rated)]).astype(np.int32)
+    items = np.array([col[i] for r in rated for i in r], np.int32)
+    given = np.where(users == len(rated) - 2, 3.0, 5.0).astype(np.float32)
+    log = InteractionLog(np.array([f"s{u}" for u in range(len(rated))], object), item_ids, users, items,
+                         np.ones(len(items), np.float32), stars=given)
+    stars, me = training_stars(log), len(rated) - 1
+    picked = {}
+    for collaborative in (False, True):
+        spec = ModelSpec("j", "jewelrec", params={"collaborative": collaborative})
+        model = build_model(spec, None, log.item_ids, bundles={"b": bundle}, default_bundle="b")
+        model.fit(log.to_csr(), stars=stars)
+        ids, _ = model.recommend(np.array([me]), log.to_csr()[[me]], k=10)
+        picked[collaborative] = {str(item_ids[c]) for c in ids[0] if c >= 0}
+    assert not picked[False] & set(group_b)
+    assert len(picked[True] & set(group_b)) >= 2
+    assert model.get_params()["collaborative"] is True and model.crowd_.n_shoppers_ == len(rated)
+    with pytest.raises(ValueError, match="collaborative must be true or false"):
+        build_model(ModelSpec("j", "jewelrec", params={"collaborative": "yes"}), None, log.item_ids,
+                    bundles={"b": bundle}, default_bundle="b")

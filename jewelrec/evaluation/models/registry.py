@@ -9,7 +9,9 @@ A spec is one entry of ``models:``::
       rerank: {pool: 3, explore: 0.0}    # optional: "visually separated" re-ranking (needs a bundle)
 
 ``jewelrec`` (the shipped recommender on raw stars) takes ``params: {bundle: DIR}`` (default: the top-level
-``bundle:``) plus any :class:`~jewelrec.serving.recommender.RecommenderConfig` field, e.g. ``dislike_weight``.
+``bundle:``) plus any :class:`~jewelrec.serving.recommender.RecommenderConfig` field, e.g. ``dislike_weight``;
+``collaborative: true`` blends in the crowd model fitted on the training ratings, as the Space does (``min_shoppers``:
+its k-anonymity threshold, default 5).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from jewelrec.evaluation.models.rerank import VisuallySeparated
 from jewelrec.evaluation.models.shipped import JewelrecModel, check_settings
 from jewelrec.evaluation.models.visual import VisualContentModel
 
+CROWD_PARAMS = ("collaborative", "min_shoppers")  # jewelrec params that are not RecommenderConfig fields
 SPEC_KEYS = {"name", "type", "params", "cf", "rerank"}
 RERANK_KEYS = {"pool", "explore"}
 
@@ -150,12 +153,18 @@ def bundle_of(spec: ModelSpec, default: str | None) -> str:
 def build_jewelrec(spec: ModelSpec, bundles: dict[str, Any] | None = None, default: str | None = None) -> CFModel:
     """The shipped recommender for ``spec``; ``bundles`` maps directories to already loaded bundles."""
     path = bundle_of(spec, default)
-    settings = {k: v for k, v in spec.params.items() if k != "bundle"}
+    crowd = {k: spec.params[k] for k in CROWD_PARAMS if k in spec.params}
+    settings = {k: v for k, v in spec.params.items() if k != "bundle" and k not in CROWD_PARAMS}
+    if not isinstance(crowd.get("collaborative", False), bool):
+        raise ValueError(f"model {spec.name!r}: collaborative must be true or false, got {crowd['collaborative']!r}")
+    if "min_shoppers" in crowd and (isinstance(crowd["min_shoppers"], bool)
+                                    or not isinstance(crowd["min_shoppers"], int) or crowd["min_shoppers"] < 1):
+        raise ValueError(f"model {spec.name!r}: min_shoppers must be a whole number ≥ 1, got {crowd['min_shoppers']!r}")
     check_settings(settings, spec.name)
     lists = [k for k, v in settings.items() if isinstance(v, list)]
     if lists:
         raise ValueError(f"model {spec.name!r}: params {lists} are lists; lists are only allowed with run_mode: sweep")
-    return JewelrecModel((bundles or {}).get(path, path), settings=settings)
+    return JewelrecModel((bundles or {}).get(path, path), settings=settings, **crowd)
 
 
 def build_model(spec: ModelSpec, content: ItemContent | None, column_item_ids: np.ndarray, *,

@@ -11,6 +11,9 @@ on the same split, candidates and metrics as ALS / EASE / hybrid:
 * pieces the user rated in training (likes and dislikes) are never picked, so ``filter_seen`` must stay true.
 * ratings of pieces outside the bundle are skipped and counted (``report_``); a user none of whose ratings is a
   bundle piece gets an empty list, which the evaluator fills with the popularity list, as for any cold user.
+* ``collaborative: true`` adds the Space's crowd blend (:class:`jewelrec.serving.blend.CrowdRecommender`): a
+  :class:`~jewelrec.serving.collaborative.CollaborativeModel` fitted on every training rating (raw stars, the same
+  k-anonymity threshold ``min_shoppers``), so one results.json can hold visual-only, blended and CF-only models.
 """
 
 from __future__ import annotations
@@ -78,9 +81,12 @@ class JewelrecModel(CFModel):
 
     reads_stars = True  # the evaluator passes ``stars=`` (a StarRatings of the training side) to fit
 
-    def __init__(self, bundle: Bundle | str | Path, *, settings: Mapping[str, Any] | None = None):
+    def __init__(self, bundle: Bundle | str | Path, *, settings: Mapping[str, Any] | None = None,
+                 collaborative: bool = False, min_shoppers: int | None = None):
         self.bundle = bundle  # a loaded Bundle, or a bundle directory (loaded by fit)
         self.settings = dict(settings or {})  # RecommenderConfig overrides; empty = exactly as the Space serves
+        self.collaborative = bool(collaborative)  # blend in the crowd model, as the Space does
+        self.min_shoppers = min_shoppers  # the crowd model's k-anonymity threshold (None: the Space's default)
 
     def fit(self, user_items: sp.spmatrix, *, days_ago: sp.csr_matrix | None = None,
             stars: StarRatings | None = None) -> JewelrecModel:
@@ -112,6 +118,16 @@ class JewelrecModel(CFModel):
         self.recommender_ = Recommender(sub, config=RecommenderConfig(**self.settings),
                                         recommendable=column_of_row >= 0)
         self.column_of_ = {str(sub.item_ids[r]): int(c) for r, c in enumerate(column_of_row) if c >= 0}
+        self.picker_ = self.recommender_
+        if self.collaborative:
+            from jewelrec.serving.blend import CrowdRecommender
+            from jewelrec.serving.collaborative import MIN_SHOPPERS, CollaborativeModel
+
+            coo = stars.matrix.tocoo()  # every training rating; shoppers are row codes, dropped after the fit
+            crowd = CollaborativeModel(sub.item_ids, min_shoppers=self.min_shoppers or MIN_SHOPPERS).fit(
+                stars.item_ids[coo.col].astype(str), coo.row, np.rint(coo.data).astype(np.int64))
+            self.crowd_ = crowd
+            self.picker_ = CrowdRecommender(self.recommender_, lambda: crowd)
         # only in-bundle ratings reach the recommender; the rest are counted
         self.ratings_ = stars.matrix.copy()
         skipped = ~in_bundle[self.ratings_.indices]  # (nnz,)
@@ -156,7 +172,7 @@ class JewelrecModel(CFModel):
             ratings = self.shopper_ratings(int(user))
             if not ratings:
                 continue  # the evaluator's cold-start path
-            picks = self.recommender_.recommend(ratings, k=k)
+            picks = self.picker_.recommend(ratings, k=k)
             ids[row, : len(picks)] = [self.column_of_[item] for item, _, _ in picks]
             scores[row, : len(picks)] = [score for _, score, _ in picks]
         return ids, scores
@@ -166,4 +182,5 @@ class JewelrecModel(CFModel):
 
     def get_params(self) -> dict:
         bundle = self.bundle if isinstance(self.bundle, (str, Path)) else self.bundle.path
-        return {"bundle": None if bundle is None else str(bundle), **self.settings}
+        extra = {"collaborative": True, "min_shoppers": self.min_shoppers} if self.collaborative else {}
+        return {"bundle": None if bundle is None else str(bundle), **self.settings, **extra}
