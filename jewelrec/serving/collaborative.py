@@ -30,13 +30,14 @@ class CollaborativeModel:
     ``co_lovers_`` (n, n) CSR on the same pattern (distinct shoppers per pair), ``n_shoppers_``, ``n_ratings_``."""
 
     def __init__(self, item_ids: Sequence[str], *, min_shoppers: int = MIN_SHOPPERS, shrink: float = 5.0,
-                 neighbours: int = 100):
+                 neighbours: int = 100, dislikes: bool = True):
         if int(min_shoppers) < 1:
             raise ValueError(f"min_shoppers must be at least 1, got {min_shoppers!r}")
         self.item_ids = [str(i) for i in item_ids]  # the catalog the rows refer to (bundle order)
         self.min_shoppers = int(min_shoppers)  # privacy threshold, also the noise floor for a pair
         self.shrink = float(shrink)  # pseudo-count in the cosine's denominator: a 5-shopper pair counts less
         self.neighbours = int(neighbours)  # strongest links kept per item: bounds memory and request cost
+        self.dislikes = bool(dislikes)  # 1–2★ as negative confidence (False: likes only, dislikes read as 0)
         self._row = {item: r for r, item in enumerate(self.item_ids)}
 
     # -- fitting -------------------------------------------------------------------------------------
@@ -56,7 +57,8 @@ class CollaborativeModel:
         _, shopper = np.unique(np.asarray(users, dtype=object)[known].astype(str), return_inverse=True)
         rows, stars = rows[known], stars[known]
         n, m = len(self.item_ids), int(shopper.max()) + 1 if len(shopper) else 0
-        weights = sp.csr_matrix((STAR_CONFIDENCE[stars], (shopper, rows)), shape=(m, n))  # (shoppers, n)
+        confidence = STAR_CONFIDENCE if self.dislikes else np.maximum(STAR_CONFIDENCE, 0.0)
+        weights = sp.csr_matrix((confidence[stars], (shopper, rows)), shape=(m, n))  # (shoppers, n)
         rated = sp.csr_matrix((np.ones(len(rows), np.float32), (shopper, rows)), shape=(m, n))
         loved = sp.csr_matrix(((stars >= LOVED).astype(np.float32), (shopper, rows)), shape=(m, n))
         loved.eliminate_zeros()
