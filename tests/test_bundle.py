@@ -15,7 +15,8 @@ def test_round_trip_is_exact(tmp_path):
     assert loaded.item_ids == bundle.item_ids
     for name in ("embeddings", "labels", "probs", "centroids", "coords2d"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(bundle, name))
-    assert loaded.config["format_version"] == FORMAT_VERSION
+    # no prebuilt index (50 items are searched flat): written as version 1, which older jewelrec still reads
+    assert loaded.config["format_version"] == 1 and FORMAT_VERSION == 2
     assert set(loaded.config["files"]) == {"items.parquet", "embeddings.safetensors", "clusters.safetensors"}
 
 

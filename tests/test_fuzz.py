@@ -85,3 +85,35 @@ def test_a_mutated_bundle_loads_or_raises_bundle_error(saved_bundle, tmp_path_fa
         Bundle.load(directory)
     except BundleError:
         pass  # the promised failure: a message that names the fix
+
+
+@pytest.fixture(scope="module")
+def indexed_bundle(tmp_path_factory):
+    from jewelrec.serving.index import VectorIndex
+
+    directory = tmp_path_factory.mktemp("fuzz-index") / "bundle"
+    bundle = make_synthetic_bundle(n_items=2100, dim=8, n_clusters=3)  # just above FLAT_LIMIT: 45 lists stored
+    return bundle.save(directory, index=VectorIndex(bundle.embeddings, exact_limit=0))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(mutation=st.data(), reseal=st.booleans())
+def test_a_mutated_search_index_is_refused_or_serves_never_crashes(indexed_bundle, tmp_path_factory, mutation,
+                                                                    reseal):
+    """FAISS parses index.faiss only after its hash matched; resealed damage must still end in a BundleError (or
+    an index that answers), never in a FAISS exception or an out-of-range row."""
+    from jewelrec.serving.recommender import Recommender, RecommenderConfig
+
+    directory = tmp_path_factory.mktemp("case") / "bundle"
+    shutil.copytree(indexed_bundle, directory)
+    original = (directory / "index.faiss").read_bytes()
+    (directory / "index.faiss").write_bytes(mutation.draw(mutated_bytes(seeds=(original,))))
+    if reseal:
+        _reseal(directory)
+    try:
+        rec = Recommender(Bundle.load(directory), config=RecommenderConfig(exact_limit=0))
+    except BundleError:
+        return
+    hits = rec.similar(rec.bundle.item_ids[5], k=10)
+    assert len(hits) == 10 and all(rec.bundle.has_item(i) for i, _ in hits)

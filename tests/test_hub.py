@@ -220,6 +220,53 @@ def test_depict_weights_travel_and_load_with_strict_keys(hub, bundle_copy, tmp_p
     assert "depict/model.safetensors" in card and 'hub.pull("alice/jewelrec-depict")' in card
 
 
+def test_the_prebuilt_search_index_travels_with_the_bundle_and_is_loaded_not_trained(hub, tmp_path, monkeypatch):
+    import faiss
+
+    from jewelrec.serving.bundle import INDEX_NAME, BundleError
+    from jewelrec.serving.hub import pull, push_bundle
+    from jewelrec.serving.index import VectorIndex
+    from jewelrec.serving.recommender import Recommender
+    from tests.conftest import make_synthetic_bundle
+
+    bundle = make_synthetic_bundle(n_items=3000, dim=16, n_clusters=6)  # above FLAT_LIMIT: an IVF is stored
+    local = bundle.save(tmp_path / "indexed", index=VectorIndex(bundle.embeddings, exact_limit=0))
+    info = push_bundle(local, "alice/jewelrec-index")
+    stored = hub.head_files("model", "alice/jewelrec-index")
+    assert stored[INDEX_NAME] == (local / INDEX_NAME).read_bytes()
+    assert hashlib.sha256(stored[INDEX_NAME]).hexdigest() in hub.lfs_objects  # a binary: the LFS route
+    assert b"`index.faiss` is the search index trained at fit" in stored["README.md"]  # the card says so
+
+    cache = tmp_path / "cache"
+    pulled, _ = pull("alice/jewelrec-index", revision=info.oid, cache_dir=cache)
+    assert (pulled.path / INDEX_NAME).is_symlink()  # a cache snapshot: the file links to its blob
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the pulled bundle's index was trained again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(faiss.IndexIVFScalarQuantizer, "train", refuse)
+        served = Recommender(pulled)
+    assert served.index.origin == "stored"
+    ids = pulled.item_ids
+    assert [served.similar(i, k=5) for i in ids[::500]] == [Recommender(_in_memory(bundle)).similar(i, k=5)
+                                                            for i in ids[::500]]
+    blob = (pulled.path / INDEX_NAME).resolve()
+    data = bytearray(blob.read_bytes())
+    data[-9] ^= 0x01
+    blob.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="index.faiss.*SHA-256"):
+        pull("alice/jewelrec-index", revision=info.oid, cache_dir=cache)
+
+
+def _in_memory(bundle):
+    """The same arrays as an in-memory bundle (no path, so no stored index): what every start trained before."""
+    from jewelrec.serving.bundle import Bundle
+
+    return Bundle(items=bundle.items, embeddings=bundle.embeddings, labels=bundle.labels, probs=bundle.probs,
+                  centroids=bundle.centroids, coords2d=bundle.coords2d)
+
+
 def test_private_repo_needs_a_token_to_pull(hub, bundle_copy, tmp_path, monkeypatch):
     from jewelrec.serving.hub import HubError, pull, push
 

@@ -55,3 +55,69 @@ def test_k_larger_than_the_catalog_is_clamped():
     x = _clustered(50)
     scores, rows = VectorIndex(x).search(x[0], 500)
     assert rows.shape == (1, 50) and sorted(rows[0].tolist()) == list(range(50))
+
+
+def _stored(index: VectorIndex, tmp_path) -> np.ndarray:
+    index.write(tmp_path / "index.faiss")
+    return np.fromfile(tmp_path / "index.faiss", dtype=np.uint8)
+
+
+def test_a_written_index_reads_back_with_the_same_answers_without_training(tmp_path, monkeypatch):
+    import faiss
+
+    x = _clustered(6000)
+    built = VectorIndex(x, exact_limit=0, flat_limit=1000, nprobe=5)
+    data = _stored(built, tmp_path)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stored index must not be trained again")
+
+    monkeypatch.setattr(faiss.IndexIVFScalarQuantizer, "train", no_training)
+    loaded = VectorIndex.from_bytes(data, x, nprobe=5, exact_limit=0)
+    assert (loaded.nlist, loaded.nprobe, loaded.exact) == (built.nlist, 5, False)
+    for coarse in (False, True):
+        for got, want in zip(loaded.search(x[::97], 10, coarse=coarse), built.search(x[::97], 10, coarse=coarse)):
+            np.testing.assert_array_equal(got, want)
+    assert built.describe() == {"type": "IVF-SQ8", "metric": "inner_product", "n": 6000, "d": 32,
+                                "nlist": built.nlist, "nprobe": 5, "seed": 0, "faiss_version": faiss.__version__}
+
+
+def test_from_bytes_refuses_what_is_not_an_ivf_over_these_vectors(tmp_path):
+    import faiss
+
+    x = _clustered(3000)
+    data = _stored(VectorIndex(x, exact_limit=0, flat_limit=1000), tmp_path)
+    with pytest.raises(ValueError, match="3000 vectors, the embeddings have 2999 rows"):
+        VectorIndex.from_bytes(data, x[:-1])
+    with pytest.raises(ValueError, match="32 dimensions, the embeddings have 16"):
+        VectorIndex.from_bytes(data, np.ascontiguousarray(x[:, :16]))
+    flat = faiss.IndexFlatIP(32)
+    flat.add(x)
+    with pytest.raises(ValueError, match="IndexFlatIP, not the IndexIVFScalarQuantizer"):
+        VectorIndex.from_bytes(faiss.serialize_index(flat), x)
+    with pytest.raises(ValueError, match="not a readable FAISS index"):
+        VectorIndex.from_bytes(np.frombuffer(b"\x80\x04 not an index at all", dtype=np.uint8), x)
+    with pytest.raises(ValueError, match="not a readable FAISS index"):
+        VectorIndex.from_bytes(data[: len(data) // 2], x)  # truncated
+
+
+def test_from_bytes_refuses_lists_that_lose_or_repeat_a_row(tmp_path):
+    import faiss
+
+    x = _clustered(3000)
+    built = VectorIndex(x, exact_limit=0, flat_limit=1000)
+    lists = built.ivf.invlists
+    first = next(i for i in range(built.nlist) if lists.list_size(i) >= 2)
+    ids = faiss.rev_swig_ptr(lists.get_ids(first), lists.list_size(first))
+    ids[1] = ids[0]  # one row twice, another never: the re-rank would index the wrong vectors
+    with pytest.raises(ValueError, match="each of the 3000 rows exactly once"):
+        VectorIndex.from_bytes(_stored(built, tmp_path), x)
+
+
+def test_holds_tells_its_own_vectors_from_other_ones(tmp_path):
+    x = _clustered(3000)
+    index = VectorIndex.from_bytes(_stored(VectorIndex(x, exact_limit=0, flat_limit=1000), tmp_path), x)
+    assert index.holds(x)
+    assert not index.holds(x[::-1].copy())  # same vectors, other rows
+    assert not index.holds(_clustered(3000, seed=1))
+    assert not index.holds(x[:-1])

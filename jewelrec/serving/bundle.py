@@ -6,14 +6,19 @@ Layout (see DESIGN.md)::
     items.parquet             item_id, metadata columns, thumbnail (JPEG bytes, <= 256 px)
     embeddings.safetensors    embeddings (n, d) float32, L2-normalised
     clusters.safetensors      labels (n,), probs (n, k), centroids (k, d_space), coords2d (n, 2) [, latents]
+    index.faiss               the search index trained at fit (catalogs above 2,048 items), FAISS's own format
     encoder/                  config.json [+ model.safetensors for the CNN]
     depict/                   config.json + model.safetensors (method = depict)
     report/                   metrics.json + PNG plots
     README.md                 model card
 
-Only safetensors, JSON, parquet and PNG are ever read back, and ``config.json`` carries a SHA-256 manifest
-of every other file: :meth:`Bundle.load` refuses unknown format versions, files it did not write (a stray
-``.pkl`` or ``.bin``), missing files and any byte that differs from what was saved.
+Only safetensors, JSON, parquet, PNG and FAISS's index format are ever read back, and ``config.json`` carries a
+SHA-256 manifest of every other file: :meth:`Bundle.load` refuses unknown format versions, files it did not write
+(a stray ``.pkl`` or ``.bin``), missing files and any byte that differs from what was saved.
+
+The prebuilt index: ``config["index"]`` records what it is (type, metric, n, d, nlist, nprobe) and the SHA-256 of
+the ``embeddings.safetensors`` it was built from, so a stale index is detectable; how the Recommender decides to
+trust it is in :mod:`jewelrec.serving.stored_index`. Bundles without one are written as format version 1.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +37,14 @@ from safetensors.numpy import load_file, save_file
 
 import jewelrec
 
-FORMAT_VERSION = 1
+if TYPE_CHECKING:
+    from jewelrec.serving.index import VectorIndex
+
+# 2: may hold index.faiss, which a reader of version 1 would refuse as a file it did not write. Bundles without a
+# prebuilt index are still written as 1, so older jewelrec keeps loading them.
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
+INDEX_NAME = "index.faiss"
 CONFIG_NAME = "config.json"
 # Files a bundle may hold. Everything but config.json itself is covered by the manifest, except the
 # model card and the .gitattributes the Hub adds to every repo (both are rewritten on push).
@@ -40,6 +53,7 @@ ALLOWED_PATTERNS = (
     "items.parquet",
     "embeddings.safetensors",
     "clusters.safetensors",
+    INDEX_NAME,
     "encoder/config.json",
     "encoder/model.safetensors",
     "encoder/README.md",  # the model card PyTorchModelHubMixin / save_pretrained write beside the weights
@@ -146,8 +160,11 @@ class Bundle:
         n = len(self.items)
         if "item_id" not in self.items.columns:
             raise BundleError("items table has no 'item_id' column")
-        if self.items["item_id"].duplicated().any():
-            dupes = self.items.loc[self.items["item_id"].duplicated(), "item_id"].head(3).tolist()
+        # from a list, not by iterating the Series: at 1M items ~1 s of start-up instead of ~3 s
+        ids = self.items["item_id"].astype(str).tolist()
+        self._index = dict(zip(ids, range(len(ids))))
+        if len(self._index) != n:
+            dupes = pd.Series(ids)[pd.Series(ids).duplicated()].head(3).tolist()
             raise BundleError(f"item ids must be unique; repeated: {dupes}")
         self.embeddings = np.ascontiguousarray(self.embeddings, dtype=np.float32)
         self.labels = np.ascontiguousarray(self.labels, dtype=np.int64)
@@ -165,7 +182,7 @@ class Bundle:
                 raise BundleError(f"{name} must be {ndim}-D, got shape {array.shape}; re-run training.fit")
             if name != "centroids" and array.shape[0] != n:
                 raise BundleError(f"{name} has {array.shape[0]} rows but the catalog has {n} items")
-            if not np.isfinite(array).all():
+            if not all_finite(array):
                 raise BundleError(f"{name} holds NaN or infinite values; re-run training.fit on this catalog")
         if self.coords2d.shape[1] != 2:
             raise BundleError(f"coords2d must be (n, 2), got {self.coords2d.shape}")
@@ -174,7 +191,6 @@ class Bundle:
         if n and (self.labels.min() < 0 or self.labels.max() >= self.centroids.shape[0]):
             raise BundleError(f"labels must lie in 0..{self.centroids.shape[0] - 1} (one per centroid), got "
                               f"{self.labels.min()}..{self.labels.max()}; re-run training.fit")
-        self._index = {item_id: i for i, item_id in enumerate(self.items["item_id"].astype(str))}
 
     # -- views ---------------------------------------------------------------------------------------
     @property
@@ -208,14 +224,24 @@ class Bundle:
         return self.path / "report" if self.path and (self.path / "report").is_dir() else None
 
     # -- disk ----------------------------------------------------------------------------------------
-    def save(self, directory: str | Path) -> Path:
+    def save(self, directory: str | Path, *, index: VectorIndex | None = None) -> Path:
         """Write the bundle's own files into ``directory`` and seal it with the manifest.
 
         Sub-directories written beforehand by their owners (``encoder/``, ``depict/``, ``report/``)
-        are validated and hashed too. Returns the directory.
+        are validated and hashed too. ``index``: a :class:`VectorIndex` built from ``self.embeddings``, whose IVF
+        (if it has one) is stored as ``index.faiss`` so the Space need not train it. Returns the directory.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        config = dict(self.config)
+        if index is not None:
+            if not (index.vectors is self.embeddings or np.array_equal(index.vectors, self.embeddings)):
+                raise BundleError("the search index passed to Bundle.save was built from other embeddings than this "
+                                  "bundle's; build it from bundle.embeddings (VectorIndex(bundle.embeddings))")
+            (directory / INDEX_NAME).unlink(missing_ok=True)  # replaced, or none when the index is flat only
+            config.pop("index", None)
+            if index.ivf is not None:  # a flat index is a copy of the embeddings: rebuilt in ms, not stored
+                index.write(directory / INDEX_NAME)
         self.items.to_parquet(directory / "items.parquet", index=False)
         save_file({"embeddings": self.embeddings}, directory / "embeddings.safetensors")
         clusters = {"labels": self.labels, "probs": self.probs, "centroids": self.centroids,
@@ -228,14 +254,23 @@ class Bundle:
         unknown = [f for f in files if not is_allowed(f)]
         if unknown:
             raise BundleError(f"refusing to seal {directory}: files a bundle may not hold: {unknown}")
-        config = dict(self.config)
+        manifest = {f: sha256_file(directory / f) for f in files if f not in UNHASHED}
+        if index is not None and index.ivf is not None:
+            # the embeddings file it was built from: what makes a later stale index detectable
+            config["index"] = {**index.describe(), "file": INDEX_NAME,
+                               "embeddings_sha256": manifest["embeddings.safetensors"]}
+        if INDEX_NAME not in files:
+            config.pop("index", None)
+        elif not isinstance(config.get("index"), dict):
+            raise BundleError(f"refusing to seal {directory}: it holds {INDEX_NAME} but the bundle has no record of "
+                              "what it is; pass index=VectorIndex(bundle.embeddings) to save, or delete the file")
         config.update(
-            format_version=FORMAT_VERSION,
+            format_version=FORMAT_VERSION if INDEX_NAME in files else 1,
             jewelrec_version=jewelrec.__version__,
             n_items=self.n_items,
             embedding_dim=int(self.embeddings.shape[1]),
             n_clusters=self.n_clusters,
-            files={f: sha256_file(directory / f) for f in files if f not in UNHASHED},
+            files=manifest,
         )
         write_json(directory / CONFIG_NAME, config)
         self.config, self.path = config, directory
@@ -277,6 +312,13 @@ class Bundle:
                    latents=clusters.get("latents"), config=config, path=directory)
 
 
+def all_finite(array: np.ndarray) -> bool:
+    """No NaN or infinity in ``array``. A sum is not finite when any element is not; a finite float32 array's sum
+    can still overflow, so only then is every element checked (the sum is ~4x cheaper: no (n, d) bool array)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(array.sum())) or bool(np.isfinite(array).all())
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
 
@@ -306,10 +348,10 @@ def read_config(directory: Path) -> dict[str, Any]:
         raise BundleError(f"{config_path} holds a JSON {type(config).__name__}, not the bundle's settings object; "
                           "re-create the bundle with training.fit")
     version = config.get("format_version")
-    if type(version) is not int or version != FORMAT_VERSION:  # 1.0 and true are not the integer 1
+    if type(version) is not int or version not in READ_VERSIONS:  # 1.0 and true are not the integer 1
         raise BundleError(f"{directory} has bundle format version {version!r}, this jewelrec "
-                          f"({jewelrec.__version__}) reads version {FORMAT_VERSION}; re-run training.fit "
-                          "with this version or install the jewelrec that wrote it")
+                          f"({jewelrec.__version__}) reads versions {', '.join(map(str, READ_VERSIONS))}; re-run "
+                          "training.fit with this version or install the jewelrec that wrote it")
     return config
 
 
@@ -333,7 +375,11 @@ def verify_files(directory: Path, config: dict[str, Any]) -> None:
     missing = [f for f in [*REQUIRED, *manifest] if not (directory / f).is_file()]
     if missing:
         raise BundleError(f"{directory} is missing {sorted(set(missing))}; the bundle is incomplete")
-    changed = [f for f, digest in manifest.items() if sha256_file(directory / f) != digest]
+    # two files at a time: hashlib lets go of the GIL, so on 2 cores the index and the small files are hashed while
+    # the embeddings are (start-up at 1M items: bench/bench_startup.py)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        digests = list(pool.map(lambda f: sha256_file(directory / f), manifest))
+    changed = [f for f, digest in zip(manifest, digests) if digest != manifest[f]]
     if changed:
         raise BundleError(f"{directory}: {changed} differ from the SHA-256 recorded when the bundle was "
                           "saved (corrupt download or edited file); delete it and fetch/re-create the bundle")

@@ -98,6 +98,8 @@ def render_card(config: dict[str, Any], *, repo_id: str | None = None) -> str:
                 f"style]({image})\n" if image else "")
     depict = ("- DEPICT weights: `depict/model.safetensors` + `depict/config.json` (strict key checking on load)\n"
               if "depict/model.safetensors" in (config.get("files") or {}) else "")
+    index = (" `index.faiss` is the search index trained at fit (FAISS's own format), loaded at start instead of "
+             "trained." if "index.faiss" in (config.get("files") or {}) else "")
     serve = (f"Serve it in the jewelrec Space: `python -m training.deploy_space --space-id user/space --repo "
              f"{repo_id or 'user/repo'} --revision <commit sha>` (sets `JEWELREC_REPO` / `JEWELREC_REVISION`).")
     return f"""---
@@ -137,7 +139,7 @@ the recommender scores items by a user's ratings, style membership and similarit
 {overview}
 ## Files
 
-Safetensors arrays, a parquet item table and JSON settings; no pickle. `config.json` holds a SHA-256
+Safetensors arrays, a parquet item table and JSON settings; no pickle.{index} `config.json` holds a SHA-256
 manifest of every file, which `Bundle.load` (and so `hub.pull`) verifies: a changed byte or a file the
 bundle did not write is refused.
 """
