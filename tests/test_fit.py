@@ -56,7 +56,8 @@ def test_offline_default_is_a_catalog_clip_with_working_search(tmp_path, capsys)
     hits = Recommender(bundle, encoder=encoder).search("gold ring", k=5)
     assert len(hits) == 5 and all(-1.0 <= score <= 1.0 for _, score in hits)
     service = SpaceService.start(bundle, {"notice": "test"}, RatingStore(tmp_path / "ratings.db"))
-    assert service.has_text and len(service.search("silver necklace", k=4)[0]) == 4
+    cards, table = service.search("silver necklace", k=4)
+    assert service.has_text and len(table) == 4 and cards.count("class='jr-card'") == 4
 
 
 def test_failed_fit_keeps_the_existing_bundle(sample_bundle_dir, tmp_path, capsys):
