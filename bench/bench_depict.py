@@ -13,6 +13,8 @@ Parts:
   variation, isotropic noise, Dirichlet class sizes) where KMeans on the raw vectors fails; every method.
 - ``digits``: scikit-learn's handwritten digits (real 8×8 images, 1797 × 64, 10 classes) at k = 10; NMI, Hungarian
   accuracy and fit seconds per method and seed (UMAP's numba kernels are compiled before timing), mean ± std.
+  Beside the registry's methods: ``umap-kmeans-same`` (KMeans on DEPICT's own UMAP settings, the fair baseline)
+  and ``umap-density`` (the density partition DEPICT starts from, without the network); also in ``synthetic``.
 - ``sample``: the sample catalog encoded as ``training.fit`` would (CNN on 'category' when CLIP weights are
   not available) and as raw 32×32 pixels (label-free), then ``compare_methods`` at k = number of labels.
 """
@@ -104,10 +106,34 @@ def part_synthetic(args: argparse.Namespace) -> dict:
         row = {"depict": fit_depict(X, y, args.k, seed, args.device), "kmeans": fit_kmeans(X, y, args.k, seed)}
         result = fit_clusters(X, "umap-kmeans", args.k, seed=seed, coords2d=False)
         row["umap-kmeans"] = {"fit_s": round(result.fit_seconds_, 2), "nmi": _nmi(y, result.labels_)}
+        for method, labels, seconds in same_umap_baselines(X, args.k, seed):
+            row[method] = {"fit_s": seconds, "nmi": _nmi(y, labels)}
         out["seeds"][seed] = row
-    for method in ("depict", "kmeans", "umap-kmeans"):
+        print(f"synthetic seed {seed}: {json.dumps(row)}", file=sys.stderr, flush=True)
+    for method in ("depict", "kmeans", "umap-kmeans", "umap-kmeans-same", "umap-density"):
         out[f"mean_nmi_{method}"] = round(float(np.mean([r[method]["nmi"] for r in out["seeds"].values()])), 4)
     return out
+
+
+def same_umap_baselines(X: np.ndarray, k: int, seed: int) -> list[tuple[str, np.ndarray, float]]:
+    """The fair baselines: DEPICT's own UMAP (its default umap_* settings) + KMeans, and + the density partition
+    DEPICT starts from (no network). Returns (method, labels (n,), seconds)."""
+    from jewelrec.clustering.depict import DepictConfig
+    from jewelrec.clustering.depict_train import initial_partition, umap_guide
+    from jewelrec.clustering.methods import _kmeans
+
+    start = time.perf_counter()
+    cfg = DepictConfig(input_dim=X.shape[1], n_clusters=k)
+    guide = umap_guide(X, cfg, seed).astype(np.float64)  # (n, 10)
+    umap_s = time.perf_counter() - start
+    start = time.perf_counter()
+    kmeans = _kmeans(guide, k, seed).labels_
+    kmeans_s = time.perf_counter() - start
+    start = time.perf_counter()
+    density = initial_partition(guide, cfg, seed)
+    density_s = time.perf_counter() - start
+    return [("umap-kmeans-same", kmeans, round(umap_s + kmeans_s, 2)),
+            ("umap-density", density, round(umap_s + density_s, 2))]
 
 
 def _mean_std(values: list[float]) -> dict[str, float]:
@@ -125,14 +151,18 @@ def part_digits(args: argparse.Namespace) -> dict:
     X, y = load_digits(return_X_y=True)
     X = X.astype(np.float32)
     umap_embed(X[:200], n_components=2, seed=0)  # compile UMAP's numba kernels outside the timings
-    methods = ("depict", "kmeans", "umap-kmeans")
+    methods = ("depict", "kmeans", "umap-kmeans", "umap-kmeans-same", "umap-density")
     out: dict[str, Any] = {"shape": list(X.shape), "k": 10, "seeds": {}}
     for seed in range(args.seeds):
         row = {}
-        for method in methods:
+        for method in methods[:3]:
             result = fit_clusters(X, method, 10, seed=seed, coords2d=False)
             row[method] = {"fit_s": round(result.fit_seconds_, 2), "nmi": _nmi(y, result.labels_),
                            "acc": round(hungarian_accuracy(y, result.labels_), 4)}
+            if method == "depict":
+                row[method]["encoder_agreement"] = round(result.model_.encoder_agreement_, 4)
+        for method, labels, seconds in same_umap_baselines(X, 10, seed):
+            row[method] = {"fit_s": seconds, "nmi": _nmi(y, labels), "acc": round(hungarian_accuracy(y, labels), 4)}
         out["seeds"][seed] = row
         print(f"digits seed {seed}: {json.dumps(row)}", file=sys.stderr, flush=True)
     out["summary"] = {method: {metric: _mean_std([r[method][metric] for r in out["seeds"].values()])
