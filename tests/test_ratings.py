@@ -17,10 +17,9 @@ from jewelrec.space.ratings import MAX_ID_LEN, RatingError, RatingStore, data_di
 
 def test_rate_upserts_latest_and_keeps_history(tmp_path):
     store = RatingStore(tmp_path / "r.db")
-    store.rate("alice", "a", 2, at=1.0)
-    store.rate("alice", "b", 5, at=2.0)
-    store.rate("alice", "a", 4, at=3.0)
-    store.rate("bob", "a", 1, at=4.0)
+    # each write answers the user's count from its own transaction: a re-rating replaces, it does not add
+    assert [store.rate("alice", "a", 2, at=1.0), store.rate("alice", "b", 5, at=2.0),
+            store.rate("alice", "a", 4, at=3.0), store.rate("bob", "a", 1, at=4.0)] == [1, 2, 2, 1]
     assert store.ratings("alice") == {"b": 5, "a": 4}
     assert store.ratings("bob") == {"a": 1}
     assert store.history("alice") == [("a", 2, 1.0), ("b", 5, 2.0), ("a", 4, 3.0)]

@@ -127,8 +127,9 @@ class RatingStore:
         return db
 
     # -- writes --------------------------------------------------------------------------------------
-    def rate(self, user_id: str, item_id: str, stars: int, *, at: float | None = None) -> None:
-        """Store ``stars`` (1–5) for (user, item), replacing the previous value; raises :class:`RatingError`."""
+    def rate(self, user_id: str, item_id: str, stars: int, *, at: float | None = None) -> int:
+        """Store ``stars`` (1–5) for (user, item), replacing the previous value; raises :class:`RatingError`.
+        Returns how many pieces the user has rated now (counted in the same transaction: no second connection)."""
         stars = _validate(user_id, item_id, stars, self.known_items)
         now = time.time() if at is None else float(at)
         db = self._connect()
@@ -139,7 +140,9 @@ class RatingStore:
                        "updated_at=excluded.updated_at", (user_id, item_id, stars, now))
             db.execute("INSERT INTO rating_history (user_id, item_id, stars, rated_at) VALUES (?, ?, ?, ?)",
                        (user_id, item_id, stars, now))
+            (count,) = db.execute("SELECT COUNT(*) FROM ratings WHERE user_id = ?", (user_id,)).fetchone()
             db.execute("COMMIT")
+            return int(count)
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")

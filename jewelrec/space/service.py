@@ -322,10 +322,9 @@ class SpaceService:
 
     def rate(self, user_id: str, item_id: str, stars: int) -> str:
         """Save a rating; returns a short confirmation. Raises ValueError (RatingError) for a bad one."""
-        self.store.rate(user_id, item_id, stars)
+        n = self.store.rate(user_id, item_id, stars)
         if self.crowd is not None:
             self.crowd.nudge()
-        n = len(self.store.ratings(user_id))
         return f"Saved {int(stars)}★ for {self.names[self.bundle.index_of(item_id)]} · {n} rated so far"
 
     def my_ratings(self, user_id: str) -> dict[str, int]:
