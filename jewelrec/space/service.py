@@ -243,7 +243,6 @@ class SpaceService:
     def __post_init__(self) -> None:
         self.styles = self.recommender.cluster_names  # computed once, by the recommender
         self.names = self.recommender.names  # one naming rule: the recommender's reasons use the same names
-        self.thumbnail = lru_cache(maxsize=4096)(self._thumbnail)
         self.picture = lru_cache(maxsize=4096)(self.picture)  # data URIs of the pieces cards show most
         # the columns a card lists: the kind of piece first (category / label), then the other attributes
         columns = attribute_columns(self.bundle.items)
@@ -252,12 +251,6 @@ class SpaceService:
         self.picks = CrowdRecommender(self.recommender, self.crowd_model)  # visual + crowd; visual alone if none
 
     # -- presentation helpers ------------------------------------------------------------------------
-    def _thumbnail(self, row: int) -> Image.Image:
-        raw = self._raw_thumbnail(row)
-        if raw is None:
-            return Image.new("RGB", (64, 64), (238, 234, 228))
-        return Image.open(io.BytesIO(raw)).convert("RGB")
-
     def _raw_thumbnail(self, row: int) -> bytes | None:
         items = self.bundle.items
         raw = items["thumbnail"].iat[row] if "thumbnail" in items.columns else None
