@@ -28,6 +28,7 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,8 +194,9 @@ class Bundle:
                               f"{self.labels.min()}..{self.labels.max()}; re-run training.fit")
 
     # -- views ---------------------------------------------------------------------------------------
-    @property
+    @cached_property
     def item_ids(self) -> list[str]:
+        """Row order's ids, built once (``_index`` is fixed at construction); callers read it, never mutate it."""
         return list(self._index)
 
     @property

@@ -243,7 +243,6 @@ class SpaceService:
     def __post_init__(self) -> None:
         self.styles = self.recommender.cluster_names  # computed once, by the recommender
         self.names = self.recommender.names  # one naming rule: the recommender's reasons use the same names
-        self.ids = self.bundle.item_ids  # one list: Bundle.item_ids builds a new one on every access
         self.picture = lru_cache(maxsize=4096)(self.picture)  # data URIs of the pieces cards show most
         # the columns a card lists: the kind of piece first (category / label), then the other attributes
         columns = attribute_columns(self.bundle.items)
@@ -273,7 +272,7 @@ class SpaceService:
         return " · ".join(parts)
 
     def _card(self, row: int, **fields: Any) -> views.Card:
-        return views.Card(item_id=self.ids[row], name=self.names[row], details=self.details(row),
+        return views.Card(item_id=self.bundle.item_ids[row], name=self.names[row], details=self.details(row),
                           picture=self.picture(row), **fields)
 
     def hit_cards(self, hits: list[tuple]) -> list[views.Card]:
@@ -299,19 +298,19 @@ class SpaceService:
         if include is not None and n > PICKER_MAX and self.bundle.has_item(include):
             first = self.bundle.index_of(include)
             rows = [first, *(r for r in rows if r != first)]
-        return [(f"{self.names[r]} ({self.ids[r]})", self.ids[r]) for r in rows]
+        return [(f"{self.names[r]} ({self.bundle.item_ids[r]})", self.bundle.item_ids[r]) for r in rows]
 
     # -- handlers ------------------------------------------------------------------------------------
     def rate_picks(self, user_id: str, page: int = 0, n: int = 8) -> list[str]:
         """``n`` unrated pieces spanning the styles: one per cluster in turn (most central first), ``page``
         rotating through further pieces ("show me others")."""
         rated = set(self.store.ratings(user_id))
-        interleaved = [r for r in self.recommender.rate_order if self.ids[r] not in rated]
+        interleaved = [r for r in self.recommender.rate_order if self.bundle.item_ids[r] not in rated]
         if not interleaved:
             return []
         start = (page * n) % len(interleaved)
         picks = (interleaved[start:] + interleaved[:start])[:n]
-        return [self.ids[r] for r in picks]
+        return [self.bundle.item_ids[r] for r in picks]
 
     def rate(self, user_id: str, item_id: str, stars: int) -> str:
         """Save a rating; returns a short confirmation. Raises ValueError (RatingError) for a bad one."""
@@ -480,7 +479,7 @@ class SpaceService:
         inside = inside[np.argsort(-xy[inside, 1], kind="stable")]  # top of the map first
         spread = np.linspace(0, max(len(inside) - 1, 0), min(int(k), len(inside))).round().astype(int)
         rows = inside[np.unique(spread)]  # (<= k,)
-        table = pd.DataFrame([[self.ids[r], self.names[r], self.details(int(r)),
+        table = pd.DataFrame([[self.bundle.item_ids[r], self.names[r], self.details(int(r)),
                                self.styles[self.bundle.labels[r]]] for r in rows], columns=MAP_COLUMNS)
         note = f"{len(inside)} piece{'s' * (len(inside) != 1)} in the band"
         if len(inside) > len(rows):
