@@ -159,3 +159,15 @@ def hub(hub_server, monkeypatch, tmp_path):
     # protocol that hf_xet would pick needs the Hub's CAS service, which a local server does not emulate
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     return hub_server
+
+
+def wait_for(condition, limit_s: float = 30.0) -> bool:
+    """Poll ``condition`` every 20 ms until it holds (True) or ``limit_s`` passes (False): for background work."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import make_synthetic_bundle
+from conftest import make_synthetic_bundle, wait_for
 
 from jewelrec.serving.blend import CrowdRecommender
 from jewelrec.serving.collaborative import CollaborativeModel
@@ -135,15 +135,6 @@ def test_a_failing_refresh_keeps_the_last_good_model(tmp_path, bundle):
     assert not crowd.refresh()
     assert crowd.model is good and crowd.failures == 1 and "disk on fire" in crowd.last_error
     assert crowd.refresh() and crowd.model is not good
-
-
-def wait_for(condition, limit_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_the_refresh_runs_in_the_background_every_n_ratings_or_t_seconds(tmp_path, bundle):

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import make_synthetic_bundle
+from conftest import make_synthetic_bundle, wait_for
 
 from jewelrec.space import SpaceService, new_browser_id, origin_text, resolve_bundle, user_key
 from jewelrec.space.ratings import RatingError, RatingStore
@@ -322,7 +322,7 @@ def test_the_crowd_links_unlike_looking_groups_for_a_newcomer_and_on_similar(tmp
             for item in [*rng.choice(group_a, 3, replace=False), *rng.choice(group_b, 3, replace=False)]:
                 service.rate(f"crowd-{u}", str(item), 5)
         writes = service.store.writes()
-        assert _wait(lambda: service.crowd.refreshes >= 2 and writes - service.crowd.fitted_writes < 50)  # background
+        assert wait_for(lambda: service.crowd.refreshes >= 2 and writes - service.crowd.fitted_writes < 50)  # background
     finally:
         service.close()
     service.crowd.refresh()  # the last few ratings (fewer than every_ratings) too, deterministically
@@ -336,14 +336,3 @@ def test_the_crowd_links_unlike_looking_groups_for_a_newcomer_and_on_similar(tmp
     also = service.also_loved(group_a[0])
     assert also and all(re.fullmatch(r"\d+ shoppers loved both", why) and int(why.split()[0]) >= 5
                         for _, _, why in also)
-
-
-def _wait(condition, limit_s: float = 30.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
