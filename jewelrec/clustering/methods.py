@@ -17,6 +17,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 from sklearn.metrics.cluster import contingency_matrix as sklearn_contingency
+from sklearn.metrics.pairwise import euclidean_distances
 
 DEFAULT_K_RANGE = (3, 16)  # fewer than 3 styles is no map; past ~16 a shopper can no longer tell them apart
 SILHOUETTE_SAMPLE = 5000  # silhouette is O(n^2); a seeded sample of this size estimates it well
@@ -44,10 +45,13 @@ class Clustering:
         return int(self.centroids_.shape[0])
 
 
-def soft_assign(space: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Gaussian soft assignments whose width is the mean within-cluster squared distance. (n, k)"""
-    d2 = ((space[:, None, :] - centroids[None, :, :]) ** 2).sum(-1)  # (n, k)
-    sigma2 = max(float(d2[np.arange(len(labels)), labels].mean()), 1e-12)
+def soft_assign(space: np.ndarray, centroids: np.ndarray, labels: np.ndarray | None = None, *,
+                sigma2: float | None = None) -> np.ndarray:
+    """Gaussian soft assignments whose width is the mean within-cluster squared distance of ``labels`` (or the
+    given ``sigma2``: a fit's own width, for rows assigned after it). (n, k)"""
+    d2 = euclidean_distances(space, centroids, squared=True)  # (n, k), without an (n, k, d) temporary
+    if sigma2 is None:
+        sigma2 = max(float(d2[np.arange(len(labels)), labels].mean()), 1e-12)
     logits = -d2 / (2 * sigma2)
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)

@@ -21,7 +21,8 @@ from typing import Any, Iterator
 
 from jewelrec import plotting
 from jewelrec.catalog import Catalog, load_catalog
-from jewelrec.clustering import cluster_metrics, fit_clusters
+from jewelrec.clustering import cluster_metrics
+from jewelrec.clustering.assign import fit_clusters_at_scale
 from jewelrec.encoders.base import to_rgb
 from jewelrec.encoders.clip import ClipEncoder, clip_available
 from jewelrec.pipeline.config import FitConfig
@@ -139,9 +140,10 @@ def run(config: FitConfig) -> dict[str, Any]:
         embeddings = encoder.encode_images(catalog.images)  # (n, d)
     with stage(timings, "cluster"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")  # umap + random_state
-        clusters = fit_clusters(embeddings, config.method,
-                                config.clusters if config.clusters == "auto" else int(config.clusters),
-                                seed=config.seed, k_range=(config.k_min, config.k_max))
+        # fitted on a seeded sample of FIT_SAMPLE rows when the catalog is larger, the rest assigned in batches
+        clusters = fit_clusters_at_scale(embeddings, config.method,
+                                         config.clusters if config.clusters == "auto" else int(config.clusters),
+                                         seed=config.seed, k_range=(config.k_min, config.k_max))
     with stage(timings, "search index"):
         # trained once here instead of at every Space start (~20 s per million items); catalogs up to FLAT_LIMIT
         # are searched flat and store none. exact_limit=0: the flat copy is rebuilt at start, never stored
@@ -160,7 +162,7 @@ def run(config: FitConfig) -> dict[str, Any]:
                 clusters.model_.save_pretrained(staging / "depict")
             bundle = Bundle(items=items, embeddings=embeddings, labels=clusters.labels_, probs=clusters.probs_,
                             centroids=clusters.centroids_, coords2d=clusters.coords2d_,
-                            latents=clusters.space_ if config.method == "depict" else None)
+                            latents=None if clusters.method == "kmeans" else clusters.space_)
             report = write_report(staging / "report", bundle, clusters, encoder, metrics)
             bundle.config = {
                 "dataset": {"source": catalog.source, "revision": catalog.revision, "split": config.split,

@@ -144,7 +144,8 @@ class Bundle:
 
     Arrays: ``embeddings`` (n, d) float32; ``labels`` (n,) int64; ``probs`` (n, k) float32;
     ``centroids`` (k, d_space) float32 in the space the method clustered in; ``coords2d`` (n, 2) float32;
-    ``latents`` (n, d_latent) float32 or None (DEPICT's latent means).
+    ``latents`` (n, d_space) float32 or None: the space the method clustered in when it is not the embeddings
+    (umap-kmeans' 10-D UMAP, DEPICT's latent means), which ``training.update`` assigns new items in.
     """
 
     items: pd.DataFrame

@@ -1,0 +1,184 @@
+"""Styles for rows a clustering was not fitted on: assign new embeddings to fitted styles, place them on the map.
+
+Two callers:
+
+- :func:`fit_clusters_at_scale` fits :func:`~jewelrec.clustering.fit_clusters` on a seeded sample of at most
+  ``sample_size`` rows and assigns every other row in batches, so a catalog of millions is styled in the time and
+  memory of the sample (the fit at or under ``sample_size`` rows is exactly ``fit_clusters``);
+- ``training.update`` styles new catalog items with a bundle's stored clustering (:meth:`Assigner.from_bundle`).
+
+How a row gets its style, per method (nothing here refits anything):
+
+- ``kmeans``: its nearest centroid in the embedding space (what ``KMeans.predict`` does);
+- ``depict``: the fitted network's own encoder and clustering layer (``Depict.predict_proba``);
+- ``umap-kmeans``: UMAP's fitted model cannot be stored without pickle, so the row's position in the 10-D UMAP
+  space is the similarity-weighted mean of its ``NEIGHBOURS`` nearest fitted rows' positions (a kNN regression onto
+  the embedding, the out-of-sample rule UMAP's own ``transform`` approximates with its graph), then its nearest
+  centroid there. A bundle that does not store that space (written before it did) averages the neighbours' style
+  probabilities instead.
+
+Every method places the row on the 2-D map at the weighted mean of the same neighbours' map positions, so a new
+piece lands among the pieces it looks like. Probabilities use the fit's own width (:func:`soft_width`), so a
+batch's spread does not change how sure an assignment looks. ``Assignment.nearest`` (the cosine to the closest
+fitted row) is what ``training.update`` reads drift from.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from jewelrec.clustering.methods import DEFAULT_K_RANGE, Clustering, fit_clusters, soft_assign
+
+log = logging.getLogger(__name__)
+
+FIT_SAMPLE = 20_000  # rows the clustering and the 2-D layout are fitted on; the rest are assigned (see bench/README)
+BATCH = 65_536  # rows assigned at a time: bounds the (batch, k) and neighbour arrays, not the result
+NEIGHBOURS = 10  # fitted rows a new row's map position (and UMAP position) is interpolated from
+
+
+@dataclass
+class Assignment:
+    """Styles for m new rows: ``labels`` (m,), ``probs`` (m, k), ``space`` (m, d_space) or None, ``coords2d``
+    (m, 2), ``nearest`` (m,): cosine similarity to the closest fitted row."""
+
+    labels: np.ndarray
+    probs: np.ndarray
+    space: np.ndarray | None
+    coords2d: np.ndarray
+    nearest: np.ndarray
+
+
+def soft_width(space: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> float:
+    """The Gaussian width :func:`soft_assign` uses: the mean squared distance of fitted rows to their centroid."""
+    d2 = ((space - centroids[labels]) ** 2).sum(axis=1)
+    return max(float(d2.mean()), 1e-12)
+
+
+class Assigner:
+    """Assign new embeddings to a fitted clustering; see the module docstring for the per-method rule.
+
+    ``reference`` (n, d): the embeddings the clustering was fitted on (L2-normalised), with their ``coords2d``
+    (n, 2) and, when the method clusters in its own space, that space (n, d_space) or None.
+    """
+
+    def __init__(self, method: str, reference: np.ndarray, coords2d: np.ndarray, centroids: np.ndarray,
+                 labels: np.ndarray, probs: np.ndarray, *, space: np.ndarray | None = None, model: Any = None,
+                 seed: int = 0):
+        from jewelrec.serving.index import VectorIndex
+
+        self.method, self.model = method, model
+        self.coords2d, self.centroids, self.probs = coords2d, centroids, probs
+        if method == "kmeans":
+            space = reference  # kmeans clusters the embeddings themselves
+        elif method == "depict" and model is None:
+            raise ValueError("assigning to a DEPICT clustering needs its fitted model (the bundle's depict/ folder)")
+        if space is not None and space.shape[1] != centroids.shape[1]:
+            raise ValueError(f"the clustering space is {space.shape[1]}-D but its centroids are "
+                             f"{centroids.shape[1]}-D; the bundle's clusters.safetensors is inconsistent")
+        self.space = space
+        self.sigma2 = soft_width(space, centroids, labels) if space is not None and method != "depict" else None
+        self.index = VectorIndex(reference, seed=seed)  # exact up to 20k fitted rows, IVF above
+
+    @classmethod
+    def from_clustering(cls, clustering: Clustering, reference: np.ndarray, *, seed: int = 0) -> Assigner:
+        if clustering.coords2d_ is None:
+            raise ValueError("the clustering has no 2-D layout to place new rows on; fit it with coords2d=True")
+        return cls(clustering.method, reference, clustering.coords2d_, clustering.centroids_, clustering.labels_,
+                   clustering.probs_, space=clustering.space_, model=clustering.model_, seed=seed)
+
+    @classmethod
+    def from_bundle(cls, bundle, *, rows: np.ndarray | None = None, seed: int = 0) -> Assigner:
+        """The bundle's stored styles (``rows``: only these items as the reference, e.g. those an update keeps).
+        A DEPICT bundle's network is loaded from its ``depict/`` folder."""
+        method = (bundle.config.get("clustering") or {}).get("method", "kmeans")
+        model = None
+        if method == "depict":
+            from jewelrec.clustering.depict import Depict
+
+            if bundle.path is None or not (bundle.path / "depict").is_dir():
+                raise ValueError("this DEPICT bundle has no depict/ folder to assign new items with; refit it with "
+                                 "training.fit --method depict")
+            model = Depict.from_pretrained(bundle.path / "depict", input_dim=bundle.embeddings.shape[1])
+        take = slice(None) if rows is None else rows
+        space = bundle.latents[take] if bundle.latents is not None else None
+        if method == "umap-kmeans" and space is not None and space.shape[1] != bundle.centroids.shape[1]:
+            space = None
+        return cls(method, bundle.embeddings[take], bundle.coords2d[take], bundle.centroids, bundle.labels[take],
+                   bundle.probs[take], space=space, model=model, seed=seed)
+
+    def assign(self, X: np.ndarray) -> Assignment:
+        """Styles, map positions and nearest-row similarity for ``X`` (m, d), L2-normalised like the reference."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        parts = [self._assign(X[start:start + BATCH]) for start in range(0, len(X), BATCH)] or [self._assign(X)]
+        joined = {f.name: [getattr(part, f.name) for part in parts] for f in fields(Assignment)}
+        return Assignment(**{name: None if values[0] is None else np.concatenate(values)
+                             for name, values in joined.items()})
+
+    def _assign(self, X: np.ndarray) -> Assignment:
+        k = min(NEIGHBOURS, self.index.n_items)
+        scores, rows = self.index.search(X, k)  # (m, k) each; rows -1 where an IVF probe found fewer
+        valid = rows >= 0
+        weights = np.where(valid, np.maximum(scores, 0.0) + 1e-6, 0.0)  # (m, k) closer rows count more
+        weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+        safe = np.maximum(rows, 0)
+
+        def neighbour_mean(values: np.ndarray) -> np.ndarray:  # (m, ·)
+            return np.einsum("mk,mkc->mc", weights, values[safe]).astype(np.float32)
+
+        space = None
+        if self.method == "depict":
+            space, probs = self.model.transform(X), self.model.predict_proba(X)
+        else:
+            if self.method == "kmeans":
+                space = X
+            elif self.space is not None:
+                space = neighbour_mean(self.space)
+            if space is not None:
+                probs = soft_assign(space, self.centroids, sigma2=self.sigma2)
+            else:  # a bundle without its UMAP space: the neighbours' own style probabilities
+                probs = neighbour_mean(self.probs)
+                probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+        nearest = np.where(valid[:, 0], scores[:, 0], -1.0).astype(np.float32)
+        return Assignment(probs.argmax(axis=1).astype(np.int64), probs.astype(np.float32),
+                          None if space is None or self.method == "kmeans" else space,
+                          neighbour_mean(self.coords2d), nearest)
+
+
+def fit_clusters_at_scale(X: np.ndarray, method: str = "kmeans", n_clusters: int | str = "auto", seed: int = 0, *,
+                          k_range: tuple[int, int] = DEFAULT_K_RANGE,
+                          sample_size: int = FIT_SAMPLE) -> Clustering:
+    """:func:`fit_clusters` for any number of rows: exactly it up to ``sample_size`` rows; above, fitted (k chosen,
+    2-D layout laid out) on a seeded sample of ``sample_size`` rows and every other row assigned in batches by
+    :class:`Assigner`. ``params["fit_sample"]`` records how many rows the fit saw."""
+    n = len(X)
+    if sample_size < 3:
+        raise ValueError(f"sample_size={sample_size} is too small to fit styles on; use at least a few thousand")
+    if n <= sample_size:
+        return fit_clusters(X, method, n_clusters, seed, k_range=k_range)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    start = time.perf_counter()
+    fitted = np.sort(np.random.default_rng(seed).choice(n, size=sample_size, replace=False))
+    sample = fit_clusters(X[fitted], method, n_clusters, seed, k_range=k_range)
+    rest = np.setdiff1d(np.arange(n), fitted, assume_unique=True)
+    log.info("styles fitted on %d of %d rows; assigning the other %d", sample_size, n, len(rest))
+    assigned = Assigner.from_clustering(sample, X[fitted], seed=seed).assign(X[rest])
+
+    k = sample.n_clusters
+    labels, probs = np.empty(n, np.int64), np.empty((n, k), np.float32)
+    coords = np.empty((n, 2), np.float32)
+    labels[fitted], labels[rest] = sample.labels_, assigned.labels
+    probs[fitted], probs[rest] = sample.probs_, assigned.probs
+    coords[fitted], coords[rest] = sample.coords2d_, assigned.coords2d
+    if method == "kmeans":
+        space = X
+    else:
+        space = np.empty((n, sample.space_.shape[1]), np.float32)
+        space[fitted], space[rest] = sample.space_, assigned.space
+    return Clustering(sample.method, labels, probs, sample.centroids_, space, coords,
+                      k_selection_=sample.k_selection_, params={**sample.params, "fit_sample": sample_size},
+                      fit_seconds_=time.perf_counter() - start, model_=sample.model_)

@@ -1,0 +1,81 @@
+"""Styles for rows a clustering was not fitted on: fit_clusters_at_scale and Assigner."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import normalized_mutual_info_score
+
+from jewelrec.clustering import fit_clusters, soft_assign
+from jewelrec.clustering.assign import Assigner, fit_clusters_at_scale, soft_width
+
+
+def planted(n: int, k: int = 5, dim: int = 48, noise: float = 0.35, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim))
+    truth = rng.integers(0, k, n)
+    X = centres[truth] + noise * rng.normal(size=(n, dim))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X.astype(np.float32), truth
+
+
+def test_at_or_under_the_sample_size_it_is_fit_clusters():
+    X, _ = planted(300)
+    direct = fit_clusters(X, "kmeans", 5, seed=3)
+    scaled = fit_clusters_at_scale(X, "kmeans", 5, seed=3, sample_size=300)
+    np.testing.assert_array_equal(direct.labels_, scaled.labels_)
+    np.testing.assert_allclose(direct.coords2d_, scaled.coords2d_)
+    assert "fit_sample" not in scaled.params
+
+
+@pytest.mark.parametrize("method", ["kmeans", "umap-kmeans", "depict"])
+def test_above_the_sample_every_row_is_styled_as_well_as_the_sample(method):
+    X, truth = planted(2400)
+    result = fit_clusters_at_scale(X, method, 5, seed=0, sample_size=600)
+    n = len(X)
+    assert result.labels_.shape == (n,) and result.probs_.shape == (n, 5) and result.coords2d_.shape == (n, 2)
+    assert result.space_.shape[0] == n and result.params["fit_sample"] == 600
+    np.testing.assert_allclose(result.probs_.sum(axis=1), 1.0, atol=1e-4)
+    assert np.isfinite(result.coords2d_).all()
+    # the assigned 1800 rows are styled as well as the 600 the fit saw (planted groups are easy: near-perfect)
+    fitted = np.sort(np.random.default_rng(0).choice(n, size=600, replace=False))
+    rest = np.setdiff1d(np.arange(n), fitted)
+    assert normalized_mutual_info_score(truth[fitted], result.labels_[fitted]) > 0.9
+    assert normalized_mutual_info_score(truth[rest], result.labels_[rest]) > 0.9
+
+
+def test_new_rows_land_on_the_map_beside_their_look_alikes():
+    X, truth = planted(800)
+    fit = fit_clusters(X[:600], "kmeans", 5, seed=0)
+    assigned = Assigner.from_clustering(fit, X[:600]).assign(X[600:])
+    # each new row's map position is nearer the centre of its own style's fitted rows than any other style's
+    centres = np.stack([fit.coords2d_[fit.labels_ == c].mean(axis=0) for c in range(5)])
+    nearest_centre = np.linalg.norm(assigned.coords2d[:, None] - centres[None], axis=2).argmin(axis=1)
+    assert (nearest_centre == assigned.labels).mean() > 0.95
+    assert (assigned.nearest > 0.5).all()  # they look like something already fitted
+
+
+def test_kmeans_assignment_is_the_nearest_centroid_with_the_fits_width():
+    X, _ = planted(500)
+    fit = fit_clusters(X[:400], "kmeans", 5, seed=0)
+    assigned = Assigner.from_clustering(fit, X[:400]).assign(X[400:])
+    d2 = ((X[400:, None] - fit.centroids_[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(assigned.labels, d2.argmin(axis=1))
+    # a fitted row re-assigned gets the probabilities the fit gave it: same width, not the batch's own
+    again = Assigner.from_clustering(fit, X[:400]).assign(X[:3])
+    np.testing.assert_allclose(again.probs, fit.probs_[:3], atol=1e-5)
+    width = soft_width(X[:400], fit.centroids_, fit.labels_)
+    np.testing.assert_allclose(soft_assign(X[:400], fit.centroids_, sigma2=width), fit.probs_, atol=1e-6)
+
+
+def test_a_far_row_is_reported_far():
+    X, _ = planted(400)
+    fit = fit_clusters(X, "kmeans", 5, seed=0)
+    stranger = -X[:1]  # the opposite direction: like nothing in the catalog
+    assigned = Assigner.from_clustering(fit, X).assign(np.concatenate([X[:1], stranger]))
+    assert assigned.nearest[0] > 0.99 and assigned.nearest[1] < 0.5
+
+
+def test_depict_assignment_needs_its_model():
+    X, _ = planted(100)
+    fit = fit_clusters(X, "kmeans", 3, seed=0)
+    with pytest.raises(ValueError, match="depict"):
+        Assigner("depict", X, fit.coords2d_, fit.centroids_, fit.labels_, fit.probs_)
