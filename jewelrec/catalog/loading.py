@@ -115,35 +115,21 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
                                             sample_items=sample_items, seed=seed)
     if len(dataset) == 0:
         raise ValueError(f"dataset {label!r} is empty; point --dataset at a catalog with images")
-    image_column = image_column or detect_image_column(dataset)
-    if image_column is None:
-        raise ValueError(f"dataset {label!r} has no image column; columns are {list(dataset.column_names)}. "
-                         "Pass --image-column NAME, or use an imagefolder / parquet with an Image feature")
-    if image_column not in dataset.column_names:
-        raise ValueError(f"image column {image_column!r} is not in dataset {label!r}; columns are "
-                         f"{list(dataset.column_names)}")
-    if isinstance(dataset.features.get(image_column), datasets.Image):
-        dataset = dataset.cast_column(image_column, datasets.Image(decode=False))
+    rules = row_rules(dataset, label, base_dir, image_column=image_column, id_column=id_column,
+                      allow_external_paths=allow_external_paths)
+    if isinstance(dataset.features.get(rules.image_column), datasets.Image):
+        dataset = dataset.cast_column(rules.image_column, datasets.Image(decode=False))
     if limit is not None:
         dataset = dataset.select(range(min(limit, len(dataset))))
-    id_column = id_column or next((c for c in ID_CANDIDATES if c in dataset.column_names), None)
-    class_names = {name: feat.names for name, feat in dataset.features.items()
-                   if isinstance(feat, datasets.ClassLabel)}
 
     skipped: Counter[str] = Counter()
-    rows: dict[str, list[Any]] = {"item_id": [], "image": []}
-    meta_columns = [c for c in dataset.column_names if c not in (image_column, id_column, "item_id")]
-    for column in meta_columns:
-        rows[column] = []
+    rows: dict[str, list[Any]] = {"item_id": [], "image": [], **{c: [] for c in rules.meta_columns}}
     seen_ids: set[str] = set()
-    roots = None if allow_external_paths else _path_roots(base_dir)
-    # a catalog without names (an image folder) is named by its files: "gold_band-02.jpg" → "gold band 02"
-    stems: list[str] | None = None if {"name", "title"} & set(meta_columns) else []
+    stems: list[str] = []
     for record in dataset:
-        data = _image_bytes(record[image_column], base_dir, roots)
-        reason = data if isinstance(data, str) else validate_image(data)
+        data, reason = rules.image(record)
         if reason is None:
-            item_id = _item_id(record, id_column, data, seen_ids)
+            item_id = unique_item_id(*rules.base_id(record, data), seen_ids)
             if item_id is None:
                 reason = "duplicate_id"
         if reason is not None:
@@ -152,24 +138,100 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
         seen_ids.add(item_id)
         rows["item_id"].append(item_id)
         rows["image"].append(data)
-        if stems is not None:
-            stems.append(_file_stem(record[image_column]))
-        for column in meta_columns:
-            value = record[column]
-            if column in class_names and isinstance(value, int) and value >= 0:
-                value = class_names[column][value]
+        if rules.name_from_files:
+            stems.append(_file_stem(record[rules.image_column]))
+        for column, value in rules.metadata(record).items():
             rows[column].append(value)
     if not rows["item_id"]:
         raise ValueError(f"dataset {label!r} has no decodable image among {len(dataset)} rows "
-                         f"(skipped: {dict(skipped)}); check the image column {image_column!r}")
-    features = datasets.Features({"item_id": datasets.Value("string"), "image": datasets.Value("binary"),
-                                  **{c: _plain_feature(dataset.features[c]) for c in meta_columns}})
-    if stems is not None and any(stems):
+                         f"(skipped: {dict(skipped)}); check the image column {rules.image_column!r}")
+    features = rules.features()
+    if any(stems):
         rows["name"] = [stem or None for stem in stems]
         features["name"] = datasets.Value("string")
     catalog_ds = datasets.Dataset.from_dict(rows, features=features)
     return Catalog(dataset=catalog_ds, source=label, revision=revision, skipped=dict(skipped),
                    n_rows_read=len(dataset))
+
+
+@dataclass
+class RowRules:
+    """How one source's records become catalog rows: which columns hold the image, the id and the metadata, and
+    the checks every record goes through. :func:`load_catalog` applies them row by row; the Ray engine
+    (:mod:`jewelrec.pipeline.distributed`) applies the same rules to each batch in its CPU tasks."""
+
+    image_column: str
+    id_column: str | None
+    meta_columns: list[str]
+    source_features: datasets.Features  # the source's own features (class labels, value types)
+    name_from_files: bool  # no name/title column: items are named by their image files (when they have any)
+    base_dir: Path | None  # relative image paths resolve against it
+    roots: list[Path] | None  # folders an image path may lead into; None: anywhere (--allow-external-paths)
+
+    def image(self, record: dict[str, Any]) -> tuple[bytes | None, str | None]:
+        """(the record's fully validated image bytes, None) or (None, the skip reason)."""
+        data = _image_bytes(record[self.image_column], self.base_dir, self.roots)
+        reason = data if isinstance(data, str) else validate_image(data)
+        return (data, None) if reason is None else (None, reason)
+
+    def base_id(self, record: dict[str, Any], data: bytes) -> tuple[str, bool]:
+        """(the id the record asks for, whether the source gave it): an explicit id, or the picture's hash."""
+        if self.id_column is not None and record.get(self.id_column) is not None:
+            return str(record[self.id_column]), True
+        return "img-" + hashlib.sha1(data).hexdigest()[:12], False
+
+    def metadata(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record's metadata columns as the catalog stores them (class labels become their names)."""
+        values = {}
+        for column in self.meta_columns:
+            value = record[column]
+            feature = self.source_features[column]
+            if isinstance(feature, datasets.ClassLabel) and isinstance(value, int) and value >= 0:
+                value = feature.names[value]
+            values[column] = value
+        return values
+
+    def file_stem(self, record: dict[str, Any]) -> str:
+        return _file_stem(record[self.image_column])
+
+    def features(self) -> datasets.Features:
+        """The catalog's features (``name`` not included: it exists only when some image file names one)."""
+        return datasets.Features({"item_id": datasets.Value("string"), "image": datasets.Value("binary"),
+                                  **{c: _plain_feature(self.source_features[c]) for c in self.meta_columns}})
+
+
+def row_rules(dataset: datasets.Dataset, label: str, base_dir: Path | None, *, image_column: str | None = None,
+              id_column: str | None = None, allow_external_paths: bool = False) -> RowRules:
+    """The :class:`RowRules` of a non-empty source ``dataset`` (only its features and first row are read).
+
+    Raises ``ValueError`` naming the fix when there is no image column or the one asked for is missing.
+    """
+    image_column = image_column or detect_image_column(dataset)
+    if image_column is None:
+        raise ValueError(f"dataset {label!r} has no image column; columns are {list(dataset.column_names)}. "
+                         "Pass --image-column NAME, or use an imagefolder / parquet with an Image feature")
+    if image_column not in dataset.column_names:
+        raise ValueError(f"image column {image_column!r} is not in dataset {label!r}; columns are "
+                         f"{list(dataset.column_names)}")
+    id_column = id_column or next((c for c in ID_CANDIDATES if c in dataset.column_names), None)
+    meta_columns = [c for c in dataset.column_names if c not in (image_column, id_column, "item_id")]
+    return RowRules(image_column=image_column, id_column=id_column, meta_columns=meta_columns,
+                    source_features=dataset.features,
+                    # a catalog without names (an image folder) is named by its files: "gold_band-02.jpg" → "gold band 02"
+                    name_from_files=not ({"name", "title"} & set(meta_columns)),
+                    base_dir=base_dir, roots=None if allow_external_paths else _path_roots(base_dir))
+
+
+def unique_item_id(base: str, explicit: bool, seen: set[str]) -> str | None:
+    """The id a row gets given the ids ``seen`` before it in catalog order: ``None`` when an explicit id repeats
+    (the row is a ``duplicate_id``); a repeated picture without an id is two products, kept as ``img-…-2``."""
+    if explicit:
+        return None if base in seen else base
+    item_id, n = base, 1
+    while item_id in seen:  # the same picture twice is two products; keep both, stably
+        n += 1
+        item_id = f"{base}-{n}"
+    return item_id
 
 
 def detect_image_column(dataset: datasets.Dataset) -> str | None:
@@ -178,7 +240,7 @@ def detect_image_column(dataset: datasets.Dataset) -> str | None:
         if isinstance(feature, datasets.Image):
             return name
     first = dataset[0]
-    for name, feature in dataset.features.items():
+    for name in dataset.features:
         value = first[name]
         if isinstance(value, dict) and "bytes" in value:
             return name
@@ -187,47 +249,75 @@ def detect_image_column(dataset: datasets.Dataset) -> str | None:
     return None
 
 
-def _open_source(source: str, *, revision: str | None, split: str, sample_items: int,
-                 seed: int) -> tuple[datasets.Dataset, Path | None, str]:
-    """Return (dataset, directory relative paths resolve against, label for messages)."""
+@dataclass
+class SourceLocation:
+    """Where a catalog's rows come from: ``kind`` is ``parquet`` (``files``: the parquet files, in order),
+    ``imagefolder`` or ``hub``; ``base_dir``: what relative image paths resolve against; ``label``: its name."""
+
+    kind: str
+    source: str
+    files: list[Path]
+    base_dir: Path | None
+    label: str
+
+
+def locate_source(source: str, *, sample_items: int = 720, seed: int = 0) -> SourceLocation:
+    """Resolve ``--dataset`` without reading it (the sample catalog is built, once, into its cache).
+
+    Raises ``ValueError`` naming the fix for an unknown source."""
     if source == "sample":
         from jewelrec.catalog.sample import build_sample
 
         path = build_sample(sample_items, seed=seed)
-        return _load_parquet([path]), path.parent, "sample"
+        return SourceLocation("parquet", source, [path], path.parent, "sample")
     path = Path(source).expanduser()
     if path.is_file():
         if path.suffix != ".parquet":
             raise ValueError(f"{source!r} is a {path.suffix or 'suffix-less'} file; a catalog file must be "
                              ".parquet (or give an image folder, a Hub dataset id, or 'sample')")
-        return _load_parquet([path]), path.parent, str(path)
+        return SourceLocation("parquet", source, [path], path.parent, str(path))
     if path.is_dir():
         parquet = sorted(path.rglob("*.parquet"))
         if parquet:
-            return _load_parquet(parquet), path, str(path)
+            return SourceLocation("parquet", source, parquet, path, str(path))
         if any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*") if p.is_file()):
-            dataset = datasets.load_dataset("imagefolder", data_dir=str(path), split="train")
-            return dataset, path, str(path)
+            return SourceLocation("imagefolder", source, [], path, str(path))
         raise ValueError(f"folder {source!r} holds neither parquet files nor images "
                          f"({', '.join(IMAGE_SUFFIXES)})")
     if any(ch in source for ch in "*?") or source.endswith(".parquet") or source.startswith((".", "/", "~")):
         matches = sorted(Path().glob(source)) if not source.startswith("/") else []
         if matches:
-            return _load_parquet(matches), matches[0].parent, source
+            return SourceLocation("parquet", source, matches, matches[0].parent, source)
         raise ValueError(f"no such file or folder {source!r}; give 'sample', a local image folder, "
                          "parquet file(s), or a Hub dataset id like user/name")
     if source.count("/") != 1:
         raise ValueError(f"unknown dataset source {source!r}; give 'sample', a local image folder, parquet "
                          f"file(s), or a Hub dataset id like {DEFAULT_HUB_DATASET!r}")
+    return SourceLocation("hub", source, [], None, source)
+
+
+def open_source(location: SourceLocation, *, revision: str | None = None,
+                split: str = "train") -> datasets.Dataset:
+    """The located source as a ``datasets.Dataset`` (memory-mapped Arrow, not read into memory)."""
+    if location.kind == "parquet":
+        return _load_parquet(location.files)
+    if location.kind == "imagefolder":
+        return datasets.load_dataset("imagefolder", data_dir=str(location.base_dir), split="train")
     try:
-        dataset = datasets.load_dataset(source, revision=revision, split=split)
+        return datasets.load_dataset(location.source, revision=revision, split=split)
     except ValueError as err:  # unknown split and similar
-        raise ValueError(f"could not load split {split!r} of {source!r}: {err}") from None
+        raise ValueError(f"could not load split {split!r} of {location.source!r}: {err}") from None
     except Exception as err:  # network, auth, missing repo: all end the same way for the user
-        raise ValueError(f"could not load Hub dataset {source!r} (revision {revision or 'main'}): "
+        raise ValueError(f"could not load Hub dataset {location.source!r} (revision {revision or 'main'}): "
                          f"{type(err).__name__}: {err}. Check the id and your network / HF_TOKEN, or use "
                          "--dataset sample or a local folder") from None
-    return dataset, None, source
+
+
+def _open_source(source: str, *, revision: str | None, split: str, sample_items: int,
+                 seed: int) -> tuple[datasets.Dataset, Path | None, str]:
+    """Return (dataset, directory relative paths resolve against, label for messages)."""
+    location = locate_source(source, sample_items=sample_items, seed=seed)
+    return open_source(location, revision=revision, split=split), location.base_dir, location.label
 
 
 def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
@@ -272,19 +362,6 @@ def _file_stem(value: Any) -> str:
     if not path:
         return ""
     return " ".join(Path(str(path)).stem.replace("_", " ").replace("-", " ").split())[:120]
-
-
-def _item_id(record: dict[str, Any], id_column: str | None, data: bytes, seen: set[str]) -> str | None:
-    """The row's id (``None`` when an explicit id repeats); content-hash ids when the source has none."""
-    if id_column is not None and record.get(id_column) is not None:
-        item_id = str(record[id_column])
-        return None if item_id in seen else item_id
-    base = "img-" + hashlib.sha1(data).hexdigest()[:12]
-    item_id, n = base, 1
-    while item_id in seen:  # the same picture twice is two products; keep both, stably
-        n += 1
-        item_id = f"{base}-{n}"
-    return item_id
 
 
 def _plain_feature(feature: Any) -> Any:
