@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", default=d.branch, help="Hub branch to push to (default: main)")
     p.add_argument("--compare-methods", action="store_true",
                    help="also fit every clustering method on the same embeddings; writes OUT-comparison/")
+    p.add_argument("--engine", default=d.engine, choices=("local", "ray"),
+                   help="local: one process; ray: a streaming Ray Data pipeline (sharded read, decode in CPU tasks, "
+                        "embedding in an actor pool, one per GPU when there are GPUs) — needs jewelrec[train]")
+    p.add_argument("--ray-address", default=d.ray_address,
+                   help="--engine ray: the Ray cluster to join (e.g. ray://head:10001 or auto); default $RAY_ADDRESS, "
+                        "else a local Ray started in this process")
     return p
 
 
@@ -74,6 +80,8 @@ def parse_config(argv: list[str] | None) -> FitConfig:
         raise SystemExit(f"--clusters must be 'auto' or a whole number, got {config.clusters!r}")
     if config.finetune and config.encoder not in ("auto", "clip"):
         raise SystemExit(f"--finetune fine-tunes a pretrained CLIP; it does not go with --encoder {config.encoder}")
+    if config.ray_address and config.engine != "ray":
+        raise SystemExit("--ray-address names a Ray cluster for --engine ray; add --engine ray or drop it")
     if config.push and not config.repo_id:
         raise SystemExit("--push needs --repo-id user/name (the Hub model repo to publish to)")
     return config

@@ -43,6 +43,8 @@ class FitConfig:
     private: bool = False
     branch: str | None = None
     compare_methods: bool = False
+    engine: str = "local"  # local: one process; ray: the Ray Data pipeline (jewelrec.pipeline.distributed)
+    ray_address: str | None = None  # --engine ray: the cluster to join; None: $RAY_ADDRESS, else a local Ray
 
 
 @dataclass

@@ -14,10 +14,14 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from jewelrec import plotting
 from jewelrec.catalog import Catalog, load_catalog
@@ -33,7 +37,8 @@ from jewelrec.serving.recommender import cluster_names
 log = logging.getLogger("jewelrec.fit")
 THUMBNAIL_PX = 256
 
-__all__ = ["FitConfig", "choose_encoder", "run", "replace_dir", "thumbnail"]
+__all__ = ["EmbeddedCatalog", "FitConfig", "choose_encoder", "embed_locally", "finish", "run", "replace_dir",
+           "thumbnail"]
 
 
 @contextmanager
@@ -118,6 +123,27 @@ def thumbnail(data: bytes) -> bytes:
     return out.getvalue()
 
 
+@dataclass
+class EmbeddedCatalog:
+    """What an engine hands to the rest of the fit: the catalog's rows (metadata, no pictures), their embeddings
+    and the encoder that made them. Everything after this point (styles, index, report, bundle, push) is one code
+    path for ``--engine local`` and ``--engine ray``."""
+
+    source: str
+    revision: str | None
+    n_rows_read: int
+    skipped: dict[str, int]  # rows dropped, by reason
+    meta: pd.DataFrame  # (n, columns): item_id first, then the metadata columns; no image bytes, no thumbnails
+    label_column: str | None
+    embeddings: np.ndarray  # (n, d) float32, L2-normalised, in ``meta``'s row order
+    encoder: Any
+    encoder_reason: str
+    write_items: Callable[[Path], None]  # writes items.parquet (meta + thumbnail) to the path given
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+
 def run(config: FitConfig) -> dict[str, Any]:
     """The whole fit. Returns the summary that :func:`main` prints."""
     timings: dict[str, float] = {}
@@ -128,6 +154,25 @@ def run(config: FitConfig) -> dict[str, Any]:
         from jewelrec.serving.hub import check_write_access
 
         check_write_access(config.repo_id)
+    if config.engine == "ray":
+        try:  # Ray is imported only for --engine ray: the Space and the default engine never need it
+            from jewelrec.pipeline.distributed import embed_on_ray as embed
+        except ImportError as err:
+            if (err.name or "").split(".")[0] != "ray":
+                raise
+            raise SystemExit(f"--engine ray needs Ray Data, which is not installed ({err}): "
+                             "pip install 'jewelrec[train]' (or drop --engine ray for the single-process fit)") from None
+    elif config.engine == "local":
+        embed = embed_locally
+    else:
+        raise ValueError(f"unknown engine {config.engine!r}; use 'local' or 'ray'")
+    with embed(config, timings) as embedded:
+        return finish(config, embedded, timings)
+
+
+@contextmanager
+def embed_locally(config: FitConfig, timings: dict[str, float]) -> Iterator[EmbeddedCatalog]:
+    """The single-process engine: the catalog decoded into one ``datasets.Dataset``, embedded in this process."""
     with stage(timings, "load catalog"):
         catalog = load_catalog(config.dataset, revision=config.revision, split=config.split,
                                image_column=config.image_column, id_column=config.id_column,
@@ -138,6 +183,21 @@ def run(config: FitConfig) -> dict[str, Any]:
     with stage(timings, "encode"):
         encoder, encoder_reason = choose_encoder(config, catalog, label_column)
         embeddings = encoder.encode_images(catalog.images)  # (n, d)
+
+    def write_items(path: Path) -> None:
+        items = meta.copy()
+        items["thumbnail"] = [thumbnail(b) for b in catalog.images]
+        items.to_parquet(path, index=False)
+
+    yield EmbeddedCatalog(source=catalog.source, revision=catalog.revision, n_rows_read=catalog.n_rows_read,
+                          skipped=catalog.skipped, meta=meta, label_column=label_column, embeddings=embeddings,
+                          encoder=encoder, encoder_reason=encoder_reason, write_items=write_items)
+
+
+def finish(config: FitConfig, embedded: EmbeddedCatalog, timings: dict[str, float]) -> dict[str, Any]:
+    """Styles, search index, report and bundle from an engine's embeddings (then push / compare if asked)."""
+    out = Path(config.out)
+    embeddings, encoder, meta, label_column = embedded.embeddings, embedded.encoder, embedded.meta, embedded.label_column
     with stage(timings, "cluster"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")  # umap + random_state
         # fitted on a seeded sample of FIT_SAMPLE rows when the catalog is larger, the rest assigned in batches
@@ -155,20 +215,19 @@ def run(config: FitConfig) -> dict[str, Any]:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-", dir=out.parent))
     try:
         with stage(timings, "write bundle"):
-            items = meta.copy()
-            items["thumbnail"] = [thumbnail(b) for b in catalog.images]
+            embedded.write_items(staging / "items.parquet")  # metadata + thumbnails, never all held here by Ray
             encoder.save_pretrained(staging / "encoder")
             if clusters.model_ is not None:
                 clusters.model_.save_pretrained(staging / "depict")
-            bundle = Bundle(items=items, embeddings=embeddings, labels=clusters.labels_, probs=clusters.probs_,
+            bundle = Bundle(items=meta, embeddings=embeddings, labels=clusters.labels_, probs=clusters.probs_,
                             centroids=clusters.centroids_, coords2d=clusters.coords2d_,
                             latents=None if clusters.method == "kmeans" else clusters.space_)
             report = write_report(staging / "report", bundle, clusters, encoder, metrics)
             bundle.config = {
-                "dataset": {"source": catalog.source, "revision": catalog.revision, "split": config.split,
-                            "rows_read": catalog.n_rows_read, "items": len(catalog),
-                            "skipped": catalog.skipped, "label_column": label_column},
-                "encoder": {**encoder.describe(), "reason": encoder_reason},
+                "dataset": {"source": embedded.source, "revision": embedded.revision, "split": config.split,
+                            "rows_read": embedded.n_rows_read, "items": len(embedded),
+                            "skipped": embedded.skipped, "label_column": label_column},
+                "encoder": {**encoder.describe(), "reason": embedded.encoder_reason},
                 "clustering": {"method": clusters.method, "n_clusters": clusters.n_clusters,
                                "params": clusters.params, "seed": config.seed,
                                "k_selection": clusters.k_selection_,
@@ -177,7 +236,7 @@ def run(config: FitConfig) -> dict[str, Any]:
                 "fit": {"args": asdict(config), "timings_s": timings},
             }
             bundle.config["fit"]["report"] = report
-            bundle.save(staging, index=index)
+            bundle.save(staging, index=index, items_written=True)
             from jewelrec.serving.card import write_model_card
 
             write_model_card(staging)
@@ -185,7 +244,7 @@ def run(config: FitConfig) -> dict[str, Any]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
-    summary = {"catalog": catalog, "label_column": label_column, "encoder": encoder_reason,
+    summary = {"catalog": embedded, "label_column": label_column, "encoder": embedded.encoder_reason,
                "dim": int(embeddings.shape[1]), "clusters": clusters, "metrics": metrics,
                "timings": timings, "out": out, "push_url": None, "comparison": None}
     if config.push:

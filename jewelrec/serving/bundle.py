@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from safetensors.numpy import load_file, save_file
 
 import jewelrec
@@ -227,12 +228,14 @@ class Bundle:
         return self.path / "report" if self.path and (self.path / "report").is_dir() else None
 
     # -- disk ----------------------------------------------------------------------------------------
-    def save(self, directory: str | Path, *, index: VectorIndex | None = None) -> Path:
+    def save(self, directory: str | Path, *, index: VectorIndex | None = None, items_written: bool = False) -> Path:
         """Write the bundle's own files into ``directory`` and seal it with the manifest.
 
         Sub-directories written beforehand by their owners (``encoder/``, ``depict/``, ``report/``)
         are validated and hashed too. ``index``: a :class:`VectorIndex` built from ``self.embeddings``, whose IVF
-        (if it has one) is stored as ``index.faiss`` so the Space need not train it. Returns the directory.
+        (if it has one) is stored as ``index.faiss`` so the Space need not train it. ``items_written``:
+        ``items.parquet`` is already in ``directory``, written by the caller (the fit streams it, thumbnails
+        included, from its shards) and its item ids must be ``self.items``' in order. Returns the directory.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -245,7 +248,13 @@ class Bundle:
             config.pop("index", None)
             if index.ivf is not None:  # a flat index is a copy of the embeddings: rebuilt in ms, not stored
                 index.write(directory / INDEX_NAME)
-        self.items.to_parquet(directory / "items.parquet", index=False)
+        if items_written:
+            written = pq.read_table(directory / "items.parquet", columns=["item_id"]).column("item_id").to_pylist()
+            if written != self.item_ids:
+                raise BundleError(f"{directory}/items.parquet holds other items ({len(written)}) than this bundle "
+                                  f"({self.n_items}) or in another order; write it from bundle.items")
+        else:
+            self.items.to_parquet(directory / "items.parquet", index=False)
         save_file({"embeddings": self.embeddings}, directory / "embeddings.safetensors")
         clusters = {"labels": self.labels, "probs": self.probs, "centroids": self.centroids,
                     "coords2d": self.coords2d}
