@@ -114,7 +114,12 @@ class Assigner:
     def assign(self, X: np.ndarray) -> Assignment:
         """Styles, map positions and nearest-row similarity for ``X`` (m, d), L2-normalised like the reference."""
         X = np.ascontiguousarray(X, dtype=np.float32)
-        parts = [self._assign(X[start:start + BATCH]) for start in range(0, len(X), BATCH)] or [self._assign(X)]
+        if not len(X):
+            has_space = self.method == "depict" or (self.method != "kmeans" and self.space is not None)
+            return Assignment(np.zeros(0, np.int64), np.zeros((0, len(self.centroids)), np.float32),
+                              np.zeros((0, self.centroids.shape[1]), np.float32) if has_space else None,
+                              np.zeros((0, 2), np.float32), np.zeros(0, np.float32))
+        parts = [self._assign(X[start:start + BATCH]) for start in range(0, len(X), BATCH)]
         joined = {f.name: [getattr(part, f.name) for part in parts] for f in fields(Assignment)}
         return Assignment(**{name: None if values[0] is None else np.concatenate(values)
                              for name, values in joined.items()})

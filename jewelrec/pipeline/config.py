@@ -62,3 +62,30 @@ class CompareConfig:
     encoder: str = "auto"
     cnn_epochs: int = 30
     device: str | None = None
+
+
+@dataclass
+class UpdateConfig:
+    """Settings of ``training.update``: new items into a bundle's stored styles, listed items out, no refit."""
+
+    bundle: str = "artifacts"
+    out: str = "artifacts-updated"
+    dataset: str | None = None  # None: only --remove
+    remove: list[str] | None = None
+    revision: str | None = None
+    split: str = "train"
+    image_column: str | None = None
+    id_column: str | None = None
+    allow_external_paths: bool = False
+    limit: int | None = None
+    sample_items: int = 720
+    seed: int = 0
+    device: str | None = None
+    # drift: past either, the update still writes its bundle but says a refit is due (config["updates"][-1])
+    max_churn: float = 0.2  # items added + removed since the fit, as a share of the fit's catalog
+    max_far_share: float = 0.1  # share of this update's new items that look like nothing already in the catalog
+    fail_if_refit_due: bool = False  # exit 3 instead of 0 when a refit is due (for scheduled jobs)
+    push: bool = False
+    repo_id: str | None = None
+    private: bool = False
+    branch: str | None = None

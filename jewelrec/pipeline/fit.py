@@ -310,13 +310,14 @@ def _is_bundle_dir(path: Path) -> tuple[bool, list[str]]:
     return True, sorted(present - listed)
 
 
-def check_out_dir(out: Path, dataset: str) -> None:
+def check_out_dir(out: Path, dataset: str | None) -> None:
     """Refuse an ``--out`` whose replacement would delete something jewelrec did not write: a file, a non-empty
-    directory that is not a bundle, a bundle holding extra files, or the dataset itself (or a folder inside it)."""
+    directory that is not a bundle, a bundle holding extra files, or the dataset itself (or a folder inside it;
+    ``dataset`` None: no dataset is read)."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a directory for the bundle")
-    source = Path(dataset).expanduser()
-    if dataset != "sample" and source.exists():
+    source = Path(dataset or "sample").expanduser()
+    if dataset not in (None, "sample") and source.exists():
         root = (source if source.is_dir() else source.parent).resolve()
         if out.resolve() == root or out.resolve().is_relative_to(root) or root.is_relative_to(out.resolve()):
             raise ValueError(f"--out {out} overlaps the dataset {dataset}; writing the bundle there would replace "

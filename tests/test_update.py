@@ -1,0 +1,186 @@
+"""`python -m training.update`: new items into a bundle's stored styles, listed items out, no refit."""
+
+import io
+import shutil
+
+import datasets
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from jewelrec.catalog.sample import build_sample
+from jewelrec.serving.bundle import Bundle
+from jewelrec.serving.index import VectorIndex
+from jewelrec.serving.recommender import Recommender
+from training.update import main
+
+
+def new_items(path, n: int, *, prefix: str = "new", noise: bool = False, sample_items: int = 80):
+    """A parquet of ``n`` sample pieces (or random-noise pictures) under ids the bundle does not hold, in a folder
+    of its own (a bundle may not be written inside a dataset's folder)."""
+    path = path.parent / "data" / path.name
+    path.parent.mkdir(exist_ok=True)
+    table = datasets.Dataset.from_parquet(str(build_sample(sample_items, progress=False)))
+    table = table.select(range(sample_items - n, sample_items))
+    table = table.map(lambda row, i: {"item_id": f"{prefix}-{i}"}, with_indices=True)
+    if noise:
+        rng = np.random.default_rng(0)
+
+        def picture(_, i):
+            out = io.BytesIO()
+            Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(out, format="PNG")
+            return {"image": {"bytes": out.getvalue(), "path": f"noise-{i}.png"}}
+
+        table = table.map(picture, with_indices=True)
+    table.to_parquet(str(path))
+    return path
+
+
+def run(*args) -> int:
+    return main([str(a) for a in args])
+
+
+def test_new_items_get_styles_and_every_old_item_keeps_its_own(sample_bundle_dir, tmp_path):
+    old = Bundle.load(sample_bundle_dir)
+    source = new_items(tmp_path / "new.parquet", 5)
+    assert run("--bundle", sample_bundle_dir, "--dataset", source, "--out", tmp_path / "v2") == 0
+
+    new = Bundle.load(tmp_path / "v2")
+    assert new.n_items == old.n_items + 5 and new.item_ids[:old.n_items] == old.item_ids
+    n = old.n_items
+    for name in ("embeddings", "labels", "probs", "coords2d"):  # kept rows unchanged, bit for bit
+        np.testing.assert_array_equal(getattr(new, name)[:n], getattr(old, name))
+    np.testing.assert_array_equal(new.centroids, old.centroids)
+    assert new.config["clustering"]["cluster_names"] == old.config["clustering"]["cluster_names"]
+    # kmeans: a new item's style is its nearest centroid; it lands on the map among its look-alikes
+    d2 = ((new.embeddings[n:, None] - new.centroids[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(new.labels[n:], d2.argmin(axis=1))
+    lo, hi = old.coords2d.min(axis=0), old.coords2d.max(axis=0)
+    assert ((new.coords2d[n:] >= lo) & (new.coords2d[n:] <= hi)).all()
+    entry = new.config["updates"][-1]
+    assert (entry["added"], entry["removed"], entry["refit_due"]) == (5, 0, False)
+    assert entry["from_embeddings_sha256"] == old.config["files"]["embeddings.safetensors"]
+    # an ordinary bundle: it serves, and its new pieces are found by their look-alikes
+    assert [item for item, _ in Recommender(new).similar("new-0", k=3)]
+
+
+def test_remove_takes_items_out_and_a_removed_id_given_again_is_replaced(sample_bundle_dir, tmp_path):
+    old = Bundle.load(sample_bundle_dir)
+    out_gone, out_back = old.item_ids[:2]
+    table = datasets.Dataset.from_parquet(str(new_items(tmp_path / "one.parquet", 1)))
+    table = table.map(lambda row: {"item_id": out_back})  # a new picture for a piece the bundle holds
+    table.to_parquet(str(tmp_path / "data" / "again.parquet"))
+    assert run("--bundle", sample_bundle_dir, "--dataset", tmp_path / "data" / "again.parquet", "--remove", out_gone,
+               out_back, "--out", tmp_path / "v2") == 0
+    new = Bundle.load(tmp_path / "v2")
+    assert not new.has_item(out_gone) and new.has_item(out_back) and new.n_items == old.n_items - 1
+    assert new.item_ids[-1] == out_back  # re-added at the end, with its new picture's embedding
+    assert not np.allclose(new.embeddings[-1], old.embeddings[old.index_of(out_back)])
+    entry = new.config["updates"][-1]
+    assert (entry["added"], entry["removed"], entry["replaced"]) == (1, 2, 1)
+    kept = [old.index_of(i) for i in new.item_ids[:-1]]
+    np.testing.assert_array_equal(new.labels[:-1], old.labels[kept])
+    np.testing.assert_array_equal(new.coords2d[:-1], old.coords2d[kept])
+
+
+def test_ids_already_in_the_bundle_are_skipped_and_counted(sample_bundle_dir, tmp_path):
+    # the 80-piece sample reuses the 60-piece sample's ids jw-0001..jw-0060: those are kept as they are
+    assert run("--bundle", sample_bundle_dir, "--dataset", "sample", "--sample-items", 80,
+               "--out", tmp_path / "v2") == 0
+    entry = Bundle.load(tmp_path / "v2").config["updates"][-1]
+    assert entry["added"] == 20 and entry["dataset"]["skipped"]["already_in_bundle"] == 60
+
+
+def test_bad_input_is_refused_with_the_fix_and_nothing_is_written(sample_bundle_dir, tmp_path, capsys):
+    assert run("--bundle", sample_bundle_dir, "--remove", "no-such-piece", "--out", tmp_path / "v2") == 2
+    assert "no-such-piece" in capsys.readouterr().err and not (tmp_path / "v2").exists()
+    assert run("--bundle", tmp_path / "missing", "--remove", "x", "--out", tmp_path / "v2") == 2
+    assert "training.fit" in capsys.readouterr().err
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    source = new_items(tmp_path / "new.parquet", 2)
+    assert run("--bundle", sample_bundle_dir, "--dataset", source, "--out", tmp_path / "mine") == 2
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    assert run("--bundle", sample_bundle_dir, "--out", tmp_path / "v3") == 2
+    assert "nothing to update" in capsys.readouterr().err
+
+
+def test_drift_says_a_refit_is_due(sample_bundle_dir, tmp_path):
+    strangers = new_items(tmp_path / "noise.parquet", 8, noise=True)
+    code = run("--bundle", sample_bundle_dir, "--dataset", strangers, "--out", tmp_path / "v2",
+               "--max-churn", 1, "--fail-if-refit-due")
+    assert code == 3  # written, but flagged for a scheduled job to notice
+    entry = Bundle.load(tmp_path / "v2").config["updates"][-1]
+    assert entry["refit_due"] and entry["drift"]["far_items"] >= 5
+    assert any("look like nothing" in reason for reason in entry["reasons"])
+    # churn accumulates over updates: 8 + 5 of 60 fitted items is past 20 %
+    assert run("--bundle", tmp_path / "v2", "--dataset", new_items(tmp_path / "more.parquet", 5, prefix="more"),
+               "--out", tmp_path / "v3", "--max-far-share", 1) == 0
+    entry = Bundle.load(tmp_path / "v3").config["updates"][-1]
+    assert entry["drift"]["added_since_fit"] == 13 and any("since the fit" in r for r in entry["reasons"])
+    assert len(Bundle.load(tmp_path / "v3").config["updates"]) == 2
+
+
+def test_update_in_place_replaces_the_bundle_only_when_complete(sample_bundle_dir, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(sample_bundle_dir, bundle)
+    removed = Bundle.load(bundle).item_ids[0]
+    assert run("--bundle", bundle, "--remove", removed, "--out", bundle) == 0
+    assert not Bundle.load(bundle).has_item(removed)
+    assert not list(tmp_path.glob(".bundle.*"))  # no staging or old copy left behind
+
+
+@pytest.mark.parametrize("method", ["umap-kmeans", "depict"])
+def test_methods_with_their_own_space_assign_there(sample_bundle_dir, tmp_path, method):
+    from jewelrec.clustering import fit_clusters
+
+    old = Bundle.load(sample_bundle_dir)
+    clusters = fit_clusters(old.embeddings, method, 4, seed=0)
+    root = tmp_path / "bundle"
+    shutil.copytree(sample_bundle_dir / "encoder", root / "encoder")
+    if clusters.model_ is not None:
+        clusters.model_.save_pretrained(root / "depict")
+    config = {k: v for k, v in old.config.items() if k != "files"}
+    config["clustering"] = {"method": method, "cluster_names": [f"look {c}" for c in range(4)]}
+    Bundle(items=old.items, embeddings=old.embeddings, labels=clusters.labels_, probs=clusters.probs_,
+           centroids=clusters.centroids_, coords2d=clusters.coords2d_, latents=clusters.space_,
+           config=config).save(root)
+    assert run("--bundle", root, "--dataset", new_items(tmp_path / "new.parquet", 4), "--out", tmp_path / "v2") == 0
+    new = Bundle.load(tmp_path / "v2")
+    assert new.latents.shape == (old.n_items + 4, clusters.space_.shape[1])
+    np.testing.assert_array_equal(new.latents[:old.n_items], clusters.space_)
+    np.testing.assert_array_equal(new.labels[:old.n_items], clusters.labels_)
+    # each new item sits in the style of the space point it was given
+    d2 = ((new.latents[old.n_items:, None] - new.centroids[None]) ** 2).sum(axis=2)
+    if method == "umap-kmeans":
+        np.testing.assert_array_equal(new.labels[old.n_items:], d2.argmin(axis=1))
+
+
+def test_the_stored_search_index_is_filled_not_retrained(tmp_path):
+    from conftest import make_synthetic_bundle
+
+    from jewelrec.pipeline.update import updated_index
+    from jewelrec.serving.stored_index import load_search_index
+
+    synthetic = make_synthetic_bundle(n_items=2300, dim=32)
+    synthetic.save(tmp_path / "big", index=VectorIndex(synthetic.embeddings, exact_limit=0))
+    big = Bundle.load(tmp_path / "big")
+    trained = load_search_index(big, exact_limit=0)
+    centres = trained.ivf.quantizer.reconstruct_n(0, trained.nlist)
+
+    extra = synthetic.embeddings[:40] * -1.0  # new rows: appended to the same lists
+    everything = np.concatenate([big.embeddings, extra])
+    grown = updated_index(big, np.arange(big.n_items), everything)
+    assert grown.ivf.ntotal == len(everything) and grown.nlist == trained.nlist
+    np.testing.assert_array_equal(grown.ivf.quantizer.reconstruct_n(0, grown.nlist), centres)
+    _, rows = grown.search(extra[:5], 1)
+    np.testing.assert_array_equal(rows[:, 0], np.arange(big.n_items, big.n_items + 5))
+
+    # removals through the command: the updated bundle stores an index it loads as its own, same list centres
+    assert run("--bundle", tmp_path / "big", "--remove", *big.item_ids[:10], "--out", tmp_path / "smaller") == 0
+    smaller = Bundle.load(tmp_path / "smaller")
+    index = load_search_index(smaller, exact_limit=0)
+    assert index.origin == "stored" and index.ivf.ntotal == big.n_items - 10
+    np.testing.assert_array_equal(index.ivf.quantizer.reconstruct_n(0, index.nlist), centres)
+    assert pd.Index(smaller.item_ids).equals(pd.Index(big.item_ids[10:]))
