@@ -62,15 +62,19 @@ class Catalog:
     def label_column(self, preferred: str | None = "category") -> str | None:
         """A categorical metadata column to train / score against: ``preferred`` if present, else the first
         string column with 2..50 distinct values (``label`` from an imagefolder included)."""
-        meta = self.metadata()
-        if preferred and preferred in meta.columns:
-            return preferred
-        for column in ("category", "label", *meta.columns):
-            if column in meta.columns and column != "item_id" and not pd.api.types.is_numeric_dtype(meta[column]):
-                distinct = meta[column].nunique()
-                if 2 <= distinct <= 50 and distinct < len(meta):
-                    return column
-        return None
+        return label_column(self.metadata(), preferred)
+
+
+def label_column(meta: pd.DataFrame, preferred: str | None = "category") -> str | None:
+    """:meth:`Catalog.label_column` over a metadata table (``item_id`` and metadata columns)."""
+    if preferred and preferred in meta.columns:
+        return preferred
+    for column in ("category", "label", *meta.columns):
+        if column in meta.columns and column != "item_id" and not pd.api.types.is_numeric_dtype(meta[column]):
+            distinct = meta[column].nunique()
+            if 2 <= distinct <= 50 and distinct < len(meta):
+                return column
+    return None
 
 
 def validate_image(data: bytes | None) -> str | None:

@@ -1,0 +1,154 @@
+"""``training.fit --engine ray`` (jewelrec.pipeline.distributed) against the single-process engine, on a local Ray."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+pytest.importorskip("ray")
+
+from jewelrec.catalog import load_catalog  # noqa: E402
+from jewelrec.serving.bundle import Bundle  # noqa: E402
+from training.fit import main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module (2 CPUs, no dashboard); the engine uses it instead of starting its own."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def fit(engine: str, dataset: str, out, model_dir, *extra: str) -> Bundle:
+    code = main(["--dataset", dataset, "--encoder", "clip", "--model", str(model_dir), "--method", "kmeans",
+                 "--clusters", "4", "--batch-size", "16", "--engine", engine, "--out", str(out), *extra])
+    assert code == 0
+    return Bundle.load(out)
+
+
+def assert_same_bundle(local: Bundle, ray_bundle: Bundle) -> None:
+    assert ray_bundle.item_ids == local.item_ids  # same items, same order
+    pd.testing.assert_frame_equal(ray_bundle.items, local.items)  # metadata and thumbnails, byte for byte
+    np.testing.assert_allclose(ray_bundle.embeddings, local.embeddings, atol=1e-5)
+    np.testing.assert_array_equal(ray_bundle.labels, local.labels)
+    for key in ("rows_read", "items", "skipped", "label_column"):
+        assert ray_bundle.config["dataset"][key] == local.config["dataset"][key], key
+    assert ray_bundle.config["fit"]["args"]["engine"] == "ray"
+
+
+@pytest.fixture(scope="module")
+def sample_pair(local_ray, tiny_clip_dir, tmp_path_factory):
+    """The sample catalog (96 items) fitted by both engines with the same pretrained (tiny) CLIP."""
+    root = tmp_path_factory.mktemp("ray-sample")
+    local = fit("local", "sample", root / "local", tiny_clip_dir, "--sample-items", "96")
+    ray_bundle = fit("ray", "sample", root / "ray", tiny_clip_dir, "--sample-items", "96")
+    return local, ray_bundle, root
+
+
+def test_ray_engine_gives_the_single_process_bundle(sample_pair):
+    local, ray_bundle, root = sample_pair
+    assert ray_bundle.n_items == 96
+    assert_same_bundle(local, ray_bundle)
+    assert "embedded on Ray" in ray_bundle.config["encoder"]["reason"]
+    assert not [p for p in root.iterdir() if ".staging-" in p.name]  # the shards' work dir is gone
+
+
+def _jpeg(rng, size=40) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def test_bad_rows_in_a_sharded_parquet_are_counted_as_the_single_process_path_does(local_ray, tiny_clip_dir,
+                                                                                     tmp_path):
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    good = [_jpeg(rng) for _ in range(30)]
+    images: list[bytes | None] = list(good)
+    images[3] = good[3][: len(good[3]) // 2]  # truncated JPEG
+    images[11] = b"this is not a picture"
+    images[17] = None  # missing image
+    images[22] = b""  # empty file
+    ids = [f"sku-{i:03d}" for i in range(30)]
+    ids[25] = ids[4]  # the same id in another shard: the first one is kept
+    ids[29] = ids[12]
+    frame = pd.DataFrame({"sku": ids, "category": [["ring", "necklace", "brooch"][i % 3] for i in range(30)],
+                          "image": [{"bytes": b, "path": None} for b in images]})
+    for shard, rows in enumerate((slice(0, 9), slice(9, 20), slice(20, 30))):  # rows spread over three files
+        frame.iloc[rows].to_parquet(folder / f"part-{shard}.parquet", index=False)
+
+    expected = load_catalog(str(folder))
+    assert expected.skipped == {"truncated": 1, "undecodable": 1, "missing_image": 1, "empty_file": 1,
+                                "duplicate_id": 2}
+    local = fit("local", str(folder), tmp_path / "local", tiny_clip_dir)
+    ray_bundle = fit("ray", str(folder), tmp_path / "ray", tiny_clip_dir)
+    assert ray_bundle.config["dataset"]["skipped"] == expected.skipped
+    assert ray_bundle.item_ids == expected.item_ids
+    assert_same_bundle(local, ray_bundle)
+
+
+def test_image_folder_hash_ids_and_names_match(local_ray, tiny_clip_dir, tmp_path):
+    """The ``datasets`` read path (image folder): content-hash ids, a repeated picture kept as ``-2``, names from
+    the file names, a label from the sub-folders."""
+    rng = np.random.default_rng(5)
+    for label in ("rings", "pendants"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+    pictures = [_jpeg(rng) for _ in range(12)]
+    for i, data in enumerate(pictures):
+        (tmp_path / "photos" / ("rings" if i % 2 else "pendants") / f"gold_piece-{i:02d}.jpg").write_bytes(data)
+    (tmp_path / "photos" / "rings" / "copy_of_three.jpg").write_bytes(pictures[3])
+    (tmp_path / "photos" / "rings" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    local = fit("local", str(tmp_path / "photos"), tmp_path / "local", tiny_clip_dir, "--clusters", "2")
+    ray_bundle = fit("ray", str(tmp_path / "photos"), tmp_path / "ray", tiny_clip_dir, "--clusters", "2")
+    assert ray_bundle.config["dataset"]["skipped"] == {"undecodable": 1}
+    assert sum(i.endswith("-2") for i in ray_bundle.item_ids) == 1
+    assert "gold piece 03" in set(ray_bundle.items["name"])
+    assert_same_bundle(local, ray_bundle)
+
+
+def test_a_killed_embedding_worker_loses_no_row(local_ray, tiny_clip_dir, sample_pair, tmp_path, monkeypatch):
+    """The first embedding actor dies mid-run (the process exits, as on a lost node); Ray restarts it and retries
+    its batch, and the bundle still holds every row with the embeddings of an undisturbed run."""
+    from jewelrec.pipeline import distributed
+
+    marker = tmp_path / "an-actor-died"
+
+    class DiesOnce(distributed.ImageEmbedder):  # pickled by value (a local class) for the actor
+        def __call__(self, table):
+            if not os.path.exists(marker):
+                with open(marker, "w") as f:
+                    f.write(str(os.getpid()))
+                os._exit(1)
+            return super().__call__(table)
+
+    monkeypatch.setattr(distributed, "ImageEmbedder", DiesOnce)
+    local, _, _ = sample_pair
+    survived = fit("ray", "sample", tmp_path / "ray", tiny_clip_dir, "--sample-items", "96")
+    assert marker.exists()  # an actor did die
+    assert int(marker.read_text()) != os.getpid()  # ... and it was a worker, not this process
+    assert survived.n_items == 96
+    assert_same_bundle(local, survived)
+
+
+def test_engine_ray_without_ray_names_the_install(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
+    monkeypatch.delitem(sys.modules, "jewelrec.pipeline.distributed", raising=False)
+    with pytest.raises(SystemExit) as err:
+        main(["--dataset", "sample", "--sample-items", "12", "--engine", "ray", "--out", str(tmp_path / "b")])
+    assert "pip install 'jewelrec[train]'" in str(err.value)
+    assert not (tmp_path / "b").exists()
+
+
+def test_ray_address_needs_the_ray_engine():
+    with pytest.raises(SystemExit, match="--engine ray"):
+        main(["--ray-address", "ray://head:10001", "--out", "unused"])
