@@ -57,7 +57,7 @@ def test_deploy_uploads_app_and_sets_variables_then_the_space_pulls_the_pinned_b
     # the serving extra only, pinned like the checkout's lock file
     requirements = files["requirements.txt"].decode()
     assert "gradio[oauth]==6.31.0" in requirements and "torch==2.13.0" in requirements
-    for training_only in ("umap-learn", "implicit", "wandb", "trackio"):
+    for training_only in ("umap-learn", "implicit", "wandb", "trackio", "ray"):
         assert training_only not in requirements
     front = yaml.safe_load(files["README.md"].decode().split("---\n")[1])
     assert front == {"title": "jewelrec", "emoji": "\U0001F48D", "sdk": "gradio", "sdk_version": "6.0.0",
@@ -98,7 +98,8 @@ def test_deploy_uploads_app_and_sets_variables_then_the_space_pulls_the_pinned_b
     assert main(["--space-id", "alice/jewelrec-space", "--space-yaml", str(space_yaml)]) == 0
     assert len(space.commits) == n_commits + 1
     # without a bundle repo the Space builds the sample itself, so it also gets the training extra
-    assert "umap-learn==" in hub.head_files("space", "alice/jewelrec-space")["requirements.txt"].decode()
+    requirements = hub.head_files("space", "alice/jewelrec-space")["requirements.txt"].decode()
+    assert "umap-learn==" in requirements and "ray" not in requirements  # but not Ray: a Space never runs --engine ray
 
 
 def test_deploy_refuses_unknown_bundle_revision_and_missing_token(hub, space_yaml, monkeypatch, capsys):

@@ -97,6 +97,9 @@ def build_wheel(source: Path, out_dir: Path) -> Path:
     return wheels[-1]
 
 
+NOT_ON_A_SPACE = {"ray"}  # the [train] extra's Ray is for `training.fit --engine ray`, which a Space never runs
+
+
 def _name(requirement: str) -> str:
     return re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
@@ -117,7 +120,7 @@ def space_requirements(wheel: Path, lock: Path, extras: tuple[str, ...]) -> list
         line = line.split("#", 1)[0].strip()
         if line and not line.startswith("-"):
             pins[_name(line)] = line
-    lines, seen = [], set()
+    lines, seen = [], set(NOT_ON_A_SPACE)
     for spec in wanted:
         name = _name(spec)
         if name not in seen:
