@@ -1,22 +1,23 @@
 """Crowd benchmark (#16): does the Space learn from all its shoppers, live?
 
-A simulated population rates through the real ``python app.py`` (gradio_client, one session per shopper, several
-concurrent clients). Each taste t links a group A_t of 5 pieces with a group B_t of 5 pieces:
+A simulated population (bench/crowd_population.py: linked, control, noise) rates through the real
+``python app.py`` — every rating a ``/rate`` call from gradio_client, one session per shopper, ``--clients``
+concurrent clients in threads — at every crowd size (0, 10, 100, 1000 shoppers). After each stage newcomers rate
+3 pieces of A through the app and ask for ``/recommend`` (the blend the Space serves); their hidden taste is the
+other 7 pieces of A ∪ B. The same newcomers are scored in-process for visual-only (``Recommender.recommend``, what
+the app served before #16) and CF-only (the crowd model's own ranking, fitted on the app's database).
 
-* ``linked``: B_t is drawn from a different visual style than A_t (pieces that do not look alike);
-* ``control``: B_t is drawn from A_t's own style (the crowd says what the pictures say).
+How soon: a probe shopper (3 pieces of taste 0's A) polls ``/recommend`` while the crowd rates and notes, in crowd
+ratings and seconds, when its picks first change and when 1 and 3 pieces of taste 0's B first enter its top 10.
 
-A crowd shopper of taste t rates 3 of A_t and 3 of B_t 5★ and a piece that looks like A_t but is not in it 2★.
-As the crowd grows (0, 10, 100, 1000 shoppers), newcomers rate 3 pieces of A_t through the app and ask for
-``/recommend`` (the blend the Space serves); their hidden taste is the other 7 pieces of A_t ∪ B_t. The same
-newcomers are scored in-process for visual-only (``Recommender.recommend``, what the app served before #16) and
-CF-only (the crowd model's own ranking, fitted on the app's database). Also: how many ratings / seconds until a
-probe shopper's picks change while the first shoppers rate, the refit cost at each size, and ``/recommend``
-latency while the crowd rates (the refresher refits every ``--every-ratings``) against a quiet app. Prints JSON.
+Refresh cost and request latency while refreshing (``--refresh-shoppers``): a large ratings database (written
+directly, in one transaction, before the app starts) is served by a fresh app whose refresher refits on every new
+rating; ``/recommend`` (k = 10, after 10 ratings) and ``/similar`` (k = 10), the round trips bench_space.py times,
+are timed with the app idle, while a trickle of direct database writes keeps the refresher refitting back to back,
+and with the same trickle but the crowd off (``JEWELREC_CROWD=0``: the writes' own cost). Prints JSON.
 
-    python bench/bench_crowd.py                               # 720 pieces, both scenarios, 0/10/100/1000
-                                                              # (shoppers past --app-max written to the DB directly)
-    python bench/bench_crowd.py --sizes 0,10,100 --scenarios linked --newcomers 10
+    python bench/bench_crowd.py                               # 720 pieces, linked + control + noise, 0/10/100/1000
+    python bench/bench_crowd.py --sizes 0,10,100 --scenarios linked --newcomers 10 --refresh-shoppers 0
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import sys
 import tempfile
 import threading
@@ -37,62 +39,43 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_space import percentiles, start_app, synthetic_bundle  # noqa: E402
+from crowd_population import K, crowd, metrics, newcomer, tastes  # noqa: E402
 
-GROUP = 5  # pieces per taste group
-K = 10
-
-
-def tastes(bundle, scenario: str, n_tastes: int, rng: np.random.Generator) -> list[dict]:
-    """Per taste: A (style s), B (another style: linked; style s: control), and look-alikes of A (style s, not A)."""
-    labels, ids = bundle.labels, np.asarray(bundle.item_ids, dtype=object)
-    n_styles = int(labels.max()) + 1
-    out, used = [], set()
-    for t in range(n_tastes):
-        s_a = t % n_styles
-        s_b = (s_a + n_styles // 2) % n_styles if scenario == "linked" else s_a
-        pool_a = [i for i in ids[labels == s_a] if i not in used]
-        a = list(rng.choice(pool_a, GROUP, replace=False))
-        used.update(a)
-        pool_b = [i for i in ids[labels == s_b] if i not in used]
-        b = list(rng.choice(pool_b, GROUP, replace=False))
-        used.update(b)
-        alike = [i for i in ids[labels == s_a] if i not in a and i not in b]
-        out.append({"A": [str(x) for x in a], "B": [str(x) for x in b], "alike": [str(x) for x in alike]})
-    return out
+# gradio_client passes its ``ssl_verify`` to every httpx request it makes; a bool makes httpx build a new SSL
+# context (and read the CA bundle) for each one — ~110 ms CPU per call on this box, 5x the app's own cost — so the
+# raters share one context: the load on the app is then the calls, not the clients' certificate parsing.
+SSL_CONTEXT = ssl.create_default_context()
 
 
-def crowd_ratings(taste: dict, rng: np.random.Generator) -> list[tuple[str, int]]:
-    picks = [(str(i), 5) for i in rng.choice(taste["A"], 3, replace=False)]
-    picks += [(str(i), 5) for i in rng.choice(taste["B"], 3, replace=False)]
-    return picks + [(str(rng.choice(taste["alike"])), 2)]
+def client(url: str):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, ssl_verify=SSL_CONTEXT)
 
 
-def metrics(picked: list[str], hidden: set[str]) -> tuple[float, float]:
-    hits = [1.0 if p in hidden else 0.0 for p in picked[:K]]
-    dcg = sum(h / np.log2(i + 2) for i, h in enumerate(hits))
-    ideal = sum(1 / np.log2(i + 2) for i in range(min(K, len(hidden))))
-    return sum(hits) / K, dcg / ideal if ideal else 0.0
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rate_crowd(url: str, people: list[list[tuple[str, int]]], clients: int, on_rating=None) -> dict:
     """Every shopper's ratings through /rate, one gradio session per shopper, ``clients`` threads."""
-    from gradio_client import Client
-
     queue = list(enumerate(people))
     lock, errors, samples = threading.Lock(), [], []
 
     def work() -> None:
-        client = Client(url, verbose=False)
+        me = client(url)
         while True:
             with lock:
                 if not queue:
                     return
                 _, ratings = queue.pop(0)
-            client.reset_session()  # a new shopper: a new session hash, the Space's identity for API clients
+            me.reset_session()  # a new shopper: a new session hash, the Space's identity for API clients
             for item, stars in ratings:
                 t = time.perf_counter()
                 try:
-                    client.predict(item, stars, api_name="/rate")
+                    me.predict(item, stars, api_name="/rate")
                 except Exception as exc:  # counted and reported
                     errors.append(repr(exc)[:200])
                 samples.append(time.perf_counter() - t)
@@ -105,23 +88,25 @@ def rate_crowd(url: str, people: list[list[tuple[str, int]]], clients: int, on_r
         th.start()
     for th in threads:
         th.join()
-    return {"shoppers": len(people), "ratings": sum(map(len, people)), "seconds": round(time.perf_counter() - t0, 1),
-            "errors": len(errors), "first_errors": errors[:2], "rate": percentiles(samples) if samples else {}}
+    seconds = time.perf_counter() - t0
+    n = sum(map(len, people))
+    return {"shoppers": len(people), "ratings": n, "seconds": round(seconds, 1),
+            "ratings_per_s": round(n / seconds, 1) if seconds else None, "errors": len(errors),
+            "first_errors": errors[:2], "rate": percentiles(samples) if samples else {}}
 
 
 class Prober:
-    """A shopper who rated 3 pieces of taste 0's A; asks /recommend in a loop and notes when the picks change."""
+    """A shopper who rated 3 pieces of taste 0's A; asks /recommend in a loop and notes when the picks change
+    and when taste 0's B pieces enter the top 10."""
 
     def __init__(self, url: str, taste: dict):
-        from gradio_client import Client
-
-        self.client = Client(url, verbose=False)
+        self.client = client(url)
         for item in taste["A"][:3]:
             self.client.predict(item, 5, api_name="/rate")
+        self.b = set(taste["B"])
         self.first = self.picks()
         self.samples: list[float] = []
-        self.changed_at: tuple[float, int] | None = None
-        self.ratings_seen = 0
+        self.events: dict[str, dict] = {}
         self._stop = threading.Event()
 
     def picks(self) -> list[str]:
@@ -132,8 +117,11 @@ class Prober:
             t = time.perf_counter()
             now = self.picks()
             self.samples.append(time.perf_counter() - t)
-            if self.changed_at is None and now != self.first:
-                self.changed_at = (time.perf_counter() - t0, counter())
+            in_b = sum(i in self.b for i in now)
+            for name, hit in (("picks_changed", now != self.first), ("1_B_piece", in_b >= 1),
+                              ("3_B_pieces", in_b >= 3)):
+                if hit and name not in self.events:
+                    self.events[name] = {"seconds": round(time.perf_counter() - t0, 2), "crowd_ratings": counter()}
 
     def run(self, t0: float, counter) -> threading.Thread:
         self._stop.clear()
@@ -148,67 +136,43 @@ class Prober:
 
 def evaluate_newcomers(url: str, bundle, store_path: Path, taste_list: list[dict], n: int, rng) -> dict:
     """Newcomers rate 3 of A through the app; blended (app) vs visual-only and CF-only (in-process)."""
-    from gradio_client import Client
-
     from jewelrec.serving.blend import CrowdRecommender
     from jewelrec.serving.collaborative import CollaborativeModel
     from jewelrec.serving.recommender import Recommender
     from jewelrec.space.ratings import RatingStore
 
     visual_rec = Recommender(bundle)
-    fitted = time.perf_counter()
-    crowd = CollaborativeModel.from_store(RatingStore(store_path), bundle.item_ids)
-    likes_only = CollaborativeModel(bundle.item_ids, dislikes=False).fit(*_columns(RatingStore(store_path)))
-    fitted = time.perf_counter() - fitted
-    blend_likes_only = CrowdRecommender(visual_rec, lambda: likes_only)
-    client = Client(url, verbose=False)
-    scores: dict[str, list[tuple[float, float]]] = {"blended": [], "visual": [], "cf": [], "blended_likes_only": []}
-    b_in_top = []
+    crowd_model = CollaborativeModel.from_store(RatingStore(store_path), bundle.item_ids)
+    me = client(url)
+    scores: dict[str, list[tuple[float, float]]] = {"blended": [], "visual": [], "cf": []}
+    b_in_top, no_worse = [], 0
     for j in range(n):
         taste = taste_list[j % len(taste_list)]
-        rated = [str(i) for i in rng.choice(taste["A"], 3, replace=False)]
-        hidden = (set(taste["A"]) | set(taste["B"])) - set(rated)
-        client.reset_session()
+        rated, hidden = newcomer(taste, rng)
+        me.reset_session()
         for item in rated:
-            client.predict(item, 5, api_name="/rate")
-        served = [r["item_id"] for r in client.predict(K, api_name="/recommend")]
+            me.predict(item, 5, api_name="/rate")
+        served = [r["item_id"] for r in me.predict(K, api_name="/recommend")]
         ratings = {item: 5 for item in rated}
         visual = [i for i, _, _ in visual_rec.recommend(ratings, K)]
-        rows, cf, _, _ = CrowdRecommender(visual_rec, lambda: crowd).links(crowd, ratings)
+        rows, cf, _, _ = CrowdRecommender(visual_rec, lambda: crowd_model).links(crowd_model, ratings)
         cf_only = [bundle.item_ids[r] for r in rows[np.argsort(-cf, kind="stable")][:K]]
         scores["blended"].append(metrics(served, hidden))
         scores["visual"].append(metrics(visual, hidden))
         scores["cf"].append(metrics(cf_only, hidden))
-        scores["blended_likes_only"].append(metrics([i for i, _, _ in blend_likes_only.recommend(ratings, K)],
-                                                    hidden))
+        no_worse += scores["blended"][-1][0] >= scores["visual"][-1][0]
         b_in_top.append(sum(i in taste["B"] for i in served))
     out = {name: {"precision@10": round(float(np.mean([p for p, _ in v])), 3),
                   "ndcg@10": round(float(np.mean([g for _, g in v])), 3)} for name, v in scores.items()}
     out["newcomers"] = n
+    out["newcomers_blend_p10_at_least_visual"] = no_worse
     out["B_pieces_in_served_top10"] = round(float(np.mean(b_in_top)), 2)
-    out["crowd_model"] = crowd.summary()
+    out["crowd_model"] = crowd_model.summary()
     return out
 
 
-def _columns(store):
-    users, items, stars = store.all_ratings()
-    return items, users, stars
-
-
-def direct_writes(store_path: Path, first: int, people: list[list[tuple[str, int]]], on_rating) -> dict:
-    """Ratings written with RatingStore.rate into the live app's database (the app's refresher notices them
-    through the store's write counter), for crowd sizes the app cannot take through HTTP in the time box."""
-    from jewelrec.space.ratings import RatingStore
-
-    store, t0 = RatingStore(store_path), time.perf_counter()
-    for s, ratings in enumerate(people):
-        for item, stars in ratings:
-            store.rate(f"direct:{first + s}", item, stars)
-            on_rating()
-    return {"shoppers": len(people), "ratings": sum(map(len, people)), "seconds": round(time.perf_counter() - t0, 1)}
-
-
 def refit_ms(store_path: Path, item_ids, repeats: int = 3) -> float:
+    """Median wall ms of one refit (read every rating from the store + fit), in this process."""
     from jewelrec.serving.collaborative import CollaborativeModel
     from jewelrec.space.ratings import RatingStore
 
@@ -229,53 +193,142 @@ def scenario_run(scenario: str, args, tmp: Path) -> dict:
     os.environ["JEWELREC_CROWD_EVERY_S"] = str(args.every_s)
     proc, url, _ = start_app(bundle_dir, data, tmp / "home")
     taste_list = tastes(bundle, scenario, args.tastes, rng)
+    people = crowd(bundle, scenario, taste_list, max(args.sizes), rng)
     result: dict = {"scenario": scenario, "stages": []}
     try:
         prober = Prober(url, taste_list[0])
-        quiet = [0.0] * 0
+        quiet = []
         for _ in range(args.quiet_calls):
             t = time.perf_counter()
             prober.picks()
             quiet.append(time.perf_counter() - t)
         result["recommend_quiet"] = percentiles(quiet)
-        done, written = 0, [0]
-        lock = threading.Lock()
+        done, written, lock = 0, [0], threading.Lock()
 
         def count() -> None:
             with lock:
                 written[0] += 1
 
+        t_crowd = None  # when the first crowd rating was sent
         for size in args.sizes:
             stage: dict = {"crowd": size}
-            people = [crowd_ratings(taste_list[s % len(taste_list)], rng) for s in range(done, size)]
-            if people:
+            if size > done:
                 t0 = time.perf_counter()
-                written[0] = 0
-                thread = prober.run(t0, lambda: written[0])
-                through_app = people[: max(0, args.app_max - done)]
-                stage["rating"] = rate_crowd(url, through_app, args.clients, on_rating=count)
-                if len(people) > len(through_app):  # the rest straight into the app's database (stated in JSON)
-                    stage["rating"]["direct_store_writes"] = direct_writes(data / "ratings.db", done + len(through_app),
-                                                                           people[len(through_app):], count)
-                last = time.perf_counter() - t0
+                t_crowd = t_crowd or t0
+                before = written[0]
+                thread = prober.run(t_crowd, lambda: written[0])
+                cpu = process_cpu_s(proc.pid)
+                stage["rating"] = rate_crowd(url, people[done:size], args.clients, on_rating=count)
+                stage["rating"]["app_cpu_s_per_rating"] = round(
+                    (process_cpu_s(proc.pid) - cpu) / max(written[0] - before, 1), 4)
+                stage["last_crowd_rating_s"] = round(time.perf_counter() - t_crowd, 2)
                 time.sleep(args.every_s + 1.5)  # the time trigger picks up the last few (< every_ratings) ratings
                 prober.stop(thread)
                 stage["recommend_while_rating_and_refitting"] = percentiles(prober.samples)
                 prober.samples = []
-                if prober.changed_at is not None and "probe_first_change" not in result:
-                    result["probe_first_change"] = {
-                        "crowd_stage": size, "seconds_after_crowd_started": round(prober.changed_at[0], 2),
-                        "crowd_ratings_before_change": prober.changed_at[1],
-                        "crowd_rating_seconds": round(last, 2)}
+                stage["probe_so_far"] = dict(prober.events)
                 done = size
             stage["refit_ms"] = refit_ms(data / "ratings.db", bundle.item_ids)
             stage["quality"] = evaluate_newcomers(url, bundle, data / "ratings.db", taste_list, args.newcomers, rng)
             result["stages"].append(stage)
             print(json.dumps({scenario: stage}), file=sys.stderr, flush=True)
+        result["probe"] = prober.events
     finally:
         proc.terminate()
         proc.wait(30)
     return result
+
+
+def time_calls(me, item_ids: list[str], calls: int) -> dict:
+    """``calls`` sequential /recommend (k = 10) and /similar (k = 10) round trips, as bench_space times them."""
+    out = {}
+    for name, call in [("recommend", lambda i: me.predict(10, api_name="/recommend")),
+                       ("similar", lambda i: me.predict(item_ids[i % len(item_ids)], 10, api_name="/similar"))]:
+        for i in range(5):
+            call(i)  # warm-up
+        samples = []
+        for i in range(calls):
+            t = time.perf_counter()
+            call(i)
+            samples.append(time.perf_counter() - t)
+        out[name] = percentiles(samples)
+    return out
+
+
+class Trickle:
+    """One direct database write every 20 ms (another thread, not HTTP): the refresher always has a new rating."""
+
+    def __init__(self, db: Path, item_ids: list[str]):
+        self.db, self.item_ids, self.writes = db, item_ids, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from jewelrec.space.ratings import RatingStore
+
+        store, n = RatingStore(self.db), len(self.item_ids)
+        while not self._stop.is_set():
+            store.rate(f"trickle-{self.writes % 500}", self.item_ids[self.writes % n], 1 + self.writes % 5)
+            self.writes += 1
+            time.sleep(0.02)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        return self.writes
+
+
+def refresh_run(args, tmp: Path) -> dict:
+    """Request latency with the refresher idle vs refitting back to back on a large ratings DB (see the docstring)."""
+    import pandas as pd
+
+    from jewelrec.evaluation.synthetic_ratings import write_ratings_db
+
+    rng = np.random.default_rng(args.seed)
+    bundle = synthetic_bundle(args.items, n_clusters=12, seed=args.seed)
+    bundle_dir = bundle.save(tmp / "bundle-refresh")
+    data = tmp / "data-refresh"
+    data.mkdir(parents=True)
+    people = crowd(bundle, "linked", tastes(bundle, "linked", args.tastes, rng), args.refresh_shoppers, rng)
+    rows = [(f"crowd-{s}", item, stars, 1_767_225_600 + s) for s, ratings in enumerate(people)
+            for item, stars in ratings]
+    write_ratings_db(pd.DataFrame(rows, columns=["user_id", "item_id", "stars", "updated_at"]), data / "ratings.db")
+    out: dict = {"shoppers": args.refresh_shoppers, "ratings": len(rows),
+                 "refit_ms_in_process": refit_ms(data / "ratings.db", bundle.item_ids)}
+    ids = list(bundle.item_ids)
+    for label, crowd_on in (("idle_and_refitting", True), ("writes_only_crowd_off", False)):
+        os.environ.update({"JEWELREC_CROWD": "1" if crowd_on else "0", "JEWELREC_CROWD_EVERY_RATINGS": "1",
+                           "JEWELREC_CROWD_EVERY_S": "1"})
+        proc, url, started = start_app(bundle_dir, data, tmp / "home")
+        try:
+            me = client(url)
+            for i, item in enumerate(rng.choice(ids, 10, replace=False)):
+                me.predict(str(item), 1 + i % 5, api_name="/rate")
+            time.sleep(3)  # the refit those 10 ratings triggered is over
+            conditions = (["idle"] if crowd_on else []) + ["trickle"]
+            for condition in conditions:
+                writer = Trickle(data / "ratings.db", ids)
+                if condition == "trickle":
+                    writer.start()
+                    time.sleep(2)  # the first refit is under way
+                cpu, wall = process_cpu_s(proc.pid), time.perf_counter()
+                timed = time_calls(me, ids, args.refresh_calls)
+                cpu, wall = process_cpu_s(proc.pid) - cpu, time.perf_counter() - wall
+                writes = writer.stop()
+                name = "idle" if condition == "idle" else ("refitting_back_to_back" if crowd_on else label)
+                out[name] = {**timed, "direct_writes": writes, "seconds": round(wall, 1),
+                             "app_cpu_s_per_s": round(cpu / wall, 2)}
+            if crowd_on:
+                out["app_start_s"] = round(started, 1)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    os.environ["JEWELREC_CROWD"] = "1"
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,24 +336,31 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--items", type=int, default=720)
     parser.add_argument("--sizes", default="0,10,100,1000", help="cumulative crowd sizes")
-    parser.add_argument("--scenarios", default="linked,control")
+    parser.add_argument("--scenarios", default="linked,control,noise")
     parser.add_argument("--tastes", type=int, default=4)
     parser.add_argument("--newcomers", type=int, default=20)
-    parser.add_argument("--clients", type=int, default=4, help="concurrent gradio_client raters")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent gradio_client raters (threads)")
     parser.add_argument("--every-ratings", type=int, default=25, help="JEWELREC_CROWD_EVERY_RATINGS (the default)")
     parser.add_argument("--every-s", type=float, default=10.0, help="JEWELREC_CROWD_EVERY_S (Space default 30)")
-    parser.add_argument("--app-max", type=int, default=100,
-                        help="shoppers rated through the app; the rest of the crowd is written to its DB directly")
     parser.add_argument("--quiet-calls", type=int, default=30)
+    parser.add_argument("--refresh-shoppers", type=int, default=20000,
+                        help="crowd behind the refresh-latency run (0: skip it)")
+    parser.add_argument("--refresh-calls", type=int, default=200, help="timed calls per endpoint and condition")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
-    report = {"items": args.items, "tastes": args.tastes, "group": GROUP, "clients": args.clients,
-              "every_ratings": args.every_ratings, "every_s": args.every_s, "cpus": os.cpu_count(), "scenarios": []}
+    report = {"items": args.items, "tastes": args.tastes, "clients": args.clients,
+              "every_ratings": args.every_ratings, "every_s": args.every_s, "cpus": os.cpu_count(),
+              "load_before": os.getloadavg()[0], "scenarios": []}
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        for scenario in args.scenarios.split(","):
+        for scenario in filter(None, args.scenarios.split(",")):
             report["scenarios"].append(scenario_run(scenario, args, Path(tmp)))
+        if args.refresh_shoppers:
+            report["refresh"] = refresh_run(args, Path(tmp))
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["load_after"] = os.getloadavg()[0]
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

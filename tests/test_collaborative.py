@@ -203,3 +203,103 @@ def test_crowd_settings_from_env_name_the_fix(monkeypatch):
     monkeypatch.setenv("JEWELREC_CROWD", "0")
     settings = CrowdSettings.from_env()
     assert settings.every_ratings == 3 and not settings.enabled
+
+
+def test_the_refresher_survives_a_store_it_cannot_read_and_keeps_its_model(tmp_path, bundle):
+    """A failing read in the background (the database went away, a lock, a disk error) costs no model: the
+    thread keeps polling and the last good model keeps serving; the next good refit replaces it."""
+    store = RatingStore(tmp_path / "r.db", known_items=set(bundle.item_ids))
+    users, items, stars = linked_crowd(10)
+    for u, i, s in zip(users, items, stars):
+        store.rate(u, i, s)
+    broken = {"on": False}
+
+    def fit(s, ids):
+        if broken["on"]:
+            raise OSError("disk I/O error")
+        return CollaborativeModel.from_store(s, ids)
+
+    crowd = CrowdRefresher(store, bundle.item_ids, CrowdSettings(every_ratings=1, poll_s=0.05), fit=fit)
+    assert crowd.refresh()
+    good = crowd.model
+    broken["on"] = True
+    crowd.start()
+    try:
+        store.rate("late", A[0], 5)
+        crowd.nudge()
+        assert wait_for(lambda: crowd.failures >= 2)  # it retried on its own, in the background
+        assert crowd.model is good and crowd.running and "disk I/O error" in crowd.last_error
+        broken["on"] = False
+        assert wait_for(lambda: crowd.model is not good)
+    finally:
+        crowd.stop()
+
+
+def test_the_space_shows_no_pair_fewer_than_five_shoppers_loved(tmp_path):
+    """Privacy through the Space's handlers: four shoppers who loved A0 with A1 show nowhere — not on Similar,
+    not in /also_loved, not in For you's reasons; the fifth makes the pair an aggregate of five and it appears."""
+    from jewelrec.space import SpaceService
+
+    bundle = make_synthetic_bundle(n_items=N, n_clusters=STYLES, seed=0)
+    service = SpaceService.start(bundle, {"notice": "synthetic"}, RatingStore(tmp_path / "r.db"),
+                                 crowd=CrowdSettings(every_ratings=1000, every_s=3600))
+    for u in range(4):
+        for item in (A[0], B[0]):
+            service.rate(f"shopper-{u}", item, 5)
+    service.crowd.refresh()
+    _, cards, _ = service.similar(A[0])
+    assert service.also_loved(A[0]) == [] and "Shoppers who loved" not in cards
+    picks = service.picks.recommend({A[0]: 5}, 10)
+    assert picks == service.recommender.recommend({A[0]: 5}, 10)  # no trace of the four in the picks either
+    for item in (A[0], B[0]):
+        service.rate("shopper-4", item, 5)
+    service.crowd.refresh()
+    _, cards, _ = service.similar(A[0])
+    assert [(i, why) for i, _, why in service.also_loved(A[0])] == [(B[0], "5 shoppers loved both")]
+    assert "Shoppers who loved this also loved" in cards
+    assert any(i == B[0] for i, _, _ in service.picks.recommend({A[0]: 5}, 10))
+
+
+def test_the_crowd_share_is_zero_without_evidence_and_grows_with_it(bundle, recommender):
+    """α = max_share · e/(e + evidence_half) · n/(n + ratings_half): 0 for an item with no co-raters behind it,
+    larger with more co-raters and with more of the shopper's own ratings, never above max_share."""
+    from jewelrec.serving.blend import BlendConfig
+
+    config = BlendConfig()
+    assert config.evidence_half > 0 and config.ratings_half > 0 and 0 < config.max_share < 1
+    blend = CrowdRecommender(recommender, lambda: None, config)
+    assert blend.share(np.array([0.0]), 3)[0] == 0.0
+    shares = blend.share(np.array([5.0, 20.0, 200.0]), 3)
+    assert 0 < shares[0] < shares[1] < shares[2] < config.max_share
+    assert blend.share(np.array([20.0]), 1)[0] < blend.share(np.array([20.0]), 3)[0] < blend.share(
+        np.array([20.0]), 30)[0] < config.max_share
+
+
+def test_the_crowd_config_scores_visual_blend_and_cf_in_one_results_json(tmp_path):
+    """training/configs/crowd.yaml on a tiny linked log (30 crowd shoppers, 8 newcomers whose hidden taste is
+    rated in the last week): every model it lists lands in results.json, and the blend beats visual-only."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from jewelrec.evaluation.experiment import EvalConfig, run
+    from jewelrec.evaluation.synthetic_ratings import SECONDS_PER_DAY, START, write_ratings_db
+
+    bundle = make_synthetic_bundle(n_items=N, n_clusters=STYLES, seed=0)
+    bundle_dir = bundle.save(tmp_path / "bundle")
+    users, items, stars = linked_crowd(30)
+    rng = np.random.default_rng(1)
+    rows = [(u, i, s, START + int(rng.integers(0, 20 * SECONDS_PER_DAY))) for u, i, s in zip(users, items, stars)]
+    for j in range(8):
+        rated = list(rng.choice(A, 3, replace=False))
+        rows += [(f"newcomer-{j}", i, 5, START + int(rng.integers(0, 20 * SECONDS_PER_DAY))) for i in rated]
+        rows += [(f"newcomer-{j}", i, 5, START + 25 * SECONDS_PER_DAY + j) for i in (*A[:5], *B[:5]) if i not in rated]
+    write_ratings_db(pd.DataFrame(rows, columns=["user_id", "item_id", "stars", "updated_at"]), tmp_path / "r.db")
+    config = EvalConfig.from_yaml(Path(__file__).parents[1] / "training" / "configs" / "crowd.yaml")
+    config.data["path"], config.bundle = str(tmp_path / "r.db"), str(bundle_dir)
+    results = run(config, tmp_path / "results")
+    written = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert set(written) == {"popularity", "visual-only", "blended", "item_knn", "ease", "als"} == set(results)
+    assert written["blended"]["ndcg@10"] > written["visual-only"]["ndcg@10"]
+    assert all(0.0 <= v["precision@10"] <= 1.0 for v in written.values())

@@ -6,6 +6,7 @@ For a shopper with ratings r_i, a candidate j gets, from the crowd model (:mod:`
                                               over the rated i linked to j; divided by the request's largest |cf|
     e_j   = Σ_i co-raters(i, j)               the distinct shoppers behind those links
     α_j   = max_share · e_j / (e_j + evidence_half) · n / (n + ratings_half)      n = the shopper's ratings
+                                              (0.4, 1, 0.5 by default: BlendConfig, chosen by a sweep)
     score = (1 − α_j) · visual_j + α_j · cf_j
 
 so the crowd's share grows with the evidence behind the candidate and with what the shopper told us, and is
@@ -32,9 +33,15 @@ from jewelrec.serving.recommender import Recommender
 
 @dataclass
 class BlendConfig:
-    max_share: float = 0.6  # the crowd never outweighs what the shopper's own ratings say about looks
-    evidence_half: float = 20.0  # shoppers behind a candidate's links at which its share is half of max_share
-    ratings_half: float = 3.0  # the shopper's ratings at which the share is half: one rating is a weak profile
+    """The crowd's share of a pick. Chosen by a sweep on simulated crowds (bench/sweep_crowd.py,
+    bench/configs/crowd_sweep.yaml; table in bench/README.md): the best expected nDCG@10 for a newcomer who may or
+    may not share the crowd's taste, among the settings never below visual-only with no crowd, a control crowd
+    or an unrelated (noise) crowd. Both halves sit at the grid's low edge: a link that passed the 5-shopper
+    threshold was right in every simulated crowd, so the share should reach its cap as soon as one exists."""
+
+    max_share: float = 0.4  # the crowd never outweighs what the shopper's own ratings say about looks
+    evidence_half: float = 1.0  # co-raters behind a candidate's links at which its share is half of max_share
+    ratings_half: float = 0.5  # the shopper's ratings at which the share is half: one rating already counts
     pool: int = 100  # visual picks looked up for the visual score of a crowd candidate
 
 
@@ -47,6 +54,13 @@ class CrowdRecommender:
         self.recommender = recommender
         self.crowd = crowd
         self.config = config or BlendConfig()
+
+    def share(self, evidence: np.ndarray, n_ratings: int) -> np.ndarray:
+        """α (m,) for candidates with ``evidence`` (m,) co-raters behind them, for a shopper with ``n_ratings``
+        ratings: exactly 0 without evidence, growing with both, below ``max_share``."""
+        c = self.config
+        evidence = np.asarray(evidence, dtype=np.float64)
+        return c.max_share * evidence / (evidence + c.evidence_half) * n_ratings / (n_ratings + c.ratings_half)
 
     def links(self, model: CollaborativeModel, ratings: Mapping[str, float]
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -89,8 +103,7 @@ class CrowdRecommender:
         rows, cf, evidence, best = self.links(model, ratings)
         if not len(rows):
             return visual
-        n = len(ratings)
-        alpha = c.max_share * evidence / (evidence + c.evidence_half) * n / (n + c.ratings_half)  # (m,)
+        alpha = self.share(evidence, len(ratings))  # (m,)
         ids = np.asarray(model.item_ids, dtype=object)[rows]
         known = {item: (score, why) for item, score, why in visual}
         if any(item not in known for item in ids):
