@@ -54,6 +54,7 @@ from jewelrec.catalog.loading import (
     row_rules,
     unique_item_id,
 )
+from jewelrec.catalog.thumbnail import thumbnail
 from jewelrec.pipeline.config import FitConfig
 
 log = logging.getLogger("jewelrec.fit.ray")
@@ -188,8 +189,6 @@ def validate_batch(table: pa.Table, *, plan: CatalogPlan, keep_images: bool) -> 
     """CPU task: every row through the catalog's :class:`RowRules` — image read + full decode, the id it asks
     for, its metadata — and its thumbnail. A bad row stays in the stream with its skip reason (counted later
     on the driver), its picture dropped. ``keep_images``: pass the validated bytes on (to the embedder)."""
-    from jewelrec.pipeline.fit import thumbnail
-
     rules = plan.rules
     out: dict[str, list[Any]] = {c: [] for c in (ROW, REASON, BASE_ID, EXPLICIT, STEM, IMAGE, THUMB)}
     meta: dict[str, list[Any]] = {c: [] for c in rules.meta_columns}

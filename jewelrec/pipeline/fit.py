@@ -7,7 +7,6 @@ directory and moved into place only when complete, so a failed run never damages
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import shutil
@@ -25,9 +24,9 @@ import pandas as pd
 
 from jewelrec import plotting
 from jewelrec.catalog import Catalog, load_catalog
+from jewelrec.catalog.thumbnail import thumbnail
 from jewelrec.clustering import cluster_metrics
 from jewelrec.clustering.assign import fit_clusters_at_scale
-from jewelrec.encoders.base import to_rgb
 from jewelrec.encoders.clip import ClipEncoder, clip_available
 from jewelrec.pipeline.config import FitConfig
 from jewelrec.serving.bundle import Bundle, write_json
@@ -35,7 +34,6 @@ from jewelrec.serving.index import FLAT_LIMIT, VectorIndex
 from jewelrec.serving.recommender import cluster_names
 
 log = logging.getLogger("jewelrec.fit")
-THUMBNAIL_PX = 256
 
 __all__ = ["EmbeddedCatalog", "FitConfig", "choose_encoder", "embed_locally", "finish", "run", "replace_dir",
            "thumbnail"]
@@ -113,14 +111,6 @@ def _captioned(captions) -> str:
     n, total = sum(captions.has_text), len(captions.variants)
     missing = f"; {total - n} without text, not trained on" if n < total else ""
     return f"{n} captioned items (columns {', '.join(captions.columns) or captions.template}{missing})"
-
-
-def thumbnail(data: bytes) -> bytes:
-    image = to_rgb(data)  # orientation, 16-bit and multi-frame handled as the encoders see them
-    image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=85)
-    return out.getvalue()
 
 
 @dataclass
