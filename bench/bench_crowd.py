@@ -97,13 +97,18 @@ def rate_crowd(url: str, people: list[list[tuple[str, int]]], clients: int, on_r
 
 class Prober:
     """A shopper who rated 3 pieces of taste 0's A; asks /recommend in a loop and notes when the picks change
-    and when taste 0's B pieces enter the top 10."""
+    and when taste 0's B pieces enter the top 10 (seconds since the crowd began, crowd ratings sent, and the
+    database's write counter and clock, for :func:`refresh_lag`)."""
 
-    def __init__(self, url: str, taste: dict):
+    def __init__(self, url: str, taste: dict, store_path: Path):
+        from jewelrec.space.ratings import RatingStore
+
         self.client = client(url)
-        for item in taste["A"][:3]:
+        self.rated = {item: 5 for item in taste["A"][:3]}
+        for item in self.rated:
             self.client.predict(item, 5, api_name="/rate")
         self.b = set(taste["B"])
+        self.store = RatingStore(store_path)
         self.first = self.picks()
         self.samples: list[float] = []
         self.events: dict[str, dict] = {}
@@ -121,7 +126,8 @@ class Prober:
             for name, hit in (("picks_changed", now != self.first), ("1_B_piece", in_b >= 1),
                               ("3_B_pieces", in_b >= 3)):
                 if hit and name not in self.events:
-                    self.events[name] = {"seconds": round(time.perf_counter() - t0, 2), "crowd_ratings": counter()}
+                    self.events[name] = {"seconds": round(time.perf_counter() - t0, 2), "crowd_ratings": counter(),
+                                         "db_writes": self.store.writes(), "at": time.time()}
 
     def run(self, t0: float, counter) -> threading.Thread:
         self._stop.clear()
@@ -132,6 +138,45 @@ class Prober:
     def stop(self, thread: threading.Thread) -> None:
         self._stop.set()
         thread.join()
+
+
+def refresh_lag(store_path: Path, bundle, prober: Prober) -> dict:
+    """How long after the crowd had rated enough did the probe see it: for each B event, the shortest prefix of
+    the database's write history (by bisection) on which the blend, fitted in-process with the Space's defaults,
+    already gives the probe that many B pieces, and the ratings / seconds between that write and the probe's
+    observation — the refresher's delay (every N ratings or T seconds) plus a poll."""
+    import sqlite3
+
+    from jewelrec.serving.blend import CrowdRecommender
+    from jewelrec.serving.collaborative import CollaborativeModel
+    from jewelrec.serving.recommender import Recommender
+
+    db = sqlite3.connect(store_path)
+    history = db.execute("SELECT id, user_id, item_id, stars, rated_at FROM rating_history ORDER BY id").fetchall()
+    db.close()
+    visual = Recommender(bundle)
+
+    def b_pieces(upto: int) -> int:
+        rows = [r for r in history if r[0] <= upto]
+        latest = {(u, i): s for _, u, i, s, _ in rows}  # a re-rating replaces the earlier stars
+        users, items, stars = zip(*((u, i, s) for (u, i), s in latest.items()))
+        model = CollaborativeModel(bundle.item_ids).fit(list(items), list(users), list(stars))
+        picks = CrowdRecommender(visual, lambda: model).recommend(prober.rated, K)
+        return sum(i in prober.b for i, _, _ in picks)
+
+    out = {}
+    for name, need in (("1_B_piece", 1), ("3_B_pieces", 3)):
+        event = prober.events.get(name)
+        if event is None:
+            continue
+        lo, hi = 1, event["db_writes"]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if b_pieces(mid) >= need else (mid + 1, hi)
+        rated_at = next(r[4] for r in history if r[0] >= lo)
+        out[name] = {"enough_after_write": lo, "seen_after_write": event["db_writes"],
+                     "lag_ratings": event["db_writes"] - lo, "lag_s": round(event["at"] - rated_at, 2)}
+    return out
 
 
 def evaluate_newcomers(url: str, bundle, store_path: Path, taste_list: list[dict], n: int, rng) -> dict:
@@ -196,7 +241,7 @@ def scenario_run(scenario: str, args, tmp: Path) -> dict:
     people = crowd(bundle, scenario, taste_list, max(args.sizes), rng)
     result: dict = {"scenario": scenario, "stages": []}
     try:
-        prober = Prober(url, taste_list[0])
+        prober = Prober(url, taste_list[0], data / "ratings.db")
         quiet = []
         for _ in range(args.quiet_calls):
             t = time.perf_counter()
@@ -226,13 +271,14 @@ def scenario_run(scenario: str, args, tmp: Path) -> dict:
                 prober.stop(thread)
                 stage["recommend_while_rating_and_refitting"] = percentiles(prober.samples)
                 prober.samples = []
-                stage["probe_so_far"] = dict(prober.events)
+                stage["probe_so_far"] = sorted(prober.events)
                 done = size
             stage["refit_ms"] = refit_ms(data / "ratings.db", bundle.item_ids)
             stage["quality"] = evaluate_newcomers(url, bundle, data / "ratings.db", taste_list, args.newcomers, rng)
             result["stages"].append(stage)
             print(json.dumps({scenario: stage}), file=sys.stderr, flush=True)
-        result["probe"] = prober.events
+        result["probe"] = {name: {k: v for k, v in e.items() if k != "at"} for name, e in prober.events.items()}
+        result["probe_lag"] = refresh_lag(data / "ratings.db", bundle, prober)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -343,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every-ratings", type=int, default=25, help="JEWELREC_CROWD_EVERY_RATINGS (the default)")
     parser.add_argument("--every-s", type=float, default=10.0, help="JEWELREC_CROWD_EVERY_S (Space default 30)")
     parser.add_argument("--quiet-calls", type=int, default=30)
-    parser.add_argument("--refresh-shoppers", type=int, default=20000,
+    parser.add_argument("--refresh-shoppers", type=int, default=100000,
                         help="crowd behind the refresh-latency run (0: skip it)")
     parser.add_argument("--refresh-calls", type=int, default=200, help="timed calls per endpoint and condition")
     parser.add_argument("--seed", type=int, default=0)

@@ -92,11 +92,14 @@ def metrics(picked: list[str], hidden: set[str]) -> tuple[float, float]:
 
 
 def write_log(out: Path, scenario: str, *, items: int = 720, n_tastes: int = 4, shoppers: int = 1000,
-              newcomers: int = 200, days: int = 30, test_days: int = 7, seed: int = 0, bundle=None) -> Path:
+              newcomers: int = 200, browse: int = 3, days: int = 30, test_days: int = 7, seed: int = 0,
+              bundle=None) -> Path:
     """A bundle (``out/bundle``) and a ratings database in the Space's schema (``out/ratings.db``): the crowd's
     ratings and each newcomer's 3 ratings of A fall in the first ``days - test_days`` days, the newcomers' hidden
     taste (rated 5★) in the last ``test_days`` — so a time split with ``test_days`` scores exactly the newcomers'
-    hidden taste from what the crowd and their own 3 ratings say."""
+    hidden taste from what the crowd and their own 3 ratings say. Every shopper also rates ``browse`` pieces
+    drawn from the whole catalog 3★ (what they looked at in passing), so the log — and the candidates an offline
+    model may pick from — spans the catalog, not only the taste groups."""
     from jewelrec.evaluation.synthetic_ratings import SECONDS_PER_DAY, START, write_ratings_db
 
     if bundle is None:
@@ -107,12 +110,18 @@ def write_log(out: Path, scenario: str, *, items: int = 720, n_tastes: int = 4, 
     taste_list = tastes(bundle, scenario, n_tastes, rng)
     rows = []
     train_s = (days - test_days) * SECONDS_PER_DAY
+    ids = np.asarray(bundle.item_ids, dtype=object)
+
+    def passing(taken: set[str]) -> list[tuple[str, int]]:
+        return [(str(i), 3) for i in rng.choice(ids, browse + len(taken), replace=False) if i not in taken][:browse]
+
     for s, ratings in enumerate(crowd(bundle, scenario, taste_list, shoppers, rng)):
-        for item, stars in ratings:
+        for item, stars in ratings + passing({i for i, _ in ratings}):
             rows.append((f"crowd-{s:05d}", item, stars, START + int(rng.integers(0, train_s))))
     for j in range(newcomers):
         rated, hidden = newcomer(taste_list[j % len(taste_list)], rng)
-        rows += [(f"newcomer-{j:05d}", item, 5, START + int(rng.integers(0, train_s))) for item in rated]
+        seen = [(i, 5) for i in rated] + passing(set(rated) | hidden)
+        rows += [(f"newcomer-{j:05d}", item, stars, START + int(rng.integers(0, train_s))) for item, stars in seen]
         rows += [(f"newcomer-{j:05d}", item, 5, START + train_s + int(rng.integers(1, test_days * SECONDS_PER_DAY)))
                  for item in sorted(hidden)]
     out.mkdir(parents=True, exist_ok=True)
