@@ -63,6 +63,7 @@ def test_new_items_get_styles_and_every_old_item_keeps_its_own(sample_bundle_dir
     assert entry["from_embeddings_sha256"] == old.config["files"]["embeddings.safetensors"]
     # an ordinary bundle: it serves, and its new pieces are found by their look-alikes
     assert [item for item, _ in Recommender(new).similar("new-0", k=3)]
+    assert "updated 1 time(s) since the fit" in (tmp_path / "v2" / "README.md").read_text()  # the model card says so
 
 
 def test_remove_takes_items_out_and_a_removed_id_given_again_is_replaced(sample_bundle_dir, tmp_path):

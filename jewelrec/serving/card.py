@@ -100,6 +100,13 @@ def render_card(config: dict[str, Any], *, repo_id: str | None = None) -> str:
               if "depict/model.safetensors" in (config.get("files") or {}) else "")
     index = (" `index.faiss` is the search index trained at fit (FAISS's own format), loaded at start instead of "
              "trained." if "index.faiss" in (config.get("files") or {}) else "")
+    updates = config.get("updates") or []
+    updated = ""
+    if updates:
+        last = updates[-1]
+        updated = (f"- updated {len(updates)} time(s) since the fit with `training.update` (last: +{last.get('added')} "
+                   f"/ -{last.get('removed')} items, {last.get('at')}; refit "
+                   f"{'due: ' + '; '.join(last.get('reasons') or []) if last.get('refit_due') else 'not due'})\n")
     serve = (f"Serve it in the jewelrec Space: `python -m training.deploy_space --space-id user/space --repo "
              f"{repo_id or 'user/repo'} --revision <commit sha>` (sets `JEWELREC_REPO` / `JEWELREC_REVISION`).")
     return f"""---
@@ -130,7 +137,7 @@ the recommender scores items by a user's ratings, style membership and similarit
 - clustering: {clustering.get('method')}, k={config.get('n_clusters')} \
 ({clustering.get('k_selection', {}).get('reason', '')})
 - styles: {', '.join(names) if names else 'n/a'}
-{depict}- jewelrec {config.get('jewelrec_version', 'n/a')}, bundle format {config.get('format_version', 'n/a')}
+{depict}{updated}- jewelrec {config.get('jewelrec_version', 'n/a')}, bundle format {config.get('format_version', 'n/a')}
 
 | metric | value |
 | --- | --- |
