@@ -1,7 +1,10 @@
 """``training.fit --engine ray`` vs the single-process engine, and the Ray engine as the catalog grows.
 
     python bench/bench_ray.py [--equal-items 2000] [--scale-items 10000 20000] [--arch small|vit-b32]
-                              [--batch-size 64] [--skip-equal] [--skip-scale] [--scale-local]
+                              [--batch-size 64] [--skip-decode] [--skip-equal] [--skip-scale] [--scale-local]
+
+0. Per core, the CPU work a picture needs outside the model (full-decode check, thumbnail, CLIP preprocessing),
+   on the sample's pictures and on 1000-px photos: what bounds a node (docs/cluster.md).
 
 1. The same ``--equal-items`` sample catalog (``--dataset sample --sample-items N``) fitted by ``--engine local`` and
    ``--engine ray`` one after the other (a local Ray started in the fit's process, all cores), with a pretrained
@@ -102,11 +105,53 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def decode_per_core(clip_dir: Path, sample_items: int, n: int = 200) -> dict:
+    """The CPU work per picture outside the model, on one core: what bounds a node's img/s (docs/cluster.md).
+
+    Per picture: the catalog's full-decode check (``validate_image``), the thumbnail, and the CLIP processor's
+    decode + resize + crop + normalise — the Ray engine's CPU task and actor preprocessing. Measured on the sample's
+    224-px pictures and on 1000-px JPEG photos (a gradient + light noise at quality 90, ~110 KB: a product photo's size)."""
+    import io
+
+    import numpy as np
+    import pyarrow.parquet as pq
+    import torch
+    from PIL import Image
+
+    from jewelrec.catalog import validate_image
+    from jewelrec.catalog.sample import build_sample
+    from jewelrec.catalog.thumbnail import thumbnail
+    from jewelrec.encoders import ClipEncoder, to_rgb
+
+    torch.set_num_threads(1)
+    encoder = ClipEncoder(str(clip_dir), device="cpu", num_workers=0)
+    sample = [r["bytes"] for r in pq.read_table(build_sample(sample_items, seed=0), columns=["image"])
+              .column("image").to_pylist()[:n]]
+    rng = np.random.default_rng(0)
+    photos = []
+    for _ in range(max(20, n // 4)):
+        ramp = np.linspace(0, 255, 1000)[None, :, None] * np.ones((1000, 1, 3))
+        pixels = np.clip(ramp + rng.normal(0, 3, (1000, 1000, 3)), 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="JPEG", quality=90)
+        photos.append(buf.getvalue())
+    rates = {}
+    for name, images in (("sample_224px", sample), ("photo_1000px", photos)):
+        start = time.perf_counter()
+        for data in images:
+            assert validate_image(data) is None
+            thumbnail(data)
+            encoder._preprocess(to_rgb(data))
+        rates[name] = round(len(images) / (time.perf_counter() - start), 1)
+    return {"img_per_s_per_core": rates, "images": {"sample_224px": len(sample), "photo_1000px": len(photos)}}
+
+
 def run_fit(args: list[str], out: Path) -> dict:
     """One ``training.fit`` process: wall seconds, peak RSS (driver / whole tree), the bundle's stage timings."""
     command = [sys.executable, "-m", "training.fit", *args, "--out", str(out)]
     start = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = open(out.with_name(f"{out.name}.log"), "w+")  # a file, not a pipe: Ray's progress bars would fill it
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
     driver_peak = tree_peak = 0
     while proc.poll() is None:
         driver = _rss(proc.pid)
@@ -114,7 +159,9 @@ def run_fit(args: list[str], out: Path) -> dict:
         driver_peak, tree_peak = max(driver_peak, driver), max(tree_peak, tree)
         time.sleep(0.1)
     wall = time.perf_counter() - start
-    output = proc.stdout.read()
+    log.seek(0)
+    output = log.read()
+    log.close()
     if proc.returncode != 0:
         raise SystemExit(f"fit failed ({proc.returncode}): {' '.join(command)}\n{output[-3000:]}")
     config = json.loads((out / "config.json").read_text())
@@ -135,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-equal", action="store_true")
     p.add_argument("--skip-scale", action="store_true")
     p.add_argument("--scale-local", action="store_true", help="also run the local engine at the scale sizes")
+    p.add_argument("--skip-decode", action="store_true", help="skip the per-core decode measurement")
     args = p.parse_args(argv)
 
     result: dict = {"benchmark": "ray_fit", "arch": args.arch, "cpus": os.cpu_count(),
@@ -147,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         from jewelrec.catalog.sample import build_sample
 
         build_sample(args.equal_items, seed=0)  # drawn (or found in the cache) before any timing
+        if not args.skip_decode:
+            result["decode"] = decode_per_core(tmp / "clip", args.equal_items)
+            print(json.dumps(result["decode"]), file=sys.stderr)
         if not args.skip_equal:
             sample = ["--dataset", "sample", "--sample-items", str(args.equal_items)]
             local = run_fit([*sample, *common, "--engine", "local"], tmp / "local")
