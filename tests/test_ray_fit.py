@@ -116,6 +116,18 @@ def test_image_folder_hash_ids_and_names_match(local_ray, tiny_clip_dir, tmp_pat
     assert_same_bundle(local, ray_bundle)
 
 
+def test_an_encoder_trained_on_the_catalog_is_trained_on_the_driver_and_loaded_by_the_actors(local_ray, tmp_path):
+    """A CNN (the catalog-trained path): up to TRAIN_SAMPLE rows it learns from every row, as the single-process
+    fit does, so both engines give the same encoder and bundle; the actors embed with the saved one."""
+    args = ["--dataset", "sample", "--sample-items", "40", "--encoder", "cnn", "--cnn-epochs", "2", "--method",
+            "kmeans", "--clusters", "3"]
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    assert main([*args, "--engine", "ray", "--out", str(tmp_path / "ray")]) == 0
+    local, ray_bundle = Bundle.load(tmp_path / "local"), Bundle.load(tmp_path / "ray")
+    assert ray_bundle.config["encoder"]["type"] == "cnn"
+    assert_same_bundle(local, ray_bundle)
+
+
 def test_a_killed_embedding_worker_loses_no_row(local_ray, tiny_clip_dir, sample_pair, tmp_path, monkeypatch):
     """The first embedding actor dies mid-run (the process exits, as on a lost node); Ray restarts it and retries
     its batch, and the bundle still holds every row with the embeddings of an undisturbed run."""
@@ -152,3 +164,20 @@ def test_engine_ray_without_ray_names_the_install(monkeypatch, tmp_path, capsys)
 def test_ray_address_needs_the_ray_engine():
     with pytest.raises(SystemExit, match="--engine ray"):
         main(["--ray-address", "ray://head:10001", "--out", "unused"])
+
+
+def test_rows_are_decided_in_catalog_order_and_counted_once():
+    """The driver's rule over the shards' key columns: any order in, a retried task's copy of a row counted once,
+    explicit ids first-wins, repeated pictures without an id kept as -2, and a lost row is an error."""
+    import pyarrow as pa
+
+    from jewelrec.pipeline import distributed as d
+
+    keys = pa.table({d.ROW: [3, 0, 2, 1, 2, 4], d.REASON: [None, None, None, "truncated", None, None],
+                     d.BASE_ID: ["img-aa", "sku-1", "img-aa", None, "img-aa", "sku-1"],
+                     d.EXPLICIT: [False, True, False, None, False, True], d.STEM: [None] * 6})
+    kept, ids, _, skipped = d.decide_rows(keys, n_rows=5)
+    assert kept.tolist() == [0, 2, 3] and ids == ["sku-1", "img-aa", "img-aa-2"]
+    assert skipped == {"truncated": 1, "duplicate_id": 1}
+    with pytest.raises(RuntimeError, match="4 of 6 catalog rows"):
+        d.decide_rows(keys.slice(1), n_rows=6)
