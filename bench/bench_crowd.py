@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_space import percentiles, start_app, synthetic_bundle  # noqa: E402
+from bench_space import percentiles, start_app, synthetic_bundle, timed  # noqa: E402
 from crowd_population import K, crowd, metrics, newcomer, tastes  # noqa: E402
 
 # gradio_client passes its ``ssl_verify`` to every httpx request it makes; a bool makes httpx build a new SSL
@@ -287,18 +287,8 @@ def scenario_run(scenario: str, args, tmp: Path) -> dict:
 
 def time_calls(me, item_ids: list[str], calls: int) -> dict:
     """``calls`` sequential /recommend (k = 10) and /similar (k = 10) round trips, as bench_space times them."""
-    out = {}
-    for name, call in [("recommend", lambda i: me.predict(10, api_name="/recommend")),
-                       ("similar", lambda i: me.predict(item_ids[i % len(item_ids)], 10, api_name="/similar"))]:
-        for i in range(5):
-            call(i)  # warm-up
-        samples = []
-        for i in range(calls):
-            t = time.perf_counter()
-            call(i)
-            samples.append(time.perf_counter() - t)
-        out[name] = percentiles(samples)
-    return out
+    return timed({"recommend": lambda i: me.predict(10, api_name="/recommend"),
+                  "similar": lambda i: me.predict(item_ids[i % len(item_ids)], 10, api_name="/similar")}, calls)
 
 
 class Trickle:

@@ -119,10 +119,15 @@ def round_trips(url: str, item_ids: list[str], calls: int) -> dict[str, dict[str
     rng = np.random.default_rng(1)
     for i, item in enumerate(rng.choice(item_ids, 10, replace=False)):
         client.predict(str(item), 1 + i % 5, api_name="/rate")
+    return timed({"recommend": lambda i: client.predict(10, api_name="/recommend"),
+                  "similar": lambda i: client.predict(item_ids[i % len(item_ids)], 10, api_name="/similar"),
+                  "rate": lambda i: client.predict(item_ids[i % len(item_ids)], 1 + i % 5, api_name="/rate")}, calls)
+
+
+def timed(calls_by_name: dict, calls: int) -> dict[str, dict[str, float]]:
+    """Each ``call(i)`` 5 times to warm up, then ``calls`` sequential times: latency percentiles per name."""
     out = {}
-    for name, call in [("recommend", lambda i: client.predict(10, api_name="/recommend")),
-                       ("similar", lambda i: client.predict(item_ids[i % len(item_ids)], 10, api_name="/similar")),
-                       ("rate", lambda i: client.predict(item_ids[i % len(item_ids)], 1 + i % 5, api_name="/rate"))]:
+    for name, call in calls_by_name.items():
         for i in range(5):
             call(i)  # warm-up
         samples = []
