@@ -79,7 +79,7 @@ def stage_eval(factors: int, k: int) -> dict:
     result = {"stage": "evaluate_100k_users", "users": len(users), "items": log.n_items, "k": k, "factors": factors,
               "target_seconds": 30}  # fmt: skip
     for name, model in (("als", als), ("popularity", PopularityModel().fit(train))):
-        metrics, seconds = _timed(lambda: _evaluate(model, train, test, users, k))
+        metrics, seconds = _timed(partial(_evaluate, model, train, test, users, k))
         result[f"{name}_recommend_and_metrics_seconds"] = seconds
         result[f"{name}_map@{k}"] = round(metrics[f"map@{k}"], 4)
     result["peak_rss_gib"] = round(peak_rss_gib(), 2)
@@ -107,7 +107,7 @@ def stage_hm(scale: float, factors: int, iterations: int, k: int, max_eval_users
         users = np.sort(np.random.default_rng(0).choice(users, max_eval_users, replace=False))
     out["evaluated_users"] = len(users)
     for name, model in (("popularity", pop), ("als", als)):
-        metrics, out[f"{name}_evaluate_seconds"] = _timed(lambda: _evaluate(model, train, test, users, k))
+        metrics, out[f"{name}_evaluate_seconds"] = _timed(partial(_evaluate, model, train, test, users, k))
         out[f"{name}_map@{k}"] = round(metrics[f"map@{k}"], 4)
     out["peak_rss_gib"] = round(peak_rss_gib(), 2)
     return out

@@ -6,8 +6,9 @@ training curves, style sizes), the clustering-method comparison, and the offline
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 

@@ -53,8 +53,8 @@ def pytest_unconfigure(config) -> None:
 def make_synthetic_bundle(n_items: int = 300, dim: int = 32, n_clusters: int = 6, seed: int = 0):
     """A bundle whose styles are known by construction: item i belongs to cluster i % n_clusters and its
     embedding is that cluster's direction plus small noise. No images (thumbnails are blank JPEGs)."""
-    from jewelrec.serving.bundle import Bundle
     from jewelrec.clustering import soft_assign
+    from jewelrec.serving.bundle import Bundle
 
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(n_clusters, dim)).astype(np.float32)
@@ -66,7 +66,7 @@ def make_synthetic_bundle(n_items: int = 300, dim: int = 32, n_clusters: int = 6
     categories = np.array(["ring", "necklace", "earrings", "bracelet", "pendant", "brooch"])
     items = pd.DataFrame({
         "item_id": [f"it-{i:05d}" for i in range(n_items)],
-        "name": [f"{metals[l % 4]} {categories[l % 6]} {i}" for i, l in enumerate(labels)],
+        "name": [f"{metals[c % 4]} {categories[c % 6]} {i}" for i, c in enumerate(labels)],
         "category": categories[labels % 6],
         "metal": metals[labels % 4],
         "price": rng.uniform(50, 900, n_items).round(),

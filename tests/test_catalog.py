@@ -77,6 +77,7 @@ def test_imagefolder_items_are_named_by_their_files_and_show_their_label(tmp_pat
     """#15: an image folder has no names; its items read "gold band 02" (the file), not "img-18c4…", and the
     Space's cards say the folder's label."""
     from conftest import make_synthetic_bundle
+
     from jewelrec.serving.bundle import Bundle
     from jewelrec.serving.naming import item_names
     from jewelrec.space import SpaceService

@@ -10,7 +10,14 @@ import scipy.sparse as sp
 from jewelrec.evaluation.interactions import InteractionLog
 from jewelrec.evaluation.metrics import map_at_k, recall_at_k
 from jewelrec.evaluation.models import (
-    ALSModel, BPRModel, EASEModel, HybridModel, ItemKNNModel, NotFittedError, PopularityModel, VisualContentModel,
+    ALSModel,
+    BPRModel,
+    EASEModel,
+    HybridModel,
+    ItemKNNModel,
+    NotFittedError,
+    PopularityModel,
+    VisualContentModel,
     VisuallySeparated,
 )  # fmt: skip
 from jewelrec.evaluation.models.registry import ModelSpec, build_model, expand_grid

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from jewelrec.catalog import load_catalog
-from jewelrec.encoders.cnn import CnnClassifier, CnnConfig, CnnEncoder
 from jewelrec.encoders import load_encoder
+from jewelrec.encoders.cnn import CnnClassifier, CnnConfig, CnnEncoder
 
 
 def test_architecture_shapes():

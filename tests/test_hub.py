@@ -199,8 +199,8 @@ def test_depict_weights_travel_and_load_with_strict_keys(hub, bundle_copy, tmp_p
     """A bundle with depict/ (model.safetensors + config.json) comes back byte-identical and loads strictly."""
     import numpy as np
 
-    from jewelrec.serving.bundle import Bundle
     from jewelrec.clustering.depict import Depict
+    from jewelrec.serving.bundle import Bundle
     from jewelrec.serving.hub import pull, push
 
     bundle = Bundle.load(bundle_copy)

@@ -19,7 +19,6 @@ from pathlib import Path
 import httpx
 import pytest
 from gradio_client import Client
-
 from test_app import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

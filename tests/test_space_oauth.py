@@ -14,9 +14,8 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from gradio_client import Client
-
 from conftest import make_synthetic_bundle
+from gradio_client import Client
 from test_app import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:Gradio does not support OAuth:UserWarning")  # the mocked routes say so
@@ -31,8 +30,8 @@ def replicas(tmp_path_factory):
     """Two launches of the app over one ratings DB: alice signs in on the first, bob on the second."""
     import gradio.oauth
 
-    from jewelrec.space.ratings import RatingStore
     from jewelrec.space import SpaceService
+    from jewelrec.space.ratings import RatingStore
     from jewelrec.space.ui import build_demo, launch_kwargs
 
     data = tmp_path_factory.mktemp("oauth-data")

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -219,7 +220,7 @@ def align_labels(labels: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 def map_panels(report: ComparisonReport) -> list[tuple[str, np.ndarray]]:
     """(title, labels) per method, plus the true labels first when known; colours matched to the first."""
-    panels: list[tuple[str, np.ndarray]] = [(m, l) for m, l in report.labels.items()]
+    panels: list[tuple[str, np.ndarray]] = list(report.labels.items())
     if report.true_labels is not None:
         _, codes = np.unique(report.true_labels, return_inverse=True)
         panels.insert(0, (f"labels: {report.label_column}", codes))
