@@ -303,3 +303,35 @@ def test_the_crowd_config_scores_visual_blend_and_cf_in_one_results_json(tmp_pat
     assert set(written) == {"popularity", "visual-only", "blended", "item_knn", "ease", "als"} == set(results)
     assert written["blended"]["ndcg@10"] > written["visual-only"]["ndcg@10"]
     assert all(0.0 <= v["precision@10"] <= 1.0 for v in written.values())
+
+
+def test_fit_is_totals_then_finish_and_totals_add_up_shopper_by_shopper(bundle):
+    """fit() = finish(totals(...)); the totals of a crowd are the totals of its parts, so moving a shopper's
+    ratings (update: + now − before) gives exactly the model a fit on the new crowd gives."""
+    users, items, stars = linked_crowd(40, seed=3)
+    model = CollaborativeModel(bundle.item_ids)
+    whole = CollaborativeModel(bundle.item_ids).fit(items, users, stars)
+    half = len(users) // 2
+    first, second = model.totals(items[:half], users[:half], stars[:half]), model.totals(
+        items[half:], users[half:], stars[half:])
+    empty = model.totals([], [], [])
+    # n_shoppers counts a shopper once per part they appear in (the split here cuts between shoppers)
+    combined = first.update(second, empty)
+    assert combined.n_ratings == whole.n_ratings_ and combined.n_shoppers == whole.n_shoppers_ + (
+        len(set(users[:half]) & set(users[half:])))
+    mine = [k for k, u in enumerate(users) if u == "crowd-7"]
+    before = model.totals([items[k] for k in mine], ["crowd-7"] * len(mine), [stars[k] for k in mine])
+    now = model.totals([A[0], B[7]], ["crowd-7"] * 2, [1, 5])
+    rest = [k for k in range(len(users)) if users[k] != "crowd-7"]
+    moved = model.totals(items, users, stars).update(now, before)
+    want = CollaborativeModel(bundle.item_ids).fit([items[k] for k in rest] + [A[0], B[7]],
+                                                   [users[k] for k in rest] + ["crowd-7"] * 2,
+                                                   [stars[k] for k in rest] + [1, 5])
+    got = CollaborativeModel(bundle.item_ids).finish(moved)
+    for name in ("similarity_", "co_raters_", "co_lovers_"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+        assert np.array_equal(a.data, b.data)
+    assert (got.n_shoppers_, got.n_ratings_) == (want.n_shoppers_, want.n_ratings_)
+    with pytest.raises(ValueError, match="below zero"):
+        model.totals([], [], []).update(empty, before)  # removing what was never added

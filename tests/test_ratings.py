@@ -144,3 +144,42 @@ def test_local_data_dir_and_env_override(tmp_path, monkeypatch):
     store = RatingStore.open()
     assert store.path == tmp_path / "d" / "ratings.db" and store.backup_path is None
     assert store.start_backups() is None
+
+
+def test_clears_are_logged_on_the_history_counter_and_replay(tmp_path):
+    """A clear takes the next id of the history's counter (ratings and clears interleave in write order), so
+    replaying a shopper's log to any write gives their ratings as they stood then."""
+    from jewelrec.space.ratings import replay
+
+    store = RatingStore(tmp_path / "r.db")
+    store.rate("u", "a", 5), store.rate("u", "b", 3), store.rate("v", "a", 1)
+    assert store.clear("u") == 2 and store.writes() == 4
+    store.rate("u", "b", 4)
+    db = sqlite3.connect(tmp_path / "r.db")
+    rows = db.execute("SELECT id, item_id, stars FROM rating_history WHERE user_id = 'u' ORDER BY id").fetchall()
+    clears = db.execute("SELECT id, upto FROM rating_clears WHERE user_id = 'u'").fetchall()
+    db.close()
+    assert [r[0] for r in rows] == [1, 2, 5] and clears == [(4, 4)]
+    assert replay(rows, clears, 2) == {"a": 5, "b": 3} and replay(rows, clears, 4) == {}
+    assert replay(rows, clears, 5) == store.ratings("u") == {"b": 4}
+    codes = store.rating_codes(["a", "b", "c"])
+    assert codes.high_water == 5 and sorted(zip(codes.rows.tolist(), codes.stars.tolist())) == [(0, 1), (1, 4)]
+    assert len(set(codes.shoppers.tolist())) == 2
+
+
+def test_changes_since_reads_one_snapshot_and_refuses_another_log(tmp_path):
+    from jewelrec.space.ratings import RatingLogRewound
+
+    store = RatingStore(tmp_path / "r.db")
+    store.rate("u", "a", 5)
+    first = store.rating_codes(["a"])
+    store.rate("v", "a", 4), store.rate("u", "a", 2)
+    store.clear("w")  # nothing to clear: not a change
+    changes = store.changes_since(first.high_water, first.mark)
+    assert changes.high_water == 3 and sorted(changes.users) == ["u", "v"]
+    assert sorted(changes.current) == [("u", "a", 2), ("v", "a", 4)]
+    assert [row[1] for row in changes.history] == [1, 2, 3]  # u's whole log (for the state before) and v's
+    with pytest.raises(RatingLogRewound, match="refit in full"):
+        store.changes_since(first.high_water, ("another", "row"))
+    with pytest.raises(RatingLogRewound, match="refit in full"):
+        store.changes_since(99, changes.mark)

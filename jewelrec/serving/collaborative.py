@@ -23,6 +23,7 @@ import scipy.sparse as sp
 MIN_SHOPPERS = 5  # k-anonymity: fewer distinct shoppers behind a pair and the pair does not exist
 LOVED = 4  # stars from which a rating counts as "loved" in "shoppers who loved this also loved"
 STAR_CONFIDENCE = np.array([0.0, -1.0, -0.5, 0.0, 0.5, 1.0], dtype=np.float32)  # index = stars (1..5)
+HALF_STEPS = (2 * STAR_CONFIDENCE).astype(np.int64)  # the same in halves: whole numbers, so sums are exact
 
 
 class CollaborativeModel:
@@ -44,7 +45,13 @@ class CollaborativeModel:
     def fit(self, items: Sequence[str] | np.ndarray, users: Sequence | np.ndarray,
             stars: Sequence[int] | np.ndarray) -> CollaborativeModel:
         """Learn from one rating per row: ``items`` (m,) item ids, ``users`` (m,) any hashable shopper keys
-        (used only to group rows, then dropped), ``stars`` (m,) 1–5. Items outside the catalog are skipped."""
+        (used only to group rows, then dropped), ``stars`` (m,) 1–5. Items outside the catalog are skipped.
+        The same as ``finish(totals(items, users, stars))``."""
+        return self.finish(self.totals(items, users, stars))
+
+    def totals(self, items: Sequence[str] | np.ndarray, users: Sequence | np.ndarray,
+               stars: Sequence[int] | np.ndarray) -> CoRatingTotals:
+        """The :class:`CoRatingTotals` of these ratings (same arguments as :meth:`fit`)."""
         items = np.asarray(items, dtype=object)
         stars = np.asarray(stars, dtype=np.int64)
         if not (len(items) == len(users) == len(stars)):
@@ -55,20 +62,25 @@ class CollaborativeModel:
         rows = np.fromiter((self._row.get(str(i), -1) for i in items), dtype=np.int64, count=len(items))
         known = rows >= 0
         _, shopper = np.unique(np.asarray(users, dtype=object)[known].astype(str), return_inverse=True)
-        rows, stars = rows[known], stars[known]
-        n, m = len(self.item_ids), int(shopper.max()) + 1 if len(shopper) else 0
-        confidence = STAR_CONFIDENCE if self.dislikes else np.maximum(STAR_CONFIDENCE, 0.0)
-        weights = sp.csr_matrix((confidence[stars], (shopper, rows)), shape=(m, n))  # (shoppers, n)
-        rated = sp.csr_matrix((np.ones(len(rows), np.float32), (shopper, rows)), shape=(m, n))
-        loved = sp.csr_matrix(((stars >= LOVED).astype(np.float32), (shopper, rows)), shape=(m, n))
-        loved.eliminate_zeros()
-        co_raters = (rated.T @ rated).tocsr()  # (n, n) distinct shoppers who rated both
+        return CoRatingTotals.of(rows[known], shopper.astype(np.int64), stars[known], len(self.item_ids),
+                                 dislikes=self.dislikes)
+
+    def finish(self, totals: CoRatingTotals) -> CollaborativeModel:
+        """The fitted model from a crowd's totals: the k-anonymity cut at ``min_shoppers``, the shrunk cosine,
+        the ``neighbours`` strongest links per item and the co-lover counts on that pattern."""
+        n = len(self.item_ids)
+        if totals.n_items != n or totals.dislikes != self.dislikes:
+            raise ValueError(f"totals for {totals.n_items} items (dislikes={totals.dislikes}) do not fit this model "
+                             f"({n} items, dislikes={self.dislikes}); compute them with this model's totals()")
+        # Totals are exact integers (confidences are multiples of 1/2), so these float32 values are exact and the
+        # result does not depend on the order the ratings were summed in: a full fit and an incremental update agree.
+        co_raters = totals.co_raters.astype(np.float32)  # (n, n) distinct shoppers who rated both
         co_raters.setdiag(0)
         co_raters.data[co_raters.data < self.min_shoppers] = 0  # k-anonymity: thin pairs vanish here
         co_raters.eliminate_zeros()
         keep = co_raters.astype(bool).astype(np.float32)  # (n, n) pattern of the pairs allowed to exist
-        dot = (weights.T @ weights).multiply(keep).tocsr()  # (n, n)
-        norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=0)).ravel())  # (n,)
+        dot = (totals.dot4.astype(np.float32) * np.float32(0.25)).multiply(keep).tocsr()  # (n, n) Σ w_i w_j
+        norms = np.sqrt(totals.dot4.diagonal().astype(np.float32) * np.float32(0.25))  # (n,) |W_i|
         coo = dot.tocoo()
         sim = coo.data / (norms[coo.row] * norms[coo.col] + self.shrink)
         similarity = sp.csr_matrix((sim.astype(np.float32), (coo.row, coo.col)), shape=(n, n))
@@ -77,15 +89,18 @@ class CollaborativeModel:
         pattern = similarity.astype(bool).astype(np.float32)
         self.similarity_ = similarity
         self.co_raters_ = _on_pattern(co_raters, similarity)
-        self.co_lovers_ = _on_pattern((loved.T @ loved).tocsr().multiply(pattern).tocsr(), similarity)
-        self.n_shoppers_, self.n_ratings_ = m, int(len(rows))
+        self.co_lovers_ = _on_pattern(totals.co_lovers.astype(np.float32).multiply(pattern).tocsr(), similarity)
+        self.n_shoppers_, self.n_ratings_ = int(totals.n_shoppers), int(totals.n_ratings)
         return self
 
     @classmethod
     def from_store(cls, store, item_ids: Sequence[str], **params) -> CollaborativeModel:
-        """Fit on every current rating in a :class:`~jewelrec.space.ratings.RatingStore`."""
-        users, items, stars = store.all_ratings()
-        return cls(item_ids, **params).fit(items, users, stars)
+        """Fit on every current rating in a :class:`~jewelrec.space.ratings.RatingStore` (read as integer
+        columns: :meth:`~jewelrec.space.ratings.RatingStore.rating_codes`)."""
+        model = cls(item_ids, **params)
+        codes = store.rating_codes(model.item_ids)
+        return model.finish(CoRatingTotals.of(codes.rows, codes.shoppers, codes.stars, len(model.item_ids),
+                                              dislikes=model.dislikes))
 
     # -- reading -------------------------------------------------------------------------------------
     @property
@@ -127,6 +142,68 @@ class CollaborativeModel:
         self._check_fitted()
         return {"shoppers": self.n_shoppers_, "ratings": self.n_ratings_, "links": self.n_pairs,
                 "min_shoppers": self.min_shoppers}
+
+
+class CoRatingTotals:
+    """What a crowd's ratings add up to, item by item — the sums a :class:`CollaborativeModel` is finished from.
+
+    All (n, n) CSR int64, summed over shoppers u with r_u (rated 0/1), w_u (confidence) and l_u (loved 0/1):
+    ``co_raters`` Σ r_u r_uᵀ, ``dot4`` 4·Σ w_u w_uᵀ (confidences are multiples of 1/2, so 4× is a whole number;
+    its diagonal is 4·|W_i|²), ``co_lovers`` Σ l_u l_uᵀ; plus ``n_shoppers`` and ``n_ratings``. No user id.
+    Because a shopper's share is added, a shopper's change is ``totals + of(now) - of(before)`` exactly. These are
+    *not* k-anonymous (pairs of one shopper are in them): they stay inside the refresher, never served or saved.
+    """
+
+    def __init__(self, co_raters: sp.csr_matrix, dot4: sp.csr_matrix, co_lovers: sp.csr_matrix, n_shoppers: int,
+                 n_ratings: int, *, dislikes: bool = True):
+        self.co_raters, self.dot4, self.co_lovers = co_raters, dot4, co_lovers
+        self.n_shoppers, self.n_ratings = int(n_shoppers), int(n_ratings)
+        self.dislikes = bool(dislikes)
+        self.n_items = co_raters.shape[0]
+
+    @classmethod
+    def of(cls, rows: np.ndarray, shoppers: np.ndarray, stars: np.ndarray, n_items: int, *,
+           dislikes: bool = True) -> CoRatingTotals:
+        """Totals of ratings given as ``rows`` (m,) catalog rows, ``shoppers`` (m,) 0-based shopper numbers and
+        ``stars`` (m,) 1–5. A shopper counts in ``n_shoppers`` when they have at least one of these rows."""
+        rows, stars = np.asarray(rows, dtype=np.int64), np.asarray(stars, dtype=np.int64)
+        shoppers = np.asarray(shoppers, dtype=np.int64)
+        if len(stars) and (stars.min() < 1 or stars.max() > 5):
+            raise ValueError(f"stars must be 1–5, got values from {stars.min()} to {stars.max()}")
+        m = int(shoppers.max()) + 1 if len(shoppers) else 0
+        confidence = HALF_STEPS if dislikes else np.maximum(HALF_STEPS, 0)
+        shape = (m, n_items)
+
+        def gram(values: np.ndarray) -> sp.csr_matrix:  # (n, n) Σ over shoppers of v_u v_uᵀ
+            matrix = sp.csr_matrix((values, (shoppers, rows)), shape=shape)  # (shoppers, n)
+            matrix.eliminate_zeros()
+            return (matrix.T @ matrix).tocsr()
+
+        return cls(gram(np.ones(len(rows), np.int64)), gram(confidence[stars]),
+                   gram((stars >= LOVED).astype(np.int64)), len(np.unique(shoppers)), len(rows), dislikes=dislikes)
+
+    def update(self, added: CoRatingTotals, removed: CoRatingTotals) -> CoRatingTotals:
+        """``self + added - removed`` as new totals (self is left as it was). Raises ValueError when a count goes
+        below zero: ``removed`` held ratings these totals never had (the log and the totals disagree)."""
+        if not (self.n_items == added.n_items == removed.n_items and self.dislikes == added.dislikes
+                == removed.dislikes):
+            raise ValueError("totals of different catalogs or confidence maps cannot be combined")
+
+        def combine(a: sp.csr_matrix, b: sp.csr_matrix, c: sp.csr_matrix) -> sp.csr_matrix:
+            out = (a + b - c).tocsr()
+            out.eliminate_zeros()  # a pair nobody co-rates any more leaves no stored zero behind
+            return out
+
+        out = CoRatingTotals(combine(self.co_raters, added.co_raters, removed.co_raters),
+                             combine(self.dot4, added.dot4, removed.dot4),
+                             combine(self.co_lovers, added.co_lovers, removed.co_lovers),
+                             self.n_shoppers + added.n_shoppers - removed.n_shoppers,
+                             self.n_ratings + added.n_ratings - removed.n_ratings, dislikes=self.dislikes)
+        negative = min(out.co_raters.data.min(initial=0), out.co_lovers.data.min(initial=0),
+                       out.dot4.diagonal().min(initial=0), out.n_shoppers, out.n_ratings)
+        if negative < 0:
+            raise ValueError("a crowd total went below zero: the ratings removed were never added; refit in full")
+        return out
 
 
 def _top_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:

@@ -3,6 +3,10 @@
 Contract (the offline evaluator reads it):
 ``ratings(user_id TEXT, item_id TEXT, stars INTEGER, updated_at REAL, PRIMARY KEY(user_id, item_id))`` holds the
 latest stars per (user, item); ``rating_history`` keeps every write, append-only.
+``rating_clears(id, user_id, upto, cleared_at)`` records every :meth:`RatingStore.clear` (append-only too): at
+``id`` the user's history rows with id ≤ ``upto`` stopped counting. Its ids come from the same counter as
+``rating_history``'s, so the two tables interleave into one replayable log — :func:`replay` of a user's rows up to
+any id gives their ratings as they stood then (the crowd refresher's incremental updates rely on it).
 
 SQLite WAL needs working file locks and shared memory, which network/FUSE mounts (NFS, CIFS, a Space's
 persistent ``/data`` bucket) may not give. :meth:`RatingStore.open` checks the data dir's mount type: on such a
@@ -17,8 +21,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
 
 from jewelrec.paths import cache_dir, home
 
@@ -35,11 +42,51 @@ CREATE TABLE IF NOT EXISTS rating_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, item_id TEXT NOT NULL,
     stars INTEGER NOT NULL, rated_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS rating_history_user ON rating_history (user_id, rated_at);
+CREATE TABLE IF NOT EXISTS rating_clears (
+    id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, upto INTEGER NOT NULL, cleared_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS rating_clears_user ON rating_clears (user_id, id);
 """
+
+
+_PACKED = np.dtype([("shopper", ">u4"), ("row", ">u4"), ("stars", "u1")])  # rating_codes' hex, decoded
 
 
 class RatingError(ValueError):
     """A rating the store refuses; the message says what a valid one looks like."""
+
+
+class RatingLogRewound(RuntimeError):
+    """The log is not the one an earlier read saw (a backup was restored, the file replaced): refit in full."""
+
+
+class RatingCodes(NamedTuple):
+    """Every current rating on a catalog item, as integer columns (see :meth:`RatingStore.rating_codes`)."""
+    high_water: int  # the write counter these ratings include
+    mark: tuple | None  # what the log holds at ``high_water``: pass it back to changes_since
+    shoppers: np.ndarray  # (m,) int64, 0..n_shoppers-1 (numbers for this read only, not ids)
+    rows: np.ndarray  # (m,) int64 catalog rows
+    stars: np.ndarray  # (m,) int64 1–5
+
+
+class RatingChanges(NamedTuple):
+    """The shoppers who rated or cleared since a write counter, as :meth:`RatingStore.changes_since` read them."""
+    high_water: int
+    mark: tuple | None
+    users: list[str]  # every shopper with a rating or a clear after ``since``
+    history: list[tuple[str, int, str, int]]  # their (user_id, id, item_id, stars) rows up to high_water, by id
+    clears: list[tuple[str, int, int]]  # their (user_id, id, upto) clear markers up to high_water, by id
+    current: list[tuple[str, str, int]]  # their (user_id, item_id, stars) rows in ``ratings`` now
+
+
+def replay(history: Sequence[tuple[int, str, int]], clears: Sequence[tuple[int, int]], upto_id: int) -> dict[str, int]:
+    """One shopper's ratings as they stood at write ``upto_id``: the latest stars per item among their history rows
+    ``(id, item_id, stars)`` with id ≤ ``upto_id``, minus those that a clear ``(id, upto)`` logged by then removed."""
+    cut = max((upto for marker, upto in clears if marker <= upto_id), default=0)
+    state: dict[str, int] = {}
+    for row_id, item, stars in sorted(history):
+        if cut < row_id <= upto_id:
+            state[item] = int(stars)
+    return state
 
 
 def data_dir() -> Path:
@@ -101,9 +148,22 @@ class RatingStore:
         self.backup_path = Path(backup_path) if backup_path else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._stop = threading.Event()
-        with self._connect() as db:
+        db = self._connect()
+        try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+            db.execute("BEGIN IMMEDIATE")  # one process creates (and, for an old database, back-fills) the tables
+            legacy = _has_table(db, "rating_history") and not _has_table(db, "rating_clears")
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                db.execute(statement)
+            if legacy:
+                _mark_untracked_clears(db)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
 
     @classmethod
     def open(cls, directory: str | Path | None = None, *, known_items: Collection[str] | None = None,
@@ -150,14 +210,24 @@ class RatingStore:
         finally:
             db.close()
 
-    def clear(self, user_id: str) -> int:
-        """Forget a user's current ratings (history is kept). Returns how many were removed."""
+    def clear(self, user_id: str, *, at: float | None = None) -> int:
+        """Forget a user's current ratings (history is kept, and the clear is logged in ``rating_clears`` so the
+        history stays replayable and :meth:`writes` moves). Returns how many were removed."""
+        now = time.time() if at is None else float(at)
         db = self._connect()
         try:
             db.execute("BEGIN IMMEDIATE")
             n = db.execute("DELETE FROM ratings WHERE user_id = ?", (user_id,)).rowcount
+            if n:  # clearing nothing changes nothing: no marker, no refresh
+                marker = _next_id(db)
+                db.execute("INSERT INTO rating_clears (id, user_id, upto, cleared_at) VALUES (?, ?, ?, ?)",
+                           (marker, user_id, marker, now))
             db.execute("COMMIT")
             return n
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
         finally:
             db.close()
 
@@ -186,8 +256,13 @@ class RatingStore:
         return int(self._query("SELECT COUNT(DISTINCT user_id) FROM ratings")[0][0])
 
     def writes(self) -> int:
-        """How many ratings were ever written (history rows): a cheap counter to notice new ratings."""
-        return int(self._query("SELECT COALESCE(MAX(id), 0) FROM rating_history")[0][0])
+        """The write counter: the highest id in ``rating_history`` or ``rating_clears`` (one counter for both), so
+        every rating and every clear moves it — a cheap way to notice that anything changed."""
+        db = self._connect()
+        try:
+            return _high_water(db)
+        finally:
+            db.close()
 
     def all_ratings(self) -> tuple[list[str], list[str], list[int]]:
         """Every current rating as three columns ``(user_ids, item_ids, stars)``, for the crowd model."""
@@ -196,6 +271,61 @@ class RatingStore:
             return [], [], []
         users, items, stars = zip(*rows)
         return list(users), list(items), [int(s) for s in stars]
+
+    # -- the crowd model's reads -----------------------------------------------------------------------
+    def rating_codes(self, item_ids: Sequence[str]) -> RatingCodes:
+        """Every current rating on a catalog item as integer columns, in one read transaction with the write
+        counter it matches. SQLite numbers the shoppers and looks up catalog rows and hands back one hex string,
+        so no Python object is made per rating (and sqlite3 releases the GIL while SQLite works: requests on
+        other threads keep running). Ratings of items outside ``item_ids`` are left out."""
+        db = self._connect()
+        try:
+            db.execute("CREATE TEMP TABLE catalog_rows (item_id TEXT PRIMARY KEY, row INTEGER NOT NULL)")
+            db.executemany("INSERT OR REPLACE INTO catalog_rows VALUES (?, ?)",  # a repeated id: the last row wins
+                           ((str(item), row) for row, item in enumerate(item_ids)))
+            db.execute("BEGIN")  # one snapshot for the rows and the counter
+            high_water = _high_water(db)
+            mark = _mark(db, high_water)
+            (hexed,) = db.execute(
+                "SELECT group_concat(printf('%08x%08x%02x', shopper, row, stars), '') FROM ("
+                " SELECT DENSE_RANK() OVER (ORDER BY r.user_id) - 1 AS shopper, c.row AS row, r.stars AS stars"
+                " FROM ratings r JOIN catalog_rows c ON c.item_id = r.item_id)").fetchone()
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        packed = np.frombuffer(bytes.fromhex(hexed or ""), dtype=_PACKED)  # (m,) shopper, row, stars
+        return RatingCodes(high_water, mark, packed["shopper"].astype(np.int64), packed["row"].astype(np.int64),
+                           packed["stars"].astype(np.int64))
+
+    def changes_since(self, since: int, mark: tuple | None) -> RatingChanges:
+        """What changed after write ``since`` (the counter of an earlier :meth:`rating_codes` or
+        :meth:`changes_since`, whose ``mark`` is passed back): the shoppers who rated or cleared since, with their
+        whole log up to now and their current ratings, all read in ONE read transaction (one consistent snapshot,
+        the counter included). Raises :class:`RatingLogRewound` when the log is not the one ``since`` refers to
+        (a restored backup: the counter went down, or the row at ``since`` is another row)."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN")
+            high_water = _high_water(db)
+            if high_water < since or _mark(db, since) != mark:
+                raise RatingLogRewound(f"the rating log changed under the crowd model (write counter {since} → "
+                                       f"{high_water}, or another row at {since}): refit in full")
+            clears = _has_table(db, "rating_clears")
+            changed = ("SELECT user_id FROM rating_history WHERE id > :since AND id <= :hw"
+                       + (" UNION SELECT user_id FROM rating_clears WHERE id > :since AND id <= :hw" if clears else ""))
+            args = {"since": since, "hw": high_water}
+            users = [u for (u,) in db.execute(changed, args)]
+            history = db.execute(f"SELECT user_id, id, item_id, stars FROM rating_history WHERE id <= :hw AND "
+                                 f"user_id IN ({changed}) ORDER BY id", args).fetchall()
+            markers = db.execute(f"SELECT user_id, id, upto FROM rating_clears WHERE id <= :hw AND "
+                                 f"user_id IN ({changed}) ORDER BY id", args).fetchall() if clears else []
+            current = db.execute(f"SELECT user_id, item_id, stars FROM ratings WHERE user_id IN ({changed})",
+                                 args).fetchall()
+            now_mark = _mark(db, high_water)
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        return RatingChanges(high_water, now_mark, users, history, markers, current)
 
     # -- backups -------------------------------------------------------------------------------------
     def backup(self, dest: str | Path | None = None) -> Path:
@@ -234,6 +364,67 @@ class RatingStore:
         self._stop.set()
         if self.backup_path is not None:
             self.backup()
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def _high_water(db: sqlite3.Connection) -> int:
+    """The write counter: max id over ``rating_history`` and ``rating_clears`` (a database from before clears
+    were logged has no ``rating_clears``: its clears count as none)."""
+    (top,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM rating_history").fetchone()
+    if _has_table(db, "rating_clears"):
+        top = max(top, db.execute("SELECT COALESCE(MAX(id), 0) FROM rating_clears").fetchone()[0])
+    return int(top)
+
+
+def _mark(db: sqlite3.Connection, row_id: int) -> tuple | None:
+    """What the log holds at ``row_id`` (and whether clears are logged): a later read compares it to notice a
+    database that is no longer the same log (restored from a backup, replaced) even when its counter grew."""
+    clears = _has_table(db, "rating_clears")
+    if row_id <= 0:
+        return (clears,)
+    row = db.execute("SELECT 'rate', user_id, item_id, stars, rated_at FROM rating_history WHERE id = ?",
+                     (row_id,)).fetchone()
+    if row is None and clears:
+        row = db.execute("SELECT 'clear', user_id, upto, 0, cleared_at FROM rating_clears WHERE id = ?",
+                         (row_id,)).fetchone()
+    return (clears, *row) if row else (clears,)
+
+
+def _next_id(db: sqlite3.Connection) -> int:
+    """Take the next id of ``rating_history``'s AUTOINCREMENT counter for a clear marker (inside the caller's
+    write transaction), so ratings and clears share one counter and interleave in write order."""
+    seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'rating_history'").fetchone()
+    top = _high_water(db)
+    marker = max(top, seq[0] if seq else 0) + 1
+    if seq:
+        db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'rating_history'", (marker,))
+    else:
+        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('rating_history', ?)", (marker,))
+    return marker
+
+
+def _mark_untracked_clears(db: sqlite3.Connection) -> None:
+    """A database written before clears were logged: for each shopper whose current ratings are not what their
+    history replays to (they cleared), log a clear at the earliest point of their history from which the replay is
+    right, so replays from now on are exact. Where no point is (rows written outside this store), the marker
+    removes their whole history; the crowd refresher then sees the mismatch and refits in full."""
+    latest = "SELECT user_id, item_id, stars, MAX(id) FROM rating_history GROUP BY user_id, item_id"
+    dirty = [u for (u,) in db.execute(
+        f"SELECT user_id FROM (SELECT user_id, item_id, stars FROM ({latest}) EXCEPT "
+        f"SELECT user_id, item_id, stars FROM ratings) UNION SELECT user_id FROM (SELECT user_id, item_id, stars "
+        f"FROM ratings EXCEPT SELECT user_id, item_id, stars FROM ({latest}))")]
+    for user in dirty:
+        rows = db.execute("SELECT id, item_id, stars FROM rating_history WHERE user_id = ? ORDER BY id",
+                          (user,)).fetchall()
+        now = {i: int(s) for i, s in db.execute("SELECT item_id, stars FROM ratings WHERE user_id = ?", (user,))}
+        marker = _next_id(db)
+        upto = next((rows[j - 1][0] for j in range(1, len(rows) + 1)
+                     if replay(rows[j:], [], marker) == now), marker)
+        db.execute("INSERT INTO rating_clears (id, user_id, upto, cleared_at) VALUES (?, ?, ?, ?)",
+                   (marker, user, upto, time.time()))
 
 
 def restore(backup: str | Path, live: str | Path) -> None:
