@@ -10,14 +10,21 @@ the app served before #16) and CF-only (the crowd model's own ranking, fitted on
 How soon: a probe shopper (3 pieces of taste 0's A) polls ``/recommend`` while the crowd rates and notes, in crowd
 ratings and seconds, when its picks first change and when 1 and 3 pieces of taste 0's B first enter its top 10.
 
-Refresh cost and request latency while refreshing (``--refresh-shoppers``): a large ratings database (written
-directly, in one transaction, before the app starts) is served by a fresh app whose refresher refits on every new
-rating; ``/recommend`` (k = 10, after 10 ratings) and ``/similar`` (k = 10), the round trips bench_space.py times,
-are timed with the app idle, while a trickle of direct database writes keeps the refresher refitting back to back,
-and with the same trickle but the crowd off (``JEWELREC_CROWD=0``: the writes' own cost). Prints JSON.
+Refresh cost (``--cost-shoppers``, in-process, medians): per crowd size, the refit before incremental refreshes
+(``RatingStore.all_ratings`` + ``fit``), today's full refit (integer columns read inside SQLite) and an incremental
+refresh after 25 new writes (20 ratings of existing shoppers, 4 of new ones, one clear), checked equal to a full
+refit.
+
+Request latency while refreshing (``--refresh-shoppers``): a large ratings database (written directly, in one
+transaction, before the app starts) is served by a fresh app whose refresher refreshes on every new write;
+``/recommend`` (k = 10, after 10 ratings) and ``/similar`` (k = 10), the round trips bench_space.py times, are timed
+with the app idle (after its CPU went quiet: no refresh in flight), while a trickle of direct database writes keeps
+the refresher busy — incremental (the default) and forced full (``JEWELREC_CROWD_INCREMENTAL=0``, the behaviour
+before) — and with the same trickle but the crowd off (``JEWELREC_CROWD=0``: the writes' own cost). Prints JSON.
 
     python bench/bench_crowd.py                               # 720 pieces, linked + control + noise, 0/10/100/1000
     python bench/bench_crowd.py --sizes 0,10,100 --scenarios linked --newcomers 10 --refresh-shoppers 0
+    python bench/bench_crowd.py --scenarios "" --cost-shoppers 10,100,1000,100000 --refresh-shoppers 1000,100000
 """
 
 from __future__ import annotations
@@ -318,52 +325,119 @@ class Trickle:
         return self.writes
 
 
-def refresh_run(args, tmp: Path) -> dict:
-    """Request latency with the refresher idle vs refitting back to back on a large ratings DB (see the docstring)."""
+def crowd_db(args, bundle, shoppers: int, path: Path, scenario: str = "linked") -> int:
+    """A crowd of ``shoppers`` written straight into a new ratings database (one transaction); its size."""
     import pandas as pd
 
     from jewelrec.evaluation.synthetic_ratings import write_ratings_db
 
     rng = np.random.default_rng(args.seed)
-    bundle = synthetic_bundle(args.items, n_clusters=12, seed=args.seed)
-    bundle_dir = bundle.save(tmp / "bundle-refresh")
-    data = tmp / "data-refresh"
-    data.mkdir(parents=True)
-    people = crowd(bundle, "linked", tastes(bundle, "linked", args.tastes, rng), args.refresh_shoppers, rng)
+    people = crowd(bundle, scenario, tastes(bundle, scenario, args.tastes, rng), shoppers, rng)
     rows = [(f"crowd-{s}", item, stars, 1_767_225_600 + s) for s, ratings in enumerate(people)
             for item, stars in ratings]
-    write_ratings_db(pd.DataFrame(rows, columns=["user_id", "item_id", "stars", "updated_at"]), data / "ratings.db")
-    out: dict = {"shoppers": args.refresh_shoppers, "ratings": len(rows),
-                 "refit_ms_in_process": refit_ms(data / "ratings.db", bundle.item_ids)}
+    write_ratings_db(pd.DataFrame(rows, columns=["user_id", "item_id", "stars", "updated_at"]), path)
+    return len(rows)
+
+
+def refresh_costs(args, tmp: Path) -> list[dict]:
+    """Per crowd size: ms of the refit before incremental refreshes, of a full refit and of an incremental
+    refresh after 25 writes (medians of ``--cost-repeats``); the incremental model is checked equal to a full one."""
+    from jewelrec.serving.collaborative import CollaborativeModel
+    from jewelrec.space.crowd import CrowdRefresher, CrowdSettings
+    from jewelrec.space.ratings import RatingStore
+
+    bundle = synthetic_bundle(args.items, n_clusters=12, seed=args.seed)
+    ids, out = list(bundle.item_ids), []
+    for scenario, shoppers in ((c, n) for c in args.cost_scenarios.split(",") for n in args.cost_shoppers):
+        path = tmp / f"cost-{scenario}-{shoppers}.db"
+        ratings = crowd_db(args, bundle, shoppers, path, scenario)
+        store, times = RatingStore(path), {"before_all_ratings_fit": [], "full": [], "incremental": []}
+        for _ in range(args.cost_repeats):
+            t = time.perf_counter()
+            users, items, stars = store.all_ratings()
+            CollaborativeModel(ids).fit(items, users, stars)
+            times["before_all_ratings_fit"].append(time.perf_counter() - t)
+        crowd_model = CrowdRefresher(store, ids, CrowdSettings())
+        for _ in range(args.cost_repeats):
+            t = time.perf_counter()
+            crowd_model._totals = None  # noqa: SLF001  (forget the totals: the next refresh is a full refit)
+            crowd_model.refresh()
+            times["full"].append(time.perf_counter() - t)
+        rng = np.random.default_rng(args.seed + shoppers)
+        for r in range(args.cost_repeats):
+            for w in range(25):  # 20 ratings by existing shoppers, 4 by new ones, one clear
+                if w == 24:
+                    store.clear(f"crowd-{int(rng.integers(shoppers))}")
+                else:
+                    who = f"crowd-{int(rng.integers(shoppers))}" if w < 20 else f"late-{r}-{w}"
+                    store.rate(who, str(rng.choice(ids)), int(rng.integers(1, 6)))
+            t = time.perf_counter()
+            crowd_model.refresh()
+            times["incremental"].append(time.perf_counter() - t)
+            assert crowd_model.last_kind == "incremental", crowd_model.last_error
+        full = CollaborativeModel.from_store(store, ids)
+        equal = all(np.array_equal(getattr(full, n).data, getattr(crowd_model.model, n).data)
+                    and np.array_equal(getattr(full, n).indices, getattr(crowd_model.model, n).indices)
+                    for n in ("similarity_", "co_raters_", "co_lovers_"))
+        row = {"population": scenario, "shoppers": shoppers, "ratings": ratings, "links": full.n_pairs, "equal_to_full_refit": bool(equal)}
+        row.update({f"{k}_ms": round(1000 * float(np.median(v)), 1) for k, v in times.items()})
+        out.append(row)
+        print(json.dumps({"refresh_cost": row}), file=sys.stderr, flush=True)
+    return out
+
+
+def wait_quiet(pid: int, window_s: float = 1.0, below: float = 0.05, timeout_s: float = 120.0) -> float:
+    """Wait until the app used under ``below`` CPU seconds per second over a ``window_s`` window (no refresh in
+    flight: the refresher only works when there are writes); seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        cpu = process_cpu_s(pid)
+        time.sleep(window_s)
+        if process_cpu_s(pid) - cpu < below * window_s:
+            return round(time.perf_counter() - t0, 1)
+    raise RuntimeError(f"the app did not go quiet within {timeout_s} s")
+
+
+def refresh_run(args, tmp: Path, shoppers: int) -> dict:
+    """Request latency idle vs refreshing back to back (incremental, forced full) vs crowd off (see the docstring)."""
+    rng = np.random.default_rng(args.seed)
+    bundle = synthetic_bundle(args.items, n_clusters=12, seed=args.seed)
+    bundle_dir = bundle.save(tmp / f"bundle-refresh-{shoppers}")
+    data = tmp / f"data-refresh-{shoppers}"
+    data.mkdir(parents=True)
+    out: dict = {"shoppers": shoppers, "ratings": crowd_db(args, bundle, shoppers, data / "ratings.db")}
     ids = list(bundle.item_ids)
-    for label, crowd_on in (("idle_and_refitting", True), ("writes_only_crowd_off", False)):
+    for label, crowd_on, incremental in (("incremental", True, True), ("full", True, False),
+                                         ("crowd_off", False, True)):
         os.environ.update({"JEWELREC_CROWD": "1" if crowd_on else "0", "JEWELREC_CROWD_EVERY_RATINGS": "1",
-                           "JEWELREC_CROWD_EVERY_S": "1"})
+                           "JEWELREC_CROWD_EVERY_S": "1", "JEWELREC_CROWD_INCREMENTAL": "1" if incremental else "0"})
         proc, url, started = start_app(bundle_dir, data, tmp / "home")
         try:
             me = client(url)
             for i, item in enumerate(rng.choice(ids, 10, replace=False)):
                 me.predict(str(item), 1 + i % 5, api_name="/rate")
-            time.sleep(3)  # the refit those 10 ratings triggered is over
-            conditions = (["idle"] if crowd_on else []) + ["trickle"]
+            conditions = (["idle"] if label == "incremental" else []) + ["trickle"]
             for condition in conditions:
+                waited = wait_quiet(proc.pid)  # the refreshes those ratings (or the last trickle) set off are over
                 writer = Trickle(data / "ratings.db", ids)
                 if condition == "trickle":
                     writer.start()
-                    time.sleep(2)  # the first refit is under way
+                    time.sleep(2)  # the refresher is under way
                 cpu, wall = process_cpu_s(proc.pid), time.perf_counter()
                 timed = time_calls(me, ids, args.refresh_calls)
                 cpu, wall = process_cpu_s(proc.pid) - cpu, time.perf_counter() - wall
                 writes = writer.stop()
-                name = "idle" if condition == "idle" else ("refitting_back_to_back" if crowd_on else label)
+                name = "idle" if condition == "idle" else {"incremental": "refreshing_incremental",
+                                                           "full": "refreshing_full_refits",
+                                                           "crowd_off": "writes_only_crowd_off"}[label]
                 out[name] = {**timed, "direct_writes": writes, "seconds": round(wall, 1),
-                             "app_cpu_s_per_s": round(cpu / wall, 2)}
-            if crowd_on:
-                out["app_start_s"] = round(started, 1)
+                             "app_cpu_s_per_s": round(cpu / wall, 2), "waited_for_quiet_s": waited}
+                print(json.dumps({"refresh_latency": {shoppers: {name: out[name]}}}), file=sys.stderr, flush=True)
+            out[f"app_start_s_{label}"] = round(started, 1)
         finally:
             proc.terminate()
             proc.wait(30)
-    os.environ["JEWELREC_CROWD"] = "1"
+    os.environ.update({"JEWELREC_CROWD": "1", "JEWELREC_CROWD_INCREMENTAL": "1"})
     return out
 
 
@@ -379,13 +453,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every-ratings", type=int, default=25, help="JEWELREC_CROWD_EVERY_RATINGS (the default)")
     parser.add_argument("--every-s", type=float, default=10.0, help="JEWELREC_CROWD_EVERY_S (Space default 30)")
     parser.add_argument("--quiet-calls", type=int, default=30)
-    parser.add_argument("--refresh-shoppers", type=int, default=100000,
-                        help="crowd behind the refresh-latency run (0: skip it)")
+    parser.add_argument("--refresh-shoppers", default="1000,100000",
+                        help="crowd sizes behind the refresh-latency runs (empty or 0: skip them)")
+    parser.add_argument("--cost-shoppers", default="10,100,1000,100000",
+                        help="crowd sizes of the in-process refresh-cost table (empty or 0: skip it)")
+    parser.add_argument("--cost-scenarios", default="linked,noise",
+                        help="populations of the refresh-cost table (noise: 7 random pieces each, dense pairs)")
+    parser.add_argument("--cost-repeats", type=int, default=3, help="refreshes per kind and size (median)")
     parser.add_argument("--refresh-calls", type=int, default=200, help="timed calls per endpoint and condition")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.refresh_shoppers = [int(s) for s in args.refresh_shoppers.split(",") if s.strip() and int(s)]
+    args.cost_shoppers = [int(s) for s in args.cost_shoppers.split(",") if s.strip() and int(s)]
     report = {"items": args.items, "tastes": args.tastes, "clients": args.clients,
               "every_ratings": args.every_ratings, "every_s": args.every_s, "cpus": os.cpu_count(),
               "load_before": os.getloadavg()[0], "scenarios": []}
@@ -393,8 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for scenario in filter(None, args.scenarios.split(",")):
             report["scenarios"].append(scenario_run(scenario, args, Path(tmp)))
-        if args.refresh_shoppers:
-            report["refresh"] = refresh_run(args, Path(tmp))
+        if args.cost_shoppers:
+            report["refresh_cost"] = refresh_costs(args, Path(tmp))
+        report["refresh"] = [refresh_run(args, Path(tmp), n) for n in args.refresh_shoppers]
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["load_after"] = os.getloadavg()[0]
     text = json.dumps(report, indent=2)
