@@ -9,8 +9,9 @@ the elbow (inertia) curve beside it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
