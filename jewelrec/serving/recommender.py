@@ -6,16 +6,29 @@ Scoring (``recommend``), for a user with ratings r_i on items i:
    "average"): d_i = r_i - (n*mean + 2*3) / (n + 2).
 2. Cluster profile: a_c = sum_i p_ic d_i / (sum_i p_ic + shrink), p the cluster membership (hard labels, or the
    bundle's soft assignments with ``soft_affinity``), so a cluster with one rating moves less than one with ten.
-3. Item score = cluster_weight * p_j . a  +  like_weight * max_i(w_i sim(j, i), liked i)
-   - dislike_weight * max_i(w_i sim(j, i), disliked i), with w_i = |d_i| / max|d|.
-4. The sum is divided by what a perfect match scores (``RecommenderConfig.scale``), so scores read on the same
+3. Taste direction q: a ridge fit of (stars - 3) on the rated embeddings (3★ neutral), q = E_r^T (E_r E_r^T +
+   λ I)^-1 (stars - 3), λ = ``query_ridge``. A large λ gives Σ (stars - 3)·e (a weighted centroid: what many
+   positives share survives, what varies among them averages out); a finite one also fits the ratings, so the
+   directions that separate the liked pieces from the unliked ones count more than those they all sit along.
+4. A metric: similarities are taken as e_j^T W e, W = (C / mean eig(C) + γ I)^-1 with C the catalog's
+   covariance and γ = ``whiten`` (partial whitening). The directions the whole catalog varies along most (in the
+   sample: category) count less, so an attribute the positives share along a quieter direction (the metal)
+   is not drowned by the loudest one. It reads no catalog attribute, only the embeddings.
+5. Item score = cluster_weight * p_j . a  +  like_weight * max_i(w_i sim(j, i), liked i)
+   - dislike_weight * max_i(w_i sim(j, i), disliked i)  +  query_weight * cos(e_j, W q),
+   with w_i = |d_i| / max|d|.
+6. The sum is divided by what a perfect match scores (``RecommenderConfig.scale``), so scores read on the same
    scale as ``similar``'s cosines (about -1..1): the Space shows this number as "match" and its API returns it.
-5. Rated items are excluded; the styles the user clearly likes share the list in proportion to their affinity.
+7. Rated items are excluded; the list is chosen by maximal marginal relevance: each next pick maximises
+   λ·score − (1 − λ)·(its highest cosine to a piece already picked), λ = ``mmr_lambda``, and the picks are
+   returned in score order. Diversity so follows the scores — a style liked more keeps more places, a second
+   style clearly liked gets places as soon as it scores close to the first, a 3★ style earns none.
 
 The closeness terms use the user's ``max_seeds`` most-liked and most-disliked pieces, so a request's cost does
 not grow with the number of ratings. Catalogs above ``exhaustive_limit`` score only candidates (coarse ANN
-neighbours of the most-liked pieces + the most central items of the best-liked clusters), so a request never
-touches all n embeddings; bench/bench_recommender.py measures how often that changes the top k.
+neighbours of the most-liked pieces and of the taste direction + the most central items of the best-liked
+clusters), so a request never touches all n embeddings; bench/bench_recommender.py measures how often that
+changes the top k. The weights come from a sweep on simulated shoppers (bench/sweep_recommender.py).
 """
 
 from __future__ import annotations
@@ -44,14 +57,30 @@ MAX_RATINGS = 10_000  # a person cannot rate more; refuse bigger payloads before
 
 @dataclass
 class RecommenderConfig:
-    """Scoring weights and request bounds. The four weights were chosen by a sweep on simulated shoppers
-    (bench/sweep_recommender.py, bench/configs/recommender_sweep.yaml; table in bench/README.md)."""
+    """Scoring weights and request bounds. The weights, ``query_ridge``, ``whiten`` and ``mmr_lambda`` were
+    chosen by a sweep on simulated shoppers (bench/sweep_recommender.py, bench/configs/recommender_sweep.yaml;
+    table in bench/README.md), not by hand."""
 
-    cluster_weight: float = 0.5  # style affinity, in star units (~±2): guides toward the styles a user likes
-    like_weight: float = 1.0  # closeness to the most similar liked piece: the most explainable signal
+    # style affinity, in star units (~±2). The sweep chose 0: the taste direction already leans to liked styles, and
+    # a style boost let a style's off-taste pieces in (the affinity still drives slots and reasons)
+    cluster_weight: float = 0.0
+    like_weight: float = 0.5  # closeness to the most similar liked piece: the most explainable signal
     dislike_weight: float = 0.5  # push away from disliked pieces, gently: one 1★ should not empty a style
-    query_weight: float = 2.0  # closeness to the star-weighted direction of everything rated, Σ (stars − 3)·e
-    style_floor: float = 0.8  # a style gets places in the list only if its affinity is ≥ this share of the best
+    query_weight: float = 16.0  # closeness to the taste direction q fitted on everything rated (module docstring)
+    # ridge λ of the taste direction, in units of ratings (the Gram matrix's diagonal is 1): ∞ is Σ (stars − 3)·e
+    query_ridge: float = 80.0
+    # shrinkage γ of the catalog whitening in the query and closeness terms (None: plain cosine); small γ whitens
+    # fully and amplifies noise directions, large γ is plain cosine
+    whiten: float | None = 5.0
+    # MMR trade-off: 1 is the plain top k by score; lower buys diversity (intra-list) with relevance. None:
+    # affinity slots alone (every clearly liked style, whatever its evidence, reserves places)
+    mmr_lambda: float | None = 0.95
+    # a clearly liked style reserves places in proportion to its affinity once it has this many ratings above the
+    # user's centre (two such styles needed); with less evidence MMR decides. One 5★ per style (the Rate tab)
+    # reserving places cost precision where the shared taste cuts across styles (a metal): bench/README
+    style_evidence: int = 3
+    mmr_pool: int = 200  # best-scored candidates MMR chooses from (at least 2k); bounds its cost
+    style_floor: float = 0.8  # a style is clearly liked (slots, reasons) if its affinity is ≥ this share of the best
     shrink: float = 2.0  # pseudo-ratings pulling a cluster's affinity toward 0
     max_seeds: int = 8  # most-liked (and most-disliked) pieces in the closeness terms; bounds request cost
     neighbours: int = 50  # ANN neighbours per seed when the catalog is too big to score exhaustively
@@ -86,6 +115,8 @@ class Recommender:
         self.probs = bundle.probs  # (n, k)
         self.labels = bundle.labels  # (n,)
         self.ids = np.asarray(bundle.item_ids, dtype=object)
+        # (d, d) metric of the query and closeness terms, or None for plain cosine; computed once here
+        self.metric = None if self.config.whiten is None else _whitening(self.embeddings, self.config.whiten)
         # the bundle's prebuilt index when it has one for these embeddings, else trained now (~20 s at 1M)
         self.index = load_search_index(bundle, exact_limit=self.config.exact_limit)
         self.exhaustive = len(self.ids) <= self.config.exhaustive_limit
@@ -140,14 +171,17 @@ class Recommender:
         affinity = membership.T @ dev / (membership.sum(0) + c.shrink)  # (k_clusters,)
 
         anchors = _anchors(dev, c.max_seeds)  # (a,) positions in rows: strongest likes and dislikes
-        query = (stars - 3.0) @ self.embeddings[rows]  # (d,) star-weighted direction of everything rated, 3★ neutral
+        query = _taste_direction(self.embeddings[rows], stars - 3.0, c.query_ridge)  # (d,) 3★ neutral
+        seed_emb = self.embeddings[rows[anchors]]  # (a, d)
+        if self.metric is not None:
+            query, seed_emb = self.metric @ query, seed_emb @ self.metric  # W symmetric
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        candidates = self._candidates(rows[anchors][dev[anchors] > 0], affinity, k)
+        candidates = self._candidates(rows[anchors][dev[anchors] > 0], query, affinity, k)
         a_dev = dev[anchors]
         liked, disliked = a_dev > 0, a_dev < 0
         weights = np.abs(a_dev) / max(float(np.abs(a_dev).max()), 1e-6)  # (a,)
         candidate_emb = self.embeddings if self.exhaustive else self.embeddings[candidates]  # no copy when all
-        sims = candidate_emb @ self.embeddings[rows[anchors]].T  # (m, a)
+        sims = candidate_emb @ seed_emb.T  # (m, a) in the metric W
         weighted = sims * weights  # (m, a)
         like = _masked_max(weighted, liked)  # (m,), 0 where no liked item
         dislike = _masked_max(weighted, disliked)
@@ -161,14 +195,20 @@ class Recommender:
         if self.recommendable is not None:
             scores[~self.recommendable[candidates]] = -np.inf
 
-        # styles the user clearly likes share the list in proportion to how much (a 3★ earns nothing)
         liked_clusters = np.flatnonzero((affinity > 0) & (affinity >= c.style_floor * affinity.max()))
-        chosen = _slotted_top(scores, self.labels[candidates], k, affinity, liked_clusters)
+        evidence = (membership * (dev > 0)[:, None]).sum(0)  # (k_clusters,) ratings above the user's centre
+        slotted = liked_clusters if c.mmr_lambda is None else liked_clusters[evidence[liked_clusters] >= c.style_evidence]
+        if c.mmr_lambda is None or len(slotted) >= 2:
+            chosen = _slotted_top(scores, self.labels[candidates], k, affinity, slotted)
+        else:
+            chosen = _mmr_top(scores, candidate_emb, k, c.mmr_lambda, c.mmr_pool)
+        # reasons quote plain cosines (what "like the piece you rated" means to a person), not the metric's
+        cosines = self.embeddings[candidates[chosen]] @ self.embeddings[rows[anchors]].T  # (k, a)
         results = []
-        for j in chosen:
+        for j, cos in zip(chosen, cosines):
             item = candidates[j]
-            near = int(np.argmax(np.where(liked, sims[j], -np.inf))) if liked.any() else -1
-            if near >= 0 and sims[j, near] > 0.5:
+            near = int(np.argmax(np.where(liked, cos, -np.inf))) if liked.any() else -1
+            if near >= 0 and cos[near] > 0.5:
                 src = anchors[near]
                 reason = f"like the {self.names[rows[src]]} you rated {stars[src]:g}★"
             else:
@@ -228,17 +268,17 @@ class Recommender:
             return self.probs[rows]
         return np.eye(self.probs.shape[1], dtype=np.float32)[self.labels[rows]]
 
-    def _candidates(self, seeds: np.ndarray, affinity: np.ndarray, k: int) -> np.ndarray:
+    def _candidates(self, seeds: np.ndarray, query: np.ndarray, affinity: np.ndarray, k: int) -> np.ndarray:
         """Rows worth scoring: all of them for small catalogs; else the coarse neighbours of the ``seeds``
-        (the most-liked pieces) plus the most central items of the k clusters with the highest affinity
-        (only k clusters can place an item in a top k; unrated ones, at 0, outrank disliked ones). The query
-        term is scored on these too: a probe of its own cost a ninth more search time for no measured gain."""
+        (the most-liked pieces) and of the taste direction ``query`` (d,) — it carries most of the score, so
+        its own top must be among the candidates; one more row in the same batched search — plus the most
+        central items of the k clusters with the highest affinity (only k clusters can place an item in a top
+        k; unrated ones, at 0, outrank disliked ones)."""
         if self.exhaustive:
             return np.arange(len(self.ids))
-        parts = []
-        if len(seeds):
-            _, neighbours = self.index.search(self.embeddings[seeds], self.config.neighbours, coarse=True)
-            parts.append(neighbours.ravel())
+        probes = np.vstack([self.embeddings[seeds], query[None, :]]).astype(np.float32)  # (s + 1, d)
+        _, neighbours = self.index.search(probes, self.config.neighbours, coarse=True)
+        parts = [neighbours.ravel()]
         top_clusters = np.argsort(-affinity, kind="stable")[:k]
         parts += [self.central_items[c][: self.config.central] for c in top_clusters]
         pool = np.concatenate(parts).astype(np.int64)
@@ -272,6 +312,31 @@ def _masked_max(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return values[:, mask].max(axis=1)
 
 
+def _taste_direction(rated: np.ndarray, target: np.ndarray, ridge: float) -> np.ndarray:
+    """Ridge fit of ``target`` (r,) on the ``rated`` embeddings (r, d), no intercept: the weight vector (d,).
+    Dual form (an r × r solve) for the usual handful of ratings, primal (d × d) when there are more than d."""
+    r, d = rated.shape
+    if r <= d:
+        gram = rated @ rated.T  # (r, r)
+        return np.linalg.solve(gram + ridge * np.eye(r, dtype=np.float32), target) @ rated
+    return np.linalg.solve(rated.T @ rated + ridge * np.eye(d, dtype=np.float32), rated.T @ target)
+
+
+def _whitening(embeddings: np.ndarray, shrink: float, sample: int = 20_000) -> np.ndarray:
+    """W = (C / mean eig(C) + shrink·I)^-1 (d, d) from the catalog covariance C, scaled so that e^T W e averages
+    1 over the catalog (a twin still scores about 1, as with cosines). Estimated on about ``sample`` evenly
+    spaced rows: 40 rows per dimension at 512-d estimate it well, and start-up stays O(sample · d²) (~0.2 s)."""
+    if shrink <= 0:
+        raise ValueError(f"whiten must be > 0 (None turns it off), got {shrink!r}")
+    rows = embeddings[:: max(1, len(embeddings) // sample)].astype(np.float64)  # (s, d)
+    centred = rows - rows.mean(0)
+    cov = centred.T @ centred / max(len(rows) - 1, 1)  # (d, d)
+    cov /= max(float(np.trace(cov)) / cov.shape[0], 1e-12)  # mean eigenvalue 1: shrink is scale-free
+    metric = np.linalg.inv(cov + shrink * np.eye(cov.shape[0]))
+    metric /= max(float(((rows @ metric) * rows).sum()) / len(rows), 1e-12)
+    return metric.astype(np.float32)
+
+
 def _slotted_top(scores: np.ndarray, groups: np.ndarray, k: int, affinity: np.ndarray,
                  liked: np.ndarray) -> list[int]:
     """Top-k in score order where each clearly liked style g (``liked``) may hold at most
@@ -297,6 +362,32 @@ def _slotted_top(scores: np.ndarray, groups: np.ndarray, k: int, affinity: np.nd
     if len(taken) < k:
         taken = np.concatenate([taken, order[~passes][: k - len(taken)]])
     return sorted(taken.tolist(), key=lambda j: -scores[j])
+
+
+def _mmr_top(scores: np.ndarray, embeddings: np.ndarray, k: int, lam: float, pool: int) -> list[int]:
+    """Maximal marginal relevance over the ``max(pool, 2k)`` best finite ``scores`` (m,): greedily the item
+    maximising ``lam·score − (1 − lam)·max cos(item, picked)``; ``embeddings`` (m, d) are the candidates'.
+    Returned in score order (the list reads best first; MMR decides which pieces, not their order)."""
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"mmr_lambda must be in [0, 1], got {lam!r}")
+    top = min(max(pool, 2 * k), len(scores))
+    order = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else np.arange(len(scores))
+    order = order[np.argsort(-scores[order], kind="stable")]
+    order = order[np.isfinite(scores[order])]  # (h,) best first
+    if lam >= 1.0 or len(order) <= k:
+        return order[:k].tolist()
+    relevance = lam * scores[order]  # (h,)
+    closest = np.full(len(order), -np.inf, dtype=np.float32)  # (h,) max cosine to a picked item
+    pool_emb = embeddings[order]  # (h, d)
+    picked: list[int] = []
+    for _ in range(k):
+        value = relevance - (1.0 - lam) * np.maximum(closest, 0.0) if picked else relevance.copy()
+        value[picked] = -np.inf
+        best = int(np.argmax(value))
+        picked.append(best)
+        closest = np.maximum(closest, pool_emb @ pool_emb[best])
+    chosen = order[picked]
+    return chosen[np.argsort(-scores[chosen], kind="stable")].tolist()
 
 
 def cluster_names(bundle: Bundle) -> list[str]:
