@@ -72,6 +72,9 @@ class RecommenderConfig:
     # shrinkage γ of the catalog whitening in the query and closeness terms (None: plain cosine); small γ whitens
     # fully and amplifies noise directions, large γ is plain cosine
     whiten: float | None = 5.0
+    # the closeness terms in the same metric too: False (plain cosine) for latency — at 512-d the (a, d) @ (d, d)
+    # product put recommend p99 at 100k over 5 ms, and on held-out shoppers it changed no ratio by more than 0.003
+    whiten_closeness: bool = False
     # MMR trade-off: 1 is the plain top k by score; lower buys diversity (intra-list) with relevance. None:
     # affinity slots alone (every clearly liked style, whatever its evidence, reserves places)
     mmr_lambda: float | None = 0.95
@@ -84,6 +87,9 @@ class RecommenderConfig:
     shrink: float = 2.0  # pseudo-ratings pulling a cluster's affinity toward 0
     max_seeds: int = 8  # most-liked (and most-disliked) pieces in the closeness terms; bounds request cost
     neighbours: int = 50  # ANN neighbours per seed when the catalog is too big to score exhaustively
+    # most-liked pieces whose ANN neighbours join the candidates (besides the taste direction's): the direction
+    # carries most of the score, so half the closeness seeds suffice and the search stays as cheap as before it
+    probe_seeds: int = 4
     central: int = 30  # most central items of each of the k best-liked clusters added to the candidates
     exhaustive_limit: int = FLAT_LIMIT  # up to here every item is scored; above it only candidates
     exact_limit: int = EXACT_LIMIT  # `similar` is exact up to here, approximate (IVF) above
@@ -174,9 +180,11 @@ class Recommender:
         query = _taste_direction(self.embeddings[rows], stars - 3.0, c.query_ridge)  # (d,) 3★ neutral
         seed_emb = self.embeddings[rows[anchors]]  # (a, d)
         if self.metric is not None:
-            query, seed_emb = self.metric @ query, seed_emb @ self.metric  # W symmetric
+            query = self.metric @ query
+            if c.whiten_closeness:  # (a, d) @ (d, d): about a third of a 100k request's time at 512-d
+                seed_emb = seed_emb @ self.metric  # W symmetric
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        candidates = self._candidates(rows[anchors][dev[anchors] > 0], query, affinity, k)
+        candidates = self._candidates(rows[anchors][dev[anchors] > 0][: c.probe_seeds], query, affinity, k)
         a_dev = dev[anchors]
         liked, disliked = a_dev > 0, a_dev < 0
         weights = np.abs(a_dev) / max(float(np.abs(a_dev).max()), 1e-6)  # (a,)
