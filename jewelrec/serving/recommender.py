@@ -10,10 +10,11 @@ Scoring (``recommend``), for a user with ratings r_i on items i:
    λ I)^-1 (stars - 3), λ = ``query_ridge``. A large λ gives Σ (stars - 3)·e (a weighted centroid: what many
    positives share survives, what varies among them averages out); a finite one also fits the ratings, so the
    directions that separate the liked pieces from the unliked ones count more than those they all sit along.
-4. A metric: similarities are taken as e_j^T W e, W = (C / mean eig(C) + γ I)^-1 with C the catalog's
-   covariance and γ = ``whiten`` (partial whitening). The directions the whole catalog varies along most (in the
-   sample: category) count less, so an attribute the positives share along a quieter direction (the metal)
-   is not drowned by the loudest one. It reads no catalog attribute, only the embeddings.
+4. The direction is whitened: W q, W = (C / mean eig(C) + γ I)^-1 with C the catalog's covariance and
+   γ = ``whiten`` (partial whitening). The directions the whole catalog varies along most (in the sample:
+   category) count less, so an attribute the positives share along a quieter direction (the metal) is not
+   drowned by the loudest one. It reads no catalog attribute, only the embeddings. (``whiten_closeness`` takes
+   the closeness terms below in the metric e_j^T W e too; off by default, for latency.)
 5. Item score = cluster_weight * p_j . a  +  like_weight * max_i(w_i sim(j, i), liked i)
    - dislike_weight * max_i(w_i sim(j, i), disliked i)  +  query_weight * cos(e_j, W q),
    with w_i = |d_i| / max|d|.
@@ -69,7 +70,7 @@ class RecommenderConfig:
     query_weight: float = 16.0  # closeness to the taste direction q fitted on everything rated (module docstring)
     # ridge λ of the taste direction, in units of ratings (the Gram matrix's diagonal is 1): ∞ is Σ (stars − 3)·e
     query_ridge: float = 80.0
-    # shrinkage γ of the catalog whitening in the query and closeness terms (None: plain cosine); small γ whitens
+    # shrinkage γ of the catalog whitening of the taste direction (None: plain cosine); small γ whitens
     # fully and amplifies noise directions, large γ is plain cosine
     whiten: float | None = 5.0
     # the closeness terms in the same metric too: False (plain cosine) for latency — at 512-d the (a, d) @ (d, d)
