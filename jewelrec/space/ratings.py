@@ -21,7 +21,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -150,20 +151,15 @@ class RatingStore:
         self._stop = threading.Event()
         db = self._connect()
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("BEGIN IMMEDIATE")  # one process creates (and, for an old database, back-fills) the tables
+            db.execute("PRAGMA journal_mode=WAL")  # kept in the file; outside a transaction, as SQLite requires
+        finally:
+            db.close()
+        with self._write() as db:  # one process creates (and, for an old database, back-fills) the tables
             legacy = _has_table(db, "rating_history") and not _has_table(db, "rating_clears")
             for statement in filter(str.strip, SCHEMA.split(";")):
                 db.execute(statement)
             if legacy:
                 _mark_untracked_clears(db)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
 
     @classmethod
     def open(cls, directory: str | Path | None = None, *, known_items: Collection[str] | None = None,
@@ -186,23 +182,15 @@ class RatingStore:
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives an app kill -9; only an OS crash loses
         return db
 
-    # -- writes --------------------------------------------------------------------------------------
-    def rate(self, user_id: str, item_id: str, stars: int, *, at: float | None = None) -> int:
-        """Store ``stars`` (1–5) for (user, item), replacing the previous value; raises :class:`RatingError`.
-        Returns how many pieces the user has rated now (counted in the same transaction: no second connection)."""
-        stars = _validate(user_id, item_id, stars, self.known_items)
-        now = time.time() if at is None else float(at)
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One connection holding the write lock from the start (``BEGIN IMMEDIATE``: no read-then-upgrade
+        deadlocks): committed when the block ends, rolled back if it raises."""
         db = self._connect()
         try:
-            db.execute("BEGIN IMMEDIATE")  # take the write lock up front: no read-then-upgrade deadlocks
-            db.execute("INSERT INTO ratings (user_id, item_id, stars, updated_at) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT(user_id, item_id) DO UPDATE SET stars=excluded.stars, "
-                       "updated_at=excluded.updated_at", (user_id, item_id, stars, now))
-            db.execute("INSERT INTO rating_history (user_id, item_id, stars, rated_at) VALUES (?, ?, ?, ?)",
-                       (user_id, item_id, stars, now))
-            (count,) = db.execute("SELECT COUNT(*) FROM ratings WHERE user_id = ?", (user_id,)).fetchone()
+            db.execute("BEGIN IMMEDIATE")
+            yield db
             db.execute("COMMIT")
-            return int(count)
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -210,26 +198,32 @@ class RatingStore:
         finally:
             db.close()
 
+    # -- writes --------------------------------------------------------------------------------------
+    def rate(self, user_id: str, item_id: str, stars: int, *, at: float | None = None) -> int:
+        """Store ``stars`` (1–5) for (user, item), replacing the previous value; raises :class:`RatingError`.
+        Returns how many pieces the user has rated now (counted in the same transaction: no second connection)."""
+        stars = _validate(user_id, item_id, stars, self.known_items)
+        now = time.time() if at is None else float(at)
+        with self._write() as db:
+            db.execute("INSERT INTO ratings (user_id, item_id, stars, updated_at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT(user_id, item_id) DO UPDATE SET stars=excluded.stars, "
+                       "updated_at=excluded.updated_at", (user_id, item_id, stars, now))
+            db.execute("INSERT INTO rating_history (user_id, item_id, stars, rated_at) VALUES (?, ?, ?, ?)",
+                       (user_id, item_id, stars, now))
+            (count,) = db.execute("SELECT COUNT(*) FROM ratings WHERE user_id = ?", (user_id,)).fetchone()
+        return int(count)
+
     def clear(self, user_id: str, *, at: float | None = None) -> int:
         """Forget a user's current ratings (history is kept, and the clear is logged in ``rating_clears`` so the
         history stays replayable and :meth:`writes` moves). Returns how many were removed."""
         now = time.time() if at is None else float(at)
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with self._write() as db:
             n = db.execute("DELETE FROM ratings WHERE user_id = ?", (user_id,)).rowcount
             if n:  # clearing nothing changes nothing: no marker, no refresh
                 marker = _next_id(db)
                 db.execute("INSERT INTO rating_clears (id, user_id, upto, cleared_at) VALUES (?, ?, ?, ?)",
                            (marker, user_id, marker, now))
-            db.execute("COMMIT")
-            return n
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+        return n
 
     # -- reads ---------------------------------------------------------------------------------------
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
