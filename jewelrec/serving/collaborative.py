@@ -16,9 +16,13 @@ both, how many loved both — and two totals; no user id, no single shopper's ro
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:  # annotations only: the model reads any store with rating_codes()
+    from jewelrec.space.ratings import RatingCodes
 
 MIN_SHOPPERS = 5  # k-anonymity: fewer distinct shoppers behind a pair and the pair does not exist
 LOVED = 4  # stars from which a rating counts as "loved" in "shoppers who loved this also loved"
@@ -98,9 +102,15 @@ class CollaborativeModel:
         """Fit on every current rating in a :class:`~jewelrec.space.ratings.RatingStore` (read as integer
         columns: :meth:`~jewelrec.space.ratings.RatingStore.rating_codes`)."""
         model = cls(item_ids, **params)
-        codes = store.rating_codes(model.item_ids)
-        return model.finish(CoRatingTotals.of(codes.rows, codes.shoppers, codes.stars, len(model.item_ids),
-                                              dislikes=model.dislikes))
+        totals, _ = model.store_totals(store)
+        return model.finish(totals)
+
+    def store_totals(self, store) -> tuple[CoRatingTotals, RatingCodes]:
+        """(the totals of every current rating in ``store``, the read they came from — its write counter and
+        mark, for a later incremental update)."""
+        codes = store.rating_codes(self.item_ids)
+        return CoRatingTotals.of(codes.rows, codes.shoppers, codes.stars, len(self.item_ids),
+                                 dislikes=self.dislikes), codes
 
     # -- reading -------------------------------------------------------------------------------------
     @property

@@ -138,9 +138,7 @@ class CrowdRefresher:
                 log.warning("incremental crowd refresh not possible (%s: %s); refitting in full",
                             type(err).__name__, err)
         model = self._new_model()
-        codes = self.store.rating_codes(model.item_ids)
-        totals = CoRatingTotals.of(codes.rows, codes.shoppers, codes.stars, len(model.item_ids),
-                                   dislikes=model.dislikes)
+        totals, codes = model.store_totals(self.store)
         return model.finish(totals), totals, codes.high_water, codes.mark, "full"
 
     def _incremental(self) -> tuple[CollaborativeModel, CoRatingTotals, int, tuple | None]:
