@@ -227,3 +227,33 @@ def test_mmr_trades_score_for_diversity_at_the_stated_lambda():
     assert _mmr_top(scores, emb, 2, 0.95, 10) == [0, 1]  # ... until λ makes the 0.05 penalty the smaller
     with pytest.raises(ValueError, match="mmr_lambda"):
         _mmr_top(scores, emb, 2, 1.5, 10)
+
+
+def test_balance_band_shares_only_the_near_top_between_the_liked_pieces():
+    from jewelrec.serving.recommender import _banded_top
+
+    # candidates 0-9 sit by liked piece A and score 0.90 ... 0.81, candidates 10-19 by liked piece B, 0.80 ... 0.71
+    scores = np.r_[np.linspace(0.90, 0.81, 10), np.linspace(0.80, 0.71, 10)]
+    sims = np.zeros((20, 2), np.float32)
+    sims[:10, 0] = sims[10:, 1] = 1.0
+    equal = np.array([1.0, 1.0])
+    assert _banded_top(scores, sims, equal, 10, 0.0) == list(range(10))  # no band: the plain top k (all A)
+    picks = _banded_top(scores, sims, equal, 10, 0.05)  # B's 0.80-0.76 are within 0.05 of the 10th best (0.81)
+    assert sorted(picks) == [0, 1, 2, 3, 4, 10, 11, 12, 13, 14]
+    assert picks == sorted(picks, key=lambda j: -scores[j])  # still read best first
+    assert sorted(_banded_top(scores, sims, equal, 10, 0.02)) == [*range(8), 10, 11]  # only 0.80, 0.79 are in
+    assert sorted(_banded_top(scores, sims, np.array([4.0, 1.0]), 10, 1.0)) == [*range(8), 10, 11]  # 8 : 2 places
+    assert len(_banded_top(scores[:3], sims[:3], equal, 10, 0.05)) == 3  # fewer candidates than k
+
+
+def test_balance_band_splits_a_list_between_two_pieces_loved_alike():
+    bundle = make_synthetic_bundle(n_items=300, dim=32, n_clusters=3, seed=3)
+    ids = bundle.item_ids
+    ratings = {ids[0]: 5, ids[1]: 5}  # one piece of style 0 and one of style 1, loved alike (2 : 8 without the band)
+    off = Recommender(bundle)
+    assert off.config.balance_band == 0.0  # off by default: the sweep's objective prefers the plain scores
+    on = Recommender(bundle, config=RecommenderConfig(balance_band=1.0))
+    clusters = [cluster_of(on, item) for item, _, _ in on.recommend(ratings, k=10)]
+    assert clusters.count(0) == 5 and clusters.count(1) == 5
+    lukewarm = {ids[0]: 5, ids[1]: 4, ids[2]: 1}  # a 4★ is not within style_floor of the best: no places for it
+    assert [i for i, _, _ in on.recommend(lukewarm, k=10)] == [i for i, _, _ in off.recommend(lukewarm, k=10)]

@@ -2,12 +2,15 @@
 recommenders a user would pick instead — so "are jewelrec's picks good?" has a number.
 
 A shopper's hidden taste is a set of attribute values they love (one category; a metal across categories; a
-category and a metal), optionally a second style they only like, and a category they dislike. Every piece has
+category and a metal; or two categories loved alike), optionally a second style they only like, and a category
+they dislike. Every piece has
 a true utility (5 loved, 4 liked, 2 disliked, 3 otherwise). The shopper rates pieces with noise, by one of two
 protocols — ``rate-tab`` (the first two pages of eight the Space's Rate tab shows) or ``browse`` (pieces they
 look at: mostly ones they love or like, some at random) — and then asks for ``k`` picks. A pick is relevant
 when the shopper would rate it 4★ or more (loved or liked); nDCG is graded (a loved piece gains 2, a liked one 1),
-so a list that puts the loved style first scores higher than one that mixes both evenly.
+so a list that puts the loved style first scores higher than one that mixes both evenly. For the
+``two-categories`` shape, ``balance`` is how evenly the list shares itself between the two loved categories:
+``min(picks in one, picks in the other) / (k / 2)`` — 1 an even split, 0 one category only.
 
 Strategies over the same embeddings (what a vector database offers instead):
 
@@ -31,18 +34,21 @@ import scipy.sparse as sp
 
 from jewelrec.evaluation.metrics import evaluate_ranking, graded_ndcg_at_k
 
-TASTE_SHAPES = ("category", "metal", "category+metal")
+TASTE_SHAPES = ("category", "metal", "category+metal")  # one loved style: what synthetic rating logs draw
+SHOPPER_SHAPES = (*TASTE_SHAPES, "two-categories")  # what the shopper benchmark scores (two loved styles last)
 PROTOCOLS = ("rate-tab", "browse")
 LOVED, LIKED, NEUTRAL, DISLIKED = 5.0, 4.0, 3.0, 2.0
 
 
 @dataclass
 class Taste:
-    """What one shopper loves ({column: value}, all must hold), likes (a second, weaker style) and dislikes."""
+    """What one shopper loves ({column: value}, all must hold), also loves (a second style loved as much, or
+    empty), likes (a second, weaker style) and dislikes."""
 
     loves: dict[str, str]
     likes: dict[str, str] = field(default_factory=dict)
     dislikes: dict[str, str] = field(default_factory=dict)
+    also_loves: dict[str, str] = field(default_factory=dict)
 
     def utility(self, items: pd.DataFrame) -> np.ndarray:
         """True stars per item (n,): 5 loved, 4 liked, 2 disliked, 3 otherwise."""
@@ -55,23 +61,44 @@ class Taste:
         u = np.full(len(items), NEUTRAL, dtype=np.float32)
         u[match(self.dislikes)] = DISLIKED
         u[match(self.likes)] = LIKED
-        u[match(self.loves)] = LOVED
+        u[match(self.loves) | match(self.also_loves)] = LOVED
         return u
+
+    def loved_groups(self, items: pd.DataFrame) -> np.ndarray:
+        """(n,) int: 1 for pieces matching ``loves``, 2 for ``also_loves`` (when set), 0 otherwise."""
+        groups = np.zeros(len(items), dtype=np.int64)
+        for group, spec in ((2, self.also_loves), (1, self.loves)):
+            if spec:
+                mask = np.ones(len(items), dtype=bool)
+                for column, value in spec.items():
+                    mask &= items[column].astype(str).to_numpy() == value
+                groups[mask] = group
+        return groups
 
 
 def draw_taste(items: pd.DataFrame, shape: str, rng: np.random.Generator, *, second_style: bool,
                dislike: bool) -> Taste:
-    """A random taste of ``shape`` over the catalog's ``category`` / ``metal`` columns."""
+    """A random taste of ``shape`` (one of :data:`SHOPPER_SHAPES`) over the catalog's ``category`` / ``metal``
+    columns. ``two-categories`` loves a second category as much as the first (and needs three categories)."""
+    if shape not in SHOPPER_SHAPES:
+        raise ValueError(f"unknown taste shape {shape!r}; choose one of {SHOPPER_SHAPES}")
     categories = sorted(items["category"].astype(str).unique())
     metals = sorted(items["metal"].astype(str).unique())
     category, metal = str(rng.choice(categories)), str(rng.choice(metals))
     others = [c for c in categories if c != category]
     loves = {"category": {"category": category}, "metal": {"metal": metal},
-             "category+metal": {"category": category, "metal": metal}}[shape]
+             "category+metal": {"category": category, "metal": metal},
+             "two-categories": {"category": category}}[shape]
+    also_loves = {}
+    if shape == "two-categories":
+        if len(others) < 2:
+            raise ValueError(f"the two-categories taste needs ≥ 3 categories, the catalog has {len(categories)}")
+        also_loves = {"category": str(rng.choice(others))}
+        others = [c for c in others if c != also_loves["category"]]
     likes = {"category": str(rng.choice(others))} if second_style else {}
     left = [c for c in others if c != likes.get("category")]
     dislikes = {"category": str(rng.choice(left))} if dislike and left else {}
-    return Taste(loves=loves, likes=likes, dislikes=dislikes)
+    return Taste(loves=loves, likes=likes, dislikes=dislikes, also_loves=also_loves)
 
 
 def rate(utility: np.ndarray, rows: np.ndarray, rng: np.random.Generator, noise: float) -> dict[int, float]:
@@ -153,33 +180,34 @@ class SimulationConfig:
 
 def simulate(items: pd.DataFrame, embeddings: np.ndarray, rate_order: list[int],
              strategies: Mapping[str, Strategy], config: SimulationConfig,
-             shapes: tuple[str, ...] = TASTE_SHAPES,
+             shapes: tuple[str, ...] = SHOPPER_SHAPES,
              protocols: tuple[str, ...] = PROTOCOLS) -> list[dict]:
     """Every strategy on the same shoppers. One row per (shape, protocol, strategy): precision / recall /
-    nDCG / hit rate @k against the loved pieces, diversity, coverage, and the share of picks the shopper
-    dislikes."""
+    nDCG / hit rate @k against the loved pieces, diversity, coverage, the share of picks the shopper
+    dislikes, and (``two-categories`` only) the balance between the two loved categories."""
     rows: list[dict] = []
     n, k = len(items), config.k
     for shape in shapes:
         for protocol in protocols:
-            rng = np.random.default_rng([config.seed, TASTE_SHAPES.index(shape), PROTOCOLS.index(protocol)])
+            rng = np.random.default_rng([config.seed, SHOPPER_SHAPES.index(shape), PROTOCOLS.index(protocol)])
             shoppers = []
             for _ in range(config.n_shoppers):
                 taste = draw_taste(items, shape, rng, second_style=rng.random() < config.second_style,
                                    dislike=rng.random() < config.dislike)
                 utility = taste.utility(items)
                 seen = protocol_rows(protocol, utility, rate_order, rng)
-                shoppers.append((utility, rate(utility, seen, rng, config.noise)))
-            utilities = np.stack([u for u, _ in shoppers])  # (shoppers, n)
+                shoppers.append((utility, rate(utility, seen, rng, config.noise), taste.loved_groups(items)))
+            utilities = np.stack([u for u, _, _ in shoppers])  # (shoppers, n)
             relevant = sp.csr_matrix((utilities >= LIKED).astype(np.float32))
             gains = np.clip(utilities - NEUTRAL, 0, None)  # loved 2, liked 1
             for name, strategy in strategies.items():
                 ranked = np.full((len(shoppers), k), -1, dtype=np.int64)
-                disliked = []
-                for i, (utility, ratings) in enumerate(shoppers):
+                disliked, balance = [], []
+                for i, (utility, ratings, groups) in enumerate(shoppers):
                     picks = np.asarray(strategy(ratings, k), dtype=np.int64)[:k]
                     ranked[i, :len(picks)] = picks
                     disliked.append(float(np.mean(utility[picks] <= DISLIKED)) if len(picks) else 0.0)
+                    balance.append(loved_balance(groups[picks], k))
                 metrics = evaluate_ranking(relevant, ranked, k=k, metrics=["precision", "recall", "hit_rate",
                                                                             "coverage", "diversity"],
                                            n_items=n, embeddings=embeddings)
@@ -188,5 +216,12 @@ def simulate(items: pd.DataFrame, embeddings: np.ndarray, rate_order: list[int],
                              **{m.split("@")[0]: float(v) for m, v in metrics.items()},
                              "ndcg": graded_ndcg_at_k(gains, ranked, k),
                              "loved_share": float((loved & (ranked >= 0)).mean()),
-                             "disliked_share": float(np.mean(disliked))})
+                             "disliked_share": float(np.mean(disliked)),
+                             **({"balance": float(np.mean(balance))} if shape == "two-categories" else {})})
     return rows
+
+
+def loved_balance(groups: np.ndarray, k: int) -> float:
+    """``min(#1, #2) / (k / 2)`` for the loved groups (1, 2; 0 = neither) of a list's picks: 1 is an even split
+    between two loved styles, 0 a list with only one of them."""
+    return min(int(np.sum(groups == 1)), int(np.sum(groups == 2))) / (k / 2)

@@ -24,6 +24,8 @@ Scoring (``recommend``), for a user with ratings r_i on items i:
    λ·score − (1 − λ)·(its highest cosine to a piece already picked), λ = ``mmr_lambda``, and the picks are
    returned in score order. Diversity so follows the scores — a style liked more keeps more places, a second
    style clearly liked gets places as soon as it scores close to the first, a 3★ style earns none.
+   With ``balance_band`` > 0 (off by default) the candidates within that much of the k-th best score are shared
+   instead among the pieces rated near the user's best, in proportion to how far above the centre each was rated.
 
 The closeness terms use the user's ``max_seeds`` most-liked and most-disliked pieces, so a request's cost does
 not grow with the number of ratings. Catalogs above ``exhaustive_limit`` score only candidates (coarse ANN
@@ -83,6 +85,12 @@ class RecommenderConfig:
     # user's centre (two such styles needed); with less evidence MMR decides. One 5★ per style (the Rate tab)
     # reserving places cost precision where the shared taste cuts across styles (a metal): bench/README
     style_evidence: int = 3
+    # balance between strongly liked pieces, bought with score: among the candidates within this much of the k-th
+    # best score, each piece rated within style_floor of the user's best holds places in proportion to how far
+    # above the user's centre it was rated, filled with the candidates nearest to it (used where MMR decides).
+    # 0 = off. On simulated shoppers who love two categories 0.04 doubles how evenly the list splits between them
+    # and costs up to 3 % precision where one style is loved (bench/README "Two categories loved alike")
+    balance_band: float = 0.0
     mmr_pool: int = 200  # best-scored candidates MMR chooses from (at least 2k); bounds its cost
     style_floor: float = 0.8  # a style is clearly liked (slots, reasons) if its affinity is ≥ this share of the best
     shrink: float = 2.0  # pseudo-ratings pulling a cluster's affinity toward 0
@@ -210,6 +218,8 @@ class Recommender:
         slotted = liked_clusters if c.mmr_lambda is None else liked_clusters[evidence[liked_clusters] >= c.style_evidence]
         if c.mmr_lambda is None or len(slotted) >= 2:
             chosen = _slotted_top(scores, self.labels[candidates], k, affinity, slotted)
+        elif c.balance_band > 0 and (strong := liked & (a_dev >= c.style_floor * a_dev.max())).sum() >= 2:
+            chosen = _banded_top(scores, sims[:, strong], a_dev[strong], k, c.balance_band)
         else:
             chosen = _mmr_top(scores, candidate_emb, k, c.mmr_lambda, c.mmr_pool)
         # reasons quote plain cosines (what "like the piece you rated" means to a person), not the metric's
@@ -373,6 +383,36 @@ def _slotted_top(scores: np.ndarray, groups: np.ndarray, k: int, affinity: np.nd
     if len(taken) < k:
         taken = np.concatenate([taken, order[~passes][: k - len(taken)]])
     return sorted(taken.tolist(), key=lambda j: -scores[j])
+
+
+def _largest_remainder(weights: np.ndarray, k: int) -> np.ndarray:
+    """``k`` places split in proportion to positive ``weights`` (a,) by largest remainder: (a,) int64, sum k."""
+    share = k * weights / weights.sum()  # (a,)
+    places = np.floor(share).astype(np.int64)
+    places[np.argsort(-(share - places), kind="stable")[: k - int(places.sum())]] += 1
+    return places
+
+
+def _banded_top(scores: np.ndarray, anchor_sims: np.ndarray, anchor_weights: np.ndarray, k: int,
+                band: float) -> list[int]:
+    """Top-k where, among the candidates scoring at least (k-th best score − ``band``), each liked piece a holds
+    ``_largest_remainder(anchor_weights, k)[a]`` places, filled best first with the candidates whose nearest liked
+    piece it is (``anchor_sims`` (m, a) cosines to the liked pieces); places it cannot fill from the band go to the
+    band's best remaining candidates. Nothing below the band is ever taken. Returned in score order."""
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) <= k:
+        return finite[np.argsort(-scores[finite], kind="stable")].tolist()
+    kth = np.partition(scores[finite], len(finite) - k)[len(finite) - k]  # the k-th best score
+    band_rows = finite[scores[finite] >= kth - band]
+    band_rows = band_rows[np.argsort(-scores[band_rows], kind="stable")]  # (h ≥ k,) best first
+    nearest = np.argmax(anchor_sims[band_rows], axis=1)  # (h,) the liked piece each candidate is closest to
+    rank = np.empty(len(band_rows), dtype=np.int64)  # (h,) rank among the candidates of its own liked piece
+    for a in np.unique(nearest):
+        mine = nearest == a
+        rank[mine] = np.arange(int(mine.sum()))
+    passes = rank < _largest_remainder(anchor_weights.astype(np.float64), k)[nearest]
+    taken = np.concatenate([band_rows[passes], band_rows[~passes]])[:k]  # the band holds ≥ k rows
+    return taken[np.argsort(-scores[taken], kind="stable")].tolist()
 
 
 def _mmr_top(scores: np.ndarray, embeddings: np.ndarray, k: int, lam: float, pool: int) -> list[int]:
