@@ -1,6 +1,7 @@
 """recommend / similar latency at catalog sizes 10k, 100k, 1M (synthetic 512-d embeddings, clustered).
 
     python bench/bench_recommender.py [--sizes 10000 100000 1000000] [--requests 200] [--data clip-like]
+    python bench/bench_recommender.py --sizes 100000 --set balance_band=0.04   # a RecommenderConfig field changed
 
 Prints one JSON document: per size, index build time, recommend and similar p50/p99 in ms (user with 50
 ratings), similar's recall@10 against exact search, and how close recommend's candidate path comes to scoring
@@ -24,6 +25,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_shoppers import recommender_overrides  # noqa: E402
+
 from jewelrec.serving.bundle import Bundle  # noqa: E402
 from jewelrec.serving.recommender import Recommender  # noqa: E402
 
@@ -71,10 +75,10 @@ def random_ratings(rng: np.random.Generator, ids: list[str], count: int = 50) ->
 
 
 def run_size(n: int, dim: int, k: int, requests: int, seed: int, agreement_users: int, data: str,
-             warmup: int = 10) -> dict:
+             warmup: int = 10, config=None) -> dict:
     bundle = synthetic_bundle(n, dim, k, seed, data)
     start = time.perf_counter()
-    rec = Recommender(bundle)
+    rec = Recommender(bundle, config=config)
     build = time.perf_counter() - start
     rng = np.random.default_rng(seed + 1)
     ids = bundle.item_ids
@@ -132,12 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--blas-threads", type=int, default=1,
                    help="BLAS threads (app.py uses 1: a server runs requests side by side, each one small)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a RecommenderConfig field (repeatable), e.g. --set balance_band=0.04")
     args = p.parse_args(argv)
+    config = recommender_overrides(args.set)
     threadpool_limits(args.blas_threads, user_api="blas")
     results = [run_size(n, args.dim, args.clusters, args.requests, args.seed, args.agreement_users, args.data,
-                        args.warmup) for n in args.sizes]
+                        args.warmup, config) for n in args.sizes]
     print(json.dumps({"benchmark": "recommender", "faiss_threads": faiss.omp_get_max_threads(),
                       "blas_threads": args.blas_threads, "data": args.data, "warmup_calls": args.warmup,
+                      "overrides": args.set,
                       "results": results}, indent=2))
     return 0
 
