@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         config = SimulationConfig(n_shoppers=args.shoppers, k=args.k, seed=seed)
         rows += simulate(bundle.items, bundle.embeddings, rec.rate_order, named, config)
     result = {"bundle": str(path), "encoder": bundle.config.get("encoder", {}).get("type"),
-              "n_items": bundle.n_items, "recommender": asdict(rec.config), "seeds": args.seeds, "shoppers_per_case": args.shoppers, "k": args.k,
+              "n_items": bundle.n_items, "recommender": asdict(rec.config), "seeds": args.seeds,
+              "shoppers_per_case": args.shoppers, "k": args.k,
               **summarise(rows), "seconds": round(time.perf_counter() - started, 1)}
     json.dump(result, sys.stdout, indent=1)
     print()

@@ -3,9 +3,8 @@ recommenders a user would pick instead — so "are jewelrec's picks good?" has a
 
 A shopper's hidden taste is a set of attribute values they love (one category; a metal across categories; a
 category and a metal; or two categories loved alike), optionally a second style they only like, and a category
-they dislike. Every piece has
-a true utility (5 loved, 4 liked, 2 disliked, 3 otherwise). The shopper rates pieces with noise, by one of two
-protocols — ``rate-tab`` (the first two pages of eight the Space's Rate tab shows) or ``browse`` (pieces they
+they dislike. Every piece has a true utility (5 loved, 4 liked, 2 disliked, 3 otherwise). The shopper rates pieces
+with noise, by one of two protocols — ``rate-tab`` (the first two pages of eight the Space's Rate tab shows) or ``browse`` (pieces they
 look at: mostly ones they love or like, some at random) — and then asks for ``k`` picks. A pick is relevant
 when the shopper would rate it 4★ or more (loved or liked); nDCG is graded (a loved piece gains 2, a liked one 1),
 so a list that puts the loved style first scores higher than one that mixes both evenly. For the
@@ -52,28 +51,23 @@ class Taste:
 
     def utility(self, items: pd.DataFrame) -> np.ndarray:
         """True stars per item (n,): 5 loved, 4 liked, 2 disliked, 3 otherwise."""
-        def match(spec: dict[str, str]) -> np.ndarray:
-            mask = np.ones(len(items), dtype=bool)
-            for column, value in spec.items():
-                mask &= items[column].astype(str).to_numpy() == value
-            return mask if spec else np.zeros(len(items), dtype=bool)
-
         u = np.full(len(items), NEUTRAL, dtype=np.float32)
-        u[match(self.dislikes)] = DISLIKED
-        u[match(self.likes)] = LIKED
-        u[match(self.loves) | match(self.also_loves)] = LOVED
+        u[_matches(items, self.dislikes)] = DISLIKED
+        u[_matches(items, self.likes)] = LIKED
+        u[_matches(items, self.loves) | _matches(items, self.also_loves)] = LOVED
         return u
 
     def loved_groups(self, items: pd.DataFrame) -> np.ndarray:
         """(n,) int: 1 for pieces matching ``loves``, 2 for ``also_loves`` (when set), 0 otherwise."""
-        groups = np.zeros(len(items), dtype=np.int64)
-        for group, spec in ((2, self.also_loves), (1, self.loves)):
-            if spec:
-                mask = np.ones(len(items), dtype=bool)
-                for column, value in spec.items():
-                    mask &= items[column].astype(str).to_numpy() == value
-                groups[mask] = group
-        return groups
+        return np.select([_matches(items, self.loves), _matches(items, self.also_loves)], [1, 2], 0)
+
+
+def _matches(items: pd.DataFrame, spec: dict[str, str]) -> np.ndarray:
+    """(n,) bool: the items with every ``{column: value}`` of ``spec``; none when ``spec`` is empty."""
+    mask = np.full(len(items), bool(spec))
+    for column, value in spec.items():
+        mask &= items[column].astype(str).to_numpy() == value
+    return mask
 
 
 def draw_taste(items: pd.DataFrame, shape: str, rng: np.random.Generator, *, second_style: bool,
