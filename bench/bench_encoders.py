@@ -74,7 +74,7 @@ def train(name: str, catalog, seed: int):
     meta = catalog.metadata()
     if name == "catalog-clip":
         from jewelrec.catalog.captions import build_captions
-        from jewelrec.encoders.catalog_clip import CatalogClipConfig, train_catalog_clip
+        from jewelrec.encoders.catalog_clip_training import CatalogClipConfig, train_catalog_clip
 
         return train_catalog_clip(catalog.images, build_captions(meta), meta, config=CatalogClipConfig(seed=seed),
                                   progress=False)

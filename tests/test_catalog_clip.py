@@ -8,7 +8,7 @@ import pytest
 
 from jewelrec.catalog.captions import build_captions
 from jewelrec.encoders import load_encoder
-from jewelrec.encoders.catalog_clip import CatalogClipConfig, finetune_clip, train_catalog_clip
+from jewelrec.encoders.catalog_clip_training import CatalogClipConfig, finetune_clip, train_catalog_clip
 
 TINY = CatalogClipConfig(image_size=32, widths=(8, 16, 16, 16), text_width=16, text_layers=1, text_heads=2,
                          epochs=4, patience=4, text_steps=60, batch_size=16, time_budget_s=60)
@@ -92,10 +92,10 @@ def test_auto_picks_the_catalog_clip_and_falls_back_to_the_cnn_without_text(samp
         def metadata(self):
             return self.frame
 
-    import jewelrec.encoders.catalog_clip as catalog_clip
+    import jewelrec.encoders.catalog_clip_training as catalog_clip_training
 
     monkeypatch.setattr(fit, "clip_available", lambda *a: (False, "the Hub cannot be reached"))
-    monkeypatch.setattr(catalog_clip, "CatalogClipConfig", lambda **kw: TINY)  # the tiny recipe, not 60 s
+    monkeypatch.setattr(catalog_clip_training, "CatalogClipConfig", lambda **kw: TINY)  # the tiny recipe, not 60 s
     config = FitConfig(cnn_epochs=1)
     encoder, reason = fit.choose_encoder(config, FakeCatalog(meta), "category")
     assert encoder.kind == "catalog-clip" and "catalog CLIP trained on" in reason and "Hub cannot be reached" in reason

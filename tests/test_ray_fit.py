@@ -155,6 +155,7 @@ def test_a_killed_embedding_worker_loses_no_row(local_ray, tiny_clip_dir, sample
 def test_engine_ray_without_ray_names_the_install(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
     monkeypatch.delitem(sys.modules, "jewelrec.pipeline.distributed", raising=False)
+    monkeypatch.delitem(sys.modules, "jewelrec.pipeline.ray_catalog", raising=False)
     with pytest.raises(SystemExit) as err:
         main(["--dataset", "sample", "--sample-items", "12", "--engine", "ray", "--out", str(tmp_path / "b")])
     assert "pip install 'jewelrec[train]'" in str(err.value)
@@ -171,7 +172,7 @@ def test_rows_are_decided_in_catalog_order_and_counted_once():
     explicit ids first-wins, repeated pictures without an id kept as -2, and a lost row is an error."""
     import pyarrow as pa
 
-    from jewelrec.pipeline import distributed as d
+    from jewelrec.pipeline import ray_catalog as d
 
     keys = pa.table({d.ROW: [3, 0, 2, 1, 2, 4], d.REASON: [None, None, None, "truncated", None, None],
                      d.BASE_ID: ["img-aa", "sku-1", "img-aa", None, "img-aa", "sku-1"],

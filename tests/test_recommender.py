@@ -216,34 +216,34 @@ def test_whitening_keeps_a_twin_at_about_one_and_quiets_the_loud_directions():
 
 
 def test_mmr_trades_score_for_diversity_at_the_stated_lambda():
-    from jewelrec.serving.recommender import _mmr_top
+    from jewelrec.serving.selection import mmr_top
 
     # items 0-2 are near-copies scoring highest, item 3 is different and a little lower
     emb = np.array([[1, 0], [1, 0.01], [1, 0.02], [0, 1]], np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     scores = np.array([1.0, 0.99, 0.98, 0.9])
-    assert _mmr_top(scores, emb, 2, 1.0, 10) == [0, 1]  # λ = 1: the plain top k
-    assert _mmr_top(scores, emb, 2, 0.8, 10) == [0, 3]  # a copy costs (1 − λ)·1 > the 0.09 it scores above 3
-    assert _mmr_top(scores, emb, 2, 0.95, 10) == [0, 1]  # ... until λ makes the 0.05 penalty the smaller
+    assert mmr_top(scores, emb, 2, 1.0, 10) == [0, 1]  # λ = 1: the plain top k
+    assert mmr_top(scores, emb, 2, 0.8, 10) == [0, 3]  # a copy costs (1 − λ)·1 > the 0.09 it scores above 3
+    assert mmr_top(scores, emb, 2, 0.95, 10) == [0, 1]  # ... until λ makes the 0.05 penalty the smaller
     with pytest.raises(ValueError, match="mmr_lambda"):
-        _mmr_top(scores, emb, 2, 1.5, 10)
+        mmr_top(scores, emb, 2, 1.5, 10)
 
 
 def test_balance_band_shares_only_the_near_top_between_the_liked_pieces():
-    from jewelrec.serving.recommender import _banded_top
+    from jewelrec.serving.selection import banded_top
 
     # candidates 0-9 sit by liked piece A and score 0.90 ... 0.81, candidates 10-19 by liked piece B, 0.80 ... 0.71
     scores = np.r_[np.linspace(0.90, 0.81, 10), np.linspace(0.80, 0.71, 10)]
     sims = np.zeros((20, 2), np.float32)
     sims[:10, 0] = sims[10:, 1] = 1.0
     equal = np.array([1.0, 1.0])
-    assert _banded_top(scores, sims, equal, 10, 0.0) == list(range(10))  # no band: the plain top k (all A)
-    picks = _banded_top(scores, sims, equal, 10, 0.05)  # B's 0.80-0.76 are within 0.05 of the 10th best (0.81)
+    assert banded_top(scores, sims, equal, 10, 0.0) == list(range(10))  # no band: the plain top k (all A)
+    picks = banded_top(scores, sims, equal, 10, 0.05)  # B's 0.80-0.76 are within 0.05 of the 10th best (0.81)
     assert sorted(picks) == [0, 1, 2, 3, 4, 10, 11, 12, 13, 14]
     assert picks == sorted(picks, key=lambda j: -scores[j])  # still read best first
-    assert sorted(_banded_top(scores, sims, equal, 10, 0.02)) == [*range(8), 10, 11]  # only 0.80, 0.79 are in
-    assert sorted(_banded_top(scores, sims, np.array([4.0, 1.0]), 10, 1.0)) == [*range(8), 10, 11]  # 8 : 2 places
-    assert len(_banded_top(scores[:3], sims[:3], equal, 10, 0.05)) == 3  # fewer candidates than k
+    assert sorted(banded_top(scores, sims, equal, 10, 0.02)) == [*range(8), 10, 11]  # only 0.80, 0.79 are in
+    assert sorted(banded_top(scores, sims, np.array([4.0, 1.0]), 10, 1.0)) == [*range(8), 10, 11]  # 8 : 2 places
+    assert len(banded_top(scores[:3], sims[:3], equal, 10, 0.05)) == 3  # fewer candidates than k
 
 
 def test_balance_band_splits_a_list_between_two_pieces_loved_alike():

@@ -162,7 +162,7 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
 class RowRules:
     """How one source's records become catalog rows: which columns hold the image, the id and the metadata, and
     the checks every record goes through. :func:`load_catalog` applies them row by row; the Ray engine
-    (:mod:`jewelrec.pipeline.distributed`) applies the same rules to each batch in its CPU tasks."""
+    (:mod:`jewelrec.pipeline.ray_catalog`) applies the same rules to each batch in its CPU tasks."""
 
     image_column: str
     id_column: str | None

@@ -66,7 +66,7 @@ class ClipEncoder:
         self.processor = CLIPImageProcessorPil.from_pretrained(self.model_id, **kwargs)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_id, **kwargs)
         self.dim = int(self.model.config.projection_dim)
-        self.finetuned_: dict[str, Any] | None = None  # set by jewelrec.encoders.catalog_clip.finetune_clip
+        self.finetuned_: dict[str, Any] | None = None  # set by jewelrec.encoders.catalog_clip_training.finetune_clip
         # bf16 where the GPU has it (no loss scaling needed for inference), fp16 on older GPUs, fp32 on CPU
         self.autocast_dtype = None
         if self.device.type == "cuda":

@@ -54,7 +54,7 @@ def choose_encoder(config: FitConfig, catalog: Catalog, label_column: str | None
     the catalog CLIP when the catalog has captions → the CNN on ``label_column``.
     """
     from jewelrec.catalog.captions import build_captions
-    from jewelrec.encoders.catalog_clip import CatalogClipConfig
+    from jewelrec.encoders.catalog_clip_training import CatalogClipConfig
 
     meta = catalog.metadata()
     clip_config = CatalogClipConfig(seed=config.seed, time_budget_s=config.clip_seconds)
@@ -62,7 +62,7 @@ def choose_encoder(config: FitConfig, catalog: Catalog, label_column: str | None
     if config.encoder in ("auto", "clip"):
         ok, why_not = clip_available(config.model, config.model_revision)
         if ok and config.finetune:
-            from jewelrec.encoders.catalog_clip import finetune_clip
+            from jewelrec.encoders.catalog_clip_training import finetune_clip
 
             captions = build_captions(meta, columns=config.caption_columns, template=config.caption_template)
             encoder = finetune_clip(config.model, catalog.images, captions, meta, revision=config.model_revision,
@@ -84,7 +84,7 @@ def choose_encoder(config: FitConfig, catalog: Catalog, label_column: str | None
                 raise  # the user asked for captions: say what is wrong with them
             captions, no_text = None, str(err)
         if captions is not None and sum(captions.has_text) >= 2:
-            from jewelrec.encoders.catalog_clip import train_catalog_clip
+            from jewelrec.encoders.catalog_clip_training import train_catalog_clip
 
             encoder = train_catalog_clip(catalog.images, captions, meta, config=clip_config, device=config.device)
             return encoder, (f"catalog CLIP trained on {_captioned(captions)} because {why_not} "
