@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from jewelrec.space.ratings import MAX_ID_LEN, RatingError, RatingStore, data_dir, is_network_mount, mount_type
+from jewelrec.space.rating_backups import is_network_mount, mount_type
+from jewelrec.space.ratings import MAX_ID_LEN, RatingError, RatingStore, data_dir
 
 
 def test_rate_upserts_latest_and_keeps_history(tmp_path):

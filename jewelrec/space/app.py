@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from jewelrec.space.bundle_source import BuildingPage, resolve_bundle, sample_needs_build
 from jewelrec.space.ratings import data_dir
-from jewelrec.space.service import BuildingPage, SpaceService, resolve_bundle, sample_needs_build
+from jewelrec.space.service import SpaceService
 
 
 def create_demo(*, building_page: bool = False) -> tuple[Any, SpaceService]:

@@ -29,11 +29,9 @@ from typing import NamedTuple
 import numpy as np
 
 from jewelrec.paths import cache_dir, home
+from jewelrec.space.rating_backups import BACKUP_NAME, _copy_database, is_network_mount, restore
 
 MAX_ID_LEN = 128  # ids are short keys; a longer one is a bug or an attack, not a real item
-NETWORK_FS = ("nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre",
-              "gcsfuse", "s3fs", "sshfs", "davfs", "virtiofs")
-BACKUP_NAME = "ratings.backup.db"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ratings (
@@ -93,30 +91,6 @@ def replay(history: Sequence[tuple[int, str, int]], clears: Sequence[tuple[int, 
 def data_dir() -> Path:
     """Where ratings live: ``$JEWELREC_DATA_DIR``, else ``jewelrec.paths.home()/data``."""
     return Path(os.environ.get("JEWELREC_DATA_DIR") or home() / "data")
-
-
-def mount_type(path: str | Path, mounts_file: str | Path = "/proc/mounts") -> str:
-    """File-system type of the mount holding ``path`` (longest mount-point prefix), ``"unknown"`` if unreadable."""
-    target = Path(path).resolve()
-    best, fstype = -1, "unknown"
-    try:
-        lines = Path(mounts_file).read_text().splitlines()
-    except OSError:
-        return fstype
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 3:
-            continue
-        point = Path(parts[1].replace("\\040", " "))
-        if (target == point or point in target.parents) and len(str(point)) > best:
-            best, fstype = len(str(point)), parts[2]
-    return fstype
-
-
-def is_network_mount(path: str | Path, mounts_file: str | Path = "/proc/mounts") -> bool:
-    """True when ``path`` sits on NFS/SMB/FUSE-like storage where SQLite WAL locking is unsafe."""
-    fstype = mount_type(path, mounts_file).lower()
-    return fstype.startswith("fuse") or fstype in NETWORK_FS
 
 
 def _validate(user_id: str, item_id: str, stars: object, known_items: Collection[str] | None) -> int:
@@ -419,23 +393,3 @@ def _mark_untracked_clears(db: sqlite3.Connection) -> None:
                      if replay(rows[j:], [], marker) == now), marker)
         db.execute("INSERT INTO rating_clears (id, user_id, upto, cleared_at) VALUES (?, ?, ?, ?)",
                    (marker, user, upto, time.time()))
-
-
-def restore(backup: str | Path, live: str | Path) -> None:
-    """Copy a backup DB into ``live`` with the SQLite backup API (the live file's WAL is replaced too)."""
-    live = Path(live)
-    live.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(f"file:{Path(backup).resolve()}?mode=ro", uri=True)
-    try:
-        _copy_database(src, live)
-    finally:
-        src.close()
-
-
-def _copy_database(src: sqlite3.Connection, dest: Path) -> None:
-    """Copy the open database ``src`` into the file ``dest`` with the SQLite backup API."""
-    out = sqlite3.connect(dest)
-    try:
-        src.backup(out)
-    finally:
-        out.close()

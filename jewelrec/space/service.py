@@ -1,4 +1,5 @@
-"""The Space's logic: which bundle to serve, and the plain typed handlers the Gradio layout (app.py) calls.
+"""The Space's logic: the plain typed handlers the Gradio layout (app.py) calls. Which bundle to serve is
+:mod:`~jewelrec.space.bundle_source`'s; who is asking, :mod:`~jewelrec.space.identity`'s.
 
 Nothing here keeps per-user state: every handler takes the ``user_id`` the layout resolved from the session
 (Hugging Face OAuth username, else the per-browser id, else the connection's session hash).
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import uuid
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -19,14 +18,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from jewelrec.paths import cache_dir
 from jewelrec.serving.blend import CrowdRecommender
-from jewelrec.serving.bundle import Bundle, BundleError
+from jewelrec.serving.bundle import Bundle
 from jewelrec.serving.naming import CLAIM_SHARE, EMPTY, NOUN_COLUMNS, attribute_columns
 from jewelrec.serving.recommender import Recommender
 from jewelrec.space import views
 from jewelrec.space.crowd import CrowdRefresher, CrowdSettings
-from jewelrec.space.ratings import MAX_ID_LEN, RatingStore, data_dir
+from jewelrec.space.identity import browser_secret
+from jewelrec.space.ratings import MAX_ID_LEN, RatingStore
 
 log = logging.getLogger(__name__)
 DETAIL_COLUMNS = ["item_id", "name", "details", "score", "why"]
@@ -40,159 +39,6 @@ UPLOAD_PROBLEMS = {  # validate_image's reasons, said to a shopper
 }
 MAP_PIECES = 12  # pieces listed for a band of the style map (API)
 PICKER_MAX = 1000  # pieces named in Similar's picker: enough to browse, small enough for the page (~50 kB)
-
-
-def sample_bundle_dir() -> Path:
-    return cache_dir("bundles") / "sample"
-
-
-def resolve_bundle() -> tuple[Bundle, dict[str, Any]]:
-    """The bundle to serve and where it came from.
-
-    ``$JEWELREC_BUNDLE`` (a directory) wins; else ``$JEWELREC_REPO`` (+ ``$JEWELREC_REVISION``) pulls from the Hub;
-    else the sample bundle, built once into ``cache_dir('bundles')/sample`` (1–3 min on 2 cores) and reused.
-    ``origin`` is ``{"repo_id", "revision", "commit", "offline", "notice"}`` (Hub) or ``{"path", "notice"}``.
-    """
-    local = os.environ.get("JEWELREC_BUNDLE")
-    if local:
-        if not Path(local).is_dir():
-            raise FileNotFoundError(f"JEWELREC_BUNDLE={local!r} is not a directory; point it at a bundle made by "
-                                    "`python -m training.fit --out DIR`, or unset it to use the sample")
-        return Bundle.load(local), {"path": str(local), "notice": None}
-    repo = os.environ.get("JEWELREC_REPO")
-    if repo:
-        from jewelrec.serving.hub import pull  # the Hub seam: only needed when a repo is configured
-
-        return pull(repo, os.environ.get("JEWELREC_REVISION") or None)
-    out = sample_bundle_dir()
-    try:
-        return Bundle.load(out), {"path": str(out), "notice": "built-in sample catalog"}
-    except (BundleError, FileNotFoundError, OSError) as exc:
-        print(f"[jewelrec] no usable sample bundle at {out} ({type(exc).__name__}); building it now — "
-              "1–3 minutes on 2 CPU cores, only the first time", flush=True)
-    from jewelrec.pipeline.fit import FitConfig, run  # needs the [train] extra; a repo-backed Space never gets here
-
-    run(FitConfig(dataset="sample", out=str(out)))
-    return Bundle.load(out), {"path": str(out), "notice": "built-in sample catalog"}
-
-
-def sample_needs_build() -> bool:
-    """True when ``python app.py`` will have to build the sample bundle before it can serve."""
-    if os.environ.get("JEWELREC_BUNDLE") or os.environ.get("JEWELREC_REPO"):
-        return False
-    return not (sample_bundle_dir() / "config.json").is_file()
-
-
-class BuildingPage:
-    """A placeholder page on the Space's port while the sample bundle is built (first start only): it says what
-    is happening and reloads itself every 5 s until the real app answers. Stdlib only, one page, no files."""
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 7860):
-        import http.server
-        import threading
-        import time
-
-        started = time.time()
-
-        class Page(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
-                body = ("<!doctype html><meta charset='utf-8'><meta http-equiv='refresh' content='5'>"
-                        "<title>jewelrec · starting</title><body style='font-family:sans-serif;max-width:36rem;"
-                        "margin:15vh auto;color:#333'><h1>◆ jewelrec is getting ready</h1><p>Building the "
-                        "built-in sample catalog and its style model — this happens once, on the first start, "
-                        f"and takes 1–3 minutes on a small CPU. Elapsed: {time.time() - started:.0f} s.</p>"
-                        "<p>This page reloads by itself; progress is shown in the terminal.</p>").encode()
-                self.send_response(503)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Retry-After", "5")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:  # keep the terminal for the build's progress
-                pass
-
-        self.server = http.server.ThreadingHTTPServer((host, port), Page)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def origin_text(origin: dict[str, Any], bundle: Bundle) -> str:
-    """One footer line: what is being served, from where."""
-    if origin.get("repo_id"):
-        commit = str(origin.get("commit") or origin.get("revision") or "?")[:12]
-        where = f"[{origin['repo_id']}](https://huggingface.co/{origin['repo_id']}) @ `{commit}`"
-        if origin.get("offline"):
-            where += " (offline copy)"
-    else:
-        where = "local bundle" if not origin.get("notice") else str(origin["notice"])
-    encoder = (bundle.config.get("encoder") or {}).get("type", "?")
-    method = (bundle.config.get("clustering") or {}).get("method") or bundle.config.get("method") or "?"
-    line = f"Serving {bundle.n_items} pieces · {bundle.n_clusters} styles · encoder `{encoder}` · {where}"
-    if origin.get("notice") and origin.get("repo_id"):
-        line += f" · ⚠️ {origin['notice']}"
-    return line + (f" · clustering `{method}`" if method != "?" else "")
-
-
-def user_key(oauth_username: str | None, browser_id: str | None, session_hash: str | None) -> str:
-    """The id ratings are stored under: signed-in user, else this browser, else this connection."""
-    if oauth_username:
-        return f"hf:{oauth_username}"[:128]
-    if browser_id:
-        return f"browser:{browser_id}"[:128]
-    if session_hash:
-        return f"session:{session_hash}"[:128]
-    raise ValueError("no identity: sign in, or allow this site to keep a browser id")
-
-
-BROWSER_ID_HEX, SIGNATURE_HEX = 32, 16  # a random id and the first 64 bits of its HMAC-SHA256
-
-
-def browser_secret(directory: str | Path | None = None) -> bytes:
-    """The server-side key that signs anonymous browser ids: ``$JEWELREC_SECRET``, else a random key kept in
-    ``DATA_DIR/browser-id.key`` (created on first use, owner-only), so ids stay valid across restarts."""
-    import secrets
-
-    if os.environ.get("JEWELREC_SECRET"):
-        return os.environ["JEWELREC_SECRET"].encode()
-    path = Path(directory or data_dir()) / "browser-id.key"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
-
-
-def _signature(random_id: str, secret: bytes) -> str:
-    import hashlib
-    import hmac
-
-    return hmac.new(secret, random_id.encode(), hashlib.sha256).hexdigest()[:SIGNATURE_HEX]
-
-
-def verify_browser_id(token: str | None, secret: bytes) -> str | None:
-    """``token`` when this server minted it (its signature checks out), else None: a client cannot make up, or
-    copy in by hand, an id it was not given."""
-    import hmac
-
-    if not isinstance(token, str) or len(token) != BROWSER_ID_HEX + SIGNATURE_HEX:
-        return None
-    random_id, signature = token[:BROWSER_ID_HEX], token[BROWSER_ID_HEX:]
-    if not all(c in "0123456789abcdef" for c in token):
-        return None
-    return token if hmac.compare_digest(signature, _signature(random_id, secret)) else None
-
-
-def new_browser_id(current: str | None, secret: bytes) -> str:
-    """Keep a valid signed id; otherwise mint a random one (never derived from anything about the user)."""
-    if verify_browser_id(current, secret):
-        return current
-    random_id = uuid.uuid4().hex
-    return random_id + _signature(random_id, secret)
 
 
 @dataclass

@@ -3,7 +3,8 @@ five-star control, the style map as an SVG with its legend, the style guide and 
 
 Every builder is a pure function of what it is given (no bundle, no user), escapes all catalog text, and
 inlines pictures as data URIs, so no file path or URL of the server reaches the browser. The JavaScript that
-makes them interactive lives in :mod:`jewelrec.space.ui` beside the components it belongs to.
+makes them interactive lives in :mod:`jewelrec.space.page_assets`; :mod:`jewelrec.space.ui` attaches it
+to the components it belongs to.
 """
 
 from __future__ import annotations

@@ -1,0 +1,68 @@
+"""Who is asking: the id a shopper's ratings are stored under, and the signed anonymous per-browser ids a
+server mints (and checks) for shoppers who are not signed in."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from jewelrec.space.ratings import data_dir
+
+
+def user_key(oauth_username: str | None, browser_id: str | None, session_hash: str | None) -> str:
+    """The id ratings are stored under: signed-in user, else this browser, else this connection."""
+    if oauth_username:
+        return f"hf:{oauth_username}"[:128]
+    if browser_id:
+        return f"browser:{browser_id}"[:128]
+    if session_hash:
+        return f"session:{session_hash}"[:128]
+    raise ValueError("no identity: sign in, or allow this site to keep a browser id")
+
+
+BROWSER_ID_HEX, SIGNATURE_HEX = 32, 16  # a random id and the first 64 bits of its HMAC-SHA256
+
+
+def browser_secret(directory: str | Path | None = None) -> bytes:
+    """The server-side key that signs anonymous browser ids: ``$JEWELREC_SECRET``, else a random key kept in
+    ``DATA_DIR/browser-id.key`` (created on first use, owner-only), so ids stay valid across restarts."""
+    import secrets
+
+    if os.environ.get("JEWELREC_SECRET"):
+        return os.environ["JEWELREC_SECRET"].encode()
+    path = Path(directory or data_dir()) / "browser-id.key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def _signature(random_id: str, secret: bytes) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(secret, random_id.encode(), hashlib.sha256).hexdigest()[:SIGNATURE_HEX]
+
+
+def verify_browser_id(token: str | None, secret: bytes) -> str | None:
+    """``token`` when this server minted it (its signature checks out), else None: a client cannot make up, or
+    copy in by hand, an id it was not given."""
+    import hmac
+
+    if not isinstance(token, str) or len(token) != BROWSER_ID_HEX + SIGNATURE_HEX:
+        return None
+    random_id, signature = token[:BROWSER_ID_HEX], token[BROWSER_ID_HEX:]
+    if not all(c in "0123456789abcdef" for c in token):
+        return None
+    return token if hmac.compare_digest(signature, _signature(random_id, secret)) else None
+
+
+def new_browser_id(current: str | None, secret: bytes) -> str:
+    """Keep a valid signed id; otherwise mint a random one (never derived from anything about the user)."""
+    if verify_browser_id(current, secret):
+        return current
+    random_id = uuid.uuid4().hex
+    return random_id + _signature(random_id, secret)

@@ -1,0 +1,57 @@
+"""Keeping the rating database safe where SQLite WAL is not: whether a data dir sits on a network/FUSE mount
+(:func:`is_network_mount`), and copying a database with the SQLite backup API — the copies
+:meth:`~jewelrec.space.ratings.RatingStore.backup` writes into the data dir, and :func:`restore` of the newest one
+at start."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+NETWORK_FS = ("nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre",
+              "gcsfuse", "s3fs", "sshfs", "davfs", "virtiofs")
+BACKUP_NAME = "ratings.backup.db"
+
+
+def mount_type(path: str | Path, mounts_file: str | Path = "/proc/mounts") -> str:
+    """File-system type of the mount holding ``path`` (longest mount-point prefix), ``"unknown"`` if unreadable."""
+    target = Path(path).resolve()
+    best, fstype = -1, "unknown"
+    try:
+        lines = Path(mounts_file).read_text().splitlines()
+    except OSError:
+        return fstype
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = Path(parts[1].replace("\\040", " "))
+        if (target == point or point in target.parents) and len(str(point)) > best:
+            best, fstype = len(str(point)), parts[2]
+    return fstype
+
+
+def is_network_mount(path: str | Path, mounts_file: str | Path = "/proc/mounts") -> bool:
+    """True when ``path`` sits on NFS/SMB/FUSE-like storage where SQLite WAL locking is unsafe."""
+    fstype = mount_type(path, mounts_file).lower()
+    return fstype.startswith("fuse") or fstype in NETWORK_FS
+
+
+def restore(backup: str | Path, live: str | Path) -> None:
+    """Copy a backup DB into ``live`` with the SQLite backup API (the live file's WAL is replaced too)."""
+    live = Path(live)
+    live.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{Path(backup).resolve()}?mode=ro", uri=True)
+    try:
+        _copy_database(src, live)
+    finally:
+        src.close()
+
+
+def _copy_database(src: sqlite3.Connection, dest: Path) -> None:
+    """Copy the open database ``src`` into the file ``dest`` with the SQLite backup API."""
+    out = sqlite3.connect(dest)
+    try:
+        src.backup(out)
+    finally:
+        out.close()
