@@ -108,3 +108,20 @@ class CatalogClipEncoder:
                    CLIPTextModelWithProjection.from_pretrained(directory / "text", **kwargs),
                    AutoTokenizer.from_pretrained(directory, **kwargs),
                    CLIPImageProcessorPil.from_pretrained(directory, **kwargs), device=device)
+
+
+# The trainer's names lived in this module before it got its own; they stay importable from here, loaded on first
+# use (serving an encoder never imports the training code, and the trainer imports this module: no cycle).
+_TRAINING = {name: "jewelrec.encoders.catalog_clip_training"
+             for name in ("PAD", "UNK", "BOS", "EOS", "CatalogClipConfig", "train_tokenizer", "catalog_pixels",
+                          "train_catalog_clip", "finetune_clip")}
+_TRAINING.update({name: "jewelrec.encoders.contrastive"
+                  for name in ("augment", "multi_positive_loss", "PairData", "pair_data", "DualTrainer")})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TRAINING:
+        import importlib
+
+        return getattr(importlib.import_module(_TRAINING[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

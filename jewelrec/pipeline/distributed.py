@@ -38,19 +38,27 @@ import ray
 
 from jewelrec.catalog.loading import Catalog, label_column
 from jewelrec.pipeline.config import FitConfig
-from jewelrec.pipeline.ray_catalog import (
+from jewelrec.pipeline.ray_catalog import (  # noqa: F401  (the reading side's public names, importable here as before)
+    BASE_ID,
     EMBEDDING,
+    EXPLICIT,
     IMAGE,
     KEY_COLUMNS,
+    MAX_BLOCK_ROWS,
     REASON,
     ROW,
+    STEM,
     THUMB,
+    TRAIN_SAMPLE,
+    CatalogDatasource,
+    CatalogPlan,
     catalog_pipeline,
     decide_rows,
     first_copies,
     meta_frame,
     plan_catalog,
     training_catalog,
+    validate_batch,
 )
 
 log = logging.getLogger("jewelrec.fit.ray")

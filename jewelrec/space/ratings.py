@@ -29,7 +29,14 @@ from typing import NamedTuple
 import numpy as np
 
 from jewelrec.paths import cache_dir, home
-from jewelrec.space.rating_backups import BACKUP_NAME, _copy_database, is_network_mount, restore
+from jewelrec.space.rating_backups import (  # noqa: F401  (mount_type, NETWORK_FS: importable here as before)
+    BACKUP_NAME,
+    NETWORK_FS,
+    _copy_database,
+    is_network_mount,
+    mount_type,
+    restore,
+)
 
 MAX_ID_LEN = 128  # ids are short keys; a longer one is a bug or an attack, not a real item
 

@@ -23,8 +23,20 @@ from jewelrec.serving.bundle import Bundle
 from jewelrec.serving.naming import CLAIM_SHARE, EMPTY, NOUN_COLUMNS, attribute_columns
 from jewelrec.serving.recommender import Recommender
 from jewelrec.space import views
+from jewelrec.space.bundle_source import (  # noqa: F401  (moved out of this module; importable here as before)
+    BuildingPage,
+    origin_text,
+    resolve_bundle,
+    sample_bundle_dir,
+    sample_needs_build,
+)
 from jewelrec.space.crowd import CrowdRefresher, CrowdSettings
-from jewelrec.space.identity import browser_secret
+from jewelrec.space.identity import (  # noqa: F401  (browser_secret is used here; the rest as before)
+    browser_secret,
+    new_browser_id,
+    user_key,
+    verify_browser_id,
+)
 from jewelrec.space.ratings import MAX_ID_LEN, RatingStore
 
 log = logging.getLogger(__name__)
