@@ -257,3 +257,31 @@ def test_balance_band_splits_a_list_between_two_pieces_loved_alike():
     assert clusters.count(0) == 5 and clusters.count(1) == 5
     lukewarm = {ids[0]: 5, ids[1]: 4, ids[2]: 1}  # a 4★ is not within style_floor of the best: no places for it
     assert [i for i, _, _ in on.recommend(lukewarm, k=10)] == [i for i, _, _ in off.recommend(lukewarm, k=10)]
+
+
+def test_ratings_with_no_like_or_dislike_give_the_cold_start_picks_without_the_rated_pieces(rec):
+    """Every rating 3★ (int, float, or float noise around 3): no signal to steer by, so the cold-start list with
+    the rated pieces left out and a reason that says why — it used to crash in a max over no liked pieces."""
+    from jewelrec.serving.blend import CrowdRecommender
+    from jewelrec.serving.collaborative import CollaborativeModel
+
+    ids = rec.bundle.item_ids
+    cold = rec.cold_start(k=12)
+    for ratings in ({ids[0]: 3}, {ids[0]: 3, ids[1]: 3}, {ids[0]: 3.0}, {ids[0]: 3, ids[1]: 3.0004}):
+        picks = rec.recommend(ratings, k=10)
+        assert len(picks) == 10 and not set(ratings) & {item for item, _, _ in picks}
+        assert [item for item, _, _ in picks] == [item for item, _, _ in cold if item not in ratings][:10]
+        assert all(why.endswith("your ratings so far are all neutral (3★)") for _, _, why in picks)
+    crowd = CollaborativeModel(ids).fit([ids[0], ids[1]] * 6, [f"u{u}" for u in range(6) for _ in (0, 1)], [5] * 12)
+    assert CrowdRecommender(rec, lambda: crowd).recommend({ids[0]: 3}, 5) == rec.recommend({ids[0]: 3}, 5)
+    # the other degenerate sets do not crash either: a deviation of a thousandth of a star, dislikes only,
+    # every piece rated, only rated pieces recommendable, the balance band on
+    assert len(rec.recommend({ids[0]: 3, ids[1]: 3.002}, k=5)) == 5
+    assert len(rec.recommend({i: 3.002 for i in ids[:200]}, k=5)) == 5
+    assert len(rec.recommend({ids[0]: 1, ids[1]: 2}, k=5)) == 5
+    assert rec.recommend({i: 5 for i in ids}, k=5) == [] and rec.recommend({i: 3 for i in ids}, k=5) == []
+    only_rated = Recommender(rec.bundle, recommendable=np.isin(ids, ids[:2]))
+    assert only_rated.recommend({ids[0]: 5, ids[1]: 1}, k=5) == []
+    assert [item for item, _, _ in only_rated.recommend({ids[0]: 3}, k=5)] == [ids[1]]
+    banded = Recommender(rec.bundle, config=RecommenderConfig(balance_band=0.05))
+    assert len(banded.recommend({ids[0]: 1, ids[1]: 1}, k=5)) == 5

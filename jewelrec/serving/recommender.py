@@ -58,6 +58,8 @@ from jewelrec.serving.selection import banded_top, mmr_top, slotted_top
 from jewelrec.serving.stored_index import load_search_index
 
 MAX_RATINGS = 10_000  # a person cannot rate more; refuse bigger payloads before doing work
+# stars this close to 3 are neutral: finer than any star widget, so only a client's float noise sits inside it
+NEUTRAL_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -176,11 +178,15 @@ class Recommender:
 
     # -- public API ----------------------------------------------------------------------------------
     def recommend(self, ratings: Mapping[str, float], k: int = 10) -> list[tuple[str, float, str]]:
-        """Top ``k`` unrated items for a user's ``{item_id: stars}``; cold start when ratings are empty."""
+        """Top ``k`` unrated items for a user's ``{item_id: stars}``; cold start when ratings are empty, and without
+        the rated pieces when every rating is neutral (3★)."""
         k = _check_k(k)
         rows, stars = self._rows(ratings)
         if len(rows) == 0:
             return self.cold_start(k)
+        if float(np.abs(stars - 3.0).max()) < NEUTRAL_TOLERANCE:
+            # every rating neutral (3★): no like or dislike to steer by, so the cold-start picks, rated ones left out
+            return self._central_picks(k, exclude=rows, note="your ratings so far are all neutral (3★)")
         c = self.config
         centre = (stars.sum() + 2 * 3.0) / (len(stars) + 2)
         dev = stars - centre  # (r,)
@@ -199,7 +205,7 @@ class Recommender:
         candidates = self._candidates(rows[anchors][dev[anchors] > 0][: c.probe_seeds], query, affinity, k)
         a_dev = dev[anchors]
         liked, disliked = a_dev > 0, a_dev < 0
-        weights = np.abs(a_dev) / max(float(np.abs(a_dev).max()), 1e-6)  # (a,)
+        weights = np.abs(a_dev) / max(float(np.abs(a_dev).max(initial=0.0)), 1e-6)  # (a,)
         candidate_emb = self.embeddings if self.exhaustive else self.embeddings[candidates]  # no copy when all
         sims = candidate_emb @ seed_emb.T  # (m, a) cosines (in the metric W with whiten_closeness)
         weighted = sims * weights  # (m, a)
@@ -220,7 +226,7 @@ class Recommender:
         slotted = liked_clusters if c.mmr_lambda is None else liked_clusters[evidence[liked_clusters] >= c.style_evidence]
         if c.mmr_lambda is None or len(slotted) >= 2:
             chosen = slotted_top(scores, self.labels[candidates], k, affinity, slotted)
-        elif c.balance_band > 0 and (strong := liked & (a_dev >= c.style_floor * a_dev.max())).sum() >= 2:
+        elif c.balance_band > 0 and (strong := liked & (a_dev >= c.style_floor * a_dev.max(initial=0.0))).sum() >= 2:
             chosen = banded_top(scores, sims[:, strong], a_dev[strong], k, c.balance_band)
         else:
             chosen = mmr_top(scores, candidate_emb, k, c.mmr_lambda, c.mmr_pool)
@@ -244,21 +250,27 @@ class Recommender:
 
     def cold_start(self, k: int = 10) -> list[tuple[str, float, str]]:
         """No ratings yet: the most central pieces, one style at a time (biggest styles first)."""
-        k = _check_k(k)
+        return self._central_picks(_check_k(k))
+
+    def _central_picks(self, k: int, exclude: np.ndarray | None = None, note: str = "") -> list[tuple[str, float, str]]:
+        """``cold_start``'s picks, the rows in ``exclude`` left out, ``note`` appended to each reason."""
         by_size = sorted(range(len(self.central_items)), key=lambda c: -len(self.central_items[c]))
         picks: list[tuple[str, float, str]] = []
         depth = 0
         central = self.central_items
         if self.recommendable is not None:
             central = [members[self.recommendable[members]] for members in central]
+        if exclude is not None and len(exclude):
+            central = [members[~np.isin(members, exclude)] for members in central]
         while len(picks) < min(k, sum(len(members) for members in central)):
             for cluster in by_size:
                 members = central[cluster]
                 if depth < len(members) and len(picks) < k:
                     item = members[depth]
                     role = "a signature piece" if self.fits_name[item] else "a central piece"
+                    reason = f"{role} of {style_phrase(self.cluster_names[cluster])}"
                     picks.append((str(self.ids[item]), float(self.probs[item, cluster]),
-                                  f"{role} of {style_phrase(self.cluster_names[cluster])}"))
+                                  f"{reason}; {note}" if note else reason))
             depth += 1
         return picks
 
