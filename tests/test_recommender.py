@@ -285,3 +285,24 @@ def test_ratings_with_no_like_or_dislike_give_the_cold_start_picks_without_the_r
     assert [item for item, _, _ in only_rated.recommend({ids[0]: 3}, k=5)] == [ids[1]]
     banded = Recommender(rec.bundle, config=RecommenderConfig(balance_band=0.05))
     assert len(banded.recommend({ids[0]: 1, ids[1]: 1}, k=5)) == 5
+
+
+def test_arguments_of_the_wrong_type_get_a_type_error_naming_what_to_pass(rec, tiny_clip_dir):
+    from jewelrec.encoders import ClipEncoder
+
+    for ratings in (None, [("it-00000", 5)], "it-00000", 5):
+        with pytest.raises(TypeError, match=r"ratings must be a mapping \{item_id: stars\}, e\.g\. \{'it-00000': 5\}"):
+            rec.recommend(ratings)
+    searcher = Recommender(make_synthetic_bundle(n_items=60, dim=16), encoder=ClipEncoder(str(tiny_clip_dir)))
+    for text in (123, ["gold"], None):
+        with pytest.raises(TypeError, match="search text must be a str, e.g. 'rose gold ring', got"):
+            searcher.search(text)
+    with pytest.raises(TypeError, match=r"got bytes; decode it first"):
+        searcher.search(b"gold")
+    assert len(searcher.search("gold ring", k=3)) == 3
+    with pytest.raises(ValueError, match=r"vector must be a \(32,\) embedding .* got shape \(5,\)"):
+        rec.nearest(np.zeros(5))
+    with pytest.raises(TypeError, match=r"vector must be a \(32,\) array of numbers"):
+        rec.nearest("gold")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        rec.nearest(np.full(32, np.nan))

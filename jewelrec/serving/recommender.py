@@ -164,6 +164,10 @@ class Recommender:
 
     # -- validation ----------------------------------------------------------------------------------
     def _rows(self, ratings: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        if not isinstance(ratings, Mapping):
+            example = _shown(self.ids[0]) if len(self.ids) else "'ring-1'"
+            raise TypeError(f"ratings must be a mapping {{item_id: stars}}, e.g. {{{example}: 5}} ({{}} for none yet), "
+                            f"got {type(ratings).__name__}")
         if len(ratings) > MAX_RATINGS:
             raise ValueError(f"{len(ratings)} ratings is more than the {MAX_RATINGS} one request may carry")
         rows, stars = [], []
@@ -284,7 +288,17 @@ class Recommender:
 
     def nearest(self, vector: np.ndarray, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` items closest to an embedding ``vector`` (d,), e.g. of an uploaded photo."""
-        scores, rows = self.index.search(np.asarray(vector, np.float32).reshape(1, -1), _check_k(k))
+        k, dim = _check_k(k), self.embeddings.shape[1]
+        try:
+            query = np.asarray(vector, np.float32)
+        except (TypeError, ValueError):
+            raise TypeError(f"vector must be a ({dim},) array of numbers (an embedding from this bundle's encoder), "
+                            f"got {type(vector).__name__}") from None
+        if query.size != dim:
+            raise ValueError(f"vector must be a ({dim},) embedding from this bundle's encoder, got shape {query.shape}")
+        if not np.isfinite(query).all():
+            raise ValueError("vector holds NaN or infinite values; embed the photo again with the bundle's encoder")
+        scores, rows = self.index.search(query.reshape(1, dim), k)
         return [(str(self.ids[r]), float(s)) for s, r in zip(scores[0], rows[0]) if r >= 0]
 
     def search(self, text: str, k: int = 10) -> list[tuple[str, float]]:
@@ -292,7 +306,10 @@ class Recommender:
         if self.encoder is None or not getattr(self.encoder, "has_text", False):
             kind = getattr(self.encoder, "kind", "none")
             raise ValueError(f"text search needs a CLIP bundle; this bundle's encoder ({kind}) has no text tower")
-        if not text or not text.strip():
+        if not isinstance(text, str):
+            hint = "; decode it first (text.decode('utf-8'))" if isinstance(text, (bytes, bytearray)) else ""
+            raise TypeError(f"search text must be a str, e.g. 'rose gold ring', got {type(text).__name__}{hint}")
+        if not text.strip():
             raise ValueError("type a few words to search for, e.g. 'rose gold ring with a ruby'")
         return self.nearest(self.encoder.encode_text([text.strip()])[0], k)
 
