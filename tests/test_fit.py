@@ -1,6 +1,7 @@
 """training.fit end to end, on small samples in the test's own temp dir."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -107,14 +108,71 @@ def test_out_is_never_a_folder_jewelrec_did_not_write(tmp_path, capsys, sample_b
 
 def test_a_killed_fit_leaves_no_staging_behind_on_the_next_run(tmp_path):
     from jewelrec.pipeline.fit import clean_stale_staging
+    from jewelrec.pipeline.out_dir import STAGING_MARKER
 
     out = tmp_path / "bundle"
-    dead = tmp_path / ".bundle.staging-999999999-abcd"  # no such process
-    dead.mkdir()
-    (dead / "items.parquet").write_bytes(b"half written")
-    mine = tmp_path / ".bundle.staging-1-keep"  # pid 1 is alive: a fit in progress is left alone
-    mine.mkdir()
-    other = tmp_path / ".elsewhere.staging-999999999-abcd"
-    other.mkdir()
+
+    def staging(name, marked=True):
+        path = tmp_path / name
+        path.mkdir()
+        (path / "items.parquet").write_bytes(b"half written")
+        if marked:
+            (path / STAGING_MARKER).write_text("jewelrec")
+        return path
+
+    dead = staging(".bundle.staging-999999999-abcd")  # no such process
+    mine = staging(".bundle.staging-1-keep")  # pid 1 is alive: a fit in progress is left alone
+    other = staging(".elsewhere.staging-999999999-abcd")
+    unmarked = staging(".bundle.staging-999999999-keep", marked=False)  # named like ours, but not made by jewelrec
     clean_stale_staging(out)
     assert not dead.exists() and mine.exists() and other.exists()
+    assert (unmarked / "items.parquet").read_bytes() == b"half written"
+
+
+FAST_FIT = ["--dataset", "sample", "--sample-items", "40", "--encoder", "cnn", "--method", "kmeans",
+            "--clusters", "3", "--cnn-epochs", "2"]
+
+
+def test_folders_beside_out_that_jewelrec_did_not_make_survive_a_fit(tmp_path, sample_bundle_dir):
+    """The old bundle is moved aside into a folder the fit makes itself; a user's `.bundle.old` (folder or file)
+    and an unmarked `.bundle.staging-<dead pid>-*` are never touched, and nothing of the fit is left beside out."""
+    import shutil
+
+    out = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    (tmp_path / ".bundle.old").mkdir()
+    (tmp_path / ".bundle.old" / "IMPORTANT.txt").write_text("mine")
+    (tmp_path / ".bundle.staging-999999999-keep").mkdir()
+    (tmp_path / ".bundle.staging-999999999-keep" / "x.txt").write_text("mine")
+    assert main([*FAST_FIT, "--out", str(out)]) == 0
+    assert (tmp_path / ".bundle.old" / "IMPORTANT.txt").read_text() == "mine"
+    assert (tmp_path / ".bundle.staging-999999999-keep" / "x.txt").read_text() == "mine"
+    assert Bundle.load(out).n_clusters == 3
+    shutil.rmtree(tmp_path / ".bundle.old")
+    (tmp_path / ".bundle.old").write_text("a file where the old copy used to go")
+    assert main([*FAST_FIT, "--out", str(out)]) == 0
+    assert (tmp_path / ".bundle.old").read_text() == "a file where the old copy used to go"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".bundle.old", ".bundle.staging-999999999-keep", "bundle"]
+
+
+def test_a_finished_bundle_whose_swap_fails_is_kept_and_named(tmp_path, sample_bundle_dir):
+    import shutil
+
+    from jewelrec.pipeline.fit import clean_stale_staging
+    from jewelrec.pipeline.out_dir import staged_bundle
+
+    out = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    with pytest.raises(ValueError, match="could not be moved to .*; it is kept at") as err:
+        with staged_bundle(out) as staging:
+            shutil.copytree(sample_bundle_dir, staging, dirs_exist_ok=True)  # the "fit"
+            (out / "notes.txt").write_text("written into --out while the fit ran")
+    kept = Path(str(err.value).split("it is kept at ", 1)[1].split(" — ", 1)[0])
+    assert kept.parent.parent == tmp_path and (out / "notes.txt").read_text().startswith("written")
+    dead = kept.parent.rename(tmp_path / ".bundle.staging-999999999-done")  # as a later run sees it
+    clean_stale_staging(out)  # unmarked once finished: no later run removes it
+    kept = dead / "bundle"
+    Bundle.load(kept)
+    (out / "notes.txt").unlink()
+    with pytest.raises(RuntimeError):
+        with staged_bundle(out) as staging:
+            raise RuntimeError("the fit failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kept.parent.name, "bundle"]  # its own work removed

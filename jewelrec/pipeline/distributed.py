@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,11 +135,11 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
     """The Ray engine: yields the :class:`jewelrec.pipeline.fit.EmbeddedCatalog` that ``finish`` turns into the
     bundle; the shards it wrote are removed when the bundle is done."""
     from jewelrec.pipeline.fit import EmbeddedCatalog, choose_encoder, stage
+    from jewelrec.pipeline.out_dir import make_staging
 
     out = Path(config.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # named like a staging dir, so a killed fit's shards are cleaned by the next one (fit.clean_stale_staging)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-ray-", dir=out.parent))
+    # a marked staging dir, so a killed fit's shards are cleaned by the next one (out_dir.clean_stale_staging)
+    work = make_staging(out, "ray-")
     try:
         with connect(config.ray_address):
             with stage(timings, "load catalog"):

@@ -8,9 +8,6 @@ directory and moved into place only when complete, so a failed run never damages
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -29,14 +26,15 @@ from jewelrec.clustering import cluster_metrics
 from jewelrec.clustering.assign import fit_clusters_at_scale
 from jewelrec.encoders.clip import ClipEncoder, clip_available
 from jewelrec.pipeline.config import FitConfig
+from jewelrec.pipeline.out_dir import check_out_dir, clean_stale_staging, replace_dir, staged_bundle
 from jewelrec.serving.bundle import Bundle, write_json
 from jewelrec.serving.index import FLAT_LIMIT, VectorIndex
 from jewelrec.serving.recommender import cluster_names
 
 log = logging.getLogger("jewelrec.fit")
 
-__all__ = ["EmbeddedCatalog", "FitConfig", "choose_encoder", "embed_locally", "finish", "run", "replace_dir",
-           "thumbnail"]
+__all__ = ["EmbeddedCatalog", "FitConfig", "check_out_dir", "choose_encoder", "clean_stale_staging", "embed_locally",
+           "finish", "run", "replace_dir", "thumbnail"]
 
 
 @contextmanager
@@ -201,9 +199,7 @@ def finish(config: FitConfig, embedded: EmbeddedCatalog, timings: dict[str, floa
     true_labels = meta[label_column].astype(str).to_numpy() if label_column else None
     metrics = cluster_metrics(clusters, embeddings, true_labels, seed=config.seed)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-", dir=out.parent))
-    try:
+    with staged_bundle(out) as staging:  # moved into place only when complete; kept (and named) if the move fails
         with stage(timings, "write bundle"):
             embedded.write_items(staging / "items.parquet")  # metadata + thumbnails, never all held here by Ray
             encoder.save_pretrained(staging / "encoder")
@@ -230,9 +226,6 @@ def finish(config: FitConfig, embedded: EmbeddedCatalog, timings: dict[str, floa
             from jewelrec.serving.card import write_model_card
 
             write_model_card(staging)
-        replace_dir(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
     summary = {"catalog": embedded, "label_column": label_column, "encoder": embedded.encoder_reason,
                "dim": int(embeddings.shape[1]), "clusters": clusters, "metrics": metrics,
@@ -283,74 +276,3 @@ def write_report(report_dir: Path, bundle: Bundle, clusters, encoder, metrics: d
         written.append("depict_training.png")
     write_json(report_dir / "metrics.json", payload)
     return {"files": ["metrics.json", *written]}
-
-
-def _is_bundle_dir(path: Path) -> tuple[bool, list[str]]:
-    """(whether ``path`` holds a jewelrec bundle, the files in it the bundle's manifest does not list)."""
-    import json
-
-    try:
-        config = json.loads((path / "config.json").read_text())
-    except (OSError, ValueError):
-        return False, []
-    if not isinstance(config, dict) or "format_version" not in config or not isinstance(config.get("files"), dict):
-        return False, []
-    listed = set(config["files"]) | {"config.json", "README.md"}  # the model card is written after the manifest
-    present = {f.relative_to(path).as_posix() for f in path.rglob("*") if f.is_file() or f.is_symlink()}
-    return True, sorted(present - listed)
-
-
-def check_out_dir(out: Path, dataset: str | None) -> None:
-    """Refuse an ``--out`` whose replacement would delete something jewelrec did not write: a file, a non-empty
-    directory that is not a bundle, a bundle holding extra files, or the dataset itself (or a folder inside it;
-    ``dataset`` None: no dataset is read)."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a directory for the bundle")
-    source = Path(dataset or "sample").expanduser()
-    if dataset not in (None, "sample") and source.exists():
-        root = (source if source.is_dir() else source.parent).resolve()
-        if out.resolve() == root or out.resolve().is_relative_to(root) or root.is_relative_to(out.resolve()):
-            raise ValueError(f"--out {out} overlaps the dataset {dataset}; writing the bundle there would replace "
-                             "the source pictures — pick an --out outside the dataset folder")
-    if out.is_dir() and any(out.iterdir()):
-        is_bundle, extra = _is_bundle_dir(out)
-        if not is_bundle:
-            shown = sorted(p.name for p in out.iterdir())[:5]
-            raise ValueError(f"--out {out} is not empty and not a jewelrec bundle (it holds {shown}); a fit replaces "
-                             "only a bundle it wrote or an empty directory — pick another --out")
-        if extra:
-            raise ValueError(f"--out {out} is a bundle but also holds files it did not write ({extra[:5]}); move "
-                             "them out of the way or pick another --out — replacing the bundle would delete them")
-
-
-def clean_stale_staging(out: Path) -> None:
-    """Remove staging folders a killed fit left beside ``out`` (``.NAME.staging-PID-*`` whose process is gone)."""
-    if not out.parent.is_dir():
-        return
-    for path in out.parent.glob(f".{out.name}.staging-*-*"):
-        try:
-            pid = int(path.name.split("staging-", 1)[1].split("-", 1)[0])
-        except ValueError:
-            continue
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-            continue  # that fit is still running
-        except ProcessLookupError:
-            log.info("removing %s, left by an interrupted fit", path)
-            shutil.rmtree(path, ignore_errors=True)
-        except PermissionError:
-            continue
-
-
-def replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``; an existing ``target`` is swapped out only once ``new`` is complete."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-        new.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(target)

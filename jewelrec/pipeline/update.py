@@ -21,9 +21,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,8 @@ from jewelrec import plotting
 from jewelrec.catalog import load_catalog
 from jewelrec.clustering.assign import Assigner
 from jewelrec.pipeline.config import UpdateConfig
-from jewelrec.pipeline.fit import check_out_dir, clean_stale_staging, replace_dir, stage, thumbnail
+from jewelrec.pipeline.fit import check_out_dir, clean_stale_staging, stage, thumbnail
+from jewelrec.pipeline.out_dir import staged_bundle
 from jewelrec.serving.bundle import INDEX_NAME, Bundle, BundleError
 from jewelrec.serving.index import FLAT_LIMIT, VectorIndex
 
@@ -127,9 +126,7 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
     }
     updated.config = _carried_config(bundle.config) | {"updates": [*bundle.config.get("updates", []), entry]}
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-", dir=out.parent))
-    try:
+    with staged_bundle(out) as staging:  # moved into place only when complete; kept (and named) if the move fails
         with stage(timings, "write bundle"):
             for name in COPIED:
                 if (source / name).is_dir():
@@ -143,9 +140,6 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
             from jewelrec.serving.card import write_model_card
 
             write_model_card(staging, repo_id=config.repo_id)
-        replace_dir(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
     summary = {"bundle": source, "out": out, "entry": entry, "push_url": None, "timings": timings}
     if config.push:

@@ -1,0 +1,141 @@
+"""Where a fit or an update writes its bundle: checks on ``--out``, the staging folder, and the final swap.
+
+Nothing here deletes a folder jewelrec did not write. A staging folder is made by :func:`make_staging` and carries
+a marker file from its first moment; :func:`clean_stale_staging` removes only marked folders of processes that are
+gone. The previous bundle is moved aside into a folder this process has just created (never a fixed name someone
+else may own), and a finished bundle whose swap fails is kept, and its place named, instead of being thrown away.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+log = logging.getLogger("jewelrec.fit")
+
+# written into every staging folder when it is created: only folders holding it are ever cleaned up
+STAGING_MARKER = ".jewelrec-staging"
+
+
+def _is_bundle_dir(path: Path) -> tuple[bool, list[str]]:
+    """(whether ``path`` holds a jewelrec bundle, the files in it the bundle's manifest does not list)."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False, []
+    if not isinstance(config, dict) or "format_version" not in config or not isinstance(config.get("files"), dict):
+        return False, []
+    listed = set(config["files"]) | {"config.json", "README.md"}  # the model card is written after the manifest
+    present = {f.relative_to(path).as_posix() for f in path.rglob("*") if f.is_file() or f.is_symlink()}
+    return True, sorted(present - listed)
+
+
+def check_out_dir(out: Path, dataset: str | None) -> None:
+    """Refuse an ``--out`` whose replacement would delete something jewelrec did not write: a file, a non-empty
+    directory that is not a bundle, a bundle holding extra files, or the dataset itself (or a folder inside it;
+    ``dataset`` None: no dataset is read); and one whose parent is a file or cannot be written to."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a directory for the bundle")
+    parent = next(p for p in out.absolute().parents if p.exists())  # the folder the bundle (or its parents) go in
+    if not parent.is_dir():
+        raise ValueError(f"--out {out} lies under {parent}, which is a file, not a folder; pick another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: cannot write in {parent}; pick an --out in a folder you can write to")
+    source = Path(dataset or "sample").expanduser()
+    if dataset not in (None, "sample") and source.exists():
+        root = (source if source.is_dir() else source.parent).resolve()
+        if out.resolve() == root or out.resolve().is_relative_to(root) or root.is_relative_to(out.resolve()):
+            raise ValueError(f"--out {out} overlaps the dataset {dataset}; writing the bundle there would replace "
+                             "the source pictures — pick an --out outside the dataset folder")
+    if out.is_dir() and any(out.iterdir()):
+        is_bundle, extra = _is_bundle_dir(out)
+        if not is_bundle:
+            shown = sorted(p.name for p in out.iterdir())[:5]
+            raise ValueError(f"--out {out} is not empty and not a jewelrec bundle (it holds {shown}); a fit replaces "
+                             "only a bundle it wrote or an empty directory — pick another --out")
+        if extra:
+            raise ValueError(f"--out {out} is a bundle but also holds files it did not write ({extra[:5]}); move "
+                             "them out of the way or pick another --out — replacing the bundle would delete them")
+
+
+def make_staging(out: Path, kind: str = "") -> Path:
+    """A new, marked work folder beside ``out`` (``.NAME.staging-PID-KIND…``), for this process only."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-{kind}", dir=out.parent))
+    (work / STAGING_MARKER).write_text(f"work folder of jewelrec process {os.getpid()} for {out.name}; removed by "
+                                       "the next fit or update once that process has ended\n")
+    return work
+
+
+@contextmanager
+def staged_bundle(out: Path) -> Iterator[Path]:
+    """Yield an empty folder to write a bundle into; once the block ends without error it replaces ``out``.
+
+    An error inside the block removes the work folder (all of it written here). An error in the swap itself keeps
+    the finished bundle (unmarked, so no later run cleans it up) and raises a ``ValueError`` saying where it is.
+    """
+    work = make_staging(out)
+    bundle_dir = work / "bundle"  # the marker stays beside the bundle, never in it (a bundle holds only its files)
+    bundle_dir.mkdir()
+    try:
+        yield bundle_dir
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    try:
+        replace_dir(bundle_dir, out)
+    except (OSError, ValueError) as err:
+        (work / STAGING_MARKER).unlink(missing_ok=True)
+        raise ValueError(f"the finished bundle could not be moved to {out} ({err}); it is kept at {bundle_dir} — "
+                         f"move it into place yourself, or clear {out} and run again") from None
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def clean_stale_staging(out: Path) -> None:
+    """Remove staging folders a killed fit left beside ``out``: ``.NAME.staging-PID-*`` folders that hold the
+    :data:`STAGING_MARKER` written when they were made, and whose process is gone. Anything else is left alone."""
+    if not out.parent.is_dir():
+        return
+    for path in out.parent.glob(f".{out.name}.staging-*-*"):
+        try:
+            pid = int(path.name.split("staging-", 1)[1].split("-", 1)[0])
+        except ValueError:
+            continue
+        marker = path / STAGING_MARKER
+        if pid == os.getpid() or path.is_symlink() or marker.is_symlink() or not marker.is_file():
+            continue  # not a folder jewelrec made (or made by this very process)
+        try:
+            os.kill(pid, 0)
+            continue  # that fit is still running
+        except ProcessLookupError:
+            log.info("removing %s, left by an interrupted fit", path)
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            continue
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an existing ``target`` is swapped out only once ``new`` is complete.
+
+    ``target`` is checked again first (files put in it during a long fit are not deleted), then moved aside into a
+    folder this process creates for it; if ``new`` cannot take its place, it is moved back."""
+    if not target.exists():
+        new.rename(target)
+        return
+    check_out_dir(target, None)
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    old = aside / target.name
+    target.rename(old)
+    try:
+        new.rename(target)
+    except OSError:
+        old.rename(target)
+        shutil.rmtree(aside, ignore_errors=True)  # empty again: this process made it
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
