@@ -1,6 +1,7 @@
 """Encoders: a tiny random CLIPModel saved with save_pretrained and loaded through the production path."""
 
 import io
+import shutil
 
 import numpy as np
 import pytest
@@ -82,3 +83,25 @@ def test_images_come_out_as_they_are_meant_to_be_seen():
     assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
     assert validate_image(out.getvalue()) is None
     assert np.asarray(to_rgb(out.getvalue()))[6, 8].argmax() == 2  # the first (blue) frame
+
+
+def test_a_missing_encoder_dir_or_truncated_weights_are_named_with_the_fix(tiny_clip_dir, tmp_path):
+    """``load_encoder(bundle.encoder_dir)`` for a bundle without encoder/ (None), a truncated or empty
+    model.safetensors, a config naming no model: ValueErrors naming the path and the fix, not a pathlib or
+    safetensors error."""
+    with pytest.raises(ValueError, match=r"bundle\.encoder_dir is None.*re-run training\.fit"):
+        load_encoder(None)
+    with pytest.raises(TypeError, match="a str or Path, e.g. bundle.encoder_dir"):
+        load_encoder(123)
+    shutil.copytree(tiny_clip_dir, tmp_path / "encoder")  # a whole CLIP checkpoint, as a fine-tuned one is saved
+    assert load_encoder(tmp_path / "encoder").has_text
+    weights = tmp_path / "encoder" / "model.safetensors"
+    data = weights.read_bytes()
+    for damaged in (data[: len(data) // 2], data[:100], b""):
+        weights.write_bytes(damaged)
+        with pytest.raises(ValueError, match=f"{weights} is not a readable safetensors file .* fetch the bundle again"):
+            load_encoder(tmp_path / "encoder")
+    (tmp_path / "hub-id").mkdir()
+    (tmp_path / "hub-id" / "config.json").write_text('{"type": "clip"}')
+    with pytest.raises(ValueError, match="names no model id"):
+        load_encoder(tmp_path / "hub-id")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -57,7 +58,14 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 def load_encoder(directory: str | Path, *, device: str | None = None) -> Encoder:
     """Rebuild the encoder a bundle was made with, from its ``encoder/`` directory: a CLIP referenced by Hub id
     (``type: clip``), a whole CLIP checkpoint (a fine-tuned one: transformers' own config.json), the catalog
-    CLIP (``type: catalog-clip``) or the CNN (``type: cnn``)."""
+    CLIP (``type: catalog-clip``) or the CNN (``type: cnn``). A missing directory, unreadable weights or a config
+    it does not know raise ``ValueError`` naming the path and the fix."""
+    if directory is None:  # what ``bundle.encoder_dir`` is for a bundle without encoder/
+        raise ValueError("no encoder directory given (bundle.encoder_dir is None: the bundle has no encoder/ folder, so "
+                         "it cannot embed photos or text); re-run training.fit to make a bundle with its encoder")
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"load_encoder takes the encoder's directory (a str or Path, e.g. bundle.encoder_dir), "
+                        f"got {type(directory).__name__}")
     directory = Path(directory)
     try:
         config = json.loads((directory / "config.json").read_text())
@@ -66,12 +74,43 @@ def load_encoder(directory: str | Path, *, device: str | None = None) -> Encoder
                          "rebuilt — re-run training.fit") from None
     if not isinstance(config, dict):
         raise ValueError(f"{directory}/config.json must be a JSON object, got {type(config).__name__}")
-    if config.get("type") == "clip" or config.get("model_type") == "clip":
+    if config.get("type") == "clip" and config.get("model_type") != "clip":  # a Hub id: its own errors name it
         from jewelrec.encoders.clip import ClipEncoder
 
-        if config.get("model_type") == "clip":  # the checkpoint itself lives in the bundle
-            return ClipEncoder(str(directory), device=device, local_files_only=True)
+        if not isinstance(config.get("model"), str) or not config["model"]:
+            raise ValueError(f"{directory}/config.json (type 'clip') names no model id in 'model'; re-run training.fit")
         return ClipEncoder(config["model"], revision=config.get("revision"), device=device)
+    check_weight_files(directory)
+    try:
+        return _load_local(directory, config, device)
+    except (ValueError, FileNotFoundError):  # ours name the file and the fix; a library's carry their own message
+        raise
+    except Exception as err:  # torch, transformers and safetensors each raise their own kinds for a bad checkpoint
+        raise ValueError(f"the encoder in {directory} cannot be loaded ({type(err).__name__}: {str(err)[:300]}); "
+                         "its files are damaged or not what jewelrec wrote — fetch the bundle again or re-run "
+                         "training.fit") from None
+
+
+def check_weight_files(directory: Path) -> None:
+    """Every ``*.safetensors`` under ``directory`` opens (header and length agree): a truncated download is named
+    by its path before a library reports it without one."""
+    from safetensors import safe_open
+
+    for path in sorted(directory.rglob("*.safetensors")):
+        try:
+            with safe_open(path, framework="numpy"):
+                pass
+        except Exception as err:  # SafetensorError, OSError
+            raise ValueError(f"{path} is not a readable safetensors file ({err}); the download is truncated or the "
+                             "file was edited — fetch the bundle again or re-run training.fit") from None
+
+
+def _load_local(directory: Path, config: dict, device: str | None) -> Encoder:
+    """The encoders whose weights live in ``directory``."""
+    if config.get("model_type") == "clip":  # a whole CLIP checkpoint (a fine-tuned one) in the bundle
+        from jewelrec.encoders.clip import ClipEncoder
+
+        return ClipEncoder(str(directory), device=device, local_files_only=True)
     if config.get("type") == "catalog-clip":
         from jewelrec.encoders.catalog_clip import CatalogClipEncoder
 
