@@ -155,3 +155,9 @@ def test_image_paths_outside_the_dataset_are_skipped_unless_allowed(tmp_path):
     assert catalog.item_ids == ["in"] and catalog.skipped == {"path_outside_dataset": 2}
     opted_in = load_catalog(folder / "cat.parquet", allow_external_paths=True)
     assert opted_in.item_ids == ["in", "abs", "up"]
+
+
+@pytest.mark.parametrize("limit", [0, -5])
+def test_a_limit_that_reads_no_rows_is_refused(limit):
+    with pytest.raises(ValueError, match=f"limit {limit} would read no rows; give a number of rows >= 1"):
+        load_catalog("sample", sample_items=12, limit=limit)

@@ -74,3 +74,10 @@ def test_cpu_threads_are_set_for_training_and_restored(monkeypatch):
     assert seen == [1] and torch.get_num_threads() == before
     with pytest.raises(ValueError, match="threads must be >= 1"):
         CnnEncoder(threads=0)
+
+
+@pytest.mark.parametrize("setting", [{"epochs": 0}, {"batch_size": 0}, {"epochs": -1}])
+def test_settings_that_cannot_train_are_refused_up_front(setting):
+    name = next(iter(setting))
+    with pytest.raises(ValueError, match=f"{name} must be >= 1"):
+        CnnEncoder(**setting)

@@ -74,13 +74,39 @@ def test_failed_fit_keeps_the_existing_bundle(sample_bundle_dir, tmp_path, capsy
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]  # no staging dirs left behind
 
 
-def test_cli_argument_errors():
-    with pytest.raises(SystemExit):
-        parse_config(["--clusters", "many"])
-    with pytest.raises(SystemExit):
-        parse_config(["--push"])
-    with pytest.raises(SystemExit):
-        parse_config(["--method", "dbscan"])
+@pytest.mark.parametrize("flags, message", [
+    (["--clusters", "many"], "--clusters: must be 'auto' or a whole number >= 2"),
+    (["--clusters", "-2"], "--clusters: must be 'auto' or a whole number >= 2"),
+    (["--clusters", "0"], "--clusters: must be 'auto' or a whole number >= 2"),
+    (["--clusters", "1"], "one style is no clustering"),
+    (["--cnn-epochs", "0"], "--cnn-epochs: must be a whole number >= 1, got 0"),
+    (["--batch-size", "0"], "--batch-size: must be a whole number >= 1"),
+    (["--limit", "0"], "--limit: must be a whole number >= 1"),
+    (["--limit", "-5"], "--limit: must be a whole number >= 1, got -5"),
+    (["--cnn-threads", "0"], "--cnn-threads: must be a whole number >= 1"),
+    (["--clip-seconds", "0"], "--clip-seconds: must be a number above 0"),
+    (["--k-min", "5", "--k-max", "4"], "--k-min 5 is above --k-max 4"),
+    (["--push"], "--push needs --repo-id"),
+    (["--method", "dbscan"], "invalid choice: 'dbscan'"),
+    (["--finetune", "--encoder", "cnn"], "--finetune fine-tunes a pretrained CLIP"),
+])
+def test_cli_argument_errors(flags, message, capsys):
+    """A flag wrong on its face is argparse's usage error (status 2), before anything is loaded."""
+    with pytest.raises(SystemExit) as exit_:
+        parse_config(flags)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("usage: python -m training.fit") and message in err
+
+
+def test_a_cluster_count_the_catalog_cannot_hold_fails_before_encoding(tmp_path, capsys, monkeypatch):
+    import jewelrec.pipeline.fit as fit
+
+    monkeypatch.setattr(fit, "choose_encoder", lambda *a: pytest.fail("encoded a catalog it could not cluster"))
+    out = tmp_path / "bundle"
+    assert main([*FAST_FIT[:-4], "--clusters", "1000", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--clusters 1000 asks for more styles than the catalog can hold: it has 40 items" in err
+    assert "pass --clusters 39 or fewer, or --clusters auto" in err and not out.exists()
 
 
 def test_out_is_never_a_folder_jewelrec_did_not_write(tmp_path, capsys, sample_bundle_dir):

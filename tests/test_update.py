@@ -185,3 +185,14 @@ def test_the_stored_search_index_is_filled_not_retrained(tmp_path):
     assert index.origin == "stored" and index.ivf.ntotal == big.n_items - 10
     np.testing.assert_array_equal(index.ivf.quantizer.reconstruct_n(0, index.nlist), centres)
     assert pd.Index(smaller.item_ids).equals(pd.Index(big.item_ids[10:]))
+
+
+@pytest.mark.parametrize("flags, message", [(["--limit", "0"], "--limit: must be a whole number >= 1, got 0"),
+                                            (["--max-churn", "2"], "--max-churn is a share between 0 and 1")])
+def test_update_flag_errors_are_usage_errors(flags, message, capsys):
+    from jewelrec.cli.update import parse_config
+
+    with pytest.raises(SystemExit) as exit_:
+        parse_config(["--bundle", "b", "--out", "o", *flags])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("usage: python -m training.update") and message in err

@@ -115,6 +115,9 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
     Raises ``ValueError`` naming the fix for an unknown source, a dataset without an image column, or a
     catalog with no usable image.
     """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit {limit} would read no rows; give a number of rows >= 1 (--limit N), or drop it "
+                         "to read them all")
     dataset, base_dir, label = _open_source(str(source), revision=revision, split=split,
                                             sample_items=sample_items, seed=seed)
     if len(dataset) == 0:

@@ -14,6 +14,7 @@ import logging
 import sys
 from typing import Any
 
+from jewelrec.cli.arguments import MIN_CLUSTERS, cluster_count, positive_number, whole_number
 from jewelrec.defaults import CLUSTER_METHODS, DEFAULT_HUB_DATASET, ENCODERS
 from jewelrec.pipeline.config import FitConfig
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="columns the captions are made of (default: name/title/description + attribute columns)")
     p.add_argument("--caption-template", default=d.caption_template,
                    help="caption as a str.format template over a row, e.g. '{name}, {metal} {category}'")
-    p.add_argument("--clip-seconds", type=float, default=d.clip_seconds,
+    p.add_argument("--clip-seconds", type=positive_number, default=d.clip_seconds,
                    help="wall-clock budget for training the catalog CLIP or fine-tuning (early stopping may end it sooner)")
     p.add_argument("--label-column", default=d.label_column,
                    help="metadata column the CNN learns and clusters are scored against")
@@ -47,17 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read images a parquet catalog references by paths outside its own folder (skipped otherwise)")
     p.add_argument("--id-column", default=d.id_column, help="item id column (detected or hashed when omitted)")
     p.add_argument("--method", default=d.method, choices=CLUSTER_METHODS, help="clustering method")
-    p.add_argument("--clusters", default=d.clusters, help="number of styles, or 'auto' (best silhouette)")
-    p.add_argument("--k-min", type=int, default=d.k_min, help="smallest k tried by --clusters auto")
-    p.add_argument("--k-max", type=int, default=d.k_max, help="largest k tried by --clusters auto")
-    p.add_argument("--limit", type=int, default=d.limit, help="use only the first N rows")
-    p.add_argument("--sample-items", type=int, default=d.sample_items, help="size of the sample catalog")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per encoder batch")
-    p.add_argument("--cnn-epochs", type=int, default=d.cnn_epochs, help="max CNN epochs (early stopping)")
-    p.add_argument("--cnn-threads", type=int, default=d.cnn_threads,
+    p.add_argument("--clusters", default=d.clusters, type=cluster_count, help="number of styles, or 'auto' (best silhouette)")
+    p.add_argument("--k-min", type=whole_number(MIN_CLUSTERS), default=d.k_min, help="smallest k tried by --clusters auto")
+    p.add_argument("--k-max", type=whole_number(MIN_CLUSTERS), default=d.k_max, help="largest k tried by --clusters auto")
+    p.add_argument("--limit", type=whole_number(1), default=d.limit, help="use only the first N rows")
+    p.add_argument("--sample-items", type=whole_number(1), default=d.sample_items, help="size of the sample catalog")
+    p.add_argument("--batch-size", type=whole_number(1), default=d.batch_size, help="images per encoder batch")
+    p.add_argument("--cnn-epochs", type=whole_number(1), default=d.cnn_epochs, help="max CNN epochs (early stopping)")
+    p.add_argument("--cnn-threads", type=whole_number(1), default=d.cnn_threads,
                    help="torch CPU threads for CNN training; 1 is fastest for its small convs on a shared CPU")
     p.add_argument("--device", default=d.device, help="torch device (default: cuda when present)")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed for every random step")
+    p.add_argument("--seed", type=whole_number(0), default=d.seed, help="seed for every random step")
     p.add_argument("--push", action="store_true", help="push the bundle to the Hub after a successful fit")
     p.add_argument("--repo-id", default=d.repo_id, help="Hub model repo for --push, e.g. user/jewelrec")
     p.add_argument("--private", action="store_true", help="create the Hub repo private")
@@ -74,16 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_config(argv: list[str] | None) -> FitConfig:
-    args = build_parser().parse_args(argv)
-    config = FitConfig(**vars(args))
-    if config.clusters != "auto" and not config.clusters.isdigit():
-        raise SystemExit(f"--clusters must be 'auto' or a whole number, got {config.clusters!r}")
+    """Flags → :class:`FitConfig`; a flag that is wrong on its face ends here, as argparse's usage error (status 2)."""
+    parser = build_parser()
+    config = FitConfig(**vars(parser.parse_args(argv)))
+    if config.k_min > config.k_max:
+        parser.error(f"--k-min {config.k_min} is above --k-max {config.k_max}; --clusters auto tries k-min..k-max")
     if config.finetune and config.encoder not in ("auto", "clip"):
-        raise SystemExit(f"--finetune fine-tunes a pretrained CLIP; it does not go with --encoder {config.encoder}")
+        parser.error(f"--finetune fine-tunes a pretrained CLIP; it does not go with --encoder {config.encoder}")
     if config.ray_address and config.engine != "ray":
-        raise SystemExit("--ray-address names a Ray cluster for --engine ray; add --engine ray or drop it")
+        parser.error("--ray-address names a Ray cluster for --engine ray; add --engine ray or drop it")
     if config.push and not config.repo_id:
-        raise SystemExit("--push needs --repo-id user/name (the Hub model repo to publish to)")
+        parser.error("--push needs --repo-id user/name (the Hub model repo to publish to)")
     return config
 
 

@@ -15,6 +15,7 @@ import logging
 import sys
 from typing import Any
 
+from jewelrec.cli.arguments import whole_number
 from jewelrec.pipeline.config import UpdateConfig
 
 REFIT_DUE = 3  # exit status with --fail-if-refit-due
@@ -36,9 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id-column", default=d.id_column, help="item id column (detected or hashed when omitted)")
     p.add_argument("--allow-external-paths", action="store_true",
                    help="read images a parquet catalog references by paths outside its own folder (skipped otherwise)")
-    p.add_argument("--limit", type=int, default=d.limit, help="use only the first N rows of --dataset")
-    p.add_argument("--sample-items", type=int, default=d.sample_items, help="size of the sample catalog")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed for the drift baseline's sample")
+    p.add_argument("--limit", type=whole_number(1), default=d.limit, help="use only the first N rows of --dataset")
+    p.add_argument("--sample-items", type=whole_number(1), default=d.sample_items, help="size of the sample catalog")
+    p.add_argument("--seed", type=whole_number(0), default=d.seed, help="seed for the drift baseline's sample")
     p.add_argument("--device", default=d.device, help="torch device for the encoder (default: cuda when present)")
     p.add_argument("--max-churn", type=float, default=d.max_churn,
                    help="a refit is due once this share of the fitted catalog has been added or removed")
@@ -54,10 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_config(argv: list[str] | None) -> UpdateConfig:
-    config = UpdateConfig(**vars(build_parser().parse_args(argv)))
+    parser = build_parser()
+    config = UpdateConfig(**vars(parser.parse_args(argv)))
     for name in ("max_churn", "max_far_share"):
         if not 0 <= getattr(config, name) <= 1:
-            raise SystemExit(f"--{name.replace('_', '-')} is a share between 0 and 1, got {getattr(config, name)}")
+            parser.error(f"--{name.replace('_', '-')} is a share between 0 and 1, got {getattr(config, name)}")
     return config
 
 

@@ -88,6 +88,9 @@ class CnnEncoder:
     def __init__(self, *, image_size: int = 64, epochs: int = 30, batch_size: int = 32, lr: float = 1e-3,
                  val_fraction: float = 0.2, patience: int = 5, min_delta: float = 1e-3, seed: int = 0,
                  device: str | None = None, threads: int | None = 1):
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if value < 1:  # 0 epochs would leave no trained weights; a 0 batch would never reach an image
+                raise ValueError(f"{name} must be >= 1, got {value}")
         self.image_size, self.epochs, self.batch_size, self.lr = image_size, epochs, batch_size, lr
         # small convs on small batches: one CPU thread beats two, which spin-wait for each other on a shared box
         # (bench/README.md); None keeps torch's default
@@ -169,7 +172,8 @@ class CnnEncoder:
                 stale += 1
                 if stale >= self.patience:
                     break
-        self.model_.load_state_dict(best_state)
+        if best_state is not None:  # None: no epoch had a finite validation loss; keep the last weights
+            self.model_.load_state_dict(best_state)
         _, val_pred = self._evaluate(pixels[val_idx], y[val_idx], loss_fn)
         y_val = y[val_idx].numpy()
         self.history_ = history

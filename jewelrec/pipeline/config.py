@@ -9,6 +9,27 @@ from dataclasses import dataclass
 
 from jewelrec.defaults import DEFAULT_CLIP
 
+MIN_CLUSTERS = 2  # one style is no clustering: every silhouette / NMI score needs at least two
+
+
+def check_cluster_count(clusters: str, n_items: int, skipped: dict[str, int] | None = None) -> None:
+    """Refuse a ``--clusters N`` the catalog cannot hold, as soon as its size is known (before any encoding).
+
+    ``clusters``: ``"auto"`` (always fine here: the k range is fitted to the catalog) or a whole number;
+    ``n_items``: the items kept; ``skipped``: rows dropped, by reason, for the message."""
+    if clusters == "auto":
+        return
+    k = int(clusters)
+    dropped = f" (skipped: {skipped})" if skipped else ""
+    if k < MIN_CLUSTERS:
+        raise ValueError(f"--clusters {k}: a clustering needs at least {MIN_CLUSTERS} styles; pass --clusters "
+                         f"{MIN_CLUSTERS} or more, or --clusters auto")
+    if k >= n_items:
+        fix = (f"pass --clusters {n_items - 1} or fewer, or --clusters auto" if n_items - 1 >= MIN_CLUSTERS
+               else f"a catalog needs at least {MIN_CLUSTERS + 1} items to cluster; add items")
+        raise ValueError(f"--clusters {k} asks for more styles than the catalog can hold: it has {n_items} items"
+                         f"{dropped}, and each style needs items of its own; {fix}")
+
 
 @dataclass
 class FitConfig:

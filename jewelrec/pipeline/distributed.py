@@ -134,6 +134,7 @@ def _needs_training(config: FitConfig) -> bool:
 def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
     """The Ray engine: yields the :class:`jewelrec.pipeline.fit.EmbeddedCatalog` that ``finish`` turns into the
     bundle; the shards it wrote are removed when the bundle is done."""
+    from jewelrec.pipeline.config import check_cluster_count
     from jewelrec.pipeline.fit import EmbeddedCatalog, choose_encoder, stage
     from jewelrec.pipeline.out_dir import make_staging
 
@@ -144,6 +145,7 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
         with connect(config.ray_address):
             with stage(timings, "load catalog"):
                 plan = plan_catalog(config)
+                check_cluster_count(config.clusters, plan.n_rows)  # the rows are an upper bound of the items kept
             with stage(timings, "encode"):
                 if _needs_training(config):
                     sample = training_catalog(plan, config)

@@ -25,7 +25,7 @@ from jewelrec.catalog.thumbnail import thumbnail
 from jewelrec.clustering import cluster_metrics
 from jewelrec.clustering.assign import fit_clusters_at_scale
 from jewelrec.encoders.clip import ClipEncoder, clip_available
-from jewelrec.pipeline.config import FitConfig
+from jewelrec.pipeline.config import FitConfig, check_cluster_count
 from jewelrec.pipeline.out_dir import check_out_dir, clean_stale_staging, replace_dir, staged_bundle
 from jewelrec.serving.bundle import Bundle, write_json
 from jewelrec.serving.index import FLAT_LIMIT, VectorIndex
@@ -166,6 +166,7 @@ def embed_locally(config: FitConfig, timings: dict[str, float]) -> Iterator[Embe
                                image_column=config.image_column, id_column=config.id_column,
                                limit=config.limit, sample_items=config.sample_items, seed=config.seed,
                                allow_external_paths=config.allow_external_paths)
+        check_cluster_count(config.clusters, len(catalog), catalog.skipped)  # before hours of encoding, not after
         meta = catalog.metadata()
         label_column = catalog.label_column(config.label_column)
     with stage(timings, "encode"):
@@ -186,6 +187,7 @@ def finish(config: FitConfig, embedded: EmbeddedCatalog, timings: dict[str, floa
     """Styles, search index, report and bundle from an engine's embeddings (then push / compare if asked)."""
     out = Path(config.out)
     embeddings, encoder, meta, label_column = embedded.embeddings, embedded.encoder, embedded.meta, embedded.label_column
+    check_cluster_count(config.clusters, len(embedded), embedded.skipped)  # engines that learn the count only now
     with stage(timings, "cluster"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")  # umap + random_state
         # fitted on a seeded sample of FIT_SAMPLE rows when the catalog is larger, the rest assigned in batches
