@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -13,7 +15,8 @@ import time
 import pytest
 
 from jewelrec.space.rating_backups import is_network_mount, mount_type
-from jewelrec.space.ratings import MAX_ID_LEN, RatingError, RatingStore, data_dir
+from jewelrec.space.rating_checks import FIX
+from jewelrec.space.ratings import MAX_ID_LEN, RatingError, RatingStore, RatingStoreError, data_dir
 
 
 def test_rate_upserts_latest_and_keeps_history(tmp_path):
@@ -37,6 +40,8 @@ def test_rate_upserts_latest_and_keeps_history(tmp_path):
     ("u", "a", 0, "1 to 5"), ("u", "a", 6, "1 to 5"), ("u", "a", 2.5, "whole number"), ("u", "a", True, "whole"),
     ("u", "a", "5", "whole number"), ("", "a", 3, "user id"), ("u", "", 3, "item id"),
     ("u" * (MAX_ID_LEN + 1), "a", 3, "at most"), ("u", "zzz", 3, "unknown item"),
+    ("u", "a", float("nan"), "whole number"), ("u", "a", float("inf"), "whole number"),
+    ("u", "a", -float("inf"), "whole number"), ("u", "a", 10**400, "1 to 5"),
 ])
 def test_bad_ratings_are_refused_and_nothing_is_lost(tmp_path, user, item, stars, match):
     store = RatingStore(tmp_path / "r.db", known_items={"a", "b"})
@@ -44,6 +49,82 @@ def test_bad_ratings_are_refused_and_nothing_is_lost(tmp_path, user, item, stars
     with pytest.raises(RatingError, match=match):
         store.rate(user, item, stars)
     assert store.ratings("u") == {"a": 3} and len(store.history("u")) == 1
+
+
+def _foreign_db(path, *statements):
+    with sqlite3.connect(path) as db:
+        for statement in statements:
+            db.execute(statement)
+    db.close()
+    return path
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda p: p.write_text("my notes\n") and p, "is not an SQLite database"),
+    (lambda p: _foreign_db(p, "CREATE TABLE foo (a)", "INSERT INTO foo VALUES (1)"), r"did not create \(\['foo'\]\)"),
+    (lambda p: _foreign_db(p, "CREATE TABLE ratings (a, b)", "INSERT INTO ratings VALUES (1, 2)"),
+     "not jewelrec's"),
+    (lambda p: _foreign_db(p, "CREATE TABLE ratings (user_id, item_id, stars, updated_at)",
+                           "CREATE TABLE rating_history (a)"), "'rating_history' with columns"),
+])
+def test_a_file_that_is_not_a_jewelrec_ratings_database_is_refused_and_left_as_it_is(tmp_path, make, match):
+    path = make(tmp_path / "r.db")
+    before = path.read_bytes()
+    with pytest.raises(RatingStoreError, match=match) as info:
+        RatingStore(path)
+    assert str(path) in str(info.value) and FIX in str(info.value)
+    assert path.read_bytes() == before  # not a byte changed (no WAL switch, no tables added)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.db"]
+
+
+def test_a_path_that_cannot_hold_the_database_names_it_and_the_fix(tmp_path):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder").mkdir()
+    for path, match in ((tmp_path / "file" / "sub" / "r.db", "cannot make the folder"),
+                        (tmp_path / "folder", "is a folder"), ("", "path is empty")):
+        with pytest.raises(RatingStoreError, match=match) as info:
+            RatingStore(path)
+        assert FIX in str(info.value)
+    with pytest.raises(RatingStoreError, match="cannot make the folder"):
+        RatingStore.open(tmp_path / "file" / "data")
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def _without_file_permission_override() -> list[str]:
+    """A command prefix under which file permissions hold (root ignores them unless its capabilities drop)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: file permissions cannot be enforced")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+def test_a_read_only_database_or_folder_is_a_clear_error_and_loses_nothing(tmp_path):
+    store = RatingStore(tmp_path / "ro" / "r.db")
+    store.rate("u", "a", 4)
+    locked = tmp_path / "ro"
+    (tmp_path / "ro" / "r.db").chmod(0o444)
+    locked.chmod(0o555)
+    script = textwrap.dedent(f"""
+        from jewelrec.space.ratings import RatingStore, RatingStoreError
+        for path in ("r.db", "new.db", "sub/new.db"):
+            try:
+                RatingStore({str(locked)!r} + "/" + path)
+            except RatingStoreError as err:
+                print(type(err).__name__, err)
+    """)
+    try:
+        proc = subprocess.run([*_without_file_permission_override(), sys.executable, "-c", script],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        locked.chmod(0o755)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and len(lines) == 3, proc.stdout + proc.stderr
+    assert all(line.startswith("RatingStoreError") and FIX in line for line in lines)
+    assert "read-only" in lines[0] and "cannot open" in lines[1] and "Permission denied" in lines[2]
+    (tmp_path / "ro" / "r.db").chmod(0o644)
+    assert RatingStore(tmp_path / "ro" / "r.db").ratings("u") == {"a": 4}
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):

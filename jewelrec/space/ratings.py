@@ -37,8 +37,18 @@ from jewelrec.space.rating_backups import (  # noqa: F401  (mount_type, NETWORK_
     mount_type,
     restore,
 )
-
-MAX_ID_LEN = 128  # ids are short keys; a longer one is a bug or an attack, not a real item
+from jewelrec.space.rating_checks import (  # noqa: F401  (MAX_ID_LEN, RatingError, RatingStoreError: as before)
+    DATA_DIR_ENV,
+    MAX_ID_LEN,
+    RatingError,
+    RatingStoreError,
+    _has_table,
+    check_path,
+    check_tables,
+    make_folder,
+    store_error,
+)
+from jewelrec.space.rating_checks import validate_rating as _validate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ratings (
@@ -55,10 +65,6 @@ CREATE INDEX IF NOT EXISTS rating_clears_user ON rating_clears (user_id, id);
 
 
 _PACKED = np.dtype([("shopper", ">u4"), ("row", ">u4"), ("stars", "u1")])  # rating_codes' hex, decoded
-
-
-class RatingError(ValueError):
-    """A rating the store refuses; the message says what a valid one looks like."""
 
 
 class RatingLogRewound(RuntimeError):
@@ -97,22 +103,7 @@ def replay(history: Sequence[tuple[int, str, int]], clears: Sequence[tuple[int, 
 
 def data_dir() -> Path:
     """Where ratings live: ``$JEWELREC_DATA_DIR``, else ``jewelrec.paths.home()/data``."""
-    return Path(os.environ.get("JEWELREC_DATA_DIR") or home() / "data")
-
-
-def _validate(user_id: str, item_id: str, stars: object, known_items: Collection[str] | None) -> int:
-    for what, value in (("user id", user_id), ("item id", item_id)):
-        if not isinstance(value, str) or not value.strip():
-            raise RatingError(f"{what} must be a non-empty string, got {value!r}")
-        if len(value) > MAX_ID_LEN:
-            raise RatingError(f"{what} is {len(value)} characters; at most {MAX_ID_LEN} are allowed")
-    if isinstance(stars, bool) or not isinstance(stars, (int, float)) or float(stars) != int(stars):
-        raise RatingError(f"stars must be a whole number from 1 to 5, got {stars!r}")
-    if not 1 <= int(stars) <= 5:
-        raise RatingError(f"stars must be from 1 to 5, got {stars!r}")
-    if known_items is not None and item_id not in known_items:
-        raise RatingError(f"unknown item {item_id!r}: it is not in this catalog")
-    return int(stars)
+    return Path(os.environ.get(DATA_DIR_ENV) or home() / "data")
 
 
 class RatingStore:
@@ -128,11 +119,14 @@ class RatingStore:
         self.busy_timeout_ms = busy_timeout_ms  # writers queue behind each other instead of failing at once
         self.known_items = known_items
         self.backup_path = Path(backup_path) if backup_path else None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._stop = threading.Event()
+        check_path(self.path, path)  # RatingStoreError: empty, a folder, a folder that cannot be made
         db = self._connect()
         try:
+            check_tables(db, self.path)  # read-only: someone else's database is refused before anything is written
             db.execute("PRAGMA journal_mode=WAL")  # kept in the file; outside a transaction, as SQLite requires
+        except sqlite3.Error as err:
+            raise store_error(self.path, err) or err from None
         finally:
             db.close()
         with self._write() as db:  # one process creates (and, for an old database, back-fills) the tables
@@ -148,7 +142,7 @@ class RatingStore:
         """The store for a data dir (default :func:`data_dir`): live there on local disk; on a network mount,
         live under ``cache_dir('live-ratings')`` restored from the newest backup in the data dir."""
         directory = Path(directory) if directory else data_dir()
-        directory.mkdir(parents=True, exist_ok=True)
+        make_folder(directory, directory / "ratings.db")  # RatingStoreError naming the folder and the fix
         if not is_network_mount(directory, mounts_file):
             return cls(directory / "ratings.db", known_items=known_items)
         live = cache_dir("live-ratings") / "ratings.db"
@@ -158,9 +152,16 @@ class RatingStore:
         return cls(live, known_items=known_items, backup_path=backup)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-        db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives an app kill -9; only an OS crash loses
+        """A new connection; :class:`RatingStoreError` (path and fix) when the file cannot be opened."""
+        db = None
+        try:
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives an app kill -9; only an OS crash loses
+        except sqlite3.Error as err:
+            if db is not None:
+                db.close()
+            raise store_error(self.path, err) or err from None
         return db
 
     @contextmanager
@@ -172,9 +173,12 @@ class RatingStore:
             db.execute("BEGIN IMMEDIATE")
             yield db
             db.execute("COMMIT")
-        except BaseException:
+        except BaseException as err:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            unusable = store_error(self.path, err) if isinstance(err, sqlite3.Error) else None
+            if unusable:  # read-only, or replaced by a file that is not SQLite: the path and the fix
+                raise unusable from None
             raise
         finally:
             db.close()
@@ -339,10 +343,6 @@ class RatingStore:
         self._stop.set()
         if self.backup_path is not None:
             self.backup()
-
-
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def _high_water(db: sqlite3.Connection) -> int:
