@@ -107,6 +107,10 @@ def test_bad_requests_raise(blobs) -> None:
         compare_methods(X, methods=("kmeans",), n_clusters="labels")
     with pytest.raises(ValueError, match="smaller --clusters"):
         compare_methods(X[:5], methods=("kmeans",), n_clusters=5)
+    with pytest.raises(ValueError, match="n_clusters must be a whole number"):
+        compare_methods(X, methods=("kmeans",), n_clusters=2.5)  # not truncated to 2
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        compare_methods(X, methods=("kmeans",), n_clusters=3, seed=None)
 
 
 def test_label_column_resolution() -> None:

@@ -2,7 +2,17 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from jewelrec.clustering import choose_k, cluster_metrics, elbow_k, fit_clusters, hungarian_accuracy
+from jewelrec.clustering import (
+    choose_k,
+    cluster_metrics,
+    elbow_k,
+    fit_clusters,
+    hungarian_accuracy,
+    magnitude_scale,
+    soft_assign,
+)
+from jewelrec.clustering.assign import soft_width
+from jewelrec.clustering.methods import umap_init
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +58,94 @@ def test_bad_inputs(blobs):
 def test_elbow_and_hungarian_hand_cases():
     assert elbow_k([1, 2, 3, 4, 5], [100, 30, 20, 15, 12]) == 2
     assert hungarian_accuracy(np.array([0, 0, 1, 1, 2]), np.array([5, 5, 7, 7, 7])) == pytest.approx(0.8)
+
+
+# --- small catalogs, argument checks, extreme magnitudes ---------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["kmeans", "umap-kmeans", "depict"])
+@pytest.mark.parametrize("n", [3, 5, 11, 12])
+def test_every_method_styles_the_smallest_catalogs(method, n):
+    # UMAP's spectral start needs n > n_components + 1 (12 rows for the 10-D space, 4 for the map)
+    X = np.random.default_rng(0).normal(size=(n, 16)).astype(np.float32)
+    result = fit_clusters(X, method, 2, seed=0)
+    assert result.n_clusters == 2 and result.labels_.shape == (n,) and set(result.labels_) <= {0, 1}
+    assert np.isfinite(result.probs_).all() and result.probs_.shape == (n, 2)
+    np.testing.assert_allclose(result.probs_.sum(1), 1, atol=1e-5)
+    assert result.coords2d_.shape == (n, 2) and np.isfinite(result.coords2d_).all()
+    with pytest.raises(ValueError, match="at least 3|n >= 3"):
+        fit_clusters(X[:2], method, 2)
+
+
+def test_the_spectral_start_is_kept_wherever_it_can_run():
+    assert umap_init(12, 10) == "spectral" and umap_init(4, 2) == "spectral"
+    assert umap_init(11, 10) == "random" and umap_init(3, 2) == "random"
+
+
+@pytest.mark.parametrize("method", ["umap-kmeans", "depict"])
+def test_k_is_checked_against_n_before_any_umap(method, monkeypatch):
+    import jewelrec.clustering.depict_train as depict_train
+    import jewelrec.clustering.methods as methods
+
+    def no_umap(*args, **kwargs):
+        raise AssertionError("UMAP ran before n_clusters was checked")
+
+    monkeypatch.setattr(methods, "umap_embed", no_umap)
+    monkeypatch.setattr(depict_train, "umap_guide", no_umap)
+    X = np.random.default_rng(0).normal(size=(10, 16)).astype(np.float32)
+    for n in (5, 10):
+        with pytest.raises(ValueError, match=rf"n_clusters={n} needs 2 <= k < n_items \({n}\)"):
+            fit_clusters(X[:n], method, n)
+    with pytest.raises(ValueError, match="too few to choose"):
+        fit_clusters(X[:3], method, "auto", k_range=(3, 8))
+
+
+@pytest.mark.parametrize("method", ["kmeans", "depict"])
+def test_bad_n_clusters_and_seeds_name_the_fix(blobs, method):
+    X, _ = blobs
+    for bad in (2.5, 3.0, None, "3", True):
+        with pytest.raises(ValueError, match="n_clusters must be a whole number or 'auto'"):
+            fit_clusters(X, method, bad)
+    for bad in ("a", None, -1, 2**32, 1.5, False):
+        with pytest.raises(ValueError, match="seed must be an integer"):
+            fit_clusters(X, method, 3, seed=bad)
+
+
+def test_numpy_integers_are_whole_numbers(blobs):
+    X, _ = blobs
+    a = fit_clusters(X, "kmeans", np.int64(4), seed=np.int32(3), coords2d=False)
+    b = fit_clusters(X, "kmeans", 4, seed=3, coords2d=False)
+    assert a.n_clusters == 4
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "umap-kmeans", "depict"])
+def test_any_finite_scale_gives_the_same_styles(blobs, method):
+    X, y = blobs
+    for scale in (1e-30, 1e30):
+        result = fit_clusters(X * np.float32(scale), method, 5, seed=0)
+        assert np.isfinite(result.probs_).all()
+        np.testing.assert_allclose(result.probs_.sum(1), 1, atol=1e-5)
+        assert np.isfinite(result.coords2d_).all() and np.isfinite(result.centroids_).all()
+        metrics = cluster_metrics(result, X * np.float32(scale), y)
+        assert metrics["nmi"] > 0.95 and metrics["silhouette_embedding"] > 0.5
+        if method == "kmeans":  # centroids stay in the embeddings' units
+            member_mean = (X[result.labels_ == 0] * np.float32(scale)).mean(axis=0)
+            np.testing.assert_allclose(result.centroids_[0], member_mean, rtol=1e-3, atol=scale * 1e-3)
+        if method == "depict":  # the saved network takes the embeddings as they are
+            assert np.mean(result.model_.predict(X * np.float32(scale)) == result.labels_) > 0.95
+
+
+def test_ordinary_magnitudes_are_left_as_they_are():
+    assert magnitude_scale(np.array([[16.0, 0.0]])) == 1.0 and magnitude_scale(np.array([[0.04, -1.0]])) == 1.0
+    assert magnitude_scale(np.zeros((3, 2))) == 1.0
+    assert magnitude_scale(np.array([[3e30]])) == 2.0 ** 101 and magnitude_scale(np.array([[-1e-30]])) == 2.0 ** -100
+
+
+def test_soft_assignment_width_survives_extreme_scales(blobs):
+    X, _ = blobs
+    result = fit_clusters(X, "kmeans", 5, seed=0, coords2d=False)
+    for scale in (1e-30, 1e30):
+        space, centroids = X * np.float32(scale), result.centroids_ * np.float32(scale)
+        probs = soft_assign(space, centroids, sigma2=soft_width(space, centroids, result.labels_))
+        np.testing.assert_allclose(probs, result.probs_, atol=1e-4)

@@ -275,6 +275,25 @@ def test_bad_cluster_counts_raise() -> None:
         Depict(1).fit(X)
 
 
+def test_tiny_catalogs_fit_with_the_guide() -> None:
+    # UMAP's spectral start and HDBSCAN's islands need more rows than these: random start, plain KMeans partition
+    X = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+    model = Depict(2, seed=0, device="cpu").fit(X)
+    assert model.probs_.shape == (5, 2) and np.isfinite(model.probs_).all()
+    np.testing.assert_allclose(model.probs_.sum(1), 1, atol=1e-5)
+
+
+def test_extreme_magnitudes_fit_and_predict_in_their_own_units(blobs, fitted, tmp_path) -> None:
+    X, y = blobs
+    for scale in (1e-30, 1e30):
+        model = Depict(5, seed=0, device="cpu", **FAST).fit(X * np.float32(scale))
+        assert np.isfinite(model.probs_).all() and hungarian_accuracy(y, model.labels_) > 0.95
+        model.save_pretrained(tmp_path / str(scale))
+        again = Depict.from_pretrained(tmp_path / str(scale))
+        np.testing.assert_array_equal(again.predict(X * np.float32(scale)), model.predict(X * np.float32(scale)))
+        assert np.mean(model.predict(X * np.float32(scale)) == model.labels_) > 0.95
+
+
 def test_bad_inputs_and_hyperparameters_raise() -> None:
     with pytest.raises(TypeError, match="allowed keys are"):
         Depict(3, learning_rate=0.1)

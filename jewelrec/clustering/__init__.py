@@ -8,16 +8,20 @@ from jewelrec.clustering.methods import (
     DEFAULT_K_RANGE,
     METHODS,
     Clustering,
+    check_n_clusters,
+    check_seed,
     choose_k,
     cluster_metrics,
     elbow_k,
     fit_clusters,
     hungarian_accuracy,
+    magnitude_scale,
     match_clusters,
     silhouette,
     soft_assign,
     umap_embed,
 )
 
-__all__ = ["DEFAULT_K_RANGE", "METHODS", "Clustering", "choose_k", "cluster_metrics", "elbow_k", "fit_clusters",
-           "hungarian_accuracy", "match_clusters", "silhouette", "soft_assign", "umap_embed"]
+__all__ = ["DEFAULT_K_RANGE", "METHODS", "Clustering", "check_n_clusters", "check_seed", "choose_k", "cluster_metrics",
+           "elbow_k", "fit_clusters", "hungarian_accuracy", "magnitude_scale", "match_clusters", "silhouette",
+           "soft_assign", "umap_embed"]

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from jewelrec.clustering.methods import DEFAULT_K_RANGE, Clustering, fit_clusters, soft_assign
+from jewelrec.clustering.methods import DEFAULT_K_RANGE, Clustering, fit_clusters, magnitude_scale, soft_assign
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,11 @@ class Assignment:
 
 
 def soft_width(space: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> float:
-    """The Gaussian width :func:`soft_assign` uses: the mean squared distance of fitted rows to their centroid."""
-    d2 = ((space - centroids[labels]) ** 2).sum(axis=1)
-    return max(float(d2.mean()), 1e-12)
+    """The Gaussian width :func:`soft_assign` uses: the mean squared distance of fitted rows to their centroid
+    (squared in units where float32 neither overflows nor vanishes, returned in the rows' own)."""
+    scale = magnitude_scale(centroids)
+    d2 = (((space - centroids[labels]) / np.float32(scale)) ** 2).sum(axis=1)  # (n,)
+    return max(float(d2.mean()), 1e-12) * scale ** 2
 
 
 class Assigner:

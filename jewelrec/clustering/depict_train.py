@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from jewelrec.clustering.depict import DepictConfig, DepictModel, target_distribution
+from jewelrec.clustering.methods import magnitude_scale, umap_init
 from jewelrec.devices import cpu_threads
 
 
@@ -72,14 +73,20 @@ def _init_model(config: DepictConfig, seed: int, device: torch.device) -> Depict
 
 
 def umap_guide(X: np.ndarray, cfg: DepictConfig, seed: int) -> np.ndarray:
-    """UMAP of X (n, d) → (n, umap_components) float32, centred and scaled to unit RMS like the inputs."""
+    """UMAP of X (n, d), n >= 3, any finite scale → (n, umap_components) float32, centred and scaled to unit RMS
+    like the inputs."""
     import umap  # lazily: it compiles numba kernels on first use
 
+    if len(X) < 3:
+        raise ValueError(f"the UMAP guide needs at least 3 items, got {len(X)}; pass more items or "
+                         "umap_components=0")
     reducer = umap.UMAP(n_components=cfg.umap_components, n_neighbors=min(cfg.umap_neighbors, len(X) - 1),
-                        min_dist=cfg.umap_min_dist, metric=cfg.umap_metric, random_state=seed)
+                        min_dist=cfg.umap_min_dist, metric=cfg.umap_metric, random_state=seed,
+                        init=umap_init(len(X), cfg.umap_components))
+    scale = magnitude_scale(X)  # 1.0 for ordinary data; float32 distances of 1e30-sized rows overflow
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
-        coords = reducer.fit_transform(X).astype(np.float64)  # (n, umap_components)
+        coords = reducer.fit_transform(X if scale == 1.0 else X / np.float32(scale)).astype(np.float64)  # (n, c)
     return standardize_guide(coords)
 
 
@@ -99,6 +106,8 @@ def initial_partition(space: np.ndarray, cfg: DepictConfig, seed: int) -> np.nda
     from sklearn.cluster import HDBSCAN
 
     min_size = max(5, round(len(space) / (10 * k)))  # a tenth of an even share: small islands still count
+    if len(space) <= min_size:  # too few items for any island of min_size: the plain partition
+        return KMeans(k, n_init=cfg.kmeans_n_init, random_state=seed).fit_predict(space)
     labels = HDBSCAN(min_cluster_size=min_size, min_samples=5, copy=True).fit_predict(space)  # (n,), -1 = noise
     ids = [int(c) for c in np.unique(labels) if c >= 0]
     if not ids:
@@ -207,6 +216,9 @@ def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.d
     device = device or torch.device("cpu")
     cfg = config.resolved()
     cfg.validate()
+    scale = magnitude_scale(X)  # 1.0 for ordinary data; else trained on X / scale, folded back in at the end
+    if scale != 1.0:
+        X = np.asarray(X, np.float32) / np.float32(scale)  # (n, d)
     history: dict[str, list[float]] = {
         k: [] for k in ("recon", "vae_kl", "guide", "cluster_kl", "total", "lr", "label_change")}
     if cfg.umap_components > 0:
@@ -286,6 +298,9 @@ def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.d
             with torch.no_grad():
                 q = model.soft_assign(target_space)  # (n, k)
         agreement = float((q.argmax(dim=1) == q_encoder.argmax(dim=1)).float().mean())
+        with torch.no_grad():  # the saved model takes X in its own units: x / scale folded into the input buffers
+            model.input_mean.mul_(scale)
+            model.input_scale.mul_(scale)
     return TrainResult(
         model=model.eval(), history=history, n_iter=n_pretrain + n_joint, n_pretrain_epochs=n_pretrain,
         stop_reason=stop_reason, latents=mean.cpu().numpy().astype(np.float32),

@@ -23,6 +23,10 @@ from sklearn.metrics.pairwise import euclidean_distances
 DEFAULT_K_RANGE = (3, 16)  # fewer than 3 styles is no map; past ~16 a shopper can no longer tell them apart
 SILHOUETTE_SAMPLE = 5000  # silhouette is O(n^2); a seeded sample of this size estimates it well
 UMAP_PARAMS = {"n_components": 10, "n_neighbors": 15, "min_dist": 0.1}  # seed 000's setting
+MAX_SEED = 2**32 - 1  # the largest seed numpy, scikit-learn and UMAP all accept
+# max |x| outside this window is brought inside by a power of two (exact in floating point): far above it the
+# float32 squared distances overflow, far below it soft_assign's width floor (1e-12) blurs every assignment
+SAFE_MAGNITUDE = (2.0 ** -10, 2.0 ** 40)
 
 
 @dataclass
@@ -46,10 +50,23 @@ class Clustering:
         return int(self.centroids_.shape[0])
 
 
+def magnitude_scale(X: np.ndarray) -> float:
+    """1.0 when max |X| lies in ``SAFE_MAGNITUDE`` (ordinary data: nothing changes), else the power of two that
+    brings it to [1, 2): dividing by it is exact, and clustering does not depend on the units."""
+    peak = float(np.max(np.abs(X))) if X.size else 0.0
+    if peak == 0.0 or SAFE_MAGNITUDE[0] <= peak <= SAFE_MAGNITUDE[1]:
+        return 1.0
+    return float(2.0 ** np.floor(np.log2(peak)))
+
+
 def soft_assign(space: np.ndarray, centroids: np.ndarray, labels: np.ndarray | None = None, *,
                 sigma2: float | None = None) -> np.ndarray:
     """Gaussian soft assignments whose width is the mean within-cluster squared distance of ``labels`` (or the
-    given ``sigma2``: a fit's own width, for rows assigned after it). (n, k)"""
+    given ``sigma2``: a fit's own width, for rows assigned after it). (n, k); rows sum to 1 at any finite scale."""
+    scale = magnitude_scale(centroids)
+    if scale != 1.0:  # distances in units where float32 squares neither overflow nor vanish
+        space, centroids = space / np.float32(scale), centroids / np.float32(scale)
+        sigma2 = None if sigma2 is None else sigma2 / scale ** 2
     d2 = euclidean_distances(space, centroids, squared=True)  # (n, k), without an (n, k, d) temporary
     if sigma2 is None:
         sigma2 = max(float(d2[np.arange(len(labels)), labels].mean()), 1e-12)
@@ -63,6 +80,8 @@ def silhouette(space: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
     if len(np.unique(labels)) < 2:
         return float("nan")
     sample = min(len(space), SILHOUETTE_SAMPLE)
+    scale = magnitude_scale(space)  # silhouette is a ratio of distances: the units do not matter, overflow does
+    space = space if scale == 1.0 else space / np.float32(scale)
     return float(silhouette_score(space, labels, sample_size=sample, random_state=seed))
 
 
@@ -81,14 +100,44 @@ def elbow_k(ks: list[int], inertias: list[float]) -> int:
     return int(x[np.argmax((1 - xn) - yn)])
 
 
+def _k_sweep(n_items: int, k_range: tuple[int, int]) -> range:
+    """The ks ``"auto"`` tries on n_items rows: ``k_range`` (inclusive) within 2..n_items-1."""
+    k_min, k_max = max(k_range[0], 2), min(k_range[1], n_items - 1)
+    if k_max < k_min:
+        raise ValueError(f"{n_items} items are too few to choose among {k_range[0]}..{k_range[1]} "
+                         "clusters; pass --clusters N with N < number of items")
+    return range(k_min, k_max + 1)
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int, or a ``ValueError`` naming the fix. None (a random fit) is refused: a fit is
+    reproducible by design and its seed is saved with it."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}; pass seed=0 (or any other "
+                         "integer: fits are reproducible and the seed is saved with them)")
+    return int(seed)
+
+
+def check_n_clusters(n_clusters: Any, n_items: int, k_range: tuple[int, int] = DEFAULT_K_RANGE) -> int | str:
+    """``n_clusters`` as an int in 2..n_items-1 or ``"auto"`` (with a k_range that fits n_items), else a
+    ``ValueError`` naming the fix; checked before any work."""
+    if isinstance(n_clusters, str) and n_clusters == "auto":
+        _k_sweep(n_items, k_range)
+        return "auto"
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)):
+        raise ValueError(f"n_clusters must be a whole number or 'auto', got {n_clusters!r}; pass e.g. "
+                         "n_clusters=8 or n_clusters='auto'")
+    k = int(n_clusters)
+    if not 2 <= k < n_items:
+        raise ValueError(f"n_clusters={k} needs 2 <= k < n_items ({n_items}); pass a smaller --clusters "
+                         "or 'auto'")
+    return k
+
+
 def choose_k(space: np.ndarray, k_range: tuple[int, int] = DEFAULT_K_RANGE, seed: int = 0) -> dict[str, Any]:
     """Sweep k over ``k_range`` (inclusive) in ``space``; pick the best silhouette, record the elbow."""
-    k_min, k_max = k_range[0], min(k_range[1], len(space) - 1)
-    if k_max < max(k_min, 2):
-        raise ValueError(f"{len(space)} items are too few to choose among {k_range[0]}..{k_range[1]} "
-                         "clusters; pass --clusters N with N < number of items")
     ks, scores, inertias = [], [], []
-    for k in range(max(k_min, 2), k_max + 1):
+    for k in _k_sweep(len(space), k_range):
         model = _kmeans(space, k, seed)
         ks.append(k)
         scores.append(silhouette(space, model.labels_, seed))
@@ -101,30 +150,38 @@ def choose_k(space: np.ndarray, k_range: tuple[int, int] = DEFAULT_K_RANGE, seed
 
 def _resolve_k(space: np.ndarray, n_clusters: int | str, k_range: tuple[int, int],
                seed: int) -> tuple[int, dict[str, Any]]:
-    if n_clusters == "auto":
+    k = check_n_clusters(n_clusters, len(space), k_range)
+    if k == "auto":
         selection = choose_k(space, k_range, seed)
         return selection["chosen"], selection
-    k = int(n_clusters)
-    if not 2 <= k < len(space):
-        raise ValueError(f"n_clusters={k} needs 2 <= k < n_items ({len(space)}); pass a smaller --clusters "
-                         "or 'auto'")
     return k, {"chosen": k, "reason": f"k={k} was given"}
 
 
 def _fit_kmeans(X: np.ndarray, n_clusters: int | str, seed: int, k_range: tuple[int, int]) -> Clustering:
-    k, selection = _resolve_k(X, n_clusters, k_range, seed)
-    model = _kmeans(X, k, seed)
-    return Clustering("kmeans", model.labels_.astype(np.int64), soft_assign(X, model.cluster_centers_,
-                      model.labels_), model.cluster_centers_.astype(np.float32), X, k_selection_=selection)
+    scale = magnitude_scale(X)  # 1.0 for ordinary data; KMeans is fitted where float32 squares are safe
+    fit_X = X if scale == 1.0 else X / np.float32(scale)  # (n, d)
+    k, selection = _resolve_k(fit_X, n_clusters, k_range, seed)
+    model = _kmeans(fit_X, k, seed)
+    centroids = (model.cluster_centers_ * scale).astype(np.float32)  # (k, d) in X's own units
+    return Clustering("kmeans", model.labels_.astype(np.int64), soft_assign(fit_X, model.cluster_centers_,
+                      model.labels_), centroids, X, k_selection_=selection)
+
+
+def umap_init(n_items: int, n_components: int) -> str:
+    """UMAP's spectral start needs n_components + 1 eigenvectors of an n_items-row graph (fewer than n_items):
+    "spectral" whenever it can run, "random" for catalogs too small for it."""
+    return "spectral" if n_components + 1 < n_items else "random"
 
 
 def umap_embed(X: np.ndarray, *, n_components: int, seed: int, n_neighbors: int = 15,
                min_dist: float = 0.1) -> np.ndarray:
+    """UMAP (cosine) of X (n, d), n >= 3, at any finite scale → (n, n_components) float32."""
     import umap  # imported lazily: it compiles numba kernels on first import
 
     reducer = umap.UMAP(n_components=n_components, n_neighbors=min(n_neighbors, len(X) - 1),
-                        min_dist=min_dist, random_state=seed, metric="cosine")
-    return reducer.fit_transform(X).astype(np.float32)  # (n, n_components)
+                        min_dist=min_dist, random_state=seed, metric="cosine", init=umap_init(len(X), n_components))
+    scale = magnitude_scale(X)  # cosine ignores the units; float32 norms of 1e30-sized rows do not
+    return reducer.fit_transform(X if scale == 1.0 else X / np.float32(scale)).astype(np.float32)
 
 
 def _fit_umap_kmeans(X: np.ndarray, n_clusters: int | str, seed: int, k_range: tuple[int, int]) -> Clustering:
@@ -158,8 +215,10 @@ METHODS: dict[str, Callable[[np.ndarray, int | str, int, tuple[int, int]], Clust
 
 def fit_clusters(X: np.ndarray, method: str = "kmeans", n_clusters: int | str = "auto", seed: int = 0, *,
                  k_range: tuple[int, int] = DEFAULT_K_RANGE, coords2d: bool = True) -> Clustering:
-    """Cluster ``X`` (n, d) with ``method``; ``n_clusters`` is an int or ``"auto"``.
+    """Cluster ``X`` (n, d), n >= 3, any finite scale, with ``method``.
 
+    ``n_clusters``: a whole number in 2..n-1 or ``"auto"`` (a silhouette sweep over ``k_range``); ``seed``: an
+    integer in 0..2**32-1 (None is refused: fits are reproducible). Both are checked before any work.
     Returns a :class:`Clustering` with ``labels_`` (n,), ``probs_`` (n, k) and, when ``coords2d``, a 2-D
     UMAP layout ``coords2d_`` (n, 2) of the embeddings for the style map.
     """
@@ -169,7 +228,9 @@ def fit_clusters(X: np.ndarray, method: str = "kmeans", n_clusters: int | str = 
     if X.ndim != 2 or len(X) < 3:
         raise ValueError(f"need an (n, d) array with n >= 3 to cluster, got shape {X.shape}")
     if not np.isfinite(X).all():
-        raise ValueError("embeddings contain NaN or inf; re-run the encoder")
+        raise ValueError("embeddings contain NaN or inf (or values beyond float32); re-run the encoder")
+    seed = check_seed(seed)
+    check_n_clusters(n_clusters, len(X), k_range)
     start = time.perf_counter()
     result = METHODS[method](X, n_clusters, seed, k_range)
     result.fit_seconds_ = time.perf_counter() - start

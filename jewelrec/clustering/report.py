@@ -30,6 +30,8 @@ from jewelrec.clustering.methods import (
     DEFAULT_K_RANGE,
     METHODS,
     Clustering,
+    check_n_clusters,
+    check_seed,
     choose_k,
     cluster_metrics,
     fit_clusters,
@@ -147,7 +149,8 @@ def resolve_k(X: np.ndarray, n_clusters: int | str, labels: np.ndarray | None, m
     if n_clusters == "auto":
         selection = choose_k(X, k_range, seed)
         return int(selection["chosen"]), selection["reason"], selection
-    return int(n_clusters), "given", {"chosen": int(n_clusters)}
+    k = check_n_clusters(n_clusters, len(X), k_range)  # a whole number here: "auto" was handled above
+    return k, "given", {"chosen": k}
 
 
 def compare_methods(X: np.ndarray, *, methods: Sequence[str] = DEFAULT_METHODS, n_clusters: int | str | None = None,
@@ -167,6 +170,7 @@ def compare_methods(X: np.ndarray, *, methods: Sequence[str] = DEFAULT_METHODS, 
     X = np.ascontiguousarray(X, dtype=np.float32)
     if X.ndim != 2 or len(X) < 3:
         raise ValueError(f"need embeddings of shape (n, d) with n >= 3, got {X.shape}")
+    seed = check_seed(seed)
     labels, mask = _label_array(true_labels, len(X))
     if n_clusters is None:
         n_clusters = "labels" if labels is not None and mask.any() else "auto"
