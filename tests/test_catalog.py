@@ -161,3 +161,14 @@ def test_image_paths_outside_the_dataset_are_skipped_unless_allowed(tmp_path):
 def test_a_limit_that_reads_no_rows_is_refused(limit):
     with pytest.raises(ValueError, match=f"limit {limit} would read no rows; give a number of rows >= 1"):
         load_catalog("sample", sample_items=12, limit=limit)
+
+
+def test_an_id_column_asked_for_must_exist(tmp_path):
+    write_parquet(tmp_path / "cat.parquet", {"sku": ["a", "b"], "image": [{"bytes": jpeg(), "path": None}] * 2,
+                                             "category": ["ring", "ring"]})
+    with pytest.raises(ValueError, match=r"id column 'nope' is not in dataset .*columns are \['sku', 'image', "
+                                         r"'category'\]"):
+        load_catalog(tmp_path / "cat.parquet", id_column="nope")
+    with pytest.raises(ValueError, match="is the image column"):
+        load_catalog(tmp_path / "cat.parquet", id_column="image")
+    assert load_catalog(tmp_path / "cat.parquet", id_column="category").skipped == {"duplicate_id": 1}

@@ -202,3 +202,36 @@ def test_a_finished_bundle_whose_swap_fails_is_kept_and_named(tmp_path, sample_b
         with staged_bundle(out) as staging:
             raise RuntimeError("the fit failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == [kept.parent.name, "bundle"]  # its own work removed
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--id-column", "nope"], r"id column 'nope' is not in dataset .*; columns are \['sku', 'image', 'category'\]"),
+    (["--label-column", "nope"], r"label column 'nope' is not among the catalog's metadata columns \['category'\]"),
+    (["--caption-columns", "category", "nope"], r"caption column\(s\) \['nope'\] not in the catalog"),
+    (["--caption-template", "{nope} ring"], r"caption template .* names column 'nope'"),
+])
+def test_columns_named_on_the_command_line_must_exist(flags, message, tmp_path, capsys, monkeypatch):
+    """An explicitly named column is never silently replaced by a detected one; the error lists the columns."""
+    import io
+    import re
+
+    import pandas as pd
+    from PIL import Image
+
+    import jewelrec.pipeline.fit as fit
+
+    def png(colour):
+        out = io.BytesIO()
+        Image.new("RGB", (16, 16), colour).save(out, format="PNG")
+        return {"bytes": out.getvalue(), "path": None}
+
+    data = tmp_path / "data"
+    data.mkdir()
+    colours, names = [(255, 0, 0), (0, 255, 0), (0, 0, 255)], ["ring", "necklace", "earring"]
+    pd.DataFrame({"sku": [f"s{i}" for i in range(12)], "image": [png(colours[i % 3]) for i in range(12)],
+                  "category": [names[i % 3] for i in range(12)]}).to_parquet(data / "catalog.parquet")
+    monkeypatch.setattr(fit, "choose_encoder", lambda *a: pytest.fail("went on with a column nobody asked for"))
+    out = tmp_path / "bundle"
+    assert main(["--dataset", str(data / "catalog.parquet"), "--encoder", "cnn", "--method", "kmeans",
+                 "--clusters", "3", *flags, "--out", str(out)]) == 2
+    assert re.search(message, capsys.readouterr().err) and not out.exists()

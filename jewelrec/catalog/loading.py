@@ -59,16 +59,21 @@ class Catalog:
         """Every column but the image bytes, as a DataFrame (item_id first)."""
         return self.dataset.remove_columns("image").to_pandas()
 
-    def label_column(self, preferred: str | None = "category") -> str | None:
+    def label_column(self, preferred: str | None = "category", *, required: bool = False) -> str | None:
         """A categorical metadata column to train / score against: ``preferred`` if present, else the first
-        string column with 2..50 distinct values (``label`` from an imagefolder included)."""
-        return label_column(self.metadata(), preferred)
+        string column with 2..50 distinct values (``label`` from an imagefolder included). ``required``: the
+        user named ``preferred``, so its absence is a ``ValueError`` listing the columns, not a fallback."""
+        return label_column(self.metadata(), preferred, required=required)
 
 
-def label_column(meta: pd.DataFrame, preferred: str | None = "category") -> str | None:
+def label_column(meta: pd.DataFrame, preferred: str | None = "category", *, required: bool = False) -> str | None:
     """:meth:`Catalog.label_column` over a metadata table (``item_id`` and metadata columns)."""
-    if preferred and preferred in meta.columns:
+    if preferred and preferred in meta.columns and preferred != "item_id":
         return preferred
+    if preferred and required:
+        columns = [c for c in meta.columns if c != "item_id"]
+        raise ValueError(f"label column {preferred!r} is not among the catalog's metadata columns {columns} (the "
+                         "image and id columns are not metadata); pass --label-column with one of them, or drop it")
     for column in ("category", "label", *meta.columns):
         if column in meta.columns and column != "item_id" and not pd.api.types.is_numeric_dtype(meta[column]):
             distinct = meta[column].nunique()
@@ -220,6 +225,13 @@ def row_rules(dataset: datasets.Dataset, label: str, base_dir: Path | None, *, i
     if image_column not in dataset.column_names:
         raise ValueError(f"image column {image_column!r} is not in dataset {label!r}; columns are "
                          f"{list(dataset.column_names)}")
+    if id_column is not None and id_column not in dataset.column_names:
+        raise ValueError(f"id column {id_column!r} is not in dataset {label!r}; columns are "
+                         f"{list(dataset.column_names)}. Pass --id-column with one of them, or drop it to detect "
+                         "(or hash) the ids")
+    if id_column is not None and id_column == image_column:
+        raise ValueError(f"--id-column {id_column!r} is the image column of dataset {label!r}; pick a column that "
+                         f"holds ids (columns are {list(dataset.column_names)})")
     id_column = id_column or next((c for c in ID_CANDIDATES if c in dataset.column_names), None)
     meta_columns = [c for c in dataset.column_names if c not in (image_column, id_column, "item_id")]
     return RowRules(image_column=image_column, id_column=id_column, meta_columns=meta_columns,

@@ -44,7 +44,7 @@ class FitConfig:
     caption_columns: list[str] | None = None  # None: name/title/description + the attribute columns
     caption_template: str | None = None  # str.format over a row, e.g. "{metal} {category}"; replaces the description
     clip_seconds: float = 60.0  # training budget of the catalog CLIP (or the fine-tune) in wall seconds
-    label_column: str | None = "category"
+    label_column: str | None = None  # None: 'category' when present, else detected; a name: that column or an error
     image_column: str | None = None
     allow_external_paths: bool = False  # images referenced by paths outside the dataset folder are skipped unless set
     id_column: str | None = None

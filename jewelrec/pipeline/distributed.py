@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
-from jewelrec.catalog.loading import Catalog, label_column
+from jewelrec.catalog.loading import Catalog
 from jewelrec.pipeline.config import FitConfig
 from jewelrec.pipeline.ray_catalog import (  # noqa: F401  (the reading side's public names, importable here as before)
     BASE_ID,
@@ -135,7 +135,7 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
     """The Ray engine: yields the :class:`jewelrec.pipeline.fit.EmbeddedCatalog` that ``finish`` turns into the
     bundle; the shards it wrote are removed when the bundle is done."""
     from jewelrec.pipeline.config import check_cluster_count
-    from jewelrec.pipeline.fit import EmbeddedCatalog, choose_encoder, stage
+    from jewelrec.pipeline.fit import EmbeddedCatalog, choose_encoder, fit_label_column, stage
     from jewelrec.pipeline.out_dir import make_staging
 
     out = Path(config.out)
@@ -149,7 +149,7 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
             with stage(timings, "encode"):
                 if _needs_training(config):
                     sample = training_catalog(plan, config)
-                    labels_from = sample.label_column(config.label_column)
+                    labels_from = fit_label_column(config, sample.metadata())
                     log.info("training the encoder on %d of %d rows", len(sample), plan.n_rows)
                 else:  # a pretrained CLIP: nothing to learn from the catalog
                     features = plan.rules.features()
@@ -178,7 +178,7 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
                 meta = meta_frame(plan, (pq.read_table(s, columns=[ROW, *plan.rules.meta_columns])
                                          for s in shards), kept, ids, stems)
                 embeddings = _gather_embeddings(shards, kept, encoder.dim)
-                label = labels_from or label_column(meta, config.label_column)
+                label = labels_from or fit_label_column(config, meta)
 
         def write_items(path: Path) -> None:
             _stream_items(shards, kept, meta, path)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from jewelrec import plotting
 from jewelrec.catalog import Catalog, load_catalog
+from jewelrec.catalog.loading import label_column as detect_label_column
 from jewelrec.catalog.thumbnail import thumbnail
 from jewelrec.clustering import cluster_metrics
 from jewelrec.clustering.assign import fit_clusters_at_scale
@@ -105,6 +106,12 @@ def choose_encoder(config: FitConfig, catalog: Catalog, label_column: str | None
     return encoder, reason
 
 
+def fit_label_column(config: FitConfig, meta: pd.DataFrame) -> str | None:
+    """The column the CNN learns and the styles are scored against: ``--label-column`` (which must exist), else
+    ``category`` when present, else a detected categorical column (None: there is none)."""
+    return detect_label_column(meta, config.label_column or "category", required=config.label_column is not None)
+
+
 def _captioned(captions) -> str:
     n, total = sum(captions.has_text), len(captions.variants)
     missing = f"; {total - n} without text, not trained on" if n < total else ""
@@ -168,7 +175,11 @@ def embed_locally(config: FitConfig, timings: dict[str, float]) -> Iterator[Embe
                                allow_external_paths=config.allow_external_paths)
         check_cluster_count(config.clusters, len(catalog), catalog.skipped)  # before hours of encoding, not after
         meta = catalog.metadata()
-        label_column = catalog.label_column(config.label_column)
+        label_column = fit_label_column(config, meta)
+        if config.caption_columns or config.caption_template:  # named columns: a missing one is an error now
+            from jewelrec.catalog.captions import build_captions
+
+            build_captions(meta, columns=config.caption_columns, template=config.caption_template)
     with stage(timings, "encode"):
         encoder, encoder_reason = choose_encoder(config, catalog, label_column)
         embeddings = encoder.encode_images(catalog.images)  # (n, d)
