@@ -2,6 +2,7 @@ import io
 import warnings
 
 import datasets
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -172,3 +173,42 @@ def test_an_id_column_asked_for_must_exist(tmp_path):
     with pytest.raises(ValueError, match="is the image column"):
         load_catalog(tmp_path / "cat.parquet", id_column="image")
     assert load_catalog(tmp_path / "cat.parquet", id_column="category").skipped == {"duplicate_id": 1}
+
+
+def test_a_path_column_with_bad_first_rows_is_still_the_image_column(tmp_path):
+    """Detection looks past the first rows; the bad ones are skipped and counted, as with --image-column."""
+    for i in range(3):
+        (tmp_path / f"p{i}.png").write_bytes(png())
+    paths = ["/etc/passwd", "missing.png", "../..", "p0.png", "p1.png", "p2.png"]
+    pd.DataFrame({"id": [f"i{n}" for n in range(6)], "image": paths, "category": ["a", "b"] * 3}).to_parquet(
+        tmp_path / "cat.parquet")
+    catalog = load_catalog(tmp_path / "cat.parquet")
+    assert catalog.item_ids == ["i3", "i4", "i5"]
+    assert catalog.skipped == {"path_outside_dataset": 2, "missing_image": 1}
+    pd.DataFrame({"id": ["x"], "image": ["/etc/passwd"], "category": ["a"]}).to_parquet(tmp_path / "cat.parquet")
+    with pytest.raises(ValueError, match=r"has no image column; columns are \['id', 'image', 'category'\] \('image' "
+                                         r"holds text, but none of its first 1 values names an image file .*"
+                                         r"\(e\.g\. '/etc/passwd'\)\)"):
+        load_catalog(tmp_path / "cat.parquet")
+
+
+def test_raw_image_bytes_are_an_image_column(tmp_path):
+    pd.DataFrame({"sku": ["a", "b", "c"], "blob": [b"not a picture", b"", b"junk"],
+                  "picture": [png(), jpeg(), b"junk"], "category": ["x", "y", "x"]}).to_parquet(tmp_path / "c.parquet")
+    catalog = load_catalog(tmp_path / "c.parquet")
+    assert catalog.item_ids == ["a", "b"] and catalog.skipped == {"undecodable": 1}
+    assert list(catalog.metadata().columns) == ["item_id", "blob", "category"]
+
+
+def test_empty_or_unreadable_parquet_is_a_clear_error(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": pa.array([], pa.string()), "image": pa.array([], pa.binary())}),
+                   tmp_path / "empty.parquet")
+    with pytest.raises(ValueError, match=r"empty\.parquet is empty: its parquet holds 0 rows \(columns \['id', "
+                                         r"'image'\]\)"):
+        load_catalog(tmp_path / "empty.parquet")
+    (tmp_path / "bad.parquet").write_text("hello")
+    with pytest.raises(ValueError, match=r"bad\.parquet is not a readable parquet file"):
+        load_catalog(tmp_path / "bad.parquet")

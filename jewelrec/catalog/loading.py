@@ -21,11 +21,16 @@ import datasets
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from jewelrec.catalog.columns import (  # noqa: F401  (detect_image_column: importable here as before)
+    ID_CANDIDATES,
+    IMAGE_SUFFIXES,
+    detect_image_column,
+    image_column_verdicts,
+    label_column,
+)
 from jewelrec.defaults import DEFAULT_HUB_DATASET
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})  # MPO: a phone's JPEG + extras
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-ID_CANDIDATES = ("item_id", "id", "sku", "product_id", "article_id")
 # Pillow's own bomb limit (~89 Mpx) is far above any product photo; a tenth of it still allows 9000x1000.
 MAX_PIXELS = 40_000_000
 
@@ -64,22 +69,6 @@ class Catalog:
         string column with 2..50 distinct values (``label`` from an imagefolder included). ``required``: the
         user named ``preferred``, so its absence is a ``ValueError`` listing the columns, not a fallback."""
         return label_column(self.metadata(), preferred, required=required)
-
-
-def label_column(meta: pd.DataFrame, preferred: str | None = "category", *, required: bool = False) -> str | None:
-    """:meth:`Catalog.label_column` over a metadata table (``item_id`` and metadata columns)."""
-    if preferred and preferred in meta.columns and preferred != "item_id":
-        return preferred
-    if preferred and required:
-        columns = [c for c in meta.columns if c != "item_id"]
-        raise ValueError(f"label column {preferred!r} is not among the catalog's metadata columns {columns} (the "
-                         "image and id columns are not metadata); pass --label-column with one of them, or drop it")
-    for column in ("category", "label", *meta.columns):
-        if column in meta.columns and column != "item_id" and not pd.api.types.is_numeric_dtype(meta[column]):
-            distinct = meta[column].nunique()
-            if 2 <= distinct <= 50 and distinct < len(meta):
-                return column
-    return None
 
 
 def validate_image(data: bytes | None) -> str | None:
@@ -214,14 +203,16 @@ class RowRules:
 
 def row_rules(dataset: datasets.Dataset, label: str, base_dir: Path | None, *, image_column: str | None = None,
               id_column: str | None = None, allow_external_paths: bool = False) -> RowRules:
-    """The :class:`RowRules` of a non-empty source ``dataset`` (only its features and first row are read).
+    """The :class:`RowRules` of a non-empty source ``dataset`` (only its features and first rows are read).
 
     Raises ``ValueError`` naming the fix when there is no image column or the one asked for is missing.
     """
-    image_column = image_column or detect_image_column(dataset)
     if image_column is None:
-        raise ValueError(f"dataset {label!r} has no image column; columns are {list(dataset.column_names)}. "
-                         "Pass --image-column NAME, or use an imagefolder / parquet with an Image feature")
+        image_column, rejected = image_column_verdicts(dataset)
+        if image_column is None:
+            why = f" ({'; '.join(rejected)})" if rejected else ""
+            raise ValueError(f"dataset {label!r} has no image column; columns are {list(dataset.column_names)}{why}. "
+                             "Pass --image-column NAME, or use an imagefolder / parquet with an Image feature")
     if image_column not in dataset.column_names:
         raise ValueError(f"image column {image_column!r} is not in dataset {label!r}; columns are "
                          f"{list(dataset.column_names)}")
@@ -251,21 +242,6 @@ def unique_item_id(base: str, explicit: bool, seen: set[str]) -> str | None:
         n += 1
         item_id = f"{base}-{n}"
     return item_id
-
-
-def detect_image_column(dataset: datasets.Dataset) -> str | None:
-    """The first column holding images: an Image feature, ``{"bytes": …}`` dicts, or image paths."""
-    for name, feature in dataset.features.items():
-        if isinstance(feature, datasets.Image):
-            return name
-    first = dataset[0]
-    for name in dataset.features:
-        value = first[name]
-        if isinstance(value, dict) and "bytes" in value:
-            return name
-        if isinstance(value, str) and value.lower().endswith(IMAGE_SUFFIXES):
-            return name
-    return None
 
 
 @dataclass
@@ -340,6 +316,24 @@ def _open_source(source: str, *, revision: str | None, split: str, sample_items:
 
 
 def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
+    """The parquet files as one dataset; each file's footer is read first, so a file that is not parquet or a
+    catalog without rows gets a ``ValueError`` naming it instead of a `datasets` build error."""
+    import pyarrow.parquet as pq
+
+    paths = list(paths)
+    n_rows, columns = 0, []
+    for path in paths:
+        try:
+            metadata = pq.read_metadata(path)
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            raise ValueError(f"{path} is not a readable parquet file ({err}); point --dataset at parquet files, "
+                             "an image folder or a Hub dataset") from None
+        n_rows += metadata.num_rows
+        columns = columns or metadata.schema.to_arrow_schema().names
+    if n_rows == 0:
+        shown = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files from {paths[0]}"
+        raise ValueError(f"dataset {shown} is empty: its parquet holds 0 rows (columns {columns}); point "
+                         "--dataset at a catalog with images")
     return datasets.load_dataset("parquet", data_files=[str(p) for p in paths], split="train")
 
 
