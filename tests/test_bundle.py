@@ -179,3 +179,48 @@ def _reseal(directory):
     config = json.loads((directory / "config.json").read_text())
     config["files"] = {f: hashlib.sha256((directory / f).read_bytes()).hexdigest() for f in config["files"]}
     (directory / "config.json").write_text(json.dumps(config))
+
+
+def test_resealed_content_that_would_serve_wrong_is_refused_or_normalised(tmp_path, caplog):
+    """Content rewritten and the manifest resealed: a table without item_id (checked before the thumbnails that
+    read it), string thumbnails, a null id (it loaded as 'nan'), negative probs and zero embedding rows are refused
+    naming the file; embeddings that are not unit length are normalised with a warning, so scores stay cosines."""
+    import logging
+
+    import pandas as pd
+    from safetensors.numpy import load_file, save_file
+
+    from jewelrec import Recommender
+
+    def edited(name, table=None, arrays=None):
+        directory, _ = _saved(tmp_path / name)
+        if table:
+            table(pd.read_parquet(directory / "items.parquet")).to_parquet(directory / "items.parquet", index=False)
+        for file, change in (arrays or {}).items():
+            tensors = load_file(directory / file)
+            change(tensors)
+            save_file(tensors, directory / file)
+        _reseal(directory)
+        return directory
+
+    thumbs = lambda t: t.assign(thumbnail=[b"\xff\xd8\xff\xe0" + bytes(8)] * len(t))  # noqa: E731
+    cases = [
+        (edited("no-id", table=lambda t: thumbs(t).drop(columns=["item_id"])), "no 'item_id' column; columns are"),
+        (edited("str-thumbs", table=lambda t: t.assign(thumbnail=["abc"] * len(t))),
+         r"items\.parquet: the thumbnail column holds str values .* not image bytes"),
+        (edited("null-id", table=lambda t: t.assign(item_id=[None, *t["item_id"][1:]])), r"rows \[0\] have no item_id"),
+        (edited("neg-probs", arrays={"clusters.safetensors": lambda a: a.update(probs=a["probs"] - 0.5)}),
+         "probs .* must lie in 0..1"),
+        (edited("zero-rows", arrays={"embeddings.safetensors": lambda a: a["embeddings"].__setitem__(slice(0, 2), 0)}),
+         r"embeddings\.safetensors: the embeddings of 2 items \(\['it-00000', 'it-00001'\]\) are zero vectors"),
+    ]
+    for directory, match in cases:
+        with pytest.raises(BundleError, match=match) as refused:
+            Bundle.load(directory)
+        assert str(directory) in str(refused.value) and "re-" in str(refused.value)
+    scaled = edited("x48", arrays={"embeddings.safetensors": lambda a: a.update(embeddings=a["embeddings"] * 48)})
+    with caplog.at_level(logging.WARNING):
+        bundle = Bundle.load(scaled)
+    assert "30 of 30 embeddings are not unit length" in caplog.text and "embeddings.safetensors" in caplog.text
+    np.testing.assert_allclose(np.linalg.norm(bundle.embeddings, axis=1), 1.0, atol=1e-5)
+    assert all(score <= 1.0 + 1e-5 for _, score in Recommender(bundle).similar(bundle.item_ids[0], k=5))

@@ -23,8 +23,6 @@ trust it is in :mod:`jewelrec.serving.stored_index`. Bundles without one are wri
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +36,18 @@ import pyarrow.parquet as pq
 from safetensors.numpy import load_file, save_file
 
 import jewelrec
+from jewelrec.serving.bundle_content import thumbnail_problem, unit_rows
+from jewelrec.serving.bundle_files import (  # noqa: F401 (re-exported: their home before bundle_files)
+    ALLOWED_PATTERNS,
+    HUB_METADATA,
+    INDEX_NAME,
+    REQUIRED,
+    UNHASHED,
+    content_roots,
+    is_allowed,
+    list_files,
+    sha256_file,
+)
 
 if TYPE_CHECKING:
     from jewelrec.serving.index import VectorIndex
@@ -46,73 +56,11 @@ if TYPE_CHECKING:
 # prebuilt index are still written as 1, so older jewelrec keeps loading them.
 FORMAT_VERSION = 2
 READ_VERSIONS = (1, 2)
-INDEX_NAME = "index.faiss"
 CONFIG_NAME = "config.json"
-# Files a bundle may hold. Everything but config.json itself is covered by the manifest, except the
-# model card and the .gitattributes the Hub adds to every repo (both are rewritten on push).
-ALLOWED_PATTERNS = (
-    "config.json",
-    "items.parquet",
-    "embeddings.safetensors",
-    "clusters.safetensors",
-    INDEX_NAME,
-    "encoder/config.json",
-    "encoder/model.safetensors",
-    "encoder/README.md",  # the model card PyTorchModelHubMixin / save_pretrained write beside the weights
-    "encoder/tokenizer.json",  # catalog CLIP: its tokenizer and image processor, as save_pretrained writes them
-    "encoder/tokenizer_config.json",
-    "encoder/special_tokens_map.json",
-    "encoder/preprocessor_config.json",
-    "encoder/processor_config.json",
-    "encoder/generation_config.json",
-    "encoder/training.json",
-    "encoder/vision/config.json",  # catalog CLIP: its image tower (ResNetModel) and text tower, save_pretrained
-    "encoder/vision/model.safetensors",
-    "encoder/text/config.json",
-    "encoder/text/model.safetensors",
-    "depict/config.json",
-    "depict/model.safetensors",
-    "depict/README.md",
-    "report/*.json",
-    "report/*.png",
-    "report/*.csv",
-    "report/*.md",
-    "README.md",
-    ".gitattributes",
-)
-IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # JPEG, PNG (WebP: "RIFF....WEBP")
-UNHASHED = {"config.json", "README.md", ".gitattributes"}
-REQUIRED = ("items.parquet", "embeddings.safetensors", "clusters.safetensors")
 
 
 class BundleError(ValueError):
     """A directory is not a bundle this version of jewelrec can load."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def is_allowed(relpath: str) -> bool:
-    return any(fnmatch.fnmatchcase(relpath, pattern) and relpath.count("/") == pattern.count("/")
-               for pattern in ALLOWED_PATTERNS)
-
-
-HUB_METADATA = ".cache/huggingface/"  # what huggingface_hub writes beside a local_dir download: not bundle content
-
-
-def list_files(directory: Path) -> list[str]:
-    """Relative POSIX paths of every file (and symlink) under ``directory``, huggingface_hub's own download
-    metadata (``.cache/huggingface/``) excluded — anything else in ``.cache/`` counts like any other file."""
-    return sorted(
-        p.relative_to(directory).as_posix()
-        for p in directory.rglob("*")
-        if (p.is_file() or p.is_symlink()) and not p.relative_to(directory).as_posix().startswith(HUB_METADATA)
-    )
 
 
 def check_manifest_path(directory: Path, relpath: str) -> None:
@@ -127,16 +75,6 @@ def check_manifest_path(directory: Path, relpath: str) -> None:
     path = directory / relpath
     if not any(path.resolve().is_relative_to(root) for root in content_roots(directory)):
         raise BundleError(f"manifest entry {relpath!r} is a link or leads outside the bundle; refusing to load it")
-
-
-def content_roots(directory: Path) -> list[Path]:
-    """Where a bundle's files may really live: the bundle itself, and — for a huggingface_hub cache snapshot
-    (``…/models--user--name/snapshots/<sha>/``, whose files are links to ``../../blobs/<hash>``) — that repo's
-    ``blobs/`` folder. A link anywhere else is refused."""
-    roots = [directory.resolve()]
-    if directory.parent.name == "snapshots":
-        roots.append((directory.parent.parent / "blobs").resolve())
-    return roots
 
 
 @dataclass
@@ -162,9 +100,15 @@ class Bundle:
     def __post_init__(self) -> None:
         n = len(self.items)
         if "item_id" not in self.items.columns:
-            raise BundleError("items table has no 'item_id' column")
+            raise BundleError(f"items table has no 'item_id' column; columns are {list(self.items.columns)}; "
+                              "re-create the bundle with training.fit")
         # from a list, not by iterating the Series: at 1M items ~1 s of start-up instead of ~3 s
         ids = self.items["item_id"].astype(str).tolist()
+        missing_id = self.items["item_id"].isna().to_numpy()  # (n,) null would serve as the id 'nan' or 'None'
+        if missing_id.any() or "" in ids:
+            rows = np.flatnonzero(missing_id | (np.asarray(ids, dtype=object) == ""))[:3].tolist()
+            raise BundleError(f"items table rows {rows} have no item_id (null or empty); every piece needs one — "
+                              "re-create the bundle from a catalog with ids")
         self._index = dict(zip(ids, range(len(ids))))
         if len(self._index) != n:
             dupes = pd.Series(ids)[pd.Series(ids).duplicated()].head(3).tolist()
@@ -189,6 +133,9 @@ class Bundle:
                 raise BundleError(f"{name} holds NaN or infinite values; re-run training.fit on this catalog")
         if self.coords2d.shape[1] != 2:
             raise BundleError(f"coords2d must be (n, 2), got {self.coords2d.shape}")
+        if self.probs.size and (self.probs.min() < 0 or self.probs.max() > 1 + 1e-4):
+            raise BundleError(f"probs are cluster membership probabilities and must lie in 0..1, got "
+                              f"{self.probs.min():g}..{self.probs.max():g}; re-run training.fit")
         if self.probs.shape[1] != self.centroids.shape[0]:
             raise BundleError(f"probs {self.probs.shape} do not match {self.centroids.shape[0]} centroids")
         if n and (self.labels.min() < 0 or self.labels.max() >= self.centroids.shape[0]):
@@ -310,18 +257,21 @@ class Bundle:
             raise BundleError(f"{directory}/embeddings.safetensors has no 'embeddings' tensor (it holds "
                               f"{sorted(arrays['embeddings'])}); re-create the bundle")
         embeddings, clusters = arrays["embeddings"]["embeddings"], arrays["clusters"]
-        if "thumbnail" in items.columns:
-            bad = [str(i) for i, t in zip(items["item_id"], items["thumbnail"])
-                   if t is not None and not bytes(t[:12]).startswith(IMAGE_MAGIC) and bytes(t[8:12]) != b"WEBP"][:3]
-            if bad:
-                raise BundleError(f"{directory}/items.parquet: the thumbnails of {bad} are not JPEG/PNG/WebP images; "
-                                  "re-create the bundle")
         missing = {"labels", "probs", "centroids", "coords2d"} - clusters.keys()
         if missing:
             raise BundleError(f"{directory}/clusters.safetensors lacks {sorted(missing)}; re-run training.fit")
-        return cls(items=items, embeddings=embeddings, labels=clusters["labels"], probs=clusters["probs"],
-                   centroids=clusters["centroids"], coords2d=clusters["coords2d"],
-                   latents=clusters.get("latents"), config=config, path=directory)
+        try:  # the table's and arrays' own checks first: the content checks below read item_id
+            bundle = cls(items=items, embeddings=embeddings, labels=clusters["labels"], probs=clusters["probs"],
+                         centroids=clusters["centroids"], coords2d=clusters["coords2d"],
+                         latents=clusters.get("latents"), config=config, path=directory)
+        except BundleError as err:
+            raise BundleError(f"{directory}: {err}") from None
+        problem = thumbnail_problem(bundle.items, f"{directory}/items.parquet")
+        bundle.embeddings, zero_rows = unit_rows(bundle.embeddings, bundle.item_ids,
+                                                 f"{directory}/embeddings.safetensors")
+        if problem or zero_rows:
+            raise BundleError(problem or zero_rows)
+        return bundle
 
 
 def all_finite(array: np.ndarray) -> bool:

@@ -1,0 +1,62 @@
+"""What a loaded bundle's content must hold beyond shapes and finiteness: thumbnails that are image bytes, and
+unit-length embeddings. :meth:`jewelrec.serving.bundle.Bundle.load` calls these once the table and arrays are read and
+raises ``BundleError`` with the problem they return.
+
+Both look at content the manifest cannot vouch for: a bundle resealed after an edit, or one written by code other
+than ``training.fit`` through :meth:`Bundle.save`. Embeddings that are not unit length are normalised here with a
+warning, so ``similar``'s scores stay cosines; a zero row has no direction to normalise and is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # JPEG, PNG (WebP: "RIFF....WEBP")
+UNIT_TOLERANCE = 1e-3  # |‖e‖ − 1| a float32 encoder output stays well inside; beyond it a row was not normalised
+
+
+def thumbnail_problem(items: pd.DataFrame, source: str) -> str | None:
+    """Why the ``thumbnail`` column is not JPEG, PNG or WebP bytes (nulls allowed), or None when it is.
+    ``source``: the file, for the message."""
+    if "thumbnail" not in items.columns:
+        return None
+    not_bytes, not_image = [], []
+    for item_id, thumb in zip(items["item_id"], items["thumbnail"]):
+        if thumb is None:
+            continue
+        if not isinstance(thumb, (bytes, bytearray, memoryview)):
+            not_bytes.append((str(item_id), type(thumb).__name__))
+        elif not bytes(thumb[:12]).startswith(IMAGE_MAGIC) and bytes(thumb[8:12]) != b"WEBP":
+            not_image.append(str(item_id))
+        if len(not_bytes) >= 3 or len(not_image) >= 3:
+            break
+    if not_bytes:
+        ids, kinds = [i for i, _ in not_bytes], sorted({k for _, k in not_bytes})
+        return (f"{source}: the thumbnail column holds {', '.join(kinds)} values (items {ids}), not image bytes; "
+                "re-create the bundle with training.fit")
+    if not_image:
+        return f"{source}: the thumbnails of {not_image} are not JPEG/PNG/WebP images; re-create the bundle"
+    return None
+
+
+def unit_rows(embeddings: np.ndarray, item_ids: list[str], source: str) -> tuple[np.ndarray, str | None]:
+    """(``embeddings`` (n, d) with every row of unit length, None) — the same array when they already are, else
+    normalised with a warning naming ``source`` — or (``embeddings``, why) when some rows are zero: no direction to
+    compare them by (every score against them would be 0) nor to normalise (it would give NaN)."""
+    norms = np.sqrt(np.einsum("nd,nd->n", embeddings, embeddings))  # (n,) in float32: no (n, d) float64 copy
+    zero = np.flatnonzero(norms < 1e-12)
+    if len(zero):
+        return embeddings, (f"{source}: the embeddings of {len(zero)} items ({[item_ids[i] for i in zero[:3]]}) are "
+                            "zero vectors, with no direction to compare them by; re-run training.fit")
+    off = np.abs(norms - 1.0) > UNIT_TOLERANCE  # (n,)
+    if not off.any():
+        return embeddings, None
+    log.warning("%s: %d of %d embeddings are not unit length (norms %.3g..%.3g); normalised on load so scores stay "
+                "cosines — re-run training.fit to store normalised ones", source, int(off.sum()), len(norms),
+                float(norms.min()), float(norms.max()))
+    return (embeddings / norms[:, None]).astype(np.float32), None  # (n, d)
