@@ -32,13 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     from jewelrec.evaluation.experiment import EvalConfig, run, summary_table
 
     try:
-        config = EvalConfig.from_yaml(args.config)
-        if args.run_mode:
-            config.run_mode = args.run_mode
-        if args.tracker:
-            config.tracker = args.tracker
+        config = EvalConfig.from_yaml(args.config, run_mode=args.run_mode, tracker=args.tracker)  # flags win
         results = run(config, args.results_dir)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:  # a bad config, log, bundle or results dir: the fix, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary_table(results, config.k))

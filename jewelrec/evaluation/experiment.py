@@ -11,26 +11,24 @@ The popularity baseline is always evaluated. ``type: jewelrec`` runs the shipped
 
 from __future__ import annotations
 
-import inspect
 import json
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import yaml
 from tqdm.auto import tqdm
 
 from jewelrec import plotting
-from jewelrec.config_keys import check_keys
+from jewelrec.evaluation.eval_config import TOP_KEYS, EvalConfig, synthetic_options  # noqa: F401  (importable here)
 from jewelrec.evaluation.interactions import InteractionLog, InteractionsConfig, load_interactions, log_summary
-from jewelrec.evaluation.metrics import ALL_METRICS, evaluate_ranking
-from jewelrec.evaluation.models import STAR_MODELS, CFModel, PopularityModel, align_to_columns
+from jewelrec.evaluation.metrics import evaluate_ranking
+from jewelrec.evaluation.models import CFModel, PopularityModel, align_to_columns
 from jewelrec.evaluation.models.registry import (
     ItemContent,
     ModelSpec,
@@ -41,78 +39,11 @@ from jewelrec.evaluation.models.registry import (
     swept_keys,
 )
 from jewelrec.evaluation.models.shipped import NO_STARS, check_star_range
-from jewelrec.evaluation.splits import Split, SplitConfig, make_split, split_report
+from jewelrec.evaluation.results_dir import check_results_dir
+from jewelrec.evaluation.splits import Split, make_split, split_report
 from jewelrec.evaluation.stars import StarRatings, training_stars
 from jewelrec.evaluation.synthetic_logs import item_id_strings, planted_arrays, planted_embeddings, user_id_strings
-from jewelrec.evaluation.tracking import TRACKERS, make_tracker
-
-TOP_KEYS = {"name", "run_mode", "data", "split", "k", "metrics", "filter_seen", "max_eval_users", "seed", "bundle",
-            "tracker", "project", "sweep", "models"}  # fmt: skip
-
-
-@dataclass
-class EvalConfig:
-    data: dict[str, Any]  # InteractionsConfig fields, or {synthetic: {...}} for a planted demo log
-    models: list[ModelSpec]
-    name: str = "offline-eval"
-    run_mode: str = "single"  # "single" | "sweep" (grid over list-valued params)
-    split: SplitConfig = field(default_factory=SplitConfig)
-    k: int = 12  # H&M scored 12 recommendations per customer
-    metrics: list[str] = field(default_factory=lambda: list(ALL_METRICS))
-    filter_seen: bool = True  # never recommend what the user already has in train
-    max_eval_users: int | None = None  # seeded subsample of test users, for quick looks at huge logs
-    seed: int = 0
-    bundle: str | None = None  # jewelrec bundle dir (embeddings + clusters) for visual / hybrid / rerank / jewelrec
-    tracker: str = "none"  # "none" | "trackio" | "wandb"
-    project: str = "jewelrec-offline-eval"
-    sweep: dict[str, Any] = field(default_factory=dict)  # {metric: map@12, select_on: validation | test}
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> EvalConfig:
-        try:
-            raw = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError:
-            raise ValueError(f"config {str(path)!r} does not exist") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"config {str(path)!r} must be a YAML mapping with data:, split:, models: …")
-        check_keys(raw, TOP_KEYS, "config")
-        if "data" not in raw or not raw.get("models"):
-            raise ValueError("config needs a data: block and a non-empty models: list")
-        raw["models"] = [ModelSpec.from_dict(m) for m in raw["models"]]
-        raw["split"] = SplitConfig.from_dict(raw.get("split"))
-        config = cls(**raw)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        if self.run_mode not in ("single", "sweep"):
-            raise ValueError(f"run_mode must be 'single' or 'sweep', got {self.run_mode!r}")
-        if self.tracker not in TRACKERS:
-            raise ValueError(f"tracker must be one of {list(TRACKERS)}, got {self.tracker!r}")
-        names = [m.name for m in self.models]
-        if len(set(names)) != len(names):
-            raise ValueError(f"model names must be unique (they key results.json); got {names}")
-        if set(self.metrics) - set(ALL_METRICS):
-            raise ValueError(f"unknown metrics {sorted(set(self.metrics) - set(ALL_METRICS))}; use {list(ALL_METRICS)}")
-        if self.sweep.get("select_on", "validation") not in ("validation", "test"):
-            raise ValueError("sweep.select_on must be 'validation' or 'test'")
-        if not self.filter_seen and self.star_models:
-            raise ValueError(f"models {[m.name for m in self.star_models]} (jewelrec) never recommend a piece the "
-                             "user rated; set filter_seen: true (the default) to evaluate them")
-        if not any(m.type == "popularity" and not m.params and not m.rerank for m in self.models):
-            self.models.insert(0, ModelSpec(name=_free_name("popularity", names), type="popularity"))
-
-    @property
-    def star_models(self) -> list[ModelSpec]:
-        return [m for m in self.models if m.type in STAR_MODELS]
-
-    @property
-    def sweep_metric(self) -> str:
-        return str(self.sweep.get("metric", f"map@{self.k}"))
-
-
-def _free_name(name: str, taken: list[str]) -> str:
-    return name if name not in taken else f"{name}-baseline"
+from jewelrec.evaluation.tracking import make_tracker
 
 
 @dataclass
@@ -132,8 +63,7 @@ class EvalData:
 def load_log(data: dict[str, Any]) -> tuple[InteractionLog, ItemContent | None]:
     """Read the configured log; ``data: {synthetic: {...}}`` builds a planted demo log (+ its embeddings)."""
     if "synthetic" in data:
-        opts = dict(data["synthetic"] or {})
-        check_keys(opts, [*inspect.signature(planted_arrays).parameters, "dim"], "data.synthetic")
+        opts = synthetic_options(data)
         dim = int(opts.pop("dim", 16))
         arrays = planted_arrays(**opts)
         log = InteractionLog(
@@ -206,9 +136,10 @@ def score_model(spec: ModelSpec, data: EvalData, config: EvalConfig, ctx: dict[s
 
 
 def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, float]]:
-    """Run the whole evaluation; returns the results map that is also written to ``results.json``."""
-    out = Path(results_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Run the whole evaluation; returns the results map that is also written to ``results.json``. The config and
+    ``results_dir`` (:func:`~jewelrec.evaluation.results_dir.check_results_dir`) are checked before any work."""
+    config.validate()
+    out = check_results_dir(results_dir)
     started = time.time()
     log, synthetic_content = load_log(config.data)
     content = None
@@ -256,9 +187,7 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
     results: dict[str, dict[str, float]] = {}
     infos: dict[str, dict[str, Any]] = {}
     trials: list[dict[str, Any]] = []
-    for spec in config.models:  # every model's settings are checked before the first one trains
-        if config.run_mode == "single" and swept_keys(spec):
-            raise ValueError(f"model {spec.name!r} lists values for {swept_keys(spec)}; use run_mode: sweep")
+    for spec in config.models:  # what needs the data (bundles, embeddings) is checked before the first one trains
         for candidate in expand_grid(spec):
             build_model(candidate, ctx["content"], ctx["item_ids"], bundles=bundles, default_bundle=config.bundle)
     failed: dict[str, str] = {}

@@ -16,7 +16,6 @@ its k-anonymity threshold, default 5).
 
 from __future__ import annotations
 
-import inspect
 import itertools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from jewelrec.config_keys import check_keys
 from jewelrec.evaluation.models import CF_MODELS, CONTENT_MODELS, MODEL_TYPES, STAR_MODELS
 from jewelrec.evaluation.models.base import CFModel
 from jewelrec.evaluation.models.hybrid import HybridModel
+from jewelrec.evaluation.models.params import check_params, check_value
 from jewelrec.evaluation.models.rerank import VisuallySeparated
 from jewelrec.evaluation.models.shipped import JewelrecModel, check_settings
 from jewelrec.evaluation.models.visual import VisualContentModel
@@ -76,6 +76,10 @@ class ModelSpec:
         check_keys(raw, SPEC_KEYS, f"model entry {raw.get('name', raw['type'])!r}")
         if raw["type"] not in MODEL_TYPES:
             raise ValueError(f"model type {raw['type']!r} is not one of {list(MODEL_TYPES)}")
+        for block in ("params", "cf", "rerank"):
+            if raw.get(block) is not None and not isinstance(raw[block], dict):
+                raise ValueError(f"model entry {raw.get('name', raw['type'])!r}: {block}: must be a mapping of "
+                                 f"settings ({block}: {{key: value, ...}}), got {raw[block]!r}")
         spec = cls(
             name=str(raw.get("name") or raw["type"]), type=raw["type"], params=dict(raw.get("params") or {}),
             cf=dict(raw["cf"]) if raw.get("cf") else None, rerank=dict(raw["rerank"]) if raw.get("rerank") else None,
@@ -125,15 +129,28 @@ def swept_keys(spec: ModelSpec) -> list[str]:
     return [k for k, v in spec.flat_params().items() if isinstance(v, list)]
 
 
-def _construct(cls: type, params: dict[str, Any], label: str, **extra: Any):
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *extra)]
-    unknown = set(params) - set(accepted)
-    if unknown:
-        raise ValueError(f"model {label!r}: unknown params {sorted(unknown)}; {cls.__name__} accepts {accepted}")
-    lists = [k for k, v in params.items() if isinstance(v, list)]
-    if lists:
-        raise ValueError(f"model {label!r}: params {lists} are lists; lists are only allowed with run_mode: sweep")
-    return cls(**extra, **params)
+def check_spec(spec: ModelSpec, *, sweep: bool) -> None:
+    """Check ``spec``'s settings without any data or bundle (the config loader runs it for every model before a
+    log is read): known params with values their rules accept (:mod:`~jewelrec.evaluation.models.params`);
+    list-valued params only when ``sweep``."""
+    if not sweep and swept_keys(spec):
+        raise ValueError(f"model {spec.name!r} lists values for {swept_keys(spec)}; use run_mode: sweep")
+    if spec.type in STAR_MODELS:
+        for candidate in expand_grid(spec):
+            _jewelrec_settings(candidate)
+    elif spec.type in CF_MODELS:
+        check_params(CF_MODELS[spec.type], spec.params, spec.name, swept=sweep)
+    elif spec.type == "visual":
+        if spec.params:
+            raise ValueError(f"model {spec.name!r}: the visual model takes no params, got {sorted(spec.params)}")
+    else:
+        check_keys(spec.cf, {"type", "params"}, f"cf of {spec.name!r}")
+        if not isinstance(spec.cf.get("params") or {}, dict):
+            raise ValueError(f"model {spec.name!r}: cf.params must be a mapping, got {spec.cf['params']!r}")
+        check_params(CF_MODELS[spec.cf["type"]], spec.cf.get("params") or {}, f"{spec.name}.cf", swept=sweep)
+        check_params(HybridModel, spec.params, spec.name, extra=("cf", "visual"), swept=sweep)
+    for key, value in (spec.rerank or {}).items():
+        check_value(key, value, f"{spec.name}.rerank", swept=sweep)
 
 
 def bundle_of(spec: ModelSpec, default: str | None) -> str:
@@ -153,6 +170,13 @@ def bundle_of(spec: ModelSpec, default: str | None) -> str:
 def build_jewelrec(spec: ModelSpec, bundles: dict[str, Any] | None = None, default: str | None = None) -> CFModel:
     """The shipped recommender for ``spec``; ``bundles`` maps directories to already loaded bundles."""
     path = bundle_of(spec, default)
+    check_spec(spec, sweep=False)
+    crowd, settings = _jewelrec_settings(spec)
+    return JewelrecModel((bundles or {}).get(path, path), settings=settings, **crowd)
+
+
+def _jewelrec_settings(spec: ModelSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A jewelrec spec's (crowd settings, RecommenderConfig settings), each checked."""
     crowd = {k: spec.params[k] for k in CROWD_PARAMS if k in spec.params}
     settings = {k: v for k, v in spec.params.items() if k != "bundle" and k not in CROWD_PARAMS}
     if not isinstance(crowd.get("collaborative", False), bool):
@@ -161,10 +185,7 @@ def build_jewelrec(spec: ModelSpec, bundles: dict[str, Any] | None = None, defau
                                     or not isinstance(crowd["min_shoppers"], int) or crowd["min_shoppers"] < 1):
         raise ValueError(f"model {spec.name!r}: min_shoppers must be a whole number ≥ 1, got {crowd['min_shoppers']!r}")
     check_settings(settings, spec.name)
-    lists = [k for k, v in settings.items() if isinstance(v, list)]
-    if lists:
-        raise ValueError(f"model {spec.name!r}: params {lists} are lists; lists are only allowed with run_mode: sweep")
-    return JewelrecModel((bundles or {}).get(path, path), settings=settings, **crowd)
+    return crowd, settings
 
 
 def build_model(spec: ModelSpec, content: ItemContent | None, column_item_ids: np.ndarray, *,
@@ -178,19 +199,18 @@ def build_model(spec: ModelSpec, content: ItemContent | None, column_item_ids: n
             f"model {spec.name!r} ({spec.type}{', rerank' if spec.rerank else ''}) needs item embeddings: set "
             "`bundle: DIR` (a jewelrec bundle from python -m training.fit) in the config"
         )
+    check_spec(spec, sweep=False)
     if spec.type in CF_MODELS:
-        model = _construct(CF_MODELS[spec.type], spec.params, spec.name)
+        model = CF_MODELS[spec.type](**spec.params)
     else:
         visual = VisualContentModel(
             content.item_ids, content.embeddings, content.labels, column_item_ids=column_item_ids
         )
         if spec.type == "visual":
-            if spec.params:
-                raise ValueError(f"model {spec.name!r}: the visual model takes no params, got {sorted(spec.params)}")
             model = visual
         else:
-            cf = _construct(CF_MODELS[spec.cf["type"]], spec.cf.get("params") or {}, f"{spec.name}.cf")
-            model = _construct(HybridModel, spec.params, spec.name, cf=cf, visual=visual)
+            cf = CF_MODELS[spec.cf["type"]](**(spec.cf.get("params") or {}))
+            model = HybridModel(cf=cf, visual=visual, **spec.params)
     if spec.rerank is not None:
         model = VisuallySeparated(
             model, content.item_ids, content.labels, column_item_ids=column_item_ids,

@@ -1,0 +1,168 @@
+"""The offline evaluation's config (``training/configs/*.yaml``): :class:`EvalConfig`, read and checked in full
+before any log is loaded, so a typo, a wrong type or a bad model setting stops the run at once with the file, the
+key and the fix. See README "Offline evaluation" for the format."""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jewelrec.config_keys import check_keys
+from jewelrec.evaluation.interactions import InteractionsConfig
+from jewelrec.evaluation.metrics import ALL_METRICS
+from jewelrec.evaluation.models import STAR_MODELS
+from jewelrec.evaluation.models.registry import ModelSpec, check_spec
+from jewelrec.evaluation.splits import SplitConfig
+from jewelrec.evaluation.synthetic_logs import planted_arrays
+from jewelrec.evaluation.tracking import TRACKERS
+
+TOP_KEYS = {"name", "run_mode", "data", "split", "k", "metrics", "filter_seen", "max_eval_users", "seed", "bundle",
+            "tracker", "project", "sweep", "models"}  # fmt: skip
+DATA_EXAMPLE = "data: {path: FILE.csv} (or {preset: hm, path: ...}, or {synthetic: {n_users: 500}})"
+
+
+@dataclass
+class EvalConfig:
+    data: dict[str, Any]  # InteractionsConfig fields, or {synthetic: {...}} for a planted demo log
+    models: list[ModelSpec]
+    name: str = "offline-eval"
+    run_mode: str = "single"  # "single" | "sweep" (grid over list-valued params)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    k: int = 12  # H&M scored 12 recommendations per customer
+    metrics: list[str] = field(default_factory=lambda: list(ALL_METRICS))
+    filter_seen: bool = True  # never recommend what the user already has in train
+    max_eval_users: int | None = None  # seeded subsample of test users, for quick looks at huge logs
+    seed: int = 0
+    bundle: str | None = None  # jewelrec bundle dir (embeddings + clusters) for visual / hybrid / rerank / jewelrec
+    tracker: str = "none"  # "none" | "trackio" | "wandb"
+    project: str = "jewelrec-offline-eval"
+    sweep: dict[str, Any] = field(default_factory=dict)  # {metric: map@12, select_on: validation | test}
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> EvalConfig:
+        """Read and check an evaluation YAML. ``overrides`` (CLI flags such as ``run_mode="sweep"``; None: keep the
+        file's) replace top-level keys before the checks. Every error is a ValueError naming the file."""
+        where = f"config {str(path)!r}"
+        raw = _read_yaml(Path(path), where)
+        if not isinstance(raw, dict):
+            raise ValueError(f"{where} must be a YAML mapping with data:, split:, models: …")
+        check_keys(raw, TOP_KEYS, where)
+        try:
+            raw.update({key: value for key, value in overrides.items() if value is not None})
+            if "data" not in raw or not raw.get("models"):
+                raise ValueError("a data: block and a non-empty models: list are required")
+            for key, kind, example in (("data", dict, DATA_EXAMPLE), ("split", dict, "split: {method: time}"),
+                                       ("sweep", dict, "sweep: {metric: map@12}"),
+                                       ("models", list, "models: [{type: als}, {type: ease}]")):
+                if raw.get(key) is not None and not isinstance(raw[key], kind):
+                    raise ValueError(f"{key}: must be a {'mapping' if kind is dict else 'list'}, e.g. {example}; "
+                                     f"got {raw[key]!r}")
+            raw["models"] = [ModelSpec.from_dict(m) for m in raw["models"]]
+            raw["split"] = SplitConfig.from_dict(raw.get("split"))
+            raw["sweep"] = raw.get("sweep") or {}
+            config = cls(**raw)
+            config.validate()
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: {err}") from None
+        return config
+
+    def validate(self) -> None:
+        """Check every setting (no data is read); adds the popularity baseline when the models lack one."""
+        if self.run_mode not in ("single", "sweep"):
+            raise ValueError(f"run_mode must be 'single' or 'sweep', got {self.run_mode!r}")
+        if self.tracker not in TRACKERS:
+            raise ValueError(f"tracker must be one of {list(TRACKERS)}, got {self.tracker!r}")
+        _whole("k", self.k, 1, "(the length of each recommendation list, e.g. k: 12)")
+        if self.max_eval_users is not None:
+            _whole("max_eval_users", self.max_eval_users, 1, "or null (every test user)")
+        _whole("seed", self.seed, 0, "")
+        for key in ("filter_seen",):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"{key} must be true or false, got {getattr(self, key)!r}")
+        for key in ("name", "project"):
+            if not isinstance(getattr(self, key), str):
+                raise ValueError(f"{key} must be a string, got {getattr(self, key)!r}")
+        if self.bundle is not None and not isinstance(self.bundle, str):
+            raise ValueError(f"bundle must be a bundle directory (or 'synthetic'), got {self.bundle!r}")
+        if not isinstance(self.metrics, list) or not all(isinstance(m, str) for m in self.metrics):
+            raise ValueError(f"metrics must be a list of names from {list(ALL_METRICS)}, got {self.metrics!r}")
+        check_data(self.data)
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"model names must be unique (they key results.json); got {names}")
+        if set(self.metrics) - set(ALL_METRICS):
+            raise ValueError(f"unknown metrics {sorted(set(self.metrics) - set(ALL_METRICS))}; use {list(ALL_METRICS)}")
+        if self.sweep.get("select_on", "validation") not in ("validation", "test"):
+            raise ValueError("sweep.select_on must be 'validation' or 'test'")
+        if not self.filter_seen and self.star_models:
+            raise ValueError(f"models {[m.name for m in self.star_models]} (jewelrec) never recommend a piece the "
+                             "user rated; set filter_seen: true (the default) to evaluate them")
+        for spec in self.models:  # every model's settings, before any log is read
+            check_spec(spec, sweep=self.run_mode == "sweep")
+        if not any(m.type == "popularity" and not m.params and not m.rerank for m in self.models):
+            self.models.insert(0, ModelSpec(name=_free_name("popularity", names), type="popularity"))
+
+    @property
+    def star_models(self) -> list[ModelSpec]:
+        return [m for m in self.models if m.type in STAR_MODELS]
+
+    @property
+    def sweep_metric(self) -> str:
+        return str(self.sweep.get("metric", f"map@{self.k}"))
+
+
+def synthetic_options(data: dict[str, Any]) -> dict[str, Any]:
+    """The ``data.synthetic`` block (keyword arguments of ``planted_arrays`` plus ``dim``), checked."""
+    opts = data["synthetic"] or {}
+    if not isinstance(opts, dict):
+        raise ValueError(f"data.synthetic must be a mapping such as {{n_users: 500, n_items: 120}}, got {opts!r}")
+    check_keys(opts, [*inspect.signature(planted_arrays).parameters, "dim"], "data.synthetic")
+    return dict(opts)
+
+
+def check_data(data: Any) -> None:
+    """The ``data:`` block must describe a log (read nothing yet): a mapping of InteractionsConfig fields, or
+    ``synthetic:``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"data: must be a mapping, e.g. {DATA_EXAMPLE}; got {data!r}")
+    if "synthetic" in data:
+        synthetic_options(data)
+    else:
+        InteractionsConfig.from_dict(data)
+
+
+def _whole(key: str, value: Any, low: int, hint: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{key} must be a whole number ≥ {low} {hint}".rstrip() + f", got {value!r}")
+
+
+def _free_name(name: str, taken: list[str]) -> str:
+    return name if name not in taken else f"{name}-baseline"
+
+
+def _read_yaml(path: Path, where: str) -> Any:
+    """The parsed YAML, or a ValueError naming the file, the line and column, and the fix."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{where} does not exist; give the path of an evaluation YAML (see training/configs/)") \
+            from None
+    except IsADirectoryError:
+        raise ValueError(f"{where} is a folder; give the YAML file itself, e.g. training/configs/als.yaml") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    except OSError as err:
+        raise ValueError(f"{where} cannot be read: {err.strerror or err}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"{where} is not valid YAML{at}: {problem}; check the indentation, the ':' after each key "
+                         "and that every quote and bracket is closed") from None

@@ -1,0 +1,74 @@
+"""What each evaluation model's settings may be, checked when the config is read: a ``neighbours: -3`` or a
+``factors: abc`` stops the run before any log is loaded, naming the model, the key and what it takes.
+
+One rule per parameter name (the models share names for the same idea: ``factors``, ``iterations``,
+``regularization``…); ``tests/test_evaluate.py`` checks that every constructor parameter has one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+# name → (accepts the value, what a good value is)
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "factors": (lambda v: _whole(v) and v >= 1, "a whole number ≥ 1"),
+    "iterations": (lambda v: _whole(v) and v >= 1, "a whole number ≥ 1"),
+    "neighbours": (lambda v: _whole(v) and v >= 1, "a whole number ≥ 1"),
+    "max_items": (lambda v: _whole(v) and v >= 1, "a whole number ≥ 1"),
+    "num_threads": (lambda v: _whole(v) and v >= 0, "a whole number ≥ 0 (0 = all cores)"),
+    "random_state": (lambda v: _whole(v) and v >= 0, "a whole number ≥ 0"),
+    "window_days": (lambda v: v is None or (_whole(v) and v >= 1), "a whole number of days ≥ 1, or null (all time)"),
+    "regularization": (lambda v: _number(v) and v >= 0, "a number ≥ 0"),
+    "alpha": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "learning_rate": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "l2": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "weight": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "binary": (lambda v: isinstance(v, bool), "true or false"),
+    "by": (lambda v: v in ("users", "weight"), "'users' or 'weight'"),
+    "pool": (lambda v: _number(v) and v >= 1, "a number ≥ 1 (candidates per slot)"),
+    "explore": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+}
+
+
+def accepted_params(cls: type, extra: Iterable[str] = ()) -> list[str]:
+    """The constructor parameters of ``cls`` a config may set (``extra``: the ones the registry passes itself)."""
+    return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *extra)]
+
+
+def check_value(key: str, value: Any, label: str, *, swept: bool = False) -> None:
+    """``value`` (every value of a swept list when ``swept``) must pass ``key``'s rule."""
+    rule = RULES.get(key)
+    if rule is None:
+        return
+    accepts, wanted = rule
+    for one in value if swept and isinstance(value, list) else [value]:
+        if not accepts(one):
+            raise ValueError(f"model {label!r}: {key} must be {wanted}, got {one!r}")
+
+
+def check_params(cls: type, params: Mapping[str, Any], label: str, *, extra: Iterable[str] = (),
+                 swept: bool = False) -> None:
+    """Every key of ``params`` names a parameter of ``cls`` and holds a value its rule accepts (``swept``: lists
+    are grids, each value checked; otherwise a list is refused with the fix)."""
+    accepted = accepted_params(cls, extra)
+    unknown = set(params) - set(accepted)
+    if unknown:
+        raise ValueError(f"model {label!r}: unknown params {sorted(unknown)}; {cls.__name__} accepts {accepted}")
+    lists = [k for k, v in params.items() if isinstance(v, list)]
+    if lists and not swept:
+        raise ValueError(f"model {label!r}: params {lists} are lists; lists are only allowed with run_mode: sweep")
+    for key, value in params.items():
+        check_value(key, value, label, swept=swept)
