@@ -408,3 +408,24 @@ def test_every_model_parameter_has_a_rule_and_every_shipped_config_loads():
     for path in sorted((REPO / "training" / "configs").glob("*.yaml")):
         assert EvalConfig.from_yaml(path).models, path
 
+
+def test_results_are_never_written_over_files_jewelrec_did_not_write(tmp_path, capsys):
+    config = _write(tmp_path, {"data": {"synthetic": SMALL}, "models": [{"type": "item_knn"}]})
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.json").write_text('{"my": "numbers"}')
+    (mine / "results.csv").write_text("my,table\n")
+    assert main(["--config", config, "--results-dir", str(mine)]) == 2
+    assert "holds ['results.csv', 'results.json']" in capsys.readouterr().err
+    assert (mine / "results.json").read_text() == '{"my": "numbers"}' and sorted(os.listdir(mine)) == [
+        "results.csv", "results.json"]
+    # a folder jewelrec wrote takes the next run (files of other names in it are kept), and so does one from
+    # before the marker existed (its run.json says jewelrec wrote it)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep")
+    assert main(["--config", config, "--results-dir", str(out)]) == 0
+    assert main(["--config", config, "--results-dir", str(out)]) == 0
+    (out / ".jewelrec-results").unlink()
+    assert main(["--config", config, "--results-dir", str(out)]) == 0
+    assert set(_read(out)) == {"popularity", "item_knn"} and (out / "notes.txt").read_text() == "keep"

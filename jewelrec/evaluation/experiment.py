@@ -5,8 +5,9 @@
 Writes ``results.json`` ({model: {metric: value}}), ``results.csv``, ``metrics.png`` / ``lift.png``,
 ``data_report.json`` (rows read, dropped per reason, split and cold-start counts), ``run.json`` (resolved config,
 versions, timings, tracker) and, for ``run_mode: sweep``, ``sweep.csv`` / ``sweep.png`` / ``best_params.json``.
-The popularity baseline is always evaluated. ``type: jewelrec`` runs the shipped recommender on the log's raw stars
-(:mod:`jewelrec.evaluation.models.shipped`). See README "Offline evaluation" for the config format.
+It writes into a new folder or one it wrote before, never over files it did not write
+(:mod:`jewelrec.evaluation.results_dir`). The popularity baseline is always evaluated. ``type: jewelrec`` runs the
+shipped recommender on the log's raw stars (:mod:`jewelrec.evaluation.models.shipped`). See README "Offline evaluation" for the config format.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from jewelrec.evaluation.models.registry import (
     swept_keys,
 )
 from jewelrec.evaluation.models.shipped import NO_STARS, check_star_range
-from jewelrec.evaluation.results_dir import check_results_dir
+from jewelrec.evaluation.results_dir import check_results_dir, mark_results_dir
 from jewelrec.evaluation.splits import Split, make_split, split_report
 from jewelrec.evaluation.stars import StarRatings, training_stars
 from jewelrec.evaluation.synthetic_logs import item_id_strings, planted_arrays, planted_embeddings, user_id_strings
@@ -276,6 +277,7 @@ def _versions() -> dict[str, str]:
 
 
 def _write_outputs(out, config, results, infos, trials, data_report, tracker_info, started) -> None:
+    mark_results_dir(out)
     (out / "results.json").write_text(json.dumps(results, indent=2))  # config order: baseline first
     rows = [{"model": m, **v, "fit_seconds": infos[m]["fit_seconds"], "recommend_seconds": infos[m]["recommend_seconds"]}
             for m, v in results.items()]  # fmt: skip

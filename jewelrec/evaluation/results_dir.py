@@ -1,13 +1,37 @@
-"""Where an offline evaluation writes (``--results-dir``): checked before any work."""
+"""Where an offline evaluation writes (``--results-dir``): checked before any work, and never a file jewelrec did
+not write overwritten.
+
+A results dir is jewelrec's when it holds :data:`MARKER` (written before the first output) or, from before the
+marker existed, a ``run.json`` jewelrec wrote. Into such a dir a new run overwrites the earlier run's outputs; into
+any other folder it writes only when none of its output names is taken, so ``results.csv`` of your own is never
+replaced. Files with other names are left alone either way.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+MARKER = ".jewelrec-results"  # JSON {"written_by": ..., "outputs": [...]}: this folder's outputs are jewelrec's
+# every file a run may write at the top of the results dir (trackers write their own sub-folders, adding files)
+OUTPUTS = ("results.json", "results.csv", "data_report.json", "run.json", "metrics.png", "lift.png", "sweep.csv",
+           "sweep.png", "best_params.json")  # fmt: skip
+
+
+def _is_ours(out: Path) -> bool:
+    """Whether ``out`` carries the marker, or a ``run.json`` an earlier jewelrec evaluation wrote."""
+    if (out / MARKER).is_file():
+        return True
+    try:
+        record = json.loads((out / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and "jewelrec" in (record.get("versions") or {}) and "config" in record
 
 
 def check_results_dir(results_dir: str | Path) -> Path:
-    """The results dir, made if missing; a ValueError naming the path and the fix when it is a file or cannot be
-    made."""
+    """The results dir, made if missing; a ValueError naming the path and the fix when it is a file, cannot be
+    made, or holds files named like the outputs that jewelrec did not write."""
     out = Path(results_dir)
     where = f"--results-dir {str(out)!r}"
     if out.exists() and not out.is_dir():
@@ -17,4 +41,16 @@ def check_results_dir(results_dir: str | Path) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ValueError(f"{where} cannot be made: {err.strerror or err}; give a folder this user can write") from None
+    if _is_ours(out):
+        return out
+    taken = sorted(name for name in (*OUTPUTS, MARKER) if (out / name).exists())
+    if taken:
+        raise ValueError(f"{where} holds {taken}, which this evaluation would overwrite and jewelrec did not write; "
+                         "give a new folder (or move those files away)")
     return out
+
+
+def mark_results_dir(out: Path) -> None:
+    """Claim ``out`` before the first output is written, so a run killed half-way can be re-run into it."""
+    (out / MARKER).write_text(json.dumps({"written_by": "jewelrec offline evaluation", "outputs": list(OUTPUTS)},
+                                         indent=2))
