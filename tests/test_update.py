@@ -196,3 +196,14 @@ def test_update_flag_errors_are_usage_errors(flags, message, capsys):
         parse_config(["--bundle", "b", "--out", "o", *flags])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.startswith("usage: python -m training.update") and message in err
+
+
+def test_the_summary_counts_new_items_by_style_name(sample_bundle_dir, tmp_path, capsys):
+    """The summary and the update record say "ring: 2", by the names the fit gave the styles, not "2: 2"."""
+    names = Bundle.load(sample_bundle_dir).config["clustering"]["cluster_names"]
+    assert run("--bundle", sample_bundle_dir, "--dataset", new_items(tmp_path / "new.parquet", 4),
+               "--out", tmp_path / "v2") == 0
+    by_style = Bundle.load(tmp_path / "v2").config["updates"][-1]["styles_of_new_items"]
+    assert set(by_style) <= set(names) and sum(by_style.values()) == 4
+    line = next(line for line in capsys.readouterr().out.splitlines() if "new items by style" in line)
+    assert line.endswith(f"new items by style: {by_style}") and all(name in line for name in by_style)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,8 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
     with stage(timings, "search index"):
         index = updated_index(bundle, keep, updated.embeddings)
 
+    stored = (bundle.config.get("clustering") or {}).get("cluster_names") or []  # the fit's names, kept with its styles
+    names = [str(stored[c]) if c < len(stored) else f"style {c}" for c in range(bundle.n_clusters)]
     entry = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": None if config.dataset is None else {
@@ -120,7 +123,8 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
         "replaced": int(new_meta["item_id"].isin(removed).sum()),
         "items_before": bundle.n_items, "items_after": updated.n_items,
         "from_embeddings_sha256": (bundle.config.get("files") or {}).get("embeddings.safetensors"),
-        "styles_of_new_items": {str(c): int(n) for c, n in zip(*np.unique(assigned.labels, return_counts=True))},
+        # by the styles' names ("ring"), as the card and the summary show them, not their indices
+        "styles_of_new_items": dict(Counter(names[c] for c in np.sort(assigned.labels))),
         "drift": {k: v for k, v in drift.items() if k != "reasons"},
         "refit_due": bool(drift["reasons"]), "reasons": drift["reasons"], "timings_s": timings,
     }
@@ -131,8 +135,6 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
             for name in COPIED:
                 if (source / name).is_dir():
                     shutil.copytree(source / name, staging / name)
-            names = (bundle.config.get("clustering") or {}).get("cluster_names") or \
-                [f"style {c}" for c in range(bundle.n_clusters)]
             if (staging / "report").is_dir():  # the fit's maps, redrawn with the new items on them
                 plotting.plot_style_map(updated.coords2d, updated.labels, names, staging / "report" / "style_map.png")
                 plotting.plot_cluster_sizes(updated.labels, names, staging / "report" / "cluster_sizes.png")
