@@ -265,3 +265,16 @@ def test_changes_since_reads_one_snapshot_and_refuses_another_log(tmp_path):
         store.changes_since(first.high_water, ("another", "row"))
     with pytest.raises(RatingLogRewound, match="refit in full"):
         store.changes_since(99, changes.mark)
+
+
+def test_a_backup_that_is_not_sqlite_is_named_and_the_live_ratings_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+    persistent = tmp_path / "data"
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nbucket {persistent} fuse.hf-mount rw 0 0\n")
+    RatingStore.open(persistent, mounts_file=mounts).rate("u", "a", 5)
+    (persistent / "ratings.backup.db").write_text("not a database")  # newer than the live file: restored at start
+    with pytest.raises(RatingStoreError, match="ratings.backup.db' is not an SQLite database"):
+        RatingStore.open(persistent, mounts_file=mounts)
+    assert (persistent / "ratings.backup.db").read_text() == "not a database"
+    assert RatingStore(tmp_path / "home" / "live-ratings" / "ratings.db").ratings("u") == {"a": 5}

@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from jewelrec.space.rating_checks import store_error
+
 NETWORK_FS = ("nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre",
               "gcsfuse", "s3fs", "sshfs", "davfs", "virtiofs")
 BACKUP_NAME = "ratings.backup.db"
@@ -44,6 +46,8 @@ def restore(backup: str | Path, live: str | Path) -> None:
     src = sqlite3.connect(f"file:{Path(backup).resolve()}?mode=ro", uri=True)
     try:
         _copy_database(src, live)
+    except sqlite3.Error as err:  # a backup that is not SQLite: its path and the fix, the live file unchanged
+        raise store_error(Path(backup), err) or err from None
     finally:
         src.close()
 
