@@ -162,9 +162,10 @@ def test_engine_ray_without_ray_names_the_install(monkeypatch, tmp_path, capsys)
     assert not (tmp_path / "b").exists()
 
 
-def test_ray_address_needs_the_ray_engine():
-    with pytest.raises(SystemExit, match="--engine ray"):
+def test_ray_address_needs_the_ray_engine(capsys):
+    with pytest.raises(SystemExit) as err:  # a flag error: argparse's usage line and status 2
         main(["--ray-address", "ray://head:10001", "--out", "unused"])
+    assert err.value.code == 2 and "add --engine ray or drop it" in capsys.readouterr().err
 
 
 def test_rows_are_decided_in_catalog_order_and_counted_once():
