@@ -14,7 +14,9 @@ Layout (see DESIGN.md)::
 
 Only safetensors, JSON, parquet, PNG and FAISS's index format are ever read back, and ``config.json`` carries a
 SHA-256 manifest of every other file: :meth:`Bundle.load` refuses unknown format versions, files it did not write
-(a stray ``.pkl`` or ``.bin``), missing files and any byte that differs from what was saved.
+(a stray ``.pkl`` or ``.bin``), missing files and any byte that differs from what was saved; content that would
+serve wrong even when sealed (:mod:`jewelrec.serving.bundle_content`) is refused too, and embeddings that are not
+unit length are normalised with a warning.
 
 The prebuilt index: ``config["index"]`` records what it is (type, metric, n, d, nlist, nprobe) and the SHA-256 of
 the ``embeddings.safetensors`` it was built from, so a stale index is detectable; how the Recommender decides to
