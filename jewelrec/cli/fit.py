@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-seconds", type=positive_number, default=d.clip_seconds,
                    help="wall-clock budget for training the catalog CLIP or fine-tuning (early stopping may end it sooner)")
     p.add_argument("--label-column", default=d.label_column,
-                   help="metadata column the CNN learns and clusters are scored against")
+                   help="metadata column the CNN learns and clusters are scored against (default: 'category' when "
+                        "present, else a detected categorical column; a column named here must exist)")
     p.add_argument("--image-column", default=d.image_column, help="image column (detected when omitted)")
     p.add_argument("--allow-external-paths", action="store_true",
                    help="read images a parquet catalog references by paths outside its own folder (skipped otherwise)")
