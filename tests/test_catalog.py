@@ -1,4 +1,5 @@
 import io
+import struct
 import warnings
 
 import datasets
@@ -35,6 +36,25 @@ def test_validate_image_reasons(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 40x30 = 1200 px is now a "bomb" to Pillow
     assert validate_image(good) == "decompression_bomb"
 
+
+
+def test_a_file_that_passes_validation_decodes_for_the_encoders():
+    """A two-picture TIFF whose second picture has lost its size: the first frame loads, but counting the frames
+    (which the encoders' to_rgb does) raises TypeError inside Pillow. Found by tests/test_fuzz.py."""
+    out = io.BytesIO()
+    Image.new("RGB", (23, 17), 120).save(out, format="TIFF", save_all=True, append_images=[Image.new("RGB", (23, 17))])
+    data = bytearray(out.getvalue())
+    first = struct.unpack("<I", data[4:8])[0]
+    tags = struct.unpack("<H", data[first:first + 2])[0]
+    second = struct.unpack("<I", data[first + 2 + 12 * tags:first + 6 + 12 * tags])[0]
+    for i in range(struct.unpack("<H", data[second:second + 2])[0]):
+        at = second + 2 + 12 * i
+        if struct.unpack("<H", data[at:at + 2])[0] in (256, 257):  # ImageWidth, ImageLength → an unknown tag
+            data[at:at + 2] = struct.pack("<H", 65000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about the corrupt directory on its way
+        assert validate_image(bytes(data)) == "undecodable"
+        assert validate_image(out.getvalue()) is None  # the intact two-picture TIFF still passes
 
 def write_parquet(path, rows):
     ds = datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image())

@@ -29,6 +29,7 @@ from jewelrec.catalog.columns import (  # noqa: F401  (detect_image_column: impo
     label_column,
 )
 from jewelrec.defaults import DEFAULT_HUB_DATASET
+from jewelrec.encoders.base import to_rgb
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})  # MPO: a phone's JPEG + extras
 # Pillow's own bomb limit (~89 Mpx) is far above any product photo; a tenth of it still allows 9000x1000.
@@ -86,13 +87,14 @@ def validate_image(data: bytes | None) -> str | None:
                 if image.width * image.height > MAX_PIXELS:
                     return "decompression_bomb"
                 image.load()  # full decode: catches truncation that verify() lets through
+                to_rgb(image)  # what the encoders do next (frames, EXIF orientation, mode): what passes here decodes
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         return "decompression_bomb"
     except UnidentifiedImageError:
         return "undecodable"
     except OSError as err:
         return "truncated" if "truncated" in str(err).lower() else "undecodable"
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, KeyError, IndexError):  # PIL's plugins on corrupt headers / IFDs
         return "undecodable"
     return None
 
