@@ -269,10 +269,9 @@ class Bundle:
         except BundleError as err:
             raise BundleError(f"{directory}: {err}") from None
         problem = thumbnail_problem(bundle.items, f"{directory}/items.parquet")
-        bundle.embeddings, zero_rows = unit_rows(bundle.embeddings, bundle.item_ids,
-                                                 f"{directory}/embeddings.safetensors")
-        if problem or zero_rows:
-            raise BundleError(problem or zero_rows)
+        if problem:
+            raise BundleError(problem)
+        bundle.embeddings = unit_rows(bundle.embeddings, bundle.item_ids, f"{directory}/embeddings.safetensors")
         return bundle
 
 

@@ -4,7 +4,8 @@ raises ``BundleError`` with the problem they return.
 
 Both look at content the manifest cannot vouch for: a bundle resealed after an edit, or one written by code other
 than ``training.fit`` through :meth:`Bundle.save`. Embeddings that are not unit length are normalised here with a
-warning, so ``similar``'s scores stay cosines; a zero row has no direction to normalise and is refused.
+warning, so ``similar``'s scores stay cosines; a zero row (a picture an encoder saw nothing in) stays zero, with
+a warning: it scores 0 against everything, so it neither crashes nor wins, and a fit's bundle always loads.
 """
 
 from __future__ import annotations
@@ -44,19 +45,20 @@ def thumbnail_problem(items: pd.DataFrame, source: str) -> str | None:
     return None
 
 
-def unit_rows(embeddings: np.ndarray, item_ids: list[str], source: str) -> tuple[np.ndarray, str | None]:
-    """(``embeddings`` (n, d) with every row of unit length, None) — the same array when they already are, else
-    normalised with a warning naming ``source`` — or (``embeddings``, why) when some rows are zero: no direction to
-    compare them by (every score against them would be 0) nor to normalise (it would give NaN)."""
+def unit_rows(embeddings: np.ndarray, item_ids: list[str], source: str) -> np.ndarray:
+    """``embeddings`` (n, d) with every non-zero row of unit length: the same array when they already are, else
+    normalised with a warning naming ``source``. Zero rows stay zero (normalising would give NaN), with a warning:
+    every score against them is 0, so they are never near anything."""
     norms = np.sqrt(np.einsum("nd,nd->n", embeddings, embeddings))  # (n,) in float32: no (n, d) float64 copy
-    zero = np.flatnonzero(norms < 1e-12)
-    if len(zero):
-        return embeddings, (f"{source}: the embeddings of {len(zero)} items ({[item_ids[i] for i in zero[:3]]}) are "
-                            "zero vectors, with no direction to compare them by; re-run training.fit")
-    off = np.abs(norms - 1.0) > UNIT_TOLERANCE  # (n,)
+    zero = norms < 1e-12  # (n,)
+    if zero.any():
+        log.warning("%s: the embeddings of %d items (%s) are zero vectors; they stay zero and score 0 against every "
+                    "piece — re-run training.fit if they should look like something", source, int(zero.sum()),
+                    [item_ids[i] for i in np.flatnonzero(zero)[:3]])
+    off = ~zero & (np.abs(norms - 1.0) > UNIT_TOLERANCE)  # (n,)
     if not off.any():
-        return embeddings, None
+        return embeddings
     log.warning("%s: %d of %d embeddings are not unit length (norms %.3g..%.3g); normalised on load so scores stay "
                 "cosines — re-run training.fit to store normalised ones", source, int(off.sum()), len(norms),
-                float(norms.min()), float(norms.max()))
-    return (embeddings / norms[:, None]).astype(np.float32), None  # (n, d)
+                float(norms[~zero].min()), float(norms[~zero].max()))
+    return (embeddings / np.where(zero, 1.0, norms)[:, None]).astype(np.float32)  # (n, d)
