@@ -3,6 +3,8 @@ fine-tuning a local 'pretrained' CLIP with the same trainer; --encoder auto's ch
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -59,6 +61,23 @@ def test_save_pretrained_then_load_encoder_gives_the_same_embeddings(trained, sa
                                trained.encode_images(images[:8], progress=False), atol=1e-5)
     np.testing.assert_allclose(loaded.encode_text(["gold ring"]), trained.encode_text(["gold ring"]), atol=1e-5)
 
+
+
+def test_towers_whose_weights_do_not_fit_are_refused_not_started_random(trained, tmp_path):
+    """A tower's safetensors with a tensor gone (it would start random) or one it does not use (another model's):
+    load_encoder refuses, naming the file's folder and the keys, instead of transformers' warning table."""
+    from safetensors.numpy import load_file, save_file
+
+    trained.save_pretrained(tmp_path / "encoder")
+    for tower, change, kind in (("vision", lambda t: t.pop(sorted(t)[0]), "missing"),
+                                ("text", lambda t: t.update(extra=np.zeros(3, np.float32)), "unexpected")):
+        shutil.copytree(tmp_path / "encoder", tmp_path / tower)
+        weights = tmp_path / tower / tower / "model.safetensors"
+        tensors = load_file(weights)
+        change(tensors)
+        save_file(tensors, weights, metadata={"format": "pt"})
+        with pytest.raises(ValueError, match=rf"{tmp_path / tower / tower}: the weights do not fit .*{kind} 1"):
+            load_encoder(tmp_path / tower)
 
 def test_finetune_a_local_pretrained_clip_and_reload_it_as_a_clip_checkpoint(tiny_clip_dir, sample, tmp_path):
     from jewelrec.encoders import ClipEncoder

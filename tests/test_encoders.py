@@ -105,3 +105,16 @@ def test_a_missing_encoder_dir_or_truncated_weights_are_named_with_the_fix(tiny_
     (tmp_path / "hub-id" / "config.json").write_text('{"type": "clip"}')
     with pytest.raises(ValueError, match="names no model id"):
         load_encoder(tmp_path / "hub-id")
+
+
+def test_a_clip_checkpoint_missing_weights_is_refused(tiny_clip_dir, tmp_path):
+    """A CLIP whose checkpoint lacks a parameter would embed with a random layer: refused, naming the keys."""
+    from safetensors.numpy import load_file, save_file
+
+    shutil.copytree(tiny_clip_dir, tmp_path / "encoder")
+    weights = tmp_path / "encoder" / "model.safetensors"
+    tensors = load_file(weights)
+    tensors.pop("visual_projection.weight")
+    save_file(tensors, weights, metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"the weights do not fit CLIPModel \(missing 1 \(e\.g\. \['visual_projection"):
+        load_encoder(tmp_path / "encoder")

@@ -105,6 +105,22 @@ def check_weight_files(directory: Path) -> None:
                              "file was edited — fetch the bundle again or re-run training.fit") from None
 
 
+def load_weights(model_class, source: str | Path, *, exact: bool = True, **kwargs):
+    """``model_class.from_pretrained(source, **kwargs)`` that refuses weights that do not fit the architecture: any
+    parameter the checkpoint lacks (it would start random: a silent, useless encoder) or holds in another shape, and
+    — with ``exact``, for checkpoints jewelrec wrote itself — any tensor the model does not use."""
+    model, info = model_class.from_pretrained(source, output_loading_info=True, **kwargs)
+    problems = {kind: sorted(map(str, info.get(kind) or ())) for kind in ("missing_keys", "mismatched_keys")}
+    if exact:
+        problems["unexpected_keys"] = sorted(map(str, info.get("unexpected_keys") or ()))
+    problems = {kind.replace("_keys", ""): keys for kind, keys in problems.items() if keys}
+    if problems:
+        listed = "; ".join(f"{kind} {len(keys)} (e.g. {keys[:3]})" for kind, keys in problems.items())
+        raise ValueError(f"{source}: the weights do not fit {model_class.__name__} ({listed}): the checkpoint is "
+                         "from another model or was cut short; re-run training.fit, or point at the checkpoint "
+                         "this config belongs to")
+    return model
+
 def _load_local(directory: Path, config: dict, device: str | None) -> Encoder:
     """The encoders whose weights live in ``directory``."""
     if config.get("model_type") == "clip":  # a whole CLIP checkpoint (a fine-tuned one) in the bundle

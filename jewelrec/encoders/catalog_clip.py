@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from jewelrec.devices import pick_device
-from jewelrec.encoders.base import ImageLike, l2_normalise, to_rgb
+from jewelrec.encoders.base import ImageLike, l2_normalise, load_weights, to_rgb
 
 # --- pixels ------------------------------------------------------------------------------------------------
 
@@ -104,8 +104,8 @@ class CatalogClipEncoder:
             if not (directory / part).is_file():
                 raise FileNotFoundError(f"{directory / part} is missing; re-run training.fit to rebuild the encoder")
         kwargs = {"local_files_only": True}
-        return cls(ResNetModel.from_pretrained(directory / "vision", **kwargs),
-                   CLIPTextModelWithProjection.from_pretrained(directory / "text", **kwargs),
+        return cls(load_weights(ResNetModel, directory / "vision", **kwargs),  # both towers exactly as saved
+                   load_weights(CLIPTextModelWithProjection, directory / "text", **kwargs),
                    AutoTokenizer.from_pretrained(directory, **kwargs),
                    CLIPImageProcessorPil.from_pretrained(directory, **kwargs), device=device)
 

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from jewelrec.defaults import DEFAULT_CLIP
 from jewelrec.devices import pick_device
-from jewelrec.encoders.base import ImageLike, l2_normalise, to_rgb
+from jewelrec.encoders.base import ImageLike, l2_normalise, load_weights, to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ class ClipEncoder:
         self.batch_size, self.num_workers = batch_size, num_workers
         self.device = pick_device(device)
         kwargs: dict[str, Any] = {"revision": revision, "local_files_only": local_files_only}
-        self.model = CLIPModel.from_pretrained(self.model_id, **kwargs).eval().to(self.device)
+        # a parameter the checkpoint lacks would start random; extra tensors (another head) are the Hub's norm
+        self.model = load_weights(CLIPModel, self.model_id, exact=False, **kwargs).eval().to(self.device)
         self.processor = CLIPImageProcessorPil.from_pretrained(self.model_id, **kwargs)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_id, **kwargs)
         self.dim = int(self.model.config.projection_dim)
