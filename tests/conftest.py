@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -171,3 +173,20 @@ def wait_for(condition, limit_s: float = 30.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+@pytest.fixture
+def eval_home(tmp_path, monkeypatch):
+    """``training.evaluate``'s caches (planted logs, bundles it builds) under this test's temp dir."""
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+
+
+def write_eval_config(tmp_path: Path, config: dict) -> str:
+    """``config`` as ``tmp_path/config.yaml`` for ``training.evaluate --config``; returns its path."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def read_results(results: Path) -> dict:
+    return json.loads((results / "results.json").read_text())

@@ -6,23 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.conftest import write_eval_config
 from training.evaluate import main
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {"n_users": 200, "n_items": 50, "n_groups": 4, "mean_interactions": 8, "n_days": 20, "seed": 0}
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
-
-
-def _write(tmp_path: Path, config: dict) -> str:
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
+pytestmark = pytest.mark.usefixtures("eval_home")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -48,7 +40,7 @@ def test_a_folder_as_config_or_a_file_as_results_dir_is_named(tmp_path, capsys):
     assert main(["--config", str(tmp_path / "configs"), "--results-dir", str(tmp_path / "r")]) == 2
     assert "is a folder; give the YAML file itself" in capsys.readouterr().err
     (tmp_path / "notes.txt").write_text("mine")
-    config = _write(tmp_path, {"data": {"synthetic": SMALL}, "models": [{"type": "item_knn"}]})
+    config = write_eval_config(tmp_path, {"data": {"synthetic": SMALL}, "models": [{"type": "item_knn"}]})
     assert main(["--config", config, "--results-dir", str(tmp_path / "notes.txt")]) == 2
     assert "--results-dir" in (err := capsys.readouterr().err) and "is a file, not a folder" in err
     assert (tmp_path / "notes.txt").read_text() == "mine"
@@ -71,7 +63,7 @@ def test_a_folder_as_config_or_a_file_as_results_dir_is_named(tmp_path, capsys):
 def test_bad_k_and_model_settings_stop_the_run_before_the_log_is_read(tmp_path, capsys, change, message):
     """The log named here does not exist: the setting's error coming first shows nothing was read or split."""
     config = {"data": {"path": str(tmp_path / "MISSING.csv")}, "models": [{"type": "als"}], **change}
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert message in err and "MISSING" not in err and not (tmp_path / "r").exists()
 

@@ -13,28 +13,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from jewelrec.evaluation.synthetic_logs import hm_frame, item_id_strings, planted_arrays, planted_embeddings
+from tests.conftest import read_results, write_eval_config
 from training.evaluate import main
 
 REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC = {"n_users": 500, "n_items": 120, "n_groups": 6, "mean_interactions": 12, "n_days": 40, "seed": 0}
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
-
-
-def _write(tmp_path: Path, config: dict) -> str:
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
-
-
-def _read(results: Path) -> dict:
-    return json.loads((results / "results.json").read_text())
+pytestmark = pytest.mark.usefixtures("eval_home")
 
 
 def test_single_run_writes_every_output(tmp_path):
@@ -48,8 +36,8 @@ def test_single_run_writes_every_output(tmp_path):
         ],
     }  # fmt: skip
     out = tmp_path / "results"
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
-    results = _read(out)
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    results = read_results(out)
     assert list(results) == ["popularity", "als", "ease", "hybrid", "als-separated"]  # baseline added first
     expected_metrics = {f"{m}@12" for m in ("map", "precision", "recall", "ndcg", "hit_rate", "coverage",
                                              "diversity", "novelty")}  # fmt: skip
@@ -78,8 +66,8 @@ def test_sweep_picks_best_on_validation(tmp_path):
                    {"name": "pop", "type": "popularity"}],
     }  # fmt: skip
     out = tmp_path / "sweep"
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
-    results = _read(out)
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    results = read_results(out)
     assert set(results) == {"knn", "pop"} and set(results["knn"]) == {"map@10", "ndcg@10"}
     trials = pd.read_csv(out / "sweep.csv")
     assert len(trials) == 2 and trials.best.sum() == 1
@@ -92,7 +80,7 @@ def test_sweep_picks_best_on_validation(tmp_path):
     assert "validation_split" in json.loads((out / "data_report.json").read_text())
     # the same grid in single mode is refused with the fix in the message
     config["run_mode"] = "single"
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "x")]) == 2
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "x")]) == 2
 
 
 def test_hm_csv_through_the_cli(tmp_path, capsys):
@@ -104,8 +92,8 @@ def test_hm_csv_through_the_cli(tmp_path, capsys):
     config = {"data": {"preset": "hm", "path": str(csv)}, "split": {"method": "time", "test_days": 7},
               "models": [{"type": "item_knn"}, {"name": "pop-7d", "type": "popularity", "params": {"window_days": 7}}]}
     out = tmp_path / "hm"
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
-    assert set(_read(out)) == {"popularity", "item_knn", "pop-7d"}
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    assert set(read_results(out)) == {"popularity", "item_knn", "pop-7d"}
     report = json.loads((out / "data_report.json").read_text())
     assert report["log"]["rows_dropped"] == {"missing user id": 2}
     assert report["log"]["rows_read"] == len(frame) and report["log"]["rows_kept"] == len(frame) - 2
@@ -142,8 +130,8 @@ def test_space_ratings_with_bundle(tmp_path, monkeypatch):
               "split": {"method": "random", "test_fraction": 0.25}, "k": 5,
               "models": [{"type": "visual"}, {"type": "hybrid", "cf": {"type": "ease"}}]}  # fmt: skip
     out = tmp_path / "space"
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
-    results = _read(out)
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    results = read_results(out)
     assert set(results) == {"popularity", "visual", "hybrid"} and "diversity@5" in results["visual"]
     content = json.loads((out / "data_report.json").read_text())["content"]
     assert content["log_items_not_in_bundle"] == 5 and content["interactions_with_items_not_in_bundle"] > 0
@@ -160,7 +148,7 @@ def test_space_ratings_with_bundle(tmp_path, monkeypatch):
     ],
 )
 def test_bad_configs_fail_with_a_clear_message(tmp_path, capsys, config, message):
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
     assert message in capsys.readouterr().err
 
 
@@ -168,7 +156,7 @@ def test_missing_column_through_the_cli(tmp_path, capsys):
     csv = tmp_path / "log.csv"
     csv.write_text("customer,article\na,1\n")
     config = {"data": {"path": str(csv)}, "models": [{"type": "als"}]}
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "missing column(s) ['user_id', 'item_id']" in err and "data.columns" in err
 
@@ -183,7 +171,7 @@ def test_tracker_logs_offline_under_results(tmp_path, tracker):
            "WANDB_DIR": str(tmp_path / "wandb-elsewhere"), "TRACKIO_DIR": ""}  # fmt: skip
     env.pop("TRACKIO_DIR")
     proc = subprocess.run(
-        [sys.executable, "-m", "training.evaluate", "--config", _write(tmp_path, config), "--results-dir", str(out)],
+        [sys.executable, "-m", "training.evaluate", "--config", write_eval_config(tmp_path, config), "--results-dir", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -221,8 +209,8 @@ def test_real_bundle_directory(tmp_path):
     config = {"data": {"preset": "hm", "path": str(csv)}, "bundle": str(tmp_path / "bundle"),
               "models": [{"type": "visual"}, {"name": "knn-sep", "type": "item_knn", "rerank": {"pool": 3}}]}
     out = tmp_path / "r"
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
-    results = _read(out)
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    results = read_results(out)
     assert set(results) == {"popularity", "visual", "knn-sep"}
     # the re-ranked lists stay inside the users' clusters far more than popularity's do: lower diversity
     assert results["knn-sep"]["diversity@12"] < results["popularity"]["diversity@12"]
@@ -245,9 +233,9 @@ def test_infinite_weights_are_dropped_and_a_failing_model_keeps_the_others(tmp_p
                    {"name": "ease-too-big", "type": "ease", "params": {"max_items": 3}}],
     }  # fmt: skip
     out = tmp_path / "results"
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
     assert "model 'ease-too-big' failed" in capsys.readouterr().err
-    results = _read(out)
+    results = read_results(out)
     assert set(results) == {"popularity", "als"} and np.isfinite(list(results["als"].values())).all()
     report = json.loads((out / "data_report.json").read_text())
     assert report["log"]["rows_dropped"]["non-finite weight"] == 5  # inf, 1e309 (read as inf) and -inf
@@ -256,7 +244,7 @@ def test_infinite_weights_are_dropped_and_a_failing_model_keeps_the_others(tmp_p
 
 def test_a_typo_inside_data_synthetic_is_named(tmp_path, capsys):
     config = {"data": {"synthetic": {"n_user": 100}}, "models": [{"type": "als"}]}
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
     assert "data.synthetic has unknown keys ['n_user']; allowed keys are" in capsys.readouterr().err
 
 
@@ -287,8 +275,8 @@ def test_the_shipped_recommender_next_to_als_in_one_results_json(tmp_path, capsy
                          {"name": "jewelrec", "type": "jewelrec"},
                          {"name": "jewelrec-no-dislike-term", "type": "jewelrec", "params": {"dislike_weight": 0.0}}]}
     out = tmp_path / "results"
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
-    results = _read(out)
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    results = read_results(out)
     assert list(results) == ["popularity", "als", "jewelrec", "jewelrec-no-dislike-term"]
     assert set(results["jewelrec"]) == set(results["als"])  # the same metrics, diversity included
     assert results["jewelrec"]["ndcg@10"] > 1.5 * results["popularity"]["ndcg@10"]
@@ -310,7 +298,7 @@ def test_a_sweep_over_the_shipped_recommender_settings(tmp_path, space_log):
               "split": {"method": "random", "test_fraction": 0.25}, "k": 10, "sweep": {"metric": "ndcg@10"},
               "models": [{"name": "jewelrec", "type": "jewelrec", "params": {"dislike_weight": [0.0, 0.5]}}]}
     out = tmp_path / "sweep"
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(out)]) == 0
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
     trials = pd.read_csv(out / "sweep.csv")
     assert trials.params.tolist() == ["dislike_weight=0.0", "dislike_weight=0.5"] and trials.best.sum() == 1
     assert set(json.loads((out / "best_params.json").read_text())["jewelrec"]) == {"dislike_weight"}
@@ -338,7 +326,7 @@ def test_the_jewelrec_model_fails_early_with_the_fix(tmp_path, capsys, space_log
         hm_frame(planted_arrays(50, 20, n_groups=2, seed=0)).to_csv(csv, index=False)
         change = {"data": {"preset": "hm", "path": str(csv)}}
     config.update(change)
-    assert main(["--config", _write(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r" / "results.json").exists()
 

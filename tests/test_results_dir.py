@@ -3,35 +3,21 @@ not write; a folder it wrote takes the next run."""
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.conftest import read_results, write_eval_config
 from training.evaluate import main
 
 SMALL = {"n_users": 200, "n_items": 50, "n_groups": 4, "mean_interactions": 8, "n_days": 20, "seed": 0}
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
-
-
-def _write(tmp_path: Path, config: dict) -> str:
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
-
-
-def _read(results: Path) -> dict:
-    return json.loads((results / "results.json").read_text())
+pytestmark = pytest.mark.usefixtures("eval_home")
 
 
 def test_results_are_never_written_over_files_jewelrec_did_not_write(tmp_path, capsys):
-    config = _write(tmp_path, {"data": {"synthetic": SMALL}, "models": [{"type": "item_knn"}]})
+    config = write_eval_config(tmp_path, {"data": {"synthetic": SMALL}, "models": [{"type": "item_knn"}]})
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "results.json").write_text('{"my": "numbers"}')
@@ -49,4 +35,4 @@ def test_results_are_never_written_over_files_jewelrec_did_not_write(tmp_path, c
     assert main(["--config", config, "--results-dir", str(out)]) == 0
     (out / ".jewelrec-results").unlink()
     assert main(["--config", config, "--results-dir", str(out)]) == 0
-    assert set(_read(out)) == {"popularity", "item_knn"} and (out / "notes.txt").read_text() == "keep"
+    assert set(read_results(out)) == {"popularity", "item_knn"} and (out / "notes.txt").read_text() == "keep"
