@@ -183,3 +183,26 @@ def test_rows_are_decided_in_catalog_order_and_counted_once():
     assert skipped == {"truncated": 1, "duplicate_id": 1}
     with pytest.raises(RuntimeError, match="4 of 6 catalog rows"):
         d.decide_rows(keys.slice(1), n_rows=6)
+
+
+def test_the_ray_engine_detects_the_columns_the_single_process_engine_does(tmp_path):
+    """The driver's head of a parquet catalog looks past bad first rows (as load_catalog does), within a byte
+    budget, and across shards: a path column whose first values are not pictures is still the image column."""
+    from jewelrec.pipeline import ray_catalog as d
+    from jewelrec.pipeline.config import FitConfig
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(out, format="PNG")
+    for i in range(3):
+        (tmp_path / f"p{i}.png").write_bytes(out.getvalue())
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    frame = pd.DataFrame({"id": [f"i{n}" for n in range(6)], "category": ["a", "b"] * 3,
+                          "image": ["../../etc/passwd", "missing.png", "nope", "../p0.png", "../p1.png", "../p2.png"]})
+    frame.iloc[:2].to_parquet(shards / "part-0.parquet", index=False)  # the first shard holds no picture at all
+    frame.iloc[2:].to_parquet(shards / "part-1.parquet", index=False)
+    plan = d.plan_catalog(FitConfig(dataset=str(shards), out=str(tmp_path / "b"), allow_external_paths=True))
+    assert plan.rules.image_column == "image" and plan.n_rows == 6
+    head = d._parquet_head(sorted(shards.glob("*.parquet")), rows=4)
+    assert head.num_rows == 4 and head.column_names == ["id", "category", "image"]
+    assert d._parquet_head(sorted(shards.glob("*.parquet")), budget_bytes=1).num_rows == 2  # one batch, then stop

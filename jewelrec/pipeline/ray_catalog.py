@@ -29,6 +29,7 @@ import ray.data
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
+from jewelrec.catalog.columns import PROBE_ROWS, SCAN_ROWS
 from jewelrec.catalog.loading import (
     Catalog,
     RowRules,
@@ -43,6 +44,7 @@ from jewelrec.pipeline.config import FitConfig
 
 TRAIN_SAMPLE = 20_000  # rows a catalog-trained encoder learns from (a CNN / catalog CLIP saturates well below this)
 MAX_BLOCK_ROWS = 256  # rows per read block (one CPU task): a few MB of pictures, many tasks to spread
+HEAD_BYTES = 64 << 20  # the driver reads at most this much of a parquet catalog to detect its columns
 ROW, REASON, BASE_ID, EXPLICIT, STEM, IMAGE, THUMB, EMBEDDING = (
     "__row", "__reason", "__base_id", "__explicit", "__stem", "__image", "__thumbnail", "__embedding")
 KEY_COLUMNS = [ROW, REASON, BASE_ID, EXPLICIT, STEM]  # what the driver reads to count and de-duplicate
@@ -91,16 +93,28 @@ def plan_catalog(config: FitConfig) -> CatalogPlan:
     return CatalogPlan(location, rules, n_rows, config.revision, config.split, config.sample_items, config.seed)
 
 
-def _parquet_head(files: list[Path]) -> datasets.Dataset:
-    """The first row of a parquet catalog as a ``datasets.Dataset`` (features from the file's schema, as the
-    ``datasets`` parquet loader reads them)."""
+def _parquet_head(files: list[Path], rows: int = SCAN_ROWS, budget_bytes: int = HEAD_BYTES) -> datasets.Dataset:
+    """The first ``rows`` rows of a parquet catalog (fewer once they hold ``budget_bytes``: embedded pictures) as a
+    ``datasets.Dataset`` with the file's schema — what the single-process engine's column detection looks at, so
+    both engines find the same image column when the first rows are bad."""
+    batches: list[pa.RecordBatch] = []
+    schema, taken, size = None, 0, 0
     for path in files:
         parquet = pq.ParquetFile(path)
-        if parquet.metadata.num_rows:
-            first = next(parquet.iter_batches(batch_size=1))
-            return datasets.Dataset(datasets.table.InMemoryTable(pa.Table.from_batches([first],
-                                                                                       schema=parquet.schema_arrow)))
-    raise ValueError("no parquet file with rows")
+        if schema is not None and not parquet.schema_arrow.equals(schema):
+            break  # another shard layout: the rows so far describe the columns; the reader checks each block
+        schema = schema or parquet.schema_arrow
+        for batch in parquet.iter_batches(batch_size=PROBE_ROWS):
+            batches.append(batch.slice(0, rows - taken))
+            taken, size = taken + batches[-1].num_rows, size + batches[-1].nbytes
+            if taken >= rows or size >= budget_bytes:
+                break
+        if taken >= rows or size >= budget_bytes:
+            break
+    if not taken:
+        raise ValueError("no parquet file with rows")
+    table = pa.Table.from_batches(batches, schema=schema)
+    return datasets.Dataset(datasets.table.InMemoryTable(table))
 
 
 class CatalogDatasource(Datasource):
