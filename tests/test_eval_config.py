@@ -59,6 +59,9 @@ def test_a_folder_as_config_or_a_file_as_results_dir_is_named(tmp_path, capsys):
     ({"models": [{"type": "item_knn", "rerank": {"pool": 0}}]}, "'item_knn.rerank': pool must be"),
     ({"models": [{"type": "popularity", "params": {"by": "sales"}}]}, "by must be 'users' or 'weight'"),
     ({"models": [{"type": "item_knn", "params": {"neighbours": [5, 10]}}]}, "use run_mode: sweep"),
+    ({"split": {"test_days": "abc"}}, "split.test_days must be a whole number of days >= 1, got 'abc'"),
+    ({"split": {"method": "random", "test_fraction": "half"}}, "split.test_fraction must be a number in (0, 1)"),
+    ({"split": {"method": "random", "seed": -1}}, "split.seed must be a whole number >= 0"),
 ])
 def test_bad_k_and_model_settings_stop_the_run_before_the_log_is_read(tmp_path, capsys, change, message):
     """The log named here does not exist: the setting's error coming first shows nothing was read or split."""

@@ -5,7 +5,6 @@ key and the fix. See README "Offline evaluation" for the format."""
 from __future__ import annotations
 
 import inspect
-import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from jewelrec.config_keys import check_keys
 from jewelrec.evaluation.interactions import InteractionsConfig
 from jewelrec.evaluation.metrics import ALL_METRICS
 from jewelrec.evaluation.models import STAR_MODELS
+from jewelrec.evaluation.models.params import is_whole
 from jewelrec.evaluation.models.registry import ModelSpec, check_spec
 from jewelrec.evaluation.splits import SplitConfig
 from jewelrec.evaluation.synthetic_logs import planted_arrays
@@ -137,7 +137,7 @@ def check_data(data: Any) -> None:
 
 
 def _whole(key: str, value: Any, low: int, hint: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+    if not is_whole(value) or value < low:
         raise ValueError(f"{key} must be a whole number ≥ {low} {hint}".rstrip() + f", got {value!r}")
 
 

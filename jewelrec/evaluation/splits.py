@@ -23,6 +23,7 @@ import numpy as np
 
 from jewelrec.config_keys import check_keys
 from jewelrec.evaluation.interactions import SECONDS_PER_DAY, InteractionLog, aggregate_pairs
+from jewelrec.evaluation.models.params import is_number, is_whole
 from jewelrec.evaluation.stars import latest_values
 
 
@@ -40,10 +41,12 @@ class SplitConfig:
         config = cls(**raw)
         if config.method not in SPLITS:
             raise ValueError(f"split.method {config.method!r} is not one of {sorted(SPLITS)}")
-        if config.method == "time" and int(config.test_days) < 1:
-            raise ValueError(f"split.test_days must be >= 1, got {config.test_days}")
-        if config.method == "random" and not 0.0 < float(config.test_fraction) < 1.0:
-            raise ValueError(f"split.test_fraction must be in (0, 1), got {config.test_fraction}")
+        if not is_whole(config.test_days) or config.test_days < 1:
+            raise ValueError(f"split.test_days must be a whole number of days >= 1, got {config.test_days!r}")
+        if not is_number(config.test_fraction) or not 0.0 < config.test_fraction < 1.0:
+            raise ValueError(f"split.test_fraction must be a number in (0, 1), got {config.test_fraction!r}")
+        if not is_whole(config.seed) or config.seed < 0:
+            raise ValueError(f"split.seed must be a whole number >= 0, got {config.seed!r}")
         return config
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,32 +14,34 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
-def _whole(value: Any) -> bool:
+def is_whole(value: Any) -> bool:
+    """An int (numpy's too), not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A finite real number, not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
 # name → (accepts the value, what a good value is)
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "factors": (lambda v: _whole(v) and v >= 1, "a whole number ≥ 1"),
-    "iterations": (lambda v: _whole(v) and v >= 1, "a whole number ≥ 1"),
-    "neighbours": (lambda v: _whole(v) and v >= 1, "a whole number ≥ 1"),
-    "max_items": (lambda v: _whole(v) and v >= 1, "a whole number ≥ 1"),
-    "num_threads": (lambda v: _whole(v) and v >= 0, "a whole number ≥ 0 (0 = all cores)"),
-    "random_state": (lambda v: _whole(v) and v >= 0, "a whole number ≥ 0"),
-    "window_days": (lambda v: v is None or (_whole(v) and v >= 1), "a whole number of days ≥ 1, or null (all time)"),
-    "regularization": (lambda v: _number(v) and v >= 0, "a number ≥ 0"),
-    "alpha": (lambda v: _number(v) and v > 0, "a number > 0"),
-    "learning_rate": (lambda v: _number(v) and v > 0, "a number > 0"),
-    "l2": (lambda v: _number(v) and v > 0, "a number > 0"),
-    "weight": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "factors": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1"),
+    "iterations": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1"),
+    "neighbours": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1"),
+    "max_items": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1"),
+    "num_threads": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0 (0 = all cores)"),
+    "random_state": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0"),
+    "window_days": (lambda v: v is None or (is_whole(v) and v >= 1), "a whole number of days ≥ 1, or null (all time)"),
+    "regularization": (lambda v: is_number(v) and v >= 0, "a number ≥ 0"),
+    "alpha": (lambda v: is_number(v) and v > 0, "a number > 0"),
+    "learning_rate": (lambda v: is_number(v) and v > 0, "a number > 0"),
+    "l2": (lambda v: is_number(v) and v > 0, "a number > 0"),
+    "weight": (lambda v: is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
     "binary": (lambda v: isinstance(v, bool), "true or false"),
     "by": (lambda v: v in ("users", "weight"), "'users' or 'weight'"),
-    "pool": (lambda v: _number(v) and v >= 1, "a number ≥ 1 (candidates per slot)"),
-    "explore": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "pool": (lambda v: is_number(v) and v >= 1, "a number ≥ 1 (candidates per slot)"),
+    "explore": (lambda v: is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
 }
 
 
