@@ -85,6 +85,34 @@ def test_images_come_out_as_they_are_meant_to_be_seen():
     assert np.asarray(to_rgb(out.getvalue()))[6, 8].argmax() == 2  # the first (blue) frame
 
 
+
+def test_a_long_thin_picture_is_cut_to_4_to_1_before_any_resize():
+    """Review #1: a 1 x 100000 PNG (467 bytes) passed the 40-Mpx check, then CLIP's shortest-edge resize made it
+    64 x 6.4M pixels (5 GB). to_rgb centre-crops past 4:1, so every encoder's input stays small; what CLIP sees
+    (the centre square) is the same pixels, and a picture up to 4:1 comes out untouched."""
+    from transformers import CLIPImageProcessorPil
+
+    from jewelrec.catalog import validate_image
+    from jewelrec.catalog.thumbnail import thumbnail
+    from jewelrec.encoders import to_rgb
+    from jewelrec.encoders.catalog_clip import make_processor, preprocess
+
+    for size, cut in (((1, 100_000), (1, 4)), ((100_000, 1), (4, 1)), ((30, 900), (30, 120))):
+        out = io.BytesIO()
+        Image.new("RGB", size).save(out, format="PNG")
+        assert validate_image(out.getvalue()) is None and to_rgb(out.getvalue()).size == cut
+        assert preprocess([out.getvalue()], make_processor(64)).shape == (1, 3, 64, 64)
+        assert max(Image.open(io.BytesIO(thumbnail(out.getvalue()))).size) <= 256
+    rng = np.random.default_rng(0)
+    for shape in ((50, 200, 3), (200, 50, 3), (120, 160, 3)):  # 4:1 and ordinary photos: byte-identical
+        photo = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8))
+        assert to_rgb(photo).tobytes() == photo.tobytes()
+    wide = Image.fromarray(rng.integers(0, 256, (50, 500, 3), dtype=np.uint8))  # 10:1: the centre 200 px kept
+    assert np.array_equal(np.asarray(to_rgb(wide)), np.asarray(wide)[:, 150:350])
+    processor = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    seen = [processor(images=[im], return_tensors="np")["pixel_values"] for im in (wide, to_rgb(wide))]
+    np.testing.assert_array_equal(*seen)  # CLIP sees the same pixels with or without the cut
+
 def test_a_missing_encoder_dir_or_truncated_weights_are_named_with_the_fix(tiny_clip_dir, tmp_path):
     """``load_encoder(bundle.encoder_dir)`` for a bundle without encoder/ (None), a truncated or empty
     model.safetensors, a config naming no model: ValueErrors naming the path and the fix, not a pathlib or

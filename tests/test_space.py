@@ -265,6 +265,9 @@ def test_uploads_are_checked_before_they_are_decoded(tmp_path, sample_bundle_dir
     photo = tmp_path / "ring.jpg"
     Image.new("RGB", (64, 64), (200, 160, 60)).save(photo)
     assert len(service.similar_to_upload(str(photo), k=3)[2]) == 3
+    # review #1: a 1 x 500000 strip (2 kB) is matched on its centre 1 x 4, not blown up to gigabytes
+    Image.new("RGB", (1, 500_000), (200, 160, 60)).save(tall := tmp_path / "tall.png")
+    assert len(service.similar_to_upload(str(tall), k=3)[2]) == 3
 
 
 def test_a_browser_id_the_server_did_not_sign_is_not_an_identity():

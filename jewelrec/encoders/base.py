@@ -20,6 +20,11 @@ import numpy as np
 from PIL import Image, ImageOps
 
 ImageLike = bytes | Image.Image
+# the longest a picture's long side may be, in short sides: every encoder resizes the short side then centre-crops a
+# square (CLIP's processors) or squashes to a square (the CNN), so a 1 x 100000 strip would become 64 x 6.4M pixels
+# (gigabytes) on the way; past 4:1 the long side is centre-cropped first, which keeps all CLIP sees, and no
+# ordinary photo (panoramas are ~3:1) is touched
+MAX_ASPECT = 4
 
 
 class Encoder(Protocol):
@@ -37,7 +42,8 @@ class Encoder(Protocol):
 def to_rgb(image: ImageLike) -> Image.Image:
     """Decode to 8-bit RGB the way the picture is meant to be seen: EXIF orientation applied (phones store
     portrait shots sideways), 16-bit greyscale scaled down rather than clipped to white, the first frame of a
-    multi-picture file (MPO, what cameras and phones write)."""
+    multi-picture file (MPO, what cameras and phones write); a picture longer than ``MAX_ASPECT`` short sides
+    centre-cropped to that, so what comes out is at most 4:1 (its resize to an encoder's input stays small)."""
     if isinstance(image, (bytes, bytearray)):
         image = Image.open(io.BytesIO(image))
     if getattr(image, "n_frames", 1) > 1:
@@ -47,7 +53,21 @@ def to_rgb(image: ImageLike) -> Image.Image:
         array = np.asarray(image, dtype=np.float64)  # (h, w) 0..65535 for 16-bit sources
         peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
-    return image.convert("RGB")
+    return _bounded_aspect(image).convert("RGB")
+
+
+def _bounded_aspect(image: Image.Image) -> Image.Image:
+    """The centre ``MAX_ASPECT``:1 of a picture longer than that; the picture itself (not a copy) otherwise."""
+    width, height = image.size
+    short = max(min(width, height), 1)
+    if max(width, height) <= MAX_ASPECT * short:
+        return image
+    cut = MAX_ASPECT * short
+    if width > height:
+        left = (width - cut) // 2
+        return image.crop((left, 0, left + cut, height))
+    top = (height - cut) // 2
+    return image.crop((0, top, width, top + cut))
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
