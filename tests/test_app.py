@@ -6,6 +6,7 @@ import socket
 import sqlite3
 from pathlib import Path
 
+import gradio as gr
 import httpx
 import pytest
 
@@ -37,7 +38,7 @@ def app_url(sample_bundle_dir, tmp_path_factory):
     demo.queue(max_size=64, default_concurrency_limit=4)
     kwargs = launch_kwargs(data) | {"server_port": free_port()}
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **kwargs)
-    yield {"url": url, "data": data, "bundle": bundle}
+    yield {"url": url, "data": data, "bundle": bundle, "service": service, "demo": demo}
     demo.close()
 
 
@@ -137,6 +138,73 @@ def test_bad_api_arguments_get_a_message_not_a_generic_error(app_url):
         with pytest.raises(AppError, match=match) as err:
             client.predict(*args, api_name=api)
         assert len(str(err.value)) < 500
+
+
+def _raw_call(url: str, api: str, body: str) -> str:
+    """POST a raw JSON body (NaN and Infinity are not JSON, but Python's parser takes them) to an endpoint and
+    return the event stream that answers it."""
+    base = url.rstrip("/") + f"/gradio_api/call/{api}"
+    event = httpx.post(base, content=body, headers={"Content-Type": "application/json"}).json()["event_id"]
+    return httpx.get(f"{base}/{event}", timeout=30).text
+
+
+@pytest.mark.parametrize("k", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_k_that_is_not_finite_gets_the_k_message(app_url, k):
+    """#review: NaN/±inf/1e400 as k raised inside int() before the check (``{"error": null}``, a traceback)."""
+    item = app_url["bundle"].item_ids[0]
+    for api, args in [("recommend", f"[{k}]"), ("similar", f'["{item}", {k}]'), ("also_loved", f'["{item}", {k}]'),
+                      ("search", f'["gold ring", {k}]')]:
+        answer = _raw_call(app_url["url"], api, f'{{"data": {args}}}')
+        assert "event: error" in answer and "k must be a whole number from 1 to 100" in answer, (api, answer)
+
+
+def test_the_similar_picker_answers_an_unknown_id_itself(app_url):
+    """#review: gradio's dropdown check echoed the id sent and every catalog id (1 MB+); the handler answers."""
+    client = Client(app_url["url"], verbose=False)
+    for item, match in [("nope", "unknown item id 'nope'"), ("x" * 1_000_000, "longer than 128")]:
+        with pytest.raises(AppError, match=match) as err:
+            client.predict(item, api_name="/similar_ui")
+        assert len(str(err.value)) < 500 and app_url["bundle"].item_ids[-1] not in str(err.value)
+    _, cards, _ = client.predict(app_url["bundle"].item_ids[0], api_name="/similar_ui")  # a listed piece still works
+    assert "jr-card" in cards
+
+
+def test_the_search_box_takes_what_the_search_api_takes(app_url, monkeypatch):
+    """#review: /search_ui passed None on (a TypeError: generic error) and any length of text."""
+    seen = []
+    monkeypatch.setattr(app_url["service"], "search", lambda text, k=8: (seen.append(text), ("", None))[1])
+    client = Client(app_url["url"], verbose=False)
+    client.predict(None, api_name="/search_ui")
+    client.predict("r" * 1_000_000, api_name="/search_ui")
+    assert seen == ["", "r" * 500]
+
+
+def test_messages_keep_their_quotes(app_url):
+    """#review: _guard stripped quote characters from both ends of every message."""
+    from jewelrec.space.ui import _guard
+
+    def fails(exc):
+        def fn():
+            raise exc
+        with pytest.raises(gr.Error) as err:
+            _guard(fn)()
+        return err.value.message
+
+    assert fails(ValueError("type a few words, e.g. 'rose gold ring'")) == "type a few words, e.g. 'rose gold ring'"
+    assert fails(KeyError("unknown item 'x'")) == "unknown item 'x'"  # KeyError's own quotes go, the message's stay
+    with pytest.raises(AppError, match="got ''$"):
+        Client(app_url["url"], verbose=False).predict("", 5, api_name="/rate")
+
+
+@pytest.mark.parametrize("payload", [None, "item_id", ["item_id"], {}])
+def test_page_events_without_their_payload_get_a_message(app_url, payload):
+    """#review: a card or map event sent with ``event_data: null`` (or not an object) raised inside ui.py."""
+    fns = {f.fn.__name__: f.fn for f in app_url["demo"].fns.values() if f.fn is not None}
+    evt = gr.EventData(None, payload)
+    for name, args in [("rate_card", (evt, None, None, None)), ("pick_style", (evt, None, None, None)),
+                       ("open_card", (evt,))]:
+        with pytest.raises(gr.Error, match="no longer listed|pick a style"):
+            fns[name](*args)
 
 
 def test_uploads_are_checked_and_do_not_pile_up(sample_bundle_dir, tmp_path, monkeypatch):

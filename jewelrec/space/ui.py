@@ -42,6 +42,13 @@ def _unopened_path(payload) -> str | None:
     return None if payload is None or payload.path is None else str(payload.path)
 
 
+def _sent_id(payload):
+    """Preprocess for the Similar picker: what was sent, unchecked. gradio's own refuses a value outside the
+    choices by echoing it and the whole id list; the handler answers "unknown item id" with the id cut short.
+    (Not ``allow_custom_value``: that would make text typed to filter the list a value on blur.)"""
+    return payload
+
+
 class SecurityHeaders:
     """ASGI middleware: headers a Space can carry without breaking gradio — no MIME sniffing, no referrer leaks,
     and framing only by the Space's own page on huggingface.co (``frame-ancestors``)."""
@@ -81,8 +88,10 @@ def _guard(fn):
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ValueError, KeyError) as exc:
-            raise gr.Error(str(exc).strip("'\""), print_exception=False) from None
+        except KeyError as exc:  # str() of a KeyError quotes its message: show the message itself
+            raise gr.Error(str(exc.args[0]) if exc.args else "not found", print_exception=False) from None
+        except ValueError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
     wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
     wrapped.__annotations__ = getattr(fn, "__annotations__", {})
     return wrapped
@@ -92,9 +101,14 @@ MAX_K = 100  # a page of picks, not the catalog: bounds the work one API call ca
 
 
 def _k(value: Any) -> int:
-    """An API ``k``: a whole number 1..MAX_K, else a gr.Error saying so (``null``, "ten", 1e9 …)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not 1 <= value <= MAX_K:
-        raise gr.Error(f"k must be a whole number from 1 to {MAX_K}, got {str(value)[:20]!r}", print_exception=False)
+    """An API ``k``: a whole number 1..MAX_K, else a gr.Error saying so (``null``, "ten", 1e9, NaN, Infinity …).
+    The range is checked before ``int()``: NaN and ±inf fail it instead of raising inside the conversion."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= MAX_K or value != int(value):
+        try:
+            shown = str(value)[:20]
+        except ValueError:  # an int too long to print
+            shown = "a number too big to show"
+        raise gr.Error(f"k must be a whole number from 1 to {MAX_K}, got {shown!r}", print_exception=False)
     return int(value)
 
 
@@ -103,6 +117,21 @@ def _item_id(value: Any) -> str:
     if len(text) > MAX_ID_LEN:
         raise gr.Error(f"item id is longer than {MAX_ID_LEN} characters", print_exception=False)
     return text
+
+
+MAX_QUERY = 500  # characters of a search query used (the Search box itself stops at 200)
+
+
+def _query(value: Any) -> str:
+    """Search text as the handler takes it: a string (None is ""), at most MAX_QUERY characters."""
+    return str(value or "")[:MAX_QUERY]
+
+
+def _event(evt: gr.EventData | None) -> dict[str, Any]:
+    """The payload a page script sent with its event ({} when it sent none or not an object: gr.EventData's own
+    attribute lookup fails with a TypeError then)."""
+    data = getattr(evt, "_data", None)
+    return data if isinstance(data, dict) else {}
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -177,7 +206,7 @@ def _wire_rating(service: SpaceService, rate: dict[str, Any], foryou: dict[str, 
                  browser_id: gr.BrowserState) -> None:
     """A star on a Rate card saves the rating and refreshes For you (the star itself lit up in the browser)."""
     def rate_card(evt: gr.EventData, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-        item_id, stars = getattr(evt, "item_id", None), getattr(evt, "stars", None)  # sent by CARDS_JS
+        item_id, stars = _event(evt).get("item_id"), _event(evt).get("stars")  # sent by CARDS_JS
         if not isinstance(item_id, str) or not service.bundle.has_item(item_id):
             raise gr.Error("that piece is no longer listed; press 'Show me others'", print_exception=False)
         user = _user(service, stored, request, profile)
@@ -197,6 +226,7 @@ def _similar_tab(service: SpaceService) -> dict[str, Any]:
             upload = gr.UploadButton("Upload a photo", file_types=["image"], type="filepath", scale=1,
                                      min_width=160, visible=service.can_embed_uploads, elem_id="similar-upload")
             upload.preprocess = _unopened_path
+            picker.preprocess = _sent_id
         query = gr.HTML(elem_id="similar-query")
         cards = gr.HTML(elem_id="similar-cards", js_on_load=CARDS_JS)
         with gr.Accordion("Details", open=False):
@@ -205,7 +235,7 @@ def _similar_tab(service: SpaceService) -> dict[str, Any]:
     def similar_ui(item_id: str | None):
         if not item_id:  # cleared (after an upload): keep what is shown
             return gr.skip(), gr.skip(), gr.skip()
-        return _guard(service.similar)(item_id)
+        return _guard(service.similar)(_item_id(item_id))
 
     def similar_upload(path: str | None):
         return *_guard(service.similar_to_upload)(path), gr.update(value=None)
@@ -230,7 +260,11 @@ def _search_tab(service: SpaceService) -> dict[str, Any]:
         cards = gr.HTML(elem_id="search-cards", js_on_load=CARDS_JS)
         with gr.Accordion("Details", open=False):
             table = gr.Dataframe(headers=DETAIL_COLUMNS, interactive=False, wrap=True)
-    gr.on([go.click, query.submit], _guard(service.search), query, [cards, table], api_name="search_ui",
+
+    def search_ui(text: str | None):
+        return _guard(service.search)(_query(text))
+
+    gr.on([go.click, query.submit], search_ui, query, [cards, table], api_name="search_ui",
           concurrency_limit=ENCODER_LIMIT)
     return {"cards": cards}
 
@@ -256,7 +290,9 @@ def _explore_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str
         return service.map_html, guide, service.report_html, True
 
     def pick_style(evt: gr.EventData, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-        style = getattr(evt, "style", None)  # sent by MAP_JS
+        style = _event(evt).get("style")  # sent by MAP_JS
+        if style is None:
+            raise gr.Error("pick a style: click one of the chips above the map", print_exception=False)
         return _guard(service.style_guide)(_user(service, stored, request, profile), style)
 
     # built when the tab opens, for the shopper who opens it: the first page load carries none of it
@@ -269,7 +305,7 @@ def _explore_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str
 def _wire_open(service: SpaceService, cards: gr.HTML, similar: dict[str, Any], tabs: gr.Tabs) -> None:
     """A piece clicked anywhere (a card, Enter on it, "More like this", a dot on the map) opens in Similar."""
     def open_card(evt: gr.EventData):
-        item_id = getattr(evt, "item_id", None)  # sent by CARDS_JS / MAP_JS
+        item_id = _event(evt).get("item_id")  # sent by CARDS_JS / MAP_JS
         if not isinstance(item_id, str) or not service.bundle.has_item(item_id):
             raise gr.Error("that piece is no longer listed; refresh the page", print_exception=False)
         if service.bundle.n_items > PICKER_MAX:  # a big catalog's picker lists only some pieces: add this one
@@ -305,7 +341,7 @@ def _api(service: SpaceService) -> None:
 
     def search(text: str, k: int) -> list[dict[str, Any]]:
         """Pieces matching a text query (bundles whose encoder has a text tower)."""
-        return _records(_guard(service.search)(str(text or "")[:500], _k(k))[1])
+        return _records(_guard(service.search)(_query(text), _k(k))[1])
 
     def map_pieces(x_min: float, x_max: float) -> list[dict[str, Any]]:
         """Up to 12 pieces whose style-map x coordinate lies in [x_min, x_max]: [{item_id, name, details, style}]."""
