@@ -188,31 +188,31 @@ def test_a_taste_spread_over_styles_follows_what_the_liked_pieces_share(exhausti
 
 
 def test_taste_direction_is_the_star_weighted_sum_when_the_ridge_is_large():
-    from jewelrec.serving.recommender import _taste_direction
+    from jewelrec.serving.taste import taste_direction
 
     rng = np.random.default_rng(0)
     rated, target = rng.normal(size=(7, 16)).astype(np.float32), np.array([2, 1, 0, -1, 2, 0, 1], np.float32)
-    far = _taste_direction(rated, target, 1e6)
+    far = taste_direction(rated, target, 1e6)
     assert np.allclose(far / np.linalg.norm(far), target @ rated / np.linalg.norm(target @ rated), atol=1e-4)
-    fitted = _taste_direction(rated, target, 1e-4)  # r < d: interpolates the ratings
+    fitted = taste_direction(rated, target, 1e-4)  # r < d: interpolates the ratings
     assert np.allclose(rated @ fitted, target, atol=1e-2)
     many = rng.normal(size=(40, 16)).astype(np.float32)  # r > d: the primal form, the same ridge solution
     y = rng.normal(size=40).astype(np.float32)
     dual = np.linalg.solve(many @ many.T + 3.0 * np.eye(40), y) @ many
-    assert np.allclose(_taste_direction(many, y, 3.0), dual, atol=1e-3)
+    assert np.allclose(taste_direction(many, y, 3.0), dual, atol=1e-3)
 
 
 def test_whitening_keeps_a_twin_at_about_one_and_quiets_the_loud_directions():
-    from jewelrec.serving.recommender import _whitening
+    from jewelrec.serving.taste import whitening
 
     rng = np.random.default_rng(0)
     emb = rng.normal(size=(2000, 8)) * np.array([5, 1, 1, 1, 1, 1, 1, 1])  # axis 0 carries most variance
     emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
-    metric = _whitening(emb, 1.0)
+    metric = whitening(emb, 1.0)
     assert np.isclose(np.einsum("nd,de,ne->n", emb, metric, emb).mean(), 1.0, atol=1e-3)
     assert metric[0, 0] < 0.5 * metric[1:, 1:].diagonal().min()
     with pytest.raises(ValueError, match="whiten must be > 0"):
-        _whitening(emb, 0.0)
+        whitening(emb, 0.0)
 
 
 def test_mmr_trades_score_for_diversity_at_the_stated_lambda():
@@ -306,3 +306,40 @@ def test_arguments_of_the_wrong_type_get_a_type_error_naming_what_to_pass(rec, t
         rec.nearest("gold")
     with pytest.raises(ValueError, match="NaN or infinite"):
         rec.nearest(np.full(32, np.nan))
+
+
+def catalog_clip_encoder(captions=("gold ring with a ruby", "silver necklace", "rose gold sapphire earrings")):
+    """An untrained catalog CLIP (dim 16) whose WordLevel tokenizer knows only the words of ``captions``."""
+    import torch
+
+    from jewelrec.encoders.catalog_clip import CatalogClipEncoder, make_processor
+    from jewelrec.encoders.catalog_clip_training import (
+        CatalogClipConfig,
+        _text_model,
+        _vision_model,
+        train_tokenizer,
+    )
+
+    torch.manual_seed(0)
+    config = CatalogClipConfig(image_size=32, widths=(8, 16, 16, 16), text_width=16, text_layers=1, text_heads=2)
+    tokenizer = train_tokenizer([[c] for c in captions], config.max_length)
+    return CatalogClipEncoder(_vision_model(config), _text_model(tokenizer, config), tokenizer,
+                              make_processor(32), device="cpu")
+
+
+def test_a_search_with_no_word_the_catalog_knows_names_words_it_does(tiny_clip_dir):
+    """Review #2: the catalog CLIP's vocabulary turned "saphire", "xyzzy", "123", emoji or 1 MB of "x" into
+    [BOS] [UNK] [EOS] — one confident list for all. Now a ValueError listing known words (and the nearest spelling);
+    a text with one known word searches; a pretrained CLIP's BPE (which spells anything) is never refused."""
+    from jewelrec.encoders import ClipEncoder
+
+    searcher = Recommender(make_synthetic_bundle(n_items=60, dim=16), encoder=catalog_clip_encoder())
+    for text in ("saphire", "xyzzy", "123", "💍💎✨", "x" * 1_000_000, "xyzzy, ... !"):
+        with pytest.raises(ValueError, match=r"none of those words are known to this catalog's search.*try e\.g\. "
+                                             r"'gold', "):
+            searcher.search(text)
+    with pytest.raises(ValueError, match=r"did you mean 'sapphire'\?"):
+        searcher.search("Saphire")
+    assert len(searcher.search("saphire RING", k=3)) == 3 and len(searcher.search("silver", k=3)) == 3
+    pretrained = Recommender(make_synthetic_bundle(n_items=60, dim=16), encoder=ClipEncoder(str(tiny_clip_dir)))
+    assert all(len(pretrained.search(text, k=3)) == 3 for text in ("xyzzy", "123", "💍💎✨"))

@@ -341,3 +341,33 @@ def test_the_crowd_links_unlike_looking_groups_for_a_newcomer_and_on_similar(tmp
     also = service.also_loved(group_a[0])
     assert also and all(re.fullmatch(r"\d+ shoppers loved both", why) and int(why.split()[0]) >= 5
                         for _, _, why in also)
+
+
+def test_a_search_the_catalog_has_no_word_for_shows_words_it_knows(tmp_path):
+    """Review #2: the Search handler says what to type instead of answering one meaningless list."""
+    from test_recommender import catalog_clip_encoder
+
+    from jewelrec import Recommender
+
+    bundle = make_synthetic_bundle(n_items=60, dim=16)
+    service = SpaceService(bundle, Recommender(bundle, encoder=catalog_clip_encoder()), RatingStore(tmp_path / "r.db"),
+                           {"notice": "t"})
+    with pytest.raises(ValueError, match=r"none of those words are known .*did you mean 'sapphire'\? try e\.g\."):
+        service.search("saphire")
+    assert len(service.search("gold ring", k=3)[1]) == 3
+
+
+def test_also_loved_names_an_unknown_or_missing_piece_as_similar_does(service, tmp_path):
+    """Review #3: /also_loved with 'nope', '' or None answered [] where /similar says what is wrong — with the
+    crowd on or off, the same messages now."""
+    from jewelrec.space.crowd import CrowdSettings
+
+    crowded = SpaceService.start(service.bundle, {"notice": "t"}, RatingStore(tmp_path / "c.db"),
+                                 crowd=CrowdSettings(every_ratings=50, every_s=3600, poll_s=0.05))
+    for handler in (service, crowded):
+        for bad, message in (("nope", "unknown item id 'nope': it is not in this catalog"), ("", "pick a piece"),
+                             (None, "pick a piece")):
+            for ask in (handler.similar, handler.also_loved):
+                with pytest.raises(ValueError, match=message):
+                    ask(bad)
+        assert handler.also_loved("it-00002") == []  # a known piece without a crowd's evidence: nothing, no error

@@ -11,6 +11,7 @@ of the same classes. A fine-tuned pretrained CLIP is saved as a whole ``CLIPMode
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +78,27 @@ class CatalogClipEncoder:
         out = self.text(input_ids=tokens["input_ids"].to(self.device),
                         attention_mask=tokens["attention_mask"].to(self.device)).text_embeds
         return l2_normalise(out.float().cpu().numpy())  # (n_texts, dim)
+
+    def check_query(self, text: str, examples: int = 6) -> None:
+        """Refuse a search ``text`` with no word this catalog's vocabulary knows (ValueError listing some it does,
+        and the nearest spelling of a misspelt word). The tokenizer is a WordLevel vocabulary of the captions' words:
+        "saphire", "xyzzy" or "💍" are each [UNK], and [BOS] [UNK] [EOS] embeds the same for all of them, so such a
+        search would answer one confident, meaningless list. Punctuation alone counts as no word."""
+        unk = self.tokenizer.unk_token_id
+        if unk is None or unk in (self.tokenizer.bos_token_id, self.tokenizer.eos_token_id):
+            return  # no dedicated unknown token (a byte-level BPE spells every text): nothing to check
+        encoded = self.tokenizer(text, add_special_tokens=False, truncation=True, return_offsets_mapping=True)
+        tokens = self.tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+        if any(i != unk and any(ch.isalnum() for ch in token) for i, token in zip(encoded["input_ids"], tokens)):
+            return
+        vocab = sorted(self.tokenizer.get_vocab().items(), key=lambda kv: kv[1])  # most frequent words first
+        words = [word for word, _ in vocab if word.isalpha() and word not in self.tokenizer.all_special_tokens]
+        unknown = [text[a:b].lower() for (a, b), i in zip(encoded["offset_mapping"], encoded["input_ids"])
+                   if i == unk and b - a <= 30][:5]  # a 1 MB word is no one's misspelling
+        close = {m for word in unknown for m in difflib.get_close_matches(word, words, n=1, cutoff=0.75)}
+        hint = f"did you mean {', '.join(map(repr, sorted(close)))}? " if close else ""
+        raise ValueError(f"none of those words are known to this catalog's search (it knows the words in its "
+                         f"pieces' descriptions); {hint}try e.g. {', '.join(map(repr, words[:examples]))}")
 
     def describe(self) -> dict[str, Any]:
         return {"type": "catalog-clip", "dim": self.dim, "vision": "ResNetModel",

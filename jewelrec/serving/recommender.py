@@ -56,6 +56,7 @@ from jewelrec.serving.naming import (
 )
 from jewelrec.serving.selection import banded_top, mmr_top, slotted_top
 from jewelrec.serving.stored_index import load_search_index
+from jewelrec.serving.taste import taste_direction, whitening
 
 MAX_RATINGS = 10_000  # a person cannot rate more; refuse bigger payloads before doing work
 # stars this close to 3 are neutral: finer than any star widget, so only a client's float noise sits inside it
@@ -135,7 +136,7 @@ class Recommender:
         self.labels = bundle.labels  # (n,)
         self.ids = np.asarray(bundle.item_ids, dtype=object)
         # (d, d) metric of the query and closeness terms, or None for plain cosine; computed once here
-        self.metric = None if self.config.whiten is None else _whitening(self.embeddings, self.config.whiten)
+        self.metric = None if self.config.whiten is None else whitening(self.embeddings, self.config.whiten)
         # the bundle's prebuilt index when it has one for these embeddings, else trained now (~20 s at 1M)
         self.index = load_search_index(bundle, exact_limit=self.config.exact_limit)
         self.exhaustive = len(self.ids) <= self.config.exhaustive_limit
@@ -172,13 +173,18 @@ class Recommender:
             raise ValueError(f"{len(ratings)} ratings is more than the {MAX_RATINGS} one request may carry")
         rows, stars = [], []
         for item_id, value in ratings.items():
-            if not self.bundle.has_item(str(item_id)):
-                raise ValueError(f"unknown item id {_shown(item_id)}: it is not in this catalog")
+            row = self.row_of(item_id)
             if isinstance(value, bool) or not isinstance(value, Real) or not 1 <= value <= 5:
                 raise ValueError(f"stars for {item_id!r} must be a number from 1 to 5, got {value!r}")
-            rows.append(self.bundle.index_of(str(item_id)))
+            rows.append(row)
             stars.append(float(value))
         return np.asarray(rows, dtype=np.int64), np.asarray(stars, dtype=np.float32)
+
+    def row_of(self, item_id: str) -> int:
+        """The row of ``item_id``; ValueError quoting it (never more than 60 characters) when it is not here."""
+        if not self.bundle.has_item(str(item_id)):
+            raise ValueError(f"unknown item id {_shown(item_id)}: it is not in this catalog")
+        return self.bundle.index_of(str(item_id))
 
     # -- public API ----------------------------------------------------------------------------------
     def recommend(self, ratings: Mapping[str, float], k: int = 10) -> list[tuple[str, float, str]]:
@@ -198,7 +204,7 @@ class Recommender:
         affinity = membership.T @ dev / (membership.sum(0) + c.shrink)  # (k_clusters,)
 
         anchors = _anchors(dev, c.max_seeds)  # (a,) positions in rows: strongest likes and dislikes
-        query = _taste_direction(self.embeddings[rows], stars - 3.0, c.query_ridge)  # (d,) 3★ neutral
+        query = taste_direction(self.embeddings[rows], stars - 3.0, c.query_ridge)  # (d,) 3★ neutral
         seed_emb = self.embeddings[rows[anchors]]  # (a, d)
         whitened_seeds = self.metric is not None and c.whiten_closeness
         if self.metric is not None:
@@ -281,9 +287,7 @@ class Recommender:
     def similar(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` nearest items to ``item_id`` by cosine similarity, itself excluded."""
         k = _check_k(k)
-        if not self.bundle.has_item(str(item_id)):
-            raise ValueError(f"unknown item id {_shown(item_id)}: it is not in this catalog")
-        row = self.bundle.index_of(str(item_id))
+        row = self.row_of(item_id)
         return [hit for hit in self.nearest(self.embeddings[row], k + 1) if hit[0] != str(item_id)][:k]
 
     def nearest(self, vector: np.ndarray, k: int = 10) -> list[tuple[str, float]]:
@@ -302,7 +306,8 @@ class Recommender:
         return [(str(self.ids[r]), float(s)) for s, r in zip(scores[0], rows[0]) if r >= 0]
 
     def search(self, text: str, k: int = 10) -> list[tuple[str, float]]:
-        """Items matching a text query through the encoder's text tower (CLIP bundles only)."""
+        """Items matching a text query through the encoder's text tower (CLIP bundles only). ValueError for a text
+        with no word the encoder's vocabulary knows (the catalog CLIP's ``check_query``), listing some it does."""
         if self.encoder is None or not getattr(self.encoder, "has_text", False):
             kind = getattr(self.encoder, "kind", "none")
             raise ValueError(f"text search needs a CLIP bundle; this bundle's encoder ({kind}) has no text tower")
@@ -311,6 +316,8 @@ class Recommender:
             raise TypeError(f"search text must be a str, e.g. 'rose gold ring', got {type(text).__name__}{hint}")
         if not text.strip():
             raise ValueError("type a few words to search for, e.g. 'rose gold ring with a ruby'")
+        if hasattr(self.encoder, "check_query"):  # a catalog vocabulary: a text it has no word of is refused
+            self.encoder.check_query(text.strip())
         return self.nearest(self.encoder.encode_text([text.strip()])[0], k)
 
     # -- internals -----------------------------------------------------------------------------------
@@ -362,31 +369,6 @@ def _masked_max(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if not mask.any():
         return np.zeros(values.shape[0], dtype=np.float32)
     return values[:, mask].max(axis=1)
-
-
-def _taste_direction(rated: np.ndarray, target: np.ndarray, ridge: float) -> np.ndarray:
-    """Ridge fit of ``target`` (r,) on the ``rated`` embeddings (r, d), no intercept: the weight vector (d,).
-    Dual form (an r × r solve) for the usual handful of ratings, primal (d × d) when there are more than d."""
-    r, d = rated.shape
-    if r <= d:
-        gram = rated @ rated.T  # (r, r)
-        return np.linalg.solve(gram + ridge * np.eye(r, dtype=np.float32), target) @ rated
-    return np.linalg.solve(rated.T @ rated + ridge * np.eye(d, dtype=np.float32), rated.T @ target)
-
-
-def _whitening(embeddings: np.ndarray, shrink: float, sample: int = 20_000) -> np.ndarray:
-    """W = (C / mean eig(C) + shrink·I)^-1 (d, d) from the catalog covariance C, scaled so that e^T W e averages
-    1 over the catalog (a twin still scores about 1, as with cosines). Estimated on about ``sample`` evenly
-    spaced rows: 40 rows per dimension at 512-d estimate it well, and start-up stays O(sample · d²) (~0.2 s)."""
-    if shrink <= 0:
-        raise ValueError(f"whiten must be > 0 (None turns it off), got {shrink!r}")
-    rows = embeddings[:: max(1, len(embeddings) // sample)].astype(np.float64)  # (s, d)
-    centred = rows - rows.mean(0)
-    cov = centred.T @ centred / max(len(rows) - 1, 1)  # (d, d)
-    cov /= max(float(np.trace(cov)) / cov.shape[0], 1e-12)  # mean eigenvalue 1: shrink is scale-free
-    metric = np.linalg.inv(cov + shrink * np.eye(cov.shape[0]))
-    metric /= max(float(((rows @ metric) * rows).sum()) / len(rows), 1e-12)
-    return metric.astype(np.float32)
 
 
 def cluster_names(bundle: Bundle) -> list[str]:

@@ -158,6 +158,12 @@ class SpaceService:
             rows = [first, *(r for r in rows if r != first)]
         return [(f"{self.names[r]} ({self.bundle.item_ids[r]})", self.bundle.item_ids[r]) for r in rows]
 
+    def piece_row(self, item_id: str | None) -> int:
+        """The row of the piece a shopper asked about; ValueError naming the fix for none or an unknown id."""
+        if item_id is None or not str(item_id):
+            raise ValueError("pick a piece first (click one in any gallery, or choose it from the list)")
+        return self.recommender.row_of(str(item_id))
+
     # -- handlers ------------------------------------------------------------------------------------
     def rate_picks(self, user_id: str, page: int = 0, n: int = 8) -> list[str]:
         """``n`` unrated pieces spanning the styles: one per cluster in turn (most central first), ``page``
@@ -214,10 +220,8 @@ class SpaceService:
 
     def similar(self, item_id: str, k: int = 8) -> tuple[str, str, pd.DataFrame]:
         """(the piece being matched, its ``k`` nearest as cards, details table)."""
-        if not item_id:
-            raise ValueError("pick a piece first (click one in any gallery, or choose it from the list)")
+        row = self.piece_row(item_id)
         hits = self.recommender.similar(str(item_id), k=k)
-        row = self.bundle.index_of(str(item_id))
         query = views.query_card("More like", self.names[row], self.details(row), self.picture(row))
         also = self.also_loved(str(item_id), k=k)
         crowd = views.section("Shoppers who loved this also loved", self.hit_cards(also)) if also else ""
@@ -226,9 +230,10 @@ class SpaceService:
     def also_loved(self, item_id: str, k: int = 8) -> list[tuple[str, float, str]]:
         """``[(item_id, similarity, why)]`` that shoppers loved together with ``item_id`` — only pairs at least
         ``min_shoppers`` (5) distinct shoppers loved (k-anonymity, :mod:`jewelrec.serving.collaborative`);
-        ``[]`` without such evidence."""
+        ``[]`` without such evidence; ValueError, as :meth:`similar`, for no piece or an unknown id."""
+        self.piece_row(item_id)
         model = self.crowd_model()
-        if model is None or not self.bundle.has_item(str(item_id)):
+        if model is None:
             return []
         return [(other, score, f"{both} shoppers loved both")
                 for other, score, both in model.also_loved(str(item_id), k) if self.bundle.has_item(other)]
