@@ -115,6 +115,12 @@ def test_map_band_lists_the_pieces_there(service):
     assert ys[0] == band_y.max() and ys[-1] == band_y.min()  # thinned evenly: still spans the band
     table, note = service.map_pieces(x.max() + 1, x.max() + 2)
     assert table.empty and note.startswith("0 pieces")
+    import warnings
+
+    with warnings.catch_warnings():  # review #4: a band past float32's range logged "overflow encountered in cast"
+        warnings.simplefilter("error")
+        assert service.map_pieces(1e308, 1e308)[0].empty
+        assert service.map_pieces(-1e308, 1e308)[1] == f"{len(x)} pieces in the band, 12 listed, spread over it"
     for bad in ((None, 1.0), (float("nan"), 1.0)):
         with pytest.raises(ValueError, match="two numbers"):
             service.map_pieces(*bad)

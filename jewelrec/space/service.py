@@ -338,7 +338,8 @@ class SpaceService:
             raise ValueError(f"k must be from 1 to 200, got {k}")
         lo, hi = sorted((float(x_min), float(x_max)))
         xy = self.bundle.coords2d  # (n, 2)
-        inside = np.flatnonzero((xy[:, 0] >= lo) & (xy[:, 0] <= hi))  # (m,)
+        x = xy[:, 0].astype(np.float64)  # (n,) a band past float32's range (1e308) compares, not overflows a cast
+        inside = np.flatnonzero((x >= lo) & (x <= hi))  # (m,)
         inside = inside[np.argsort(-xy[inside, 1], kind="stable")]  # top of the map first
         spread = np.linspace(0, max(len(inside) - 1, 0), min(int(k), len(inside))).round().astype(int)
         rows = inside[np.unique(spread)]  # (<= k,)
