@@ -243,6 +243,10 @@ def test_clears_are_logged_on_the_history_counter_and_replay(tmp_path):
     db.close()
     assert [r[0] for r in rows] == [1, 2, 5] and clears == [(4, 4)]
     assert replay(rows, clears, 2) == {"a": 5, "b": 3} and replay(rows, clears, 4) == {}
+    for bad in ("", None, 123, "u" * 1000):  # checked as rate() checks ids; nothing cleared, nothing logged
+        with pytest.raises(RatingError, match="user id"):
+            store.clear(bad)
+    assert store.writes() == 5 and store.ratings("u") == {"b": 4}
     assert replay(rows, clears, 5) == store.ratings("u") == {"b": 4}
     codes = store.rating_codes(["a", "b", "c"])
     assert codes.high_water == 5 and sorted(zip(codes.rows.tolist(), codes.stars.tolist())) == [(0, 1), (1, 4)]

@@ -34,13 +34,18 @@ class RatingStoreError(RatingError):
     names the path and the fix. Nothing in the file was changed."""
 
 
+def check_id(what: str, value: object) -> None:
+    """:class:`RatingError` unless ``value`` (a user or item id) is a non-empty str of at most MAX_ID_LEN chars."""
+    if not isinstance(value, str) or not value.strip():
+        raise RatingError(f"{what} must be a non-empty string, got {reprlib.repr(value)}")
+    if len(value) > MAX_ID_LEN:
+        raise RatingError(f"{what} is {len(value)} characters; at most {MAX_ID_LEN} are allowed")
+
+
 def validate_rating(user_id: str, item_id: str, stars: object, known_items: Collection[str] | None) -> int:
     """The stars as an int 1–5, or :class:`RatingError` saying what is wrong with the rating."""
-    for what, value in (("user id", user_id), ("item id", item_id)):
-        if not isinstance(value, str) or not value.strip():
-            raise RatingError(f"{what} must be a non-empty string, got {value!r}")
-        if len(value) > MAX_ID_LEN:
-            raise RatingError(f"{what} is {len(value)} characters; at most {MAX_ID_LEN} are allowed")
+    check_id("user id", user_id)
+    check_id("item id", item_id)
     whole = f"stars must be a whole number from 1 to 5, got {reprlib.repr(stars)}"
     if isinstance(stars, bool) or not isinstance(stars, numbers.Real):
         raise RatingError(whole)

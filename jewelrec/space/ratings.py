@@ -43,6 +43,7 @@ from jewelrec.space.rating_checks import (  # noqa: F401  (MAX_ID_LEN, RatingErr
     RatingError,
     RatingStoreError,
     _has_table,
+    check_id,
     check_path,
     check_tables,
     make_folder,
@@ -201,6 +202,7 @@ class RatingStore:
     def clear(self, user_id: str, *, at: float | None = None) -> int:
         """Forget a user's current ratings (history is kept, and the clear is logged in ``rating_clears`` so the
         history stays replayable and :meth:`writes` moves). Returns how many were removed."""
+        check_id("user id", user_id)
         now = time.time() if at is None else float(at)
         with self._write() as db:
             n = db.execute("DELETE FROM ratings WHERE user_id = ?", (user_id,)).rowcount
