@@ -29,7 +29,7 @@ from jewelrec.catalog.columns import (  # noqa: F401  (detect_image_column: impo
     label_column,
 )
 from jewelrec.defaults import DEFAULT_HUB_DATASET
-from jewelrec.encoders.base import to_rgb
+from jewelrec.encoders.base import upright
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})  # MPO: a phone's JPEG + extras
 # Pillow's own bomb limit (~89 Mpx) is far above any product photo; a tenth of it still allows 9000x1000.
@@ -87,7 +87,9 @@ def validate_image(data: bytes | None) -> str | None:
                 if image.width * image.height > MAX_PIXELS:
                     return "decompression_bomb"
                 image.load()  # full decode: catches truncation that verify() lets through
-                to_rgb(image)  # what the encoders do next (frames, EXIF orientation, mode): what passes here decodes
+                shown = upright(image)  # what the encoders do next (frames, EXIF orientation, 16-bit, aspect)
+                if shown.mode != "RGB":  # an RGB picture's conversion is a plain copy; other modes are tried
+                    shown.convert("RGB")
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         return "decompression_bomb"
     except UnidentifiedImageError:

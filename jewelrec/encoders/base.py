@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 ImageLike = bytes | Image.Image
 # the longest a picture's long side may be, in short sides: every encoder resizes the short side then centre-crops a
@@ -39,8 +39,8 @@ class Encoder(Protocol):
     def save_pretrained(self, directory: str | Path) -> None: ...
 
 
-def to_rgb(image: ImageLike) -> Image.Image:
-    """Decode to 8-bit RGB the way the picture is meant to be seen: EXIF orientation applied (phones store
+def upright(image: ImageLike) -> Image.Image:
+    """The picture the way it is meant to be seen, before the conversion to RGB: EXIF orientation applied (phones store
     portrait shots sideways), 16-bit greyscale scaled down rather than clipped to white, the first frame of a
     multi-picture file (MPO, what cameras and phones write); a picture longer than ``MAX_ASPECT`` short sides
     centre-cropped to that, so what comes out is at most 4:1 (its resize to an encoder's input stays small)."""
@@ -48,12 +48,18 @@ def to_rgb(image: ImageLike) -> Image.Image:
         image = Image.open(io.BytesIO(image))
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
-    image = ImageOps.exif_transpose(image)
+    if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:  # exif_transpose copies even an upright picture
+        image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         array = np.asarray(image, dtype=np.float64)  # (h, w) 0..65535 for 16-bit sources
         peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
-    return _bounded_aspect(image).convert("RGB")
+    return _bounded_aspect(image)
+
+
+def to_rgb(image: ImageLike) -> Image.Image:
+    """Decode to 8-bit RGB: :func:`upright`, then converted (always a new image, never the caller's)."""
+    return upright(image).convert("RGB")
 
 
 def _bounded_aspect(image: Image.Image) -> Image.Image:
