@@ -3,7 +3,8 @@
 Covers create_repo, create_branch, upload_folder (validate-yaml; preupload answers "lfs" for binary files —
 safetensors, parquet, images — as the Hub does, which then take the LFS batch API and a basic-transfer PUT and
 enter the NDJSON commit as ``lfsFile``; text files go inline as "regular"; Xet is never offered), whoami-v2, repo info by revision, recursive
-tree listing, resolve (HEAD + GET with ``X-Repo-Commit`` / ``ETag`` / ``X-Linked-Etag``) and Space variables.
+tree listing, resolve (HEAD + GET with ``X-Repo-Commit`` / ``ETag`` / ``X-Linked-Etag``) and Space variables (set,
+list, delete).
 Files are stored per commit, so revisions are real: a commit sha keeps serving what it held.
 
 Usage::
@@ -214,7 +215,28 @@ class _Handler(BaseHTTPRequestHandler):
                                         "siblings": [{"rfilename": p} for p in sorted(files)]})
             if rest[0] == "tree":
                 return self._tree(repo, rest[1], "/".join(rest[2:]), parse_qs(url.query))
+            if rest == ["variables"] and parts[1] == "spaces":  # HfApi.get_space_variables
+                return self._json(200, repo.variables)
         self._resolve(head=False)
+
+    def do_DELETE(self) -> None:
+        """``HfApi.delete_space_variable``: DELETE /api/spaces/{id}/variables with ``{"key": ...}``."""
+        if self._outage():
+            return
+        url = urlparse(self.path)
+        self.server_hub.requests.append(("DELETE", url.path))
+        parts = [unquote(p) for p in url.path.strip("/").split("/")]
+        body = self._body()
+        if len(parts) != 5 or parts[:2] != ["api", "spaces"] or parts[4] != "variables":
+            return self._error(404, f"no route for {url.path}")
+        repo_id = f"{parts[2]}/{parts[3]}"
+        repo = self._repo("spaces", repo_id)
+        if repo is None:
+            return
+        if not self._can_write(repo_id):
+            return self._error(403, f"You don't have write access to {repo_id}")
+        repo.variables.pop(json.loads(body)["key"], None)
+        return self._json(200, repo.variables)
 
     def _tree(self, repo: Repo, revision: str, subpath: str, query: dict[str, list[str]]) -> None:
         sha = repo.resolve(revision)

@@ -125,3 +125,71 @@ def test_space_yaml_must_exist_and_be_gradio(tmp_path):
     (tmp_path / "space.yaml").write_text("sdk: docker\n")
     with pytest.raises(ValueError, match="Gradio Space"):
         read_space_settings(tmp_path / "space.yaml")
+
+
+def test_a_redeploy_does_not_leave_an_earlier_bundle_setting_behind(hub, sample_bundle_dir, space_yaml, tmp_path,
+                                                                    capsys):
+    """A pinned JEWELREC_REVISION from an earlier deploy would keep serving the old commit after `--repo R` (main),
+    and a JEWELREC_REPO the old bundle after a deploy without --repo (the sample): both are removed."""
+    from jewelrec.serving.hub import push
+    from training.deploy_space import main
+
+    bundle_dir = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    sha = push(bundle_dir, "alice/jewelrec").rsplit("/", 1)[1]
+    common = ["--space-id", "alice/redeploy", "--space-yaml", str(space_yaml)]
+    assert main([*common, "--repo", "alice/jewelrec", "--revision", sha]) == 0
+    space = hub.repos[("space", "alice/redeploy")]
+    assert space.variables["JEWELREC_REVISION"]["value"] == sha
+    capsys.readouterr()
+
+    assert main([*common, "--repo", "alice/jewelrec"]) == 0  # now: follow main
+    assert {k: v["value"] for k, v in space.variables.items()} == {"JEWELREC_REPO": "alice/jewelrec",
+                                                                    "JEWELREC_DATA_DIR": "/data"}
+    assert "variable JEWELREC_REVISION removed" in capsys.readouterr().out
+
+    assert main(common) == 0  # now: the built-in sample
+    assert set(space.variables) == {"JEWELREC_DATA_DIR"}
+    assert "variable JEWELREC_REPO removed" in capsys.readouterr().out
+    assert main(common) == 0  # nothing left to remove: no DELETE sent
+    assert [path for method, path in hub.requests if method == "DELETE" and "redeploy" in path] == [
+        "/api/spaces/alice/redeploy/variables"] * 2
+
+
+def test_a_space_told_a_revision_of_no_repo_or_a_bad_repo_id_says_so(hub, monkeypatch):
+    """JEWELREC_REVISION without JEWELREC_REPO (a misspelt JEWELROC_REPO, say) would quietly serve the sample."""
+    from jewelrec.space import resolve_bundle, sample_needs_build
+
+    monkeypatch.delenv("JEWELREC_BUNDLE", raising=False)
+    monkeypatch.delenv("JEWELREC_REPO", raising=False)
+    monkeypatch.setenv("JEWELROC_REPO", "alice/jewelrec")
+    monkeypatch.setenv("JEWELREC_REVISION", "0123abc")
+    assert not sample_needs_build()  # nothing is built for a start that is refused
+    with pytest.raises(ValueError, match="JEWELREC_REVISION='0123abc' is set but JEWELREC_REPO is not"):
+        resolve_bundle()
+    monkeypatch.setenv("JEWELREC_REPO", " alice/jewelrec")  # pasted with a space
+    with pytest.raises(ValueError, match="JEWELREC_REPO=' alice/jewelrec' is not a Hub repo id"):
+        resolve_bundle()
+
+
+
+def test_a_hub_that_fails_mid_deploy_or_a_bad_bundle_repo_id_is_one_line(hub, space_yaml, monkeypatch, capsys):
+    import jewelrec.serving.hub as hub_module
+    from training.deploy_space import main
+
+    real_check = hub_module.check_write_access
+
+    def check_then_go_down(*args, **kwargs):  # the token is fine; the Hub goes away right after the check
+        name = real_check(*args, **kwargs)
+        hub.outage_status = 503
+        return name
+
+    monkeypatch.setattr(hub_module, "check_write_access", check_then_go_down)
+    try:
+        assert main(["--space-id", "alice/s-down", "--space-yaml", str(space_yaml)]) == 2
+    finally:
+        hub.outage_status = None
+    assert "deploying alice/s-down failed (the Hub answered 503)" in capsys.readouterr().err
+    monkeypatch.setattr(hub_module, "check_write_access", real_check)
+    assert main(["--space-id", "alice/s3", "--repo", "alice/my bundle", "--space-yaml", str(space_yaml)]) == 2
+    assert "repo id 'alice/my bundle' is not one the Hub accepts" in capsys.readouterr().err
+    assert ("space", "alice/s3") not in hub.repos

@@ -235,3 +235,20 @@ def test_columns_named_on_the_command_line_must_exist(flags, message, tmp_path, 
     assert main(["--dataset", str(data / "catalog.parquet"), "--encoder", "cnn", "--method", "kmeans",
                  "--clusters", "3", *flags, "--out", str(out)]) == 2
     assert re.search(message, capsys.readouterr().err) and not out.exists()
+
+
+def test_compare_out_inside_a_bundle_but_not_its_report_is_refused(sample_bundle_dir, tmp_path, capsys):
+    """training.compare re-seals a bundle it writes into; anywhere in it but report/ the bundle would no longer load."""
+    import shutil
+
+    from training.compare import main as compare
+
+    bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    args = ["--embeddings-from", str(bundle), "--methods", "kmeans", "--clusters", "4", "--layout", "pca"]
+    for inside in (bundle / "mine", bundle, bundle / "encoder"):
+        assert compare([*args, "--out", str(inside)]) == 2
+        assert f"pass --out {bundle / 'report'} or a folder outside the bundle" in capsys.readouterr().err
+    assert not (bundle / "mine").exists() and not list(bundle.rglob("comparison*"))
+    Bundle.load(bundle)  # still loads
+    assert compare([*args, "--out", str(bundle / "report")]) == 0  # its report/ takes the comparison, re-sealed
+    assert "report/comparison.json" in Bundle.load(bundle).config["files"]

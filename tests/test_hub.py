@@ -314,3 +314,79 @@ def test_a_hub_that_dies_mid_download_or_never_answers_falls_back_to_the_cache(h
         monkeypatch.setattr(hub_module, "_timeouts_installed", False)
     assert time.perf_counter() - started < 10
     assert origin["offline"] is True and origin["commit"] == old_sha and "unreachable" in origin["notice"]
+
+
+@pytest.mark.parametrize("repo_id", ["alice/my repo", "alice/x--y", "alice/name.git", "alice/" + "a" * 100, "alice/ü"])
+def test_a_repo_id_the_hub_would_refuse_is_refused_before_any_work(hub, sample_bundle_dir, tmp_path, capsys,
+                                                                     repo_id):
+    from jewelrec.serving.hub import HubError, check_write_access
+    from training.update import main as update
+
+    with pytest.raises(HubError, match="not one the Hub accepts.*--repo-id user/name"):
+        check_write_access(repo_id)
+    removed = "jw-0001"
+    assert update(["--bundle", str(sample_bundle_dir), "--remove", removed, "--out", str(tmp_path / "v2"), "--push",
+                   "--repo-id", repo_id]) == 2
+    assert "--repo-id user/name" in capsys.readouterr().err
+    assert not (tmp_path / "v2").exists()  # refused before the update, not after it was written
+
+
+def test_a_push_that_fails_after_the_bundle_is_written_keeps_it_and_says_how_to_push_again(
+        hub, sample_bundle_dir, tmp_path, monkeypatch, capsys):
+    """A Hub that goes down between training.update's early check and the push: no traceback, the written bundle
+    is named, with the line that pushes it; a Hub answering 5xx to whoami is down, not a rejected token."""
+    from jewelrec.serving import hub as hub_module
+    from jewelrec.serving.bundle import Bundle
+    from jewelrec.serving.hub import HubError, check_write_access, pull
+    from training.update import main as update
+
+    hub.outage_status = 503
+    try:
+        with pytest.raises(HubError, match="answered 503.*try again later") as caught:
+            check_write_access("alice/jewelrec-down")
+    finally:
+        hub.outage_status = None
+    assert "rejected the token" not in str(caught.value)
+
+    checked = []
+
+    def check_then_go_down(*args, **kwargs):
+        name = check_write_access(*args, **kwargs)
+        checked.append(name)
+        if len(checked) == 2:  # push's own check passes, then the Hub goes away before the upload
+            hub.outage_status = 503
+        return name
+
+    monkeypatch.setattr(hub_module, "check_write_access", check_then_go_down)
+    out = tmp_path / "v2"
+    try:
+        code = update(["--bundle", str(sample_bundle_dir), "--remove", "jw-0001", "--out", str(out), "--push",
+                       "--repo-id", "alice/jewelrec-late"])
+    finally:
+        hub.outage_status = None
+    err = capsys.readouterr().err
+    assert code == 2 and "failed (the Hub answered 503)" in err and f"the bundle at {out} is complete and kept" in err
+    again = err.split("push it again once that is fixed: ", 1)[1].strip()
+    assert again == (f"python -c \"from jewelrec import hub; print(hub.push({str(out)!r}, "
+                     "'alice/jewelrec-late'))\"")
+    monkeypatch.setattr(hub_module, "check_write_access", check_write_access)
+    hub_module.push(out, "alice/jewelrec-late")  # what that line runs
+    pulled, _ = pull("alice/jewelrec-late", cache_dir=tmp_path / "cache")
+    assert pulled.item_ids == Bundle.load(out).item_ids and not pulled.has_item("jw-0001")
+
+
+def test_a_repo_that_is_not_a_complete_bundle_is_named_and_not_downloaded(hub, bundle_copy, tmp_path):
+    from huggingface_hub import HfApi
+
+    from jewelrec.serving.bundle import BundleError
+    from jewelrec.serving.hub import pull, push
+
+    hub.create_repo("model", "alice/not-a-bundle")
+    with pytest.raises(BundleError, match=r"alice/not-a-bundle@\w{12} is not a complete jewelrec bundle: it lacks "
+                                          r"\['config.json', 'items.parquet'.*--push --repo-id alice/not-a-bundle"):
+        pull("alice/not-a-bundle", cache_dir=tmp_path / "cache")
+    push(bundle_copy, "alice/half-bundle")
+    HfApi(endpoint=hub.url).delete_file("items.parquet", repo_id="alice/half-bundle")
+    with pytest.raises(BundleError, match=r"alice/half-bundle@\w{12} is not a complete .* lacks \['items.parquet'\]"):
+        pull("alice/half-bundle", cache_dir=tmp_path / "cache")
+    assert not any("/resolve/" in path for _, path in hub.requests if "half-bundle" in path or "not-a-bundle" in path)

@@ -132,6 +132,49 @@ def test_update_in_place_replaces_the_bundle_only_when_complete(sample_bundle_di
     assert not list(tmp_path.glob(".bundle.*"))  # no staging or old copy left behind
 
 
+def test_an_out_inside_the_bundle_is_refused_and_the_bundle_still_loads(sample_bundle_dir, tmp_path, capsys):
+    """An --out inside --bundle would leave the bundle holding files it did not write, so it would no longer load."""
+    from jewelrec.serving.bundle import list_files
+
+    bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    before = {f: (bundle / f).read_bytes() for f in list_files(bundle)}
+    removed = Bundle.load(bundle).item_ids[0]
+    for inside in (bundle / "v2", bundle / "encoder", bundle / "report" / "v2"):
+        assert run("--bundle", bundle, "--remove", removed, "--out", inside) == 2
+        err = capsys.readouterr().err
+        assert "lies inside the bundle" in err and f"--out {bundle} to update it in place" in err
+    assert {f: (bundle / f).read_bytes() for f in list_files(bundle)} == before  # nothing added, nothing changed
+    assert Bundle.load(bundle).has_item(removed) and not list(tmp_path.glob(".*"))
+
+
+def test_a_hub_clip_encoder_that_cannot_be_fetched_is_an_error_naming_the_fix(sample_bundle_dir, tmp_path,
+                                                                               monkeypatch, capsys):
+    """A bundle whose encoder is a CLIP named by Hub id, offline and not cached: one line, not transformers' traceback."""
+    import json
+
+    from huggingface_hub import constants
+
+    from jewelrec.serving.bundle import sha256_file
+
+    bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    shutil.rmtree(bundle / "encoder")
+    (bundle / "encoder").mkdir()
+    (bundle / "encoder" / "config.json").write_text(json.dumps({"type": "clip", "model": "openai/clip-vit-base-patch32"}))
+    config = json.loads((bundle / "config.json").read_text())
+    config["files"] = {f: h for f, h in config["files"].items() if not f.startswith("encoder/")}
+    config["files"]["encoder/config.json"] = sha256_file(bundle / "encoder" / "config.json")
+    config["encoder"] = {"type": "clip", "model": "openai/clip-vit-base-patch32"}
+    (bundle / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    source = new_items(tmp_path / "new.parquet", 2)
+    assert run("--bundle", bundle, "--dataset", source, "--out", tmp_path / "v2") == 2
+    err = capsys.readouterr().err
+    assert "the bundle's encoder (openai/clip-vit-base-patch32) cannot be loaded" in err and "nothing was written" in err
+    assert not (tmp_path / "v2").exists()
+
+
 @pytest.mark.parametrize("method", ["umap-kmeans", "depict"])
 def test_methods_with_their_own_space_assign_there(sample_bundle_dir, tmp_path, method):
     from jewelrec.clustering import fit_clusters

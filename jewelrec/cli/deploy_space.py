@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"deployed {len(result['files'])} files: {result['commit_url']}")
     for key, value in result["variables"].items():
         print(f"  variable {key}={value!r}")
+    for key in result.get("removed_variables", []):
+        print(f"  variable {key} removed (set by an earlier deploy; this one does not set it)")
     print(result["space_url"])
     return 0
 

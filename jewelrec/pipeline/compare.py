@@ -17,6 +17,10 @@ from jewelrec.clustering.report import DEFAULT_METHODS, ComparisonReport, compar
 from jewelrec.pipeline.config import CompareConfig
 
 log = logging.getLogger("jewelrec.compare")
+# what write_report puts into --out (the depict curves too, when depict runs): all must be bundle files when
+# --out lies inside the bundle
+REPORT_NAMES = ("comparison.json", "comparison.csv", "comparison.md", "comparison_maps.png",
+                "comparison_metrics.png", "comparison_depict_training.png")
 
 
 def pick_label_column(items: pd.DataFrame, requested: str, recorded: str | None) -> str | None:
@@ -48,10 +52,16 @@ def compare_bundle(bundle_dir: str | Path, out_dir: str | Path, *, label_column:
     When out_dir lies inside the bundle (``BUNDLE/report``), the bundle is re-sealed afterwards so its
     manifest covers the new files and :meth:`Bundle.load` still accepts it.
     """
-    from jewelrec.serving.bundle import Bundle
+    from jewelrec.serving.bundle import Bundle, is_allowed
 
     bundle_dir, out_dir = Path(bundle_dir), Path(out_dir)
     bundle = Bundle.load(bundle_dir)
+    inside = out_dir.resolve().is_relative_to(bundle_dir.resolve())
+    if inside and not all(is_allowed((out_dir.resolve().relative_to(bundle_dir.resolve()) / name).as_posix())
+                          for name in REPORT_NAMES):
+        raise ValueError(f"--out {out_dir} lies inside the bundle {bundle_dir} but not in its report/ folder; the "
+                         "bundle would hold files it may not and no longer load — pass --out "
+                         f"{bundle_dir / 'report'} or a folder outside the bundle")
     recorded = (bundle.config.get("dataset") or {}).get("label_column")
     column = pick_label_column(bundle.items, label_column or "none", recorded)
     truth = bundle.items[column].to_numpy() if column else None

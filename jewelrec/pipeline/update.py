@@ -56,6 +56,10 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
         raise ValueError("nothing to update: pass --dataset SOURCE with the new items and/or --remove ID ...")
     if config.push and not config.repo_id:
         raise ValueError("--push needs --repo-id user/name (the Hub model repo to publish the update to)")
+    if out.resolve() != source.resolve() and out.resolve().is_relative_to(source.resolve()):
+        raise ValueError(f"--out {out} lies inside the bundle {source}, which would then hold files it did not write "
+                         f"and no longer load; pick an --out beside it (e.g. {source.parent / (source.name + '-v2')}), "
+                         f"or --out {source} to update it in place — nothing was written")
     with stage(timings, "load bundle"):
         bundle = Bundle.load(source)
     check_out_dir(out, config.dataset)
@@ -86,7 +90,14 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
         with stage(timings, "encode"):
             from jewelrec.encoders import load_encoder
 
-            encoder = load_encoder(bundle.encoder_dir, device=config.device)
+            try:
+                encoder = load_encoder(bundle.encoder_dir, device=config.device)
+            except OSError as err:  # a CLIP the bundle names by Hub id, neither cached nor reachable
+                model = (bundle.config.get("encoder") or {}).get("model") or bundle.encoder_dir
+                raise ValueError(f"the bundle's encoder ({model}) cannot be loaded to embed the new items "
+                                 f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); run the update where "
+                                 "the Hub can be reached once (its weights are then cached), or point HF_HOME at a "
+                                 "cache that holds them — nothing was written") from None
             embeddings = np.asarray(encoder.encode_images(images), np.float32)
         if embeddings.shape[1] != bundle.embeddings.shape[1]:
             raise BundleError(f"the bundle's encoder gives {embeddings.shape[1]}-d embeddings but the bundle holds "

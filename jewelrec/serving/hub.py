@@ -19,14 +19,16 @@ import httpx2
 from huggingface_hub import HfApi, constants, get_token, snapshot_download
 from huggingface_hub.errors import (
     HfHubHTTPError,
+    HFValidationError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
 from huggingface_hub.hf_api import CommitInfo, RepoFile
+from huggingface_hub.utils import validate_repo_id
 
-from jewelrec.serving.bundle import ALLOWED_PATTERNS, Bundle, BundleError, is_allowed
+from jewelrec.serving.bundle import ALLOWED_PATTERNS, CONFIG_NAME, REQUIRED, Bundle, BundleError, is_allowed
 from jewelrec.serving.card import render_card
 
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -75,14 +77,27 @@ def _api(token: str | None, endpoint: str | None) -> HfApi:
     return HfApi(endpoint=hub_endpoint(endpoint), token=token)
 
 
-def check_write_access(repo_id: str, *, token: str | None = None, endpoint: str | None = None) -> str:
+def check_repo_id(repo_id: str, *, flag: str = "--repo-id") -> None:
+    """Refuse a repo id the Hub would refuse (``user/name``; letters, digits, ``-``, ``_``, ``.``; at most 96
+    characters; no ``--`` or ``..``), before any work is done or anything is sent."""
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise HubError(f"repo id {repo_id!r} must look like 'user/name' ({flag} user/name)")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise HubError(f"repo id {repo_id!r} is not one the Hub accepts ({err}); pass {flag} user/name with "
+                       "letters, digits, '-', '_' or '.' only") from None
+
+
+def check_write_access(repo_id: str, *, token: str | None = None, endpoint: str | None = None,
+                       flag: str = "--repo-id") -> str:
     """Fail now, with the fix in the message, if ``repo_id`` cannot be pushed to. Returns the user name.
 
     Checks: a token is available (argument, ``$HF_TOKEN`` or ``hf auth login``), the Hub accepts it, it is not
-    read-only, and the repo's namespace is the user or one of their organisations.
+    read-only, and the repo's namespace is the user or one of their organisations. ``flag``: the option that
+    gave ``repo_id``, named in the messages.
     """
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise HubError(f"repo id {repo_id!r} must look like 'user/name'")
+    check_repo_id(repo_id, flag=flag)
     token = token or get_token()
     if not token:
         raise HubError(f"no Hugging Face token found, so nothing can be pushed to {repo_id!r}: run "
@@ -91,7 +106,11 @@ def check_write_access(repo_id: str, *, token: str | None = None, endpoint: str 
     try:
         me = _api(token, endpoint).whoami(token=token)
     except HfHubHTTPError as err:
-        raise HubError(f"the Hub rejected the token ({err.response.status_code}): create a new write token at "
+        status = err.response.status_code if err.response is not None else None
+        if status is None or status >= 500 or status == 429:  # the Hub is down or busy: the token is not the problem
+            raise HubError(f"the Hub at {hub_endpoint(endpoint)} answered {status or 'nothing usable'} when asked "
+                           "who the token belongs to; try again later (nothing was sent)") from None
+        raise HubError(f"the Hub rejected the token ({status}): create a new write token at "
                        "https://huggingface.co/settings/tokens and set HF_TOKEN") from None
     except (httpx2.ConnectError, httpx2.TimeoutException) as err:
         raise HubError(f"cannot reach the Hub at {hub_endpoint(endpoint)} ({err}); check the network or "
@@ -104,7 +123,7 @@ def check_write_access(repo_id: str, *, token: str | None = None, endpoint: str 
     orgs = {org.get("name") for org in me.get("orgs") or []}
     if namespace != me.get("name") and namespace not in orgs:
         raise HubError(f"{me.get('name')!r} cannot write to namespace {namespace!r} (orgs: {sorted(orgs)}); "
-                       f"use --repo-id {me.get('name')}/{repo_id.split('/')[1]}")
+                       f"use {flag} {me.get('name')}/{repo_id.split('/')[1]}")
     return str(me.get("name"))
 
 
@@ -119,18 +138,28 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
     """
     bundle_dir = Path(bundle_dir)
     bundle = Bundle.load(bundle_dir)  # verify the manifest before anything is created remotely
-    check_write_access(repo_id, token=token, endpoint=endpoint)
-    token = token or get_token()
-    (bundle_dir / "README.md").write_text(render_card(bundle.config, repo_id=repo_id))
-    api = _api(token, endpoint)
-    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    if branch and branch != constants.DEFAULT_REVISION:
-        api.create_branch(repo_id, branch=branch, exist_ok=True)
+    options = "".join(f", {k}={v!r}" for k, v in (("branch", branch), ("private", private)) if v)
+    again = f"python -c \"from jewelrec import hub; print(hub.push({str(bundle_dir)!r}, {repo_id!r}{options}))\""
+    kept = f"the bundle at {bundle_dir} is complete and kept — push it again once that is fixed: {again}"
     message = commit_message or (f"jewelrec bundle: {bundle.n_items} items, {bundle.n_clusters} styles "
                                  f"({bundle.config.get('clustering', {}).get('method', 'n/a')})")
-    return api.upload_folder(repo_id=repo_id, folder_path=bundle_dir, repo_type="model",
-                             revision=branch, commit_message=message,
-                             allow_patterns=list(ALLOWED_PATTERNS), delete_patterns=["*", "*/*"])
+    try:
+        check_write_access(repo_id, token=token, endpoint=endpoint)
+        token = token or get_token()
+        (bundle_dir / "README.md").write_text(render_card(bundle.config, repo_id=repo_id))
+        api = _api(token, endpoint)
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        if branch and branch != constants.DEFAULT_REVISION:
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        return api.upload_folder(repo_id=repo_id, folder_path=bundle_dir, repo_type="model",
+                                 revision=branch, commit_message=message,
+                                 allow_patterns=list(ALLOWED_PATTERNS), delete_patterns=["*", "*/*"])
+    except HubError as err:  # no token, no access, Hub down: after a fit or an update the bundle is already written
+        raise HubError(f"{err}; {kept}") from None
+    except (HfHubHTTPError, httpx2.HTTPError, HFValidationError) as err:  # the Hub went away or refused mid-push
+        status = getattr(getattr(err, "response", None), "status_code", None)
+        why = f"the Hub answered {status}" if status else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        raise HubError(f"pushing {bundle_dir} to {repo_id} failed ({why}); {kept}") from None
 
 
 def push(bundle_dir: str | Path, repo_id: str, *, private: bool = False, token: str | None = None,
@@ -184,6 +213,11 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
             if unknown:
                 raise BundleError(f"{repo_id}@{commit[:12]} holds files a jewelrec bundle may not hold: "
                                   f"{unknown}; refusing to download or load it (remove them from the repo)")
+            missing = [name for name in (CONFIG_NAME, *REQUIRED) if name not in remote]
+            if missing:  # an empty repo, a half-deleted bundle, another kind of model: say so by its name
+                raise BundleError(f"{repo_id}@{commit[:12]} is not a complete jewelrec bundle: it lacks {missing}; "
+                                  f"push one there (`python -m training.fit ... --push --repo-id {repo_id}`) or "
+                                  "pick a revision that holds one")
     if reason is None:
         try:
             folder = snapshot_download(revision=commit, allow_patterns=list(ALLOWED_PATTERNS), **kwargs)

@@ -28,11 +28,20 @@ def resolve_bundle() -> tuple[Bundle, dict[str, Any]]:
             raise FileNotFoundError(f"JEWELREC_BUNDLE={local!r} is not a directory; point it at a bundle made by "
                                     "`python -m training.fit --out DIR`, or unset it to use the sample")
         return Bundle.load(local), {"path": str(local), "notice": None}
-    repo = os.environ.get("JEWELREC_REPO")
+    repo, revision = os.environ.get("JEWELREC_REPO"), os.environ.get("JEWELREC_REVISION")
     if repo:
+        from huggingface_hub.errors import HFValidationError
+
         from jewelrec.serving.hub import pull  # the Hub seam: only needed when a repo is configured
 
-        return pull(repo, os.environ.get("JEWELREC_REVISION") or None)
+        try:
+            return pull(repo, revision or None)
+        except HFValidationError as err:
+            raise ValueError(f"JEWELREC_REPO={repo!r} is not a Hub repo id ({err}); set it to the bundle's model "
+                             "repo, user/name, or unset it to use the sample") from None
+    if revision:  # a revision of no repo: a misspelt or missing JEWELREC_REPO would otherwise serve the sample quietly
+        raise ValueError(f"JEWELREC_REVISION={revision!r} is set but JEWELREC_REPO is not; set JEWELREC_REPO to the "
+                         "bundle repo it is a revision of (user/name), or unset JEWELREC_REVISION to use the sample")
     out = sample_bundle_dir()
     try:
         return Bundle.load(out), {"path": str(out), "notice": "built-in sample catalog"}
@@ -47,8 +56,8 @@ def resolve_bundle() -> tuple[Bundle, dict[str, Any]]:
 
 def sample_needs_build() -> bool:
     """True when ``python app.py`` will have to build the sample bundle before it can serve."""
-    if os.environ.get("JEWELREC_BUNDLE") or os.environ.get("JEWELREC_REPO"):
-        return False
+    if os.environ.get("JEWELREC_BUNDLE") or os.environ.get("JEWELREC_REPO") or os.environ.get("JEWELREC_REVISION"):
+        return False  # served from elsewhere, or refused by resolve_bundle: nothing to build
     return not (sample_bundle_dir() / "config.json").is_file()
 
 

@@ -24,6 +24,7 @@ from email.parser import Parser
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout this module sits in (when it does)
@@ -97,6 +98,7 @@ def build_wheel(source: Path, out_dir: Path) -> Path:
     return wheels[-1]
 
 
+BUNDLE_VARIABLES = ("JEWELREC_REPO", "JEWELREC_REVISION")  # the Space variables a deploy sets from --repo/--revision
 NOT_ON_A_SPACE = {"ray"}  # the [train] extra's Ray is for `training.fit --engine ray`, which a Space never runs
 
 
@@ -148,15 +150,35 @@ def stage_files(source: Path, staging: Path, *, with_training: bool) -> list[str
 
 
 def deploy(config: DeployConfig) -> dict[str, Any]:
-    """Do the deploy; returns {"space_url", "commit_url", "files", "variables", "bundle_commit"}."""
+    """Do the deploy; returns {"space_url", "commit_url", "files", "variables", "removed_variables",
+    "bundle_commit"} (``removed_variables``: bundle settings an earlier deploy left that this one does not make)."""
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
 
-    from jewelrec.serving.hub import check_write_access, hub_endpoint
+    from jewelrec.serving.hub import check_repo_id, check_write_access, hub_endpoint
 
     source = Path(config.source)
     front, variables = read_space_settings(Path(config.space_yaml) if config.space_yaml else source / "space.yaml")
-    check_write_access(config.space_id, token=config.token)
+    if config.repo:
+        check_repo_id(config.repo, flag="--repo")
+    check_write_access(config.space_id, token=config.token, flag="--space-id")
     api = HfApi(endpoint=hub_endpoint(), token=config.token)
+    try:
+        bundle_commit, info, files, variables, removed = _publish(api, config, source, front, variables)
+    except (HfHubHTTPError, httpx2.HTTPError) as err:  # the Hub went away or refused after the checks
+        status = getattr(getattr(err, "response", None), "status_code", None)
+        why = f"the Hub answered {status}" if status else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        raise ValueError(f"deploying {config.space_id} failed ({why}); nothing local was changed — run the same "
+                         "command again once the Hub answers") from None
+    return {"space_url": f"{hub_endpoint()}/spaces/{config.space_id}", "commit_url": info.commit_url,
+            "files": files, "variables": variables, "removed_variables": removed, "bundle_commit": bundle_commit}
+
+
+def _publish(api: Any, config: DeployConfig, source: Path, front: dict[str, Any], variables: dict[str, str]
+             ) -> tuple[str | None, Any, list[str], dict[str, str], list[str]]:
+    """The Hub side of :func:`deploy`: (bundle commit, CommitInfo, files, variables set, variables removed)."""
+    from jewelrec.serving.hub import hub_endpoint
+
     bundle_commit = None
     if config.repo:  # fail here, not in the Space, when the bundle revision does not exist
         from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
@@ -181,5 +203,11 @@ def deploy(config: DeployConfig) -> dict[str, Any]:
     variables = {k: v for k, v in variables.items() if v}  # empty = use the app's default; not sent
     for key, value in variables.items():
         api.add_space_variable(config.space_id, key, value)
-    return {"space_url": f"{hub_endpoint()}/spaces/{config.space_id}", "commit_url": info.commit_url,
-            "files": files, "variables": variables, "bundle_commit": bundle_commit}
+    # a bundle setting this deploy does not make must not linger from an earlier one: a pinned JEWELREC_REVISION
+    # left behind would keep serving the old commit after `--repo R` (meaning main), a JEWELREC_REPO the old bundle
+    # after a deploy without --repo (meaning the sample)
+    stale = [key for key in BUNDLE_VARIABLES if key not in variables]
+    removed = sorted(set(stale) & set(api.get_space_variables(config.space_id))) if stale else []
+    for key in removed:
+        api.delete_space_variable(config.space_id, key)
+    return bundle_commit, info, files, variables, removed
