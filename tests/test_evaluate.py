@@ -242,6 +242,28 @@ def test_infinite_weights_are_dropped_and_a_failing_model_keeps_the_others(tmp_p
     assert "ease-too-big" in report["failed_models"]
 
 
+def test_items_only_in_the_test_week_are_not_hit_by_elimination(tmp_path):
+    """Every shopper bought the whole catalog in training and only new arrivals in the test week: a collaborative
+    model knows nothing of the new pieces, so it must not "find" them as the only unseen items left (popularity at
+    count 0, ALS at zero factors, BPR at its random start and item-kNN at 0 did, with recall 1.0)."""
+    rows = [(f"u{u}", f"i{i}", f"2024-01-{1 + i:02d}") for u in range(6) for i in range(10)]
+    rows += [(f"u{u}", f"new{u % 2}", "2024-01-20") for u in range(6)]
+    path = tmp_path / "log.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id", "t"]).to_csv(path, index=False)
+    models = [{"name": "als", "type": "als", "params": {"factors": 4, "iterations": 3}},
+              {"name": "bpr", "type": "bpr", "params": {"factors": 4, "iterations": 3}},
+              {"name": "knn", "type": "item_knn"}, {"name": "ease", "type": "ease"}]
+    config = {"data": {"path": str(path), "columns": {"time": "t"}}, "split": {"method": "time", "test_days": 3},
+              "k": 5, "models": models}  # fmt: skip
+    out = tmp_path / "results"
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    results = read_results(out)
+    assert set(results) == {"popularity", "als", "bpr", "knn", "ease"}
+    assert all(metrics["hit_rate@5"] == 0.0 for metrics in results.values()), results
+    split = json.loads((out / "data_report.json").read_text())["split"]
+    assert split["test_pairs_with_cold_item"] == split["test_pairs"] == 6
+
+
 def test_a_typo_inside_data_synthetic_is_named(tmp_path, capsys):
     config = {"data": {"synthetic": {"n_user": 100}}, "models": [{"type": "als"}]}
     assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2

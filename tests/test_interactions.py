@@ -144,6 +144,31 @@ def test_unparseable_times_error_or_drop(tmp_path):
     assert len(log) == 2 and log.dropped == {"unparseable time": 1}
 
 
+def test_epoch_milliseconds_are_named_and_read_with_unix_ms(tmp_path):
+    """A millisecond epoch under time_format: unix is year 50,000+: refused with the option that reads it."""
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,t\na,x,1598918400000\nb,y,1599004800000\n")
+    config = {"path": str(path), "columns": {"time": "t"}, "time_format": "unix"}
+    with pytest.raises(ValueError, match=r"2 of 2 values.*epoch milliseconds: set data.time_format: unix_ms"):
+        load_interactions(InteractionsConfig.from_dict(config))
+    log = load_interactions(InteractionsConfig.from_dict({**config, "time_format": "unix_ms"}))
+    np.testing.assert_array_equal(np.sort(log.times), [1598918400, 1599004800])
+    with pytest.raises(ValueError, match=r"They are numbers: for epoch seconds set data.time_format: unix"):
+        load_interactions(InteractionsConfig.from_dict({**config, "time_format": "%Y-%m-%d"}))
+
+
+@pytest.mark.parametrize("time_format", ["unix", "unix_ms", "%Y-%m-%d", None])
+def test_a_parquet_timestamp_column_is_used_as_it_is(tmp_path, time_format):
+    """A column that already holds datetimes is not re-read as numbers (to_numeric gives microseconds)."""
+    path = tmp_path / "log.parquet"
+    frame = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["x", "y"],
+                          "t": pd.to_datetime(["2020-09-01T00:00", "2020-09-02T12:00"])})
+    frame.to_parquet(path)
+    log = load_interactions(InteractionsConfig.from_dict({"path": str(path), "columns": {"time": "t"},
+                                                          "time_format": time_format}))
+    np.testing.assert_array_equal(np.sort(log.times), [1598918400, 1599048000])
+
+
 @pytest.mark.parametrize("content", ["", "user_id,item_id\n"])
 def test_empty_files(tmp_path, content):
     path = tmp_path / "log.csv"

@@ -47,7 +47,7 @@ class InteractionsConfig:
     user_col: str = "user_id"
     item_col: str = "item_id"
     time_col: str | None = None  # optional; needed by the time split and recent popularity
-    time_format: str | None = None  # strftime format, "unix" (seconds) or None for ISO-8601
+    time_format: str | None = None  # strftime format, "unix" (seconds), "unix_ms" or None for ISO-8601
     weight_col: str | None = None  # optional numeric weight per row (quantity, dwell time …); default 1
     rating_col: str | None = None  # optional explicit rating; mapped through rating_confidence
     rating_confidence: dict[int, float] | None = None  # stars → confidence; None: the rating is the weight
@@ -320,11 +320,12 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig) -> Interaction
         times, bad = _parse_times(frame[config.time_col], config.time_format)
         if bad.any() and config.on_bad_time != "drop":
             rows = np.flatnonzero(bad)[:3]
-            examples = [str(frame[config.time_col].iloc[r]) for r in rows]
+            examples = ["<missing>" if pd.isna(value) else str(value) for value in frame[config.time_col].iloc[rows]]
             raise ValueError(
                 f"{int(bad.sum())} of {n_read} values in time column {config.time_col!r} cannot be parsed with "
-                f"time_format={config.time_format!r} (e.g. rows {rows.tolist()}: {examples}). Fix data.time_format "
-                "(a strftime format, 'unix', or null for ISO-8601) or set data.on_bad_time: drop to skip them."
+                f"time_format={config.time_format!r} (e.g. rows {rows.tolist()}: {examples})."
+                f"{_time_hint(frame[config.time_col], bad, config.time_format)} Fix data.time_format (a strftime "
+                "format, 'unix' (seconds), 'unix_ms', or null for ISO-8601) or set data.on_bad_time: drop to skip them."
             )
         drop(bad, "unparseable time")
         aside &= ~bad
@@ -362,16 +363,41 @@ def _rating_to_confidence(rating: np.ndarray, mapping: dict[int, float] | None, 
     return np.where(known, values[pos], np.nan)
 
 
+# |unix seconds| at or past this (year 5138) is no time of a real log: in a seconds column it is a millisecond
+# (or microsecond) epoch, an overflow or a placeholder, so the row is unparseable rather than taken as-is
+MAX_UNIX_SECONDS = 1e11
+UNIX_SCALES = {"unix": 1.0, "unix_ms": 1e-3}  # time_format → factor to seconds
+
+
 def _parse_times(column: pd.Series, time_format: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """→ (unix seconds int64 (n,), unparseable (n,) bool). Naive times are taken as UTC."""
-    if time_format == "unix":
-        seconds = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-        bad = np.isnan(seconds)
-        return np.where(bad, 0, seconds).astype(np.int64), bad
-    parsed = pd.to_datetime(column, format=time_format or "ISO8601", errors="coerce", utc=True)
+    """→ (unix seconds int64 (n,), unparseable (n,) bool). Naive times are taken as UTC; a column that already
+    holds datetimes (parquet timestamps) is used as it is, whatever ``time_format`` says."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        parsed = pd.to_datetime(column, utc=True)
+    elif time_format in UNIX_SCALES:
+        seconds = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64) * UNIX_SCALES[time_format]
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(seconds) < MAX_UNIX_SECONDS)  # NaN, ±inf and out-of-range values
+        return np.where(bad, 0, np.floor(np.where(bad, 0, seconds))).astype(np.int64), bad
+    else:
+        parsed = pd.to_datetime(column, format=time_format or "ISO8601", errors="coerce", utc=True)
     bad = parsed.isna().to_numpy()
     seconds = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype(np.int64)
     return np.where(bad, 0, seconds), bad
+
+
+def _time_hint(column: pd.Series, bad: np.ndarray, time_format: str | None) -> str:
+    """What the unparseable values of a time column look like, as a fix (or "")."""
+    numbers = pd.to_numeric(column[bad], errors="coerce").to_numpy(dtype=np.float64)
+    numbers = numbers[np.isfinite(numbers)]
+    if len(numbers) * 2 <= int(bad.sum()):  # mostly not numbers: the format is the fix, said below
+        return ""
+    typical = float(np.median(np.abs(numbers)))
+    if time_format == "unix" and MAX_UNIX_SECONDS <= typical < MAX_UNIX_SECONDS * 1e3:
+        return " They look like epoch milliseconds: set data.time_format: unix_ms."
+    if time_format not in UNIX_SCALES:
+        return " They are numbers: for epoch seconds set data.time_format: unix (milliseconds: unix_ms)."
+    return ""
 
 
 def log_summary(log: InteractionLog) -> dict[str, Any]:

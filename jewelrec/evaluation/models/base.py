@@ -9,6 +9,11 @@ score ``-inf``. Learned state ends in ``_``.
 Subclasses implement ``_fit`` and ``score`` (a dense (n, n_items) block for a batch of users; ``-inf`` = cannot
 score); the base class batches, masks seen items and takes the top k. The dense block is bounded by
 ``max_block_bytes``, never the whole user×item matrix.
+
+Items without a single training interaction (``~item_has_data_``) are never recommended by a collaborative
+model: what it "scores" for them is a placeholder (0, or BPR's random start), and in an offline split those items
+are exactly the ones that appear only on the test side, so ranking them would hit the test set by elimination.
+Content models, which score every item from its embedding, set ``scores_items_without_interactions = True``.
 """
 
 from __future__ import annotations
@@ -86,12 +91,15 @@ class CFModel:
     """Base class. Subclasses: ``_fit(user_items, days_ago)`` and ``score(user_ids, user_items)``."""
 
     max_block_bytes: int = DEFAULT_BLOCK_BYTES
+    # False: items with no training interaction are never recommended (see the module docstring)
+    scores_items_without_interactions: bool = False
 
     def fit(self, user_items: sp.spmatrix, *, days_ago: sp.csr_matrix | None = None) -> CFModel:
         """Learn from ``user_items`` (n_users, n_items). ``days_ago`` (same pattern, optional) holds ``1 +`` the
         age in days of each pair's latest interaction; only time-aware models (recent popularity) use it."""
         matrix = as_user_items(user_items)
         self.n_users_, self.n_items_ = matrix.shape
+        self.item_has_data_ = np.bincount(matrix.indices, minlength=self.n_items_) > 0  # (n_items,)
         self._fit(matrix, days_ago)
         return self
 
@@ -133,6 +141,8 @@ class CFModel:
 
     def _recommend_block(self, user_ids, user_items, k, filter_seen):
         block = np.array(self.score(user_ids, user_items), dtype=np.float32, copy=True)  # (b, n_items)
+        if not self.scores_items_without_interactions:
+            block[:, ~self.item_has_data_] = -np.inf
         if filter_seen and user_items.nnz:
             rows = np.repeat(np.arange(user_items.shape[0]), np.diff(user_items.indptr))
             block[rows, user_items.indices] = -np.inf

@@ -33,9 +33,12 @@ class FactorModel(CFModel):
 
         # implicit's multithreaded C++ top-k: dot products and selection without a dense (n, n_items) block.
         kk = min(k, self.n_items_)
+        # items never seen in training keep their zero / random start factors: not a score (see CFModel)
+        never_seen = np.flatnonzero(~self.item_has_data_).astype(np.int32)
         ids, scores = topk(
             self.item_factors_, self._user_rows(user_ids), kk,
-            filter_query_items=user_items if filter_seen else None, num_threads=self.num_threads,
+            filter_query_items=user_items if filter_seen else None,
+            filter_items=never_seen if len(never_seen) else None, num_threads=self.num_threads,
         )  # fmt: skip
         ids, scores = ids.astype(np.int64), scores.astype(np.float32)
         empty = scores <= _FILTERED

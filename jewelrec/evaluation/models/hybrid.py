@@ -36,6 +36,8 @@ class HybridModel(CFModel):
     item neither side can score stays ``-inf``.
     """
 
+    scores_items_without_interactions = True  # the visual side scores pieces nobody bought yet
+
     def __init__(self, cf: CFModel, visual: VisualContentModel, *, weight: float = 0.3):
         self.cf = cf  # any fitted-by-us collaborative model
         self.visual = visual  # the bundle's content model

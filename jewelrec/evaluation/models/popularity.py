@@ -37,8 +37,9 @@ class PopularityModel(CFModel):
         counts = np.bincount(user_items.indices, weights=values, minlength=user_items.shape[1])  # (n_items,)
         # Ties broken by all-time counts, then by item id, so the ranking is deterministic.
         all_time = np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float64)
-        self.item_counts_ = counts.astype(np.float32)
-        self.ranking_ = np.lexsort((np.arange(len(counts)), -all_time, -counts)).astype(np.int64)  # (n_items,)
+        self.item_counts_ = np.where(all_time > 0, counts, -np.inf).astype(np.float32)  # never bought: no rank
+        ranking = np.lexsort((np.arange(len(counts)), -all_time, -counts)).astype(np.int64)  # (n_items,)
+        self.ranking_ = ranking[all_time[ranking] > 0]  # (n_items_with_data,)
 
     def score(self, user_ids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         self._check_fitted()
@@ -48,7 +49,7 @@ class PopularityModel(CFModel):
         # Same list for everyone: take the global top (k + most seen in this batch) and drop each user's seen
         # items, instead of ranking the whole catalog per user.
         extra = int(np.diff(user_items.indptr).max()) if (filter_seen and user_items.nnz) else 0
-        m = min(k + extra, self.n_items_)
+        m = min(k + extra, len(self.ranking_))
         head = self.ranking_[:m]  # (m,)
         candidates = np.broadcast_to(head, (user_items.shape[0], m))
         cand_scores = np.broadcast_to(self.item_counts_[head], candidates.shape)

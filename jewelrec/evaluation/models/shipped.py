@@ -80,6 +80,7 @@ class JewelrecModel(CFModel):
     """``Recommender.recommend`` per user on raw training stars (see the module docstring)."""
 
     reads_stars = True  # the evaluator passes ``stars=`` (a StarRatings of the training side) to fit
+    scores_items_without_interactions = True  # content-based: a piece nobody rated yet is found from its picture
 
     def __init__(self, bundle: Bundle | str | Path, *, settings: Mapping[str, Any] | None = None,
                  collaborative: bool = False, min_shoppers: int | None = None):

@@ -52,6 +52,8 @@ def align_to_columns(
 class VisualContentModel(CFModel):
     """Content-based recommender over bundle embeddings (see module docstring for the out-of-bundle rule)."""
 
+    scores_items_without_interactions = True  # a new piece is scored from its embedding, no purchase needed
+
     def __init__(
         self,
         item_ids: np.ndarray | list[str],
