@@ -132,6 +132,23 @@ def test_out_is_never_a_folder_jewelrec_did_not_write(tmp_path, capsys, sample_b
     assert "holds files it did not write (['notes.txt'])" in capsys.readouterr().err
 
 
+def test_an_out_inside_a_bundle_is_refused_before_any_work(tmp_path, capsys, sample_bundle_dir):
+    """fit --out BUNDLE/v2 would put a bundle and its staging folder inside another bundle, which would then hold
+    files its manifest does not list and no longer load."""
+    import shutil
+
+    from jewelrec.serving.bundle import Bundle
+
+    bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    before = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*"))
+    for out in (bundle / "v2", bundle / "deeper" / "v2"):
+        assert main(["--dataset", "sample", "--sample-items", "40", "--encoder", "cnn", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"lies inside the bundle {bundle.resolve()}" in err and f"{tmp_path.resolve() / 'bundle-v2'}" in err
+    assert sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*")) == before
+    Bundle.load(bundle)
+
+
 def test_a_killed_fit_leaves_no_staging_behind_on_the_next_run(tmp_path):
     from jewelrec.pipeline.fit import clean_stale_staging
     from jewelrec.pipeline.out_dir import STAGING_MARKER

@@ -23,13 +23,21 @@ log = logging.getLogger("jewelrec.fit")
 STAGING_MARKER = ".jewelrec-staging"
 
 
-def _is_bundle_dir(path: Path) -> tuple[bool, list[str]]:
-    """(whether ``path`` holds a jewelrec bundle, the files in it the bundle's manifest does not list)."""
+def _bundle_config(path: Path) -> dict | None:
+    """The ``config.json`` of the jewelrec bundle in ``path`` (a manifest and a format version), or None."""
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
-        return False, []
+        return None
     if not isinstance(config, dict) or "format_version" not in config or not isinstance(config.get("files"), dict):
+        return None
+    return config
+
+
+def _is_bundle_dir(path: Path) -> tuple[bool, list[str]]:
+    """(whether ``path`` holds a jewelrec bundle, the files in it the bundle's manifest does not list)."""
+    config = _bundle_config(path)
+    if config is None:
         return False, []
     listed = set(config["files"]) | {"config.json", "README.md"}  # the model card is written after the manifest
     present = {f.relative_to(path).as_posix() for f in path.rglob("*") if f.is_file() or f.is_symlink()}
@@ -38,8 +46,9 @@ def _is_bundle_dir(path: Path) -> tuple[bool, list[str]]:
 
 def check_out_dir(out: Path, dataset: str | None) -> None:
     """Refuse an ``--out`` whose replacement would delete something jewelrec did not write: a file, a non-empty
-    directory that is not a bundle, a bundle holding extra files, or the dataset itself (or a folder inside it;
-    ``dataset`` None: no dataset is read); and one whose parent is a file or cannot be written to."""
+    directory that is not a bundle, a bundle holding extra files, the dataset itself (or a folder inside it;
+    ``dataset`` None: no dataset is read), or a folder inside a bundle; and one whose parent is a file or cannot be
+    written to."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a directory for the bundle")
     parent = next(p for p in out.absolute().parents if p.exists())  # the folder the bundle (or its parents) go in
@@ -47,6 +56,10 @@ def check_out_dir(out: Path, dataset: str | None) -> None:
         raise ValueError(f"--out {out} lies under {parent}, which is a file, not a folder; pick another --out")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out}: cannot write in {parent}; pick an --out in a folder you can write to")
+    inside = next((p for p in out.resolve().parents if _bundle_config(p) is not None), None)
+    if inside is not None:  # the bundle would then hold files its manifest does not list, and no longer load
+        raise ValueError(f"--out {out} lies inside the bundle {inside}, which would then hold files it did not write "
+                         f"and no longer load; pick an --out beside it (e.g. {inside.parent / (inside.name + '-v2')})")
     source = Path(dataset or "sample").expanduser()
     if dataset not in (None, "sample") and source.exists():
         root = (source if source.is_dir() else source.parent).resolve()
