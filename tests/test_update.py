@@ -93,6 +93,25 @@ def test_ids_already_in_the_bundle_are_skipped_and_counted(sample_bundle_dir, tm
     assert entry["added"] == 20 and entry["dataset"]["skipped"]["already_in_bundle"] == 60
 
 
+def test_a_dataset_with_nothing_new_writes_and_pushes_nothing(sample_bundle_dir, tmp_path, capsys, hub):
+    """Every row already in the bundle: no identical revision on disk or on the Hub, exit 0 (a nightly job's
+    quiet night), and the summary says why."""
+    import shutil
+
+    bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    before = {p.name: p.stat().st_mtime_ns for p in bundle.iterdir()}
+    n = Bundle.load(bundle).n_items
+    for out in (bundle, tmp_path / "v2"):
+        assert run("--bundle", bundle, "--dataset", "sample", "--sample-items", n, "--out", out,
+                   "--push", "--repo-id", "alice/jewelrec-quiet") == 0
+        said = capsys.readouterr().out
+        assert f"nothing to do: {n} rows read, none new (skipped already_in_bundle: {n})" in said
+        assert "nothing pushed" in said
+    assert "v2 not written" in said and not (tmp_path / "v2").exists()
+    assert {p.name: p.stat().st_mtime_ns for p in bundle.iterdir()} == before
+    assert ("model", "alice/jewelrec-quiet") not in hub.repos
+
+
 def test_bad_input_is_refused_with_the_fix_and_nothing_is_written(sample_bundle_dir, tmp_path, capsys):
     assert run("--bundle", sample_bundle_dir, "--remove", "no-such-piece", "--out", tmp_path / "v2") == 2
     assert "no-such-piece" in capsys.readouterr().err and not (tmp_path / "v2").exists()

@@ -65,6 +65,14 @@ def parse_config(argv: list[str] | None) -> UpdateConfig:
 
 def print_summary(summary: dict[str, Any], file=None) -> None:
     entry = summary["entry"]
+    if entry is None:  # nothing new: no revision written or pushed
+        unchanged = summary["unchanged"]
+        skipped = ", ".join(f"{k}: {v}" for k, v in sorted(unchanged["skipped"].items())) or "none"
+        written = "" if summary["out"].resolve() == summary["bundle"].resolve() else f"; {summary['out']} not written"
+        print(f"\njewelrec update — nothing to do: {unchanged['rows_read']} rows read, none new (skipped {skipped}); "
+              f"{summary['bundle']} keeps its {unchanged['items']} items{written}, nothing pushed",
+              file=file or sys.stdout)
+        return
     drift = entry["drift"]
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(((entry["dataset"] or {}).get("skipped") or {}).items()))
     lines = [
@@ -96,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print_summary(summary)
-    return REFIT_DUE if config.fail_if_refit_due and summary["entry"]["refit_due"] else 0
+    return REFIT_DUE if config.fail_if_refit_due and (summary["entry"] or {}).get("refit_due") else 0
 
 
 if __name__ == "__main__":

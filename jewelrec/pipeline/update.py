@@ -49,7 +49,9 @@ __all__ = ["UpdateConfig", "run_update"]
 
 
 def run_update(config: UpdateConfig) -> dict[str, Any]:
-    """The whole update; returns the summary :func:`jewelrec.cli.update.print_summary` prints."""
+    """The whole update; returns the summary :func:`jewelrec.cli.update.print_summary` prints. When there is
+    nothing to add or remove (every new row is already in the bundle, or skipped) nothing is written or pushed and
+    the summary's ``entry`` is None, its ``unchanged`` the counts."""
     timings: dict[str, float] = {}
     source, out = Path(config.bundle), Path(config.out)
     if config.dataset is None and not config.remove:
@@ -83,6 +85,10 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
 
     with stage(timings, "load new items"):
         new_meta, images, skipped, rows_read = _new_items(config, bundle, set(removed))
+    if not images and not removed:  # every row already in the bundle (or skipped): a new revision would be a copy
+        log.info("nothing to add or remove: %s is left as it is and nothing is written or pushed", source)
+        return {"bundle": source, "out": out, "entry": None, "push_url": None, "timings": timings,
+                "unchanged": {"rows_read": rows_read, "skipped": skipped, "items": bundle.n_items}}
     embeddings = np.zeros((0, bundle.embeddings.shape[1]), np.float32)
     if images:
         if bundle.encoder_dir is None:
