@@ -55,6 +55,11 @@ def test_refuses_missing_file_and_non_bundle(tmp_path):
         Bundle.load(tmp_path / "b")
     with pytest.raises(BundleError, match="training.fit"):
         Bundle.load(tmp_path / "nothing-here")
+    with pytest.raises(BundleError, match=r"is a file, not a bundle directory; pass its folder, '.*/b'"):
+        Bundle.load(tmp_path / "b" / "config.json")  # the bundle's own config.json: its folder is named
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(BundleError, match=r"is a file, not a bundle directory; pass the folder"):
+        Bundle.load(tmp_path / "notes.txt")
 
 
 def test_save_refuses_to_seal_unknown_files(tmp_path):

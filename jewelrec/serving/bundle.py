@@ -297,6 +297,10 @@ def _json_default(value: Any) -> Any:
 
 
 def read_config(directory: Path) -> dict[str, Any]:
+    if directory.exists() and not directory.is_dir():
+        hint = (f"pass its folder, {str(directory.parent)!r}" if directory.name == CONFIG_NAME else
+                "pass the folder `python -m training.fit --out DIR` wrote (the one holding config.json)")
+        raise BundleError(f"{str(directory)!r} is a file, not a bundle directory; {hint}")
     if not directory.is_dir():
         raise BundleError(f"bundle directory {str(directory)!r} does not exist; run "
                           f"`python -m training.fit --dataset sample --out {directory}` to make one")
