@@ -269,3 +269,24 @@ def test_compare_out_inside_a_bundle_but_not_its_report_is_refused(sample_bundle
     Bundle.load(bundle)  # still loads
     assert compare([*args, "--out", str(bundle / "report")]) == 0  # its report/ takes the comparison, re-sealed
     assert "report/comparison.json" in Bundle.load(bundle).config["files"]
+
+
+def test_compare_never_overwrites_report_files_it_did_not_write(sample_bundle_dir, tmp_path, capsys):
+    from training.compare import main as compare
+
+    args = ["--embeddings-from", str(sample_bundle_dir), "--methods", "kmeans", "--clusters", "4", "--layout", "pca"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "comparison.csv").write_text("my own spreadsheet")
+    (mine / "comparison.json").write_text('{"my": "notes"}')
+    assert compare([*args, "--out", str(mine)]) == 2
+    assert "holds ['comparison.csv', 'comparison.json'], which the comparison would overwrite" in capsys.readouterr().err
+    assert (mine / "comparison.csv").read_text() == "my own spreadsheet" and len(list(mine.iterdir())) == 2
+    (tmp_path / "file").write_text("x")
+    assert compare([*args, "--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    ours = tmp_path / "ours"
+    assert compare([*args, "--out", str(ours)]) == 0
+    (ours / "notes.txt").write_text("kept")
+    assert compare([*args, "--out", str(ours)]) == 0  # an earlier comparison's folder is written over
+    assert (ours / "notes.txt").read_text() == "kept"

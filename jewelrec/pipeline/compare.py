@@ -6,6 +6,7 @@ the label column. ``python -m training.compare`` (:mod:`jewelrec.cli.compare`) i
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -21,6 +22,24 @@ log = logging.getLogger("jewelrec.compare")
 # --out lies inside the bundle
 REPORT_NAMES = ("comparison.json", "comparison.csv", "comparison.md", "comparison_maps.png",
                 "comparison_metrics.png", "comparison_depict_training.png")
+
+
+def check_compare_out(out_dir: Path) -> None:
+    """Refuse an ``--out`` where the report would overwrite files jewelrec did not write: a file as the folder, or
+    a folder holding any report name (``comparison.csv`` …) without a ``comparison.json`` an earlier comparison
+    wrote. A folder an earlier comparison (or a fit's report) wrote is written over; other files are left alone."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; give a folder for the comparison report (it is made)")
+    taken = sorted(name for name in REPORT_NAMES if (out_dir / name).exists())
+    if not taken:
+        return
+    try:
+        earlier = json.loads((out_dir / "comparison.json").read_text())
+    except (OSError, ValueError):
+        earlier = None
+    if not (isinstance(earlier, dict) and {"rows", "n_clusters", "k_reason"} <= set(earlier)):
+        raise ValueError(f"--out {out_dir} holds {taken}, which the comparison would overwrite and jewelrec did not "
+                         "write; give a new folder (or move those files away) — nothing was written")
 
 
 def pick_label_column(items: pd.DataFrame, requested: str, recorded: str | None) -> str | None:
@@ -62,6 +81,7 @@ def compare_bundle(bundle_dir: str | Path, out_dir: str | Path, *, label_column:
         raise ValueError(f"--out {out_dir} lies inside the bundle {bundle_dir} but not in its report/ folder; the "
                          "bundle would hold files it may not and no longer load — pass --out "
                          f"{bundle_dir / 'report'} or a folder outside the bundle")
+    check_compare_out(out_dir)
     recorded = (bundle.config.get("dataset") or {}).get("label_column")
     column = pick_label_column(bundle.items, label_column or "none", recorded)
     truth = bundle.items[column].to_numpy() if column else None
@@ -94,6 +114,7 @@ def run(config: CompareConfig) -> ComparisonReport:
         return compare_bundle(config.embeddings_from, config.out, label_column=config.label_column,
                               seed=config.seed, n_clusters=_n_clusters(config.clusters), methods=methods,
                               layout=config.layout, k_range=k_range)
+    check_compare_out(Path(config.out))  # before the sample is encoded
     X, items, reason = sample_embeddings(config)
     log.info("sample catalog encoded with %s", reason)
     column = pick_label_column(items, config.label_column, "category")
