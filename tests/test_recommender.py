@@ -343,3 +343,30 @@ def test_a_search_with_no_word_the_catalog_knows_names_words_it_does(tiny_clip_d
     assert len(searcher.search("saphire RING", k=3)) == 3 and len(searcher.search("silver", k=3)) == 3
     pretrained = Recommender(make_synthetic_bundle(n_items=60, dim=16), encoder=ClipEncoder(str(tiny_clip_dir)))
     assert all(len(pretrained.search(text, k=3)) == 3 for text in ("xyzzy", "123", "💍💎✨"))
+
+
+def test_query_notes_say_which_words_a_search_left_out(tiny_clip_dir):
+    """"saphire ring" searches "ring" alone: the shopper is told which words were dropped and the nearest spelling;
+    a text past the text tower's length says where it was cut; a fully known text has no note."""
+    from jewelrec.encoders import ClipEncoder
+
+    searcher = Recommender(make_synthetic_bundle(n_items=60, dim=16), encoder=catalog_clip_encoder())
+    assert searcher.query_notes("gold ring") == [] and searcher.query_notes("  Silver  necklace ") == []
+    assert searcher.query_notes("saphire RING") == [
+        "not words this catalog's search knows, so left out: 'saphire' (did you mean 'sapphire'?)"]
+    [note] = searcher.query_notes("ring xyzzy qwerty xyzzy")  # each unknown word once, in order
+    assert note == "not words this catalog's search knows, so left out: 'xyzzy', 'qwerty'"
+    [note] = searcher.query_notes("ring " + " ".join(f"w{i}x" for i in range(7)))
+    assert note.endswith("left out: 'w0x', 'w1x', 'w2x', 'w3x', 'w4x' and 2 more")
+    long = " ".join(["gold ring"] * 20)  # 40 known words; the tower reads 30 ([BOS] and [EOS] take 2 of 32)
+    [note] = searcher.query_notes(long)
+    assert note.startswith("only the start of that text was searched (the text tower reads 30 tokens): \"gold ring")
+    assert searcher.search(long, k=3) == searcher.search(" ".join(["gold ring"] * 15), k=3)  # the same 30 words
+    with pytest.raises(ValueError, match="none of those words"):
+        searcher.query_notes("saphire")  # the same refusal as search
+    pretrained = Recommender(make_synthetic_bundle(n_items=60, dim=16), encoder=ClipEncoder(str(tiny_clip_dir)))
+    assert pretrained.query_notes("xyzzy ring") == []
+    # this checkpoint's tokenizer sets no length: its 77 position embeddings bound the text (a longer one crashed)
+    assert pretrained.encoder.max_text_tokens == 77
+    [note] = pretrained.query_notes("ring " * 100)
+    assert "reads 75 tokens" in note and len(pretrained.search("ring " * 100, k=3)) == 3

@@ -39,6 +39,28 @@ class Encoder(Protocol):
     def save_pretrained(self, directory: str | Path) -> None: ...
 
 
+def text_token_limit(tokenizer, max_positions: int | None = None) -> int:
+    """Tokens a text tower reads, [BOS]/[EOS] included: the tokenizer's ``model_max_length``, bounded by the
+    model's ``max_position_embeddings`` (a checkpoint whose tokenizer sets no length has transformers' huge "no
+    limit" sentinel there, and a longer text would crash the position embeddings)."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    limit = limit if isinstance(limit, int) and 0 < limit <= 100_000 else None
+    return min(x for x in (limit, max_positions, 100_000) if x)
+
+
+def truncation_note(tokenizer, text: str, limit: int) -> str | None:
+    """A note when ``text`` holds more tokens than the text tower reads (``limit``, its [BOS]/[EOS] included):
+    what follows is cut off by the encoder's truncation, which would otherwise happen without a word."""
+    room = max(limit - tokenizer.num_special_tokens_to_add(), 1)
+    # one token past the room is enough to know (and cheap on a 1 MB text; no "longer than the maximum" warning)
+    ids = tokenizer(text, add_special_tokens=False, truncation=True, max_length=room + 1)["input_ids"]
+    if len(ids) <= room:
+        return None
+    kept = tokenizer.decode(ids[:room], skip_special_tokens=True).strip()
+    return (f"only the start of that text was searched (the text tower reads {room} tokens): "
+            f"\"{kept[:80]}{'…' if len(kept) > 80 else ''}\"")
+
+
 def upright(image: ImageLike) -> Image.Image:
     """The picture the way it is meant to be seen, before the conversion to RGB: EXIF orientation applied (phones store
     portrait shots sideways), 16-bit greyscale scaled down rather than clipped to white, the first frame of a

@@ -22,7 +22,14 @@ import torch
 from tqdm.auto import tqdm
 
 from jewelrec.devices import pick_device
-from jewelrec.encoders.base import ImageLike, l2_normalise, load_weights, to_rgb
+from jewelrec.encoders.base import (
+    ImageLike,
+    l2_normalise,
+    load_weights,
+    text_token_limit,
+    to_rgb,
+    truncation_note,
+)
 
 # --- pixels ------------------------------------------------------------------------------------------------
 
@@ -60,6 +67,7 @@ class CatalogClipEncoder:
         self.tokenizer, self.processor, self.batch_size = tokenizer, processor, batch_size
         self.history_, self.training_ = history or {}, training or {}
         self.dim = int(self.text.config.projection_dim)
+        self.max_text_tokens = text_token_limit(tokenizer, self.text.config.max_position_embeddings)
 
     @torch.inference_mode()
     def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -74,29 +82,43 @@ class CatalogClipEncoder:
 
     @torch.inference_mode()
     def encode_text(self, texts: Sequence[str]) -> np.ndarray:
-        tokens = self.tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
+        tokens = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_text_tokens,
+                                return_tensors="pt")
         out = self.text(input_ids=tokens["input_ids"].to(self.device),
                         attention_mask=tokens["attention_mask"].to(self.device)).text_embeds
         return l2_normalise(out.float().cpu().numpy())  # (n_texts, dim)
 
-    def check_query(self, text: str, examples: int = 6) -> None:
+    def check_query(self, text: str, examples: int = 6) -> list[str]:
         """Refuse a search ``text`` with no word this catalog's vocabulary knows (ValueError listing some it does,
         and the nearest spelling of a misspelt word). The tokenizer is a WordLevel vocabulary of the captions' words:
         "saphire", "xyzzy" or "💍" are each [UNK], and [BOS] [UNK] [EOS] embeds the same for all of them, so such a
-        search would answer one confident, meaningless list. Punctuation alone counts as no word."""
+        search would answer one confident, meaningless list. Punctuation alone counts as no word.
+
+        A text it does search returns notes for the shopper: the words it left out as unknown ("saphire ring"
+        searches "ring"; did you mean "sapphire"?) and, past the text tower's length, the words cut off."""
         unk = self.tokenizer.unk_token_id
+        notes = [note] if (note := truncation_note(self.tokenizer, text, self.max_text_tokens)) else []
         if unk is None or unk in (self.tokenizer.bos_token_id, self.tokenizer.eos_token_id):
-            return  # no dedicated unknown token (a byte-level BPE spells every text): nothing to check
-        encoded = self.tokenizer(text, add_special_tokens=False, truncation=True, return_offsets_mapping=True)
-        tokens = self.tokenizer.convert_ids_to_tokens(encoded["input_ids"])
-        if any(i != unk and any(ch.isalnum() for ch in token) for i, token in zip(encoded["input_ids"], tokens)):
-            return
+            return notes  # no dedicated unknown token (a byte-level BPE spells every text): nothing to check
+        room = max(self.max_text_tokens - self.tokenizer.num_special_tokens_to_add(), 1)  # what encode_text reads
+        encoded = self.tokenizer(text, add_special_tokens=False, truncation=True, max_length=room,
+                                 return_offsets_mapping=True)
+        ids = encoded["input_ids"]
+        tokens = self.tokenizer.convert_ids_to_tokens(ids)
         vocab = sorted(self.tokenizer.get_vocab().items(), key=lambda kv: kv[1])  # most frequent words first
         words = [word for word, _ in vocab if word.isalpha() and word not in self.tokenizer.all_special_tokens]
-        unknown = [text[a:b].lower() for (a, b), i in zip(encoded["offset_mapping"], encoded["input_ids"])
-                   if i == unk and b - a <= 30][:5]  # a 1 MB word is no one's misspelling
-        close = {m for word in unknown for m in difflib.get_close_matches(word, words, n=1, cutoff=0.75)}
-        hint = f"did you mean {', '.join(map(repr, sorted(close)))}? " if close else ""
+        unknown = list(dict.fromkeys(text[a:b].lower() for (a, b), i in zip(encoded["offset_mapping"], ids)
+                                     if i == unk and b - a <= 30))  # a 1 MB word is no one's misspelling
+        close = {word: match[0] for word in unknown[:5]
+                 if (match := difflib.get_close_matches(word, words, n=1, cutoff=0.75))}
+        if any(i != unk and any(ch.isalnum() for ch in token) for i, token in zip(ids, tokens)):
+            if unknown:
+                shown = ", ".join(f"'{w}'" + (f" (did you mean '{close[w]}'?)" if w in close else "")
+                                  for w in unknown[:5])
+                more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+                notes.insert(0, f"not words this catalog's search knows, so left out: {shown}{more}")
+            return notes
+        hint = f"did you mean {', '.join(map(repr, sorted(set(close.values()))))}? " if close else ""
         raise ValueError(f"none of those words are known to this catalog's search (it knows the words in its "
                          f"pieces' descriptions); {hint}try e.g. {', '.join(map(repr, words[:examples]))}")
 

@@ -22,7 +22,14 @@ from tqdm.auto import tqdm
 
 from jewelrec.defaults import DEFAULT_CLIP
 from jewelrec.devices import pick_device
-from jewelrec.encoders.base import ImageLike, l2_normalise, load_weights, to_rgb
+from jewelrec.encoders.base import (
+    ImageLike,
+    l2_normalise,
+    load_weights,
+    text_token_limit,
+    to_rgb,
+    truncation_note,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,7 @@ class ClipEncoder:
         self.model = load_weights(CLIPModel, self.model_id, exact=False, **kwargs).eval().to(self.device)
         self.processor = CLIPImageProcessorPil.from_pretrained(self.model_id, **kwargs)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_id, **kwargs)
+        self.max_text_tokens = text_token_limit(self.tokenizer, self.model.config.text_config.max_position_embeddings)
         self.dim = int(self.model.config.projection_dim)
         self.finetuned_: dict[str, Any] | None = None  # set by jewelrec.encoders.catalog_clip_training.finetune_clip
         # bf16 where the GPU has it (no loss scaling needed for inference), fp16 on older GPUs, fp32 on CPU
@@ -99,10 +107,17 @@ class ClipEncoder:
         return l2_normalise(np.concatenate(chunks))  # (n, dim)
 
     def encode_text(self, texts: Sequence[str]) -> np.ndarray:
-        tokens = self.tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
+        tokens = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_text_tokens,
+                                return_tensors="pt")
         with torch.inference_mode(), self._autocast():
             features = self.model.get_text_features(**{k: v.to(self.device) for k, v in tokens.items()})
         return l2_normalise(features.pooler_output.float().cpu().numpy())  # (n_texts, dim)
+
+    def check_query(self, text: str) -> list[str]:
+        """Notes on a search text: CLIP's byte-level BPE spells any text, so the only one is words past its
+        ``max_text_tokens`` (77 for OpenAI's checkpoints), which ``encode_text`` cuts off."""
+        note = truncation_note(self.tokenizer, text, self.max_text_tokens)
+        return [note] if note else []
 
     def describe(self) -> dict[str, Any]:
         described = {"type": "clip", "model": self.model_id, "revision": self.revision, "dim": self.dim}

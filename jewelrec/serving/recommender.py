@@ -307,7 +307,20 @@ class Recommender:
 
     def search(self, text: str, k: int = 10) -> list[tuple[str, float]]:
         """Items matching a text query through the encoder's text tower (CLIP bundles only). ValueError for a text
-        with no word the encoder's vocabulary knows (the catalog CLIP's ``check_query``), listing some it does."""
+        with no word the encoder's vocabulary knows (the catalog CLIP's ``check_query``), listing some it does;
+        :meth:`query_notes` says what of a text it does search was left out."""
+        text, _ = self._query_text(text)
+        return self.nearest(self.encoder.encode_text([text])[0], k)
+
+    def query_notes(self, text: str) -> list[str]:
+        """What :meth:`search` leaves out of ``text``, for the shopper: words the catalog's vocabulary does not know
+        (with the nearest spelling), words past the text tower's length. [] when all of it is searched; the same
+        errors as :meth:`search`."""
+        return self._query_text(text)[1]
+
+    def _query_text(self, text: str) -> tuple[str, list[str]]:
+        """(``text`` stripped, its notes), checked as :meth:`search` takes it (refused: no text tower, not a str,
+        empty, no known word)."""
         if self.encoder is None or not getattr(self.encoder, "has_text", False):
             kind = getattr(self.encoder, "kind", "none")
             raise ValueError(f"text search needs a CLIP bundle; this bundle's encoder ({kind}) has no text tower")
@@ -316,9 +329,10 @@ class Recommender:
             raise TypeError(f"search text must be a str, e.g. 'rose gold ring', got {type(text).__name__}{hint}")
         if not text.strip():
             raise ValueError("type a few words to search for, e.g. 'rose gold ring with a ruby'")
-        if hasattr(self.encoder, "check_query"):  # a catalog vocabulary: a text it has no word of is refused
-            self.encoder.check_query(text.strip())
-        return self.nearest(self.encoder.encode_text([text.strip()])[0], k)
+        text = text.strip()
+        # a catalog vocabulary refuses a text it has no word of; encoders with no check_query have nothing to say
+        notes = list(self.encoder.check_query(text)) if hasattr(self.encoder, "check_query") else []
+        return text, notes
 
     # -- internals -----------------------------------------------------------------------------------
     def _membership(self, rows: np.ndarray) -> np.ndarray:

@@ -126,6 +126,8 @@ CSS = """
           background: var(--background-fill-secondary); padding: 4px 10px; font-size: .8rem; cursor: pointer;}
 .jr-empty {padding: 24px; text-align: center; color: var(--body-text-color-subdued);}
 .jr-section {margin: 22px 0 10px; font-size: 1.05rem;}
+.jr-note {margin: 0 0 12px; padding: 8px 12px; border-left: 3px solid var(--primary-500);
+  background: var(--background-fill-secondary); color: var(--body-text-color); border-radius: 4px;}
 .jr-query {display: flex; gap: 14px; align-items: center; padding: 10px; margin-bottom: 12px; border-radius: 14px;
            border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);}
 .jr-query img, .jr-query .jr-noimg {width: 96px; height: 96px; object-fit: contain; border-radius: 10px;

@@ -269,8 +269,10 @@ class SpaceService:
         return query, views.grid(self.hit_cards(hits)), self.table(hits)
 
     def search(self, text: str, k: int = 8) -> tuple[str, pd.DataFrame]:
+        """(the Search tab's cards, under a note on what of ``text`` was left out, if any; the hits' table)."""
+        notes = self.recommender.query_notes(text)
         hits = self.recommender.search(text, k=k)
-        return views.grid(self.hit_cards(hits), "No matches."), self.table(hits)
+        return views.notes(notes) + views.grid(self.hit_cards(hits), "No matches."), self.table(hits)
 
     # -- explore -------------------------------------------------------------------------------------
     @cached_property

@@ -91,6 +91,11 @@ def grid(cards: Sequence[Card], empty: str = "") -> str:
     return "<div class='jr-grid'>" + "".join(card(Card(**{**c.__dict__, "top": top})) for c in cards) + "</div>"
 
 
+def notes(lines: Sequence[str]) -> str:
+    """Notes above a result ("not words this catalog's search knows, so left out: 'saphire' …"); "" for none."""
+    return "".join(f"<p class='jr-note' role='status'>{esc(line[:1].upper() + line[1:])}.</p>" for line in lines)
+
+
 def section(title: str, cards: Sequence[Card]) -> str:
     """A headed card grid below another one ("Shoppers who loved this also loved"); "" when there are none."""
     if not cards:
