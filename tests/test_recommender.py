@@ -353,11 +353,11 @@ def test_query_notes_say_which_words_a_search_left_out(tiny_clip_dir):
     searcher = Recommender(make_synthetic_bundle(n_items=60, dim=16), encoder=catalog_clip_encoder())
     assert searcher.query_notes("gold ring") == [] and searcher.query_notes("  Silver  necklace ") == []
     assert searcher.query_notes("saphire RING") == [
-        "not words this catalog's search knows, so left out: 'saphire' (did you mean 'sapphire'?)"]
+        "searched without 'saphire' (did you mean 'sapphire'?): no piece's description uses it"]
     [note] = searcher.query_notes("ring xyzzy qwerty xyzzy")  # each unknown word once, in order
-    assert note == "not words this catalog's search knows, so left out: 'xyzzy', 'qwerty'"
+    assert note == "searched without 'xyzzy', 'qwerty': no piece's description uses them"
     [note] = searcher.query_notes("ring " + " ".join(f"w{i}x" for i in range(7)))
-    assert note.endswith("left out: 'w0x', 'w1x', 'w2x', 'w3x', 'w4x' and 2 more")
+    assert note.startswith("searched without 'w0x', 'w1x', 'w2x', 'w3x', 'w4x' and 2 more: ")
     long = " ".join(["gold ring"] * 20)  # 40 known words; the tower reads 30 ([BOS] and [EOS] take 2 of 32)
     [note] = searcher.query_notes(long)
     assert note.startswith("only the start of that text was searched (the text tower reads 30 tokens): \"gold ring")

@@ -364,8 +364,8 @@ def test_a_search_the_catalog_has_no_word_for_shows_words_it_knows(tmp_path):
     assert len(table) == 3 and "jr-note" not in cards
     cards, table = service.search("saphire ring", k=3)  # searched as "ring"; the shopper is told
     assert len(table) == 3
-    assert cards.startswith("<p class='jr-note' role='status'>Not words this catalog&#x27;s search knows, so left "
-                            "out: &#x27;saphire&#x27; (did you mean &#x27;sapphire&#x27;?).</p><div class='jr-grid'>")
+    assert cards.startswith("<p class='jr-note' role='status'>Searched without &#x27;saphire&#x27; (did you mean "
+                            "&#x27;sapphire&#x27;?): no piece&#x27;s description uses it.</p><div class='jr-grid'>")
 
 
 def test_also_loved_names_an_unknown_or_missing_piece_as_similar_does(service, tmp_path):

@@ -116,7 +116,8 @@ class CatalogClipEncoder:
                 shown = ", ".join(f"'{w}'" + (f" (did you mean '{close[w]}'?)" if w in close else "")
                                   for w in unknown[:5])
                 more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-                notes.insert(0, f"not words this catalog's search knows, so left out: {shown}{more}")
+                them = "it" if len(unknown) == 1 else "them"
+                notes.insert(0, f"searched without {shown}{more}: no piece's description uses {them}")
             return notes
         hint = f"did you mean {', '.join(map(repr, sorted(set(close.values()))))}? " if close else ""
         raise ValueError(f"none of those words are known to this catalog's search (it knows the words in its "

@@ -92,7 +92,7 @@ def grid(cards: Sequence[Card], empty: str = "") -> str:
 
 
 def notes(lines: Sequence[str]) -> str:
-    """Notes above a result ("not words this catalog's search knows, so left out: 'saphire' …"); "" for none."""
+    """Notes above a result ("searched without 'saphire' (did you mean …"); "" for none."""
     return "".join(f"<p class='jr-note' role='status'>{esc(line[:1].upper() + line[1:])}.</p>" for line in lines)
 
 
