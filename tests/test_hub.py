@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shlex
 import shutil
 from pathlib import Path
 
@@ -367,12 +368,29 @@ def test_a_push_that_fails_after_the_bundle_is_written_keeps_it_and_says_how_to_
     err = capsys.readouterr().err
     assert code == 2 and "failed (the Hub answered 503)" in err and f"the bundle at {out} is complete and kept" in err
     again = err.split("push it again once that is fixed: ", 1)[1].strip()
-    assert again == (f"python -c \"from jewelrec import hub; print(hub.push({str(out)!r}, "
-                     "'alice/jewelrec-late'))\"")
+    assert shlex.split(again) == ["jewelrec-push", "--bundle", str(out), "--repo-id", "alice/jewelrec-late"]
     monkeypatch.setattr(hub_module, "check_write_access", check_write_access)
-    hub_module.push(out, "alice/jewelrec-late")  # what that line runs
+    from jewelrec.cli.push import main as push_cli
+
+    assert push_cli(shlex.split(again)[1:]) == 0  # what that line runs
+    assert "pushed  " in capsys.readouterr().out
     pulled, _ = pull("alice/jewelrec-late", cache_dir=tmp_path / "cache")
     assert pulled.item_ids == Bundle.load(out).item_ids and not pulled.has_item("jw-0001")
+
+
+def test_the_push_command_publishes_a_bundle_on_disk_and_names_what_is_wrong(hub, bundle_copy, tmp_path, capsys):
+    from jewelrec.cli.push import main as push_cli
+    from jewelrec.serving.bundle import Bundle
+    from jewelrec.serving.hub import pull
+
+    assert push_cli(["--bundle", str(tmp_path / "nothing"), "--repo-id", "alice/jewelrec-cli"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert push_cli(["--bundle", str(bundle_copy), "--repo-id", "alice/bad name"]) == 2
+    assert "is not one the Hub accepts" in capsys.readouterr().err
+    assert push_cli(["--bundle", str(bundle_copy), "--repo-id", "alice/jewelrec-cli", "--branch", "staging"]) == 0
+    url = capsys.readouterr().out.split("pushed  ", 1)[1].strip()
+    pulled, origin = pull("alice/jewelrec-cli", "staging", cache_dir=tmp_path / "cache")
+    assert url.endswith(origin["commit"]) and pulled.item_ids == Bundle.load(bundle_copy).item_ids
 
 
 def test_a_repo_that_is_not_a_complete_bundle_is_named_and_not_downloaded(hub, bundle_copy, tmp_path):

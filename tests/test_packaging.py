@@ -85,7 +85,8 @@ def test_moved_names_stay_importable_where_they_were():
 
 def test_console_scripts_resolve_to_main_functions():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert {"jewelrec-fit", "jewelrec-evaluate", "jewelrec-compare", "jewelrec-space", "jewelrec-deploy-space"} <= set(scripts)
+    assert {"jewelrec-fit", "jewelrec-evaluate", "jewelrec-compare", "jewelrec-space", "jewelrec-deploy-space",
+            "jewelrec-update", "jewelrec-push"} <= set(scripts)
     for target in scripts.values():
         module, _, func = target.partition(":")
         assert callable(getattr(importlib.import_module(module), func))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -138,8 +139,8 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
     """
     bundle_dir = Path(bundle_dir)
     bundle = Bundle.load(bundle_dir)  # verify the manifest before anything is created remotely
-    options = "".join(f", {k}={v!r}" for k, v in (("branch", branch), ("private", private)) if v)
-    again = f"python -c \"from jewelrec import hub; print(hub.push({str(bundle_dir)!r}, {repo_id!r}{options}))\""
+    again = shlex.join(["jewelrec-push", "--bundle", str(bundle_dir), "--repo-id", repo_id,
+                        *(["--branch", branch] if branch else []), *(["--private"] if private else [])])
     kept = f"the bundle at {bundle_dir} is complete and kept — push it again once that is fixed: {again}"
     message = commit_message or (f"jewelrec bundle: {bundle.n_items} items, {bundle.n_clusters} styles "
                                  f"({bundle.config.get('clustering', {}).get('method', 'n/a')})")
