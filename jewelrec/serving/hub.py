@@ -115,7 +115,7 @@ def check_write_access(repo_id: str, *, token: str | None = None, endpoint: str 
                        "https://huggingface.co/settings/tokens and set HF_TOKEN") from None
     except (httpx2.ConnectError, httpx2.TimeoutException) as err:
         raise HubError(f"cannot reach the Hub at {hub_endpoint(endpoint)} ({err}); check the network or "
-                       "HF_ENDPOINT, or run without --push") from None
+                       "HF_ENDPOINT (nothing was sent)") from None
     access = (me.get("auth") or {}).get("accessToken") or {}
     if access.get("role") == "read":
         raise HubError(f"the token of {me.get('name')!r} is read-only; pushing to {repo_id!r} needs a token "
