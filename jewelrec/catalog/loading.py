@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import warnings
 from collections import Counter
 from collections.abc import Iterable
@@ -180,9 +181,12 @@ class RowRules:
         return (data, None) if reason is None else (None, reason)
 
     def base_id(self, record: dict[str, Any], data: bytes) -> tuple[str, bool]:
-        """(the id the record asks for, whether the source gave it): an explicit id, or the picture's hash."""
-        if self.id_column is not None and record.get(self.id_column) is not None:
-            return str(record[self.id_column]), True
+        """(the id the record asks for, whether the source gave it): an explicit id, or the picture's hash. An id
+        that is null, NaN (a float column with gaps) or blank is no id: the row is named by its picture, as a row
+        without the column would be (an empty id would make a bundle that refuses to load)."""
+        value = record.get(self.id_column) if self.id_column is not None else None
+        if value is not None and not (isinstance(value, float) and math.isnan(value)) and str(value).strip():
+            return str(value), True
         return "img-" + hashlib.sha1(data).hexdigest()[:12], False
 
     def metadata(self, record: dict[str, Any]) -> dict[str, Any]:
