@@ -20,6 +20,7 @@ from jewelrec.evaluation.models import (
     VisualContentModel,
     VisuallySeparated,
 )  # fmt: skip
+from jewelrec.evaluation.models.hybrid import standardise_rows
 from jewelrec.evaluation.models.registry import ModelSpec, build_model, expand_grid
 from jewelrec.evaluation.splits import time_split
 from jewelrec.evaluation.synthetic_logs import planted_arrays, planted_embeddings
@@ -176,6 +177,21 @@ def test_hybrid_weight_extremes_match_components(matrix):
     np.testing.assert_array_equal(pure_visual.recommend(np.arange(20), matrix, 5)[0], visual.recommend(np.arange(20), matrix, 5)[0])
     with pytest.raises(ValueError, match="weight"):
         HybridModel(ALSModel(4), _visual(), weight=1.5).fit(matrix)
+
+
+@pytest.mark.parametrize("cf", ["popularity", "item_knn", "als", "bpr", "ease"])
+def test_a_hybrid_gives_never_bought_items_the_cf_side_neutral_0_whatever_its_cf_model(cf, matrix):
+    """What a CF model "scores" for an item nobody bought (0, zero factors, BPR's random start) is no evidence:
+    the hybrid's CF side is neutral there for every CF model, so such an item is ranked by its picture alone."""
+    rows = matrix.tolil()
+    rows[:, 9] = 0
+    user_items = sp.csr_matrix(rows)
+    user_items.eliminate_zeros()
+    hybrid = HybridModel(ALL_MODELS[cf](), _visual(), weight=0.5).fit(user_items)
+    visual = _visual().fit(user_items)
+    users = np.arange(20)
+    expected = 0.5 * standardise_rows(np.asarray(visual.score(users, user_items), np.float32))[:, 9]
+    np.testing.assert_allclose(hybrid.score(users, user_items)[:, 9], expected, rtol=1e-5, atol=1e-6)
 
 
 class _Fixed(PopularityModel):

@@ -290,3 +290,12 @@ def test_compare_never_overwrites_report_files_it_did_not_write(sample_bundle_di
     (ours / "notes.txt").write_text("kept")
     assert compare([*args, "--out", str(ours)]) == 0  # an earlier comparison's folder is written over
     assert (ours / "notes.txt").read_text() == "kept"
+    # fit --compare-methods writes OUT-comparison after the fit and the push: its folder is checked before any work
+    out = tmp_path / "fitted"
+    (tmp_path / "fitted-comparison").mkdir()
+    (tmp_path / "fitted-comparison" / "comparison.csv").write_text("my own spreadsheet")
+    assert main(["--dataset", "sample", "--sample-items", "40", "--encoder", "cnn", "--out", str(out),
+                 "--compare-methods"]) == 2
+    err = capsys.readouterr().err
+    assert f"--compare-methods writes {tmp_path / 'fitted-comparison'}, which holds ['comparison.csv']" in err
+    assert not out.exists() and (tmp_path / "fitted-comparison" / "comparison.csv").read_text() == "my own spreadsheet"

@@ -169,6 +169,24 @@ def test_a_parquet_timestamp_column_is_used_as_it_is(tmp_path, time_format):
     np.testing.assert_array_equal(np.sort(log.times), [1598918400, 1599048000])
 
 
+
+def test_time_hints_name_the_right_fix(tmp_path):
+    """Missing parquet timestamps are not 'numbers' (NaT reads as -9.2e18), nor is a bad %Y%m%d value an epoch."""
+    path = tmp_path / "log.parquet"
+    pd.DataFrame({"user_id": ["a", "b", "c"], "item_id": ["x", "y", "z"],
+                  "t": pd.to_datetime(["2020-09-01T00:00", None, None])}).to_parquet(path)
+    with pytest.raises(ValueError, match=r"2 of 3 values.*\['<missing>', '<missing>'\]\)\. They are missing "
+                                         r"timestamps \(NaT\): set data.on_bad_time: drop") as caught:
+        load_interactions(InteractionsConfig.from_dict({"path": str(path), "columns": {"time": "t"}}))
+    assert "time_format: unix" not in str(caught.value).split("Fix data.time_format")[0]
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,t\na,x,20240101\nb,y,20241399\n")
+    with pytest.raises(ValueError, match=r"1 of 2 values.*20241399") as caught:
+        load_interactions(InteractionsConfig.from_dict({"path": str(path), "columns": {"time": "t"},
+                                                        "time_format": "%Y%m%d"}))
+    assert "They are numbers" not in str(caught.value)
+
+
 @pytest.mark.parametrize("content", ["", "user_id,item_id\n"])
 def test_empty_files(tmp_path, content):
     path = tmp_path / "log.csv"

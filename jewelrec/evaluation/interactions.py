@@ -388,6 +388,8 @@ def _parse_times(column: pd.Series, time_format: str | None) -> tuple[np.ndarray
 
 def _time_hint(column: pd.Series, bad: np.ndarray, time_format: str | None) -> str:
     """What the unparseable values of a time column look like, as a fix (or "")."""
+    if pd.api.types.is_datetime64_any_dtype(column):  # timestamps already: the bad ones are missing, not misread
+        return " They are missing timestamps (NaT): set data.on_bad_time: drop to skip those rows."
     numbers = pd.to_numeric(column[bad], errors="coerce").to_numpy(dtype=np.float64)
     numbers = numbers[np.isfinite(numbers)]
     if len(numbers) * 2 <= int(bad.sum()):  # mostly not numbers: the format is the fix, said below
@@ -395,7 +397,8 @@ def _time_hint(column: pd.Series, bad: np.ndarray, time_format: str | None) -> s
     typical = float(np.median(np.abs(numbers)))
     if time_format == "unix" and MAX_UNIX_SECONDS <= typical < MAX_UNIX_SECONDS * 1e3:
         return " They look like epoch milliseconds: set data.time_format: unix_ms."
-    if time_format not in UNIX_SCALES:
+    # an epoch of this century is ≥ 1e9 s (2001); a bad value in a digits-only format (20241399 for %Y%m%d) is not
+    if time_format not in UNIX_SCALES and typical >= 1e9:
         return " They are numbers: for epoch seconds set data.time_format: unix (milliseconds: unix_ms)."
     return ""
 

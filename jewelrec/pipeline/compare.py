@@ -24,12 +24,14 @@ REPORT_NAMES = ("comparison.json", "comparison.csv", "comparison.md", "compariso
                 "comparison_metrics.png", "comparison_depict_training.png")
 
 
-def check_compare_out(out_dir: Path) -> None:
+def check_compare_out(out_dir: Path, where: str | None = None) -> None:
     """Refuse an ``--out`` where the report would overwrite files jewelrec did not write: a file as the folder, or
     a folder holding any report name (``comparison.csv`` …) without a ``comparison.json`` an earlier comparison
-    wrote. A folder an earlier comparison (or a fit's report) wrote is written over; other files are left alone."""
+    wrote. A folder an earlier comparison (or a fit's report) wrote is written over; other files are left alone.
+    ``where``: how the messages name the folder (default ``--out DIR``)."""
+    where = where or f"--out {out_dir}"
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {out_dir} is a file; give a folder for the comparison report (it is made)")
+        raise ValueError(f"{where} is a file; give a folder for the comparison report (it is made)")
     taken = sorted(name for name in REPORT_NAMES if (out_dir / name).exists())
     if not taken:
         return
@@ -38,8 +40,8 @@ def check_compare_out(out_dir: Path) -> None:
     except (OSError, ValueError):
         earlier = None
     if not (isinstance(earlier, dict) and {"rows", "n_clusters", "k_reason"} <= set(earlier)):
-        raise ValueError(f"--out {out_dir} holds {taken}, which the comparison would overwrite and jewelrec did not "
-                         "write; give a new folder (or move those files away) — nothing was written")
+        raise ValueError(f"{where} holds {taken}, which the comparison would overwrite and jewelrec did not "
+                         "write; give a new folder (or move those files away) — nothing was written there")
 
 
 def pick_label_column(items: pd.DataFrame, requested: str, recorded: str | None) -> str | None:

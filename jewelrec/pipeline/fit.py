@@ -144,6 +144,11 @@ def run(config: FitConfig) -> dict[str, Any]:
     timings: dict[str, float] = {}
     out = Path(config.out)
     check_out_dir(out, config.dataset)  # before any work: refusing after an hour of training helps nobody
+    if config.compare_methods:  # its folder too: the comparison runs after the fit (and the push)
+        from jewelrec.pipeline.compare import check_compare_out
+
+        comparison = out.with_name(f"{out.name}-comparison")
+        check_compare_out(comparison, f"--compare-methods writes {comparison}, which")
     clean_stale_staging(out)
     if config.push:  # fail before an hour of work, not after it
         from jewelrec.serving.hub import check_write_access

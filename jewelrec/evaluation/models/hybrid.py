@@ -32,8 +32,9 @@ class HybridModel(CFModel):
     """score = (1 - weight) · z(cf) + weight · z(visual), z = per-user standardisation.
 
     Standardising puts ALS dot products and cosines on one scale. An item one side cannot score (outside the
-    bundle, or unseen by EASE) gets that side's neutral 0, so it can still be recommended by the other side; an
-    item neither side can score stays ``-inf``.
+    bundle; for the CF side, any item without a training interaction, whatever its model puts there) gets that
+    side's neutral 0, so it can still be recommended by the other side; an item neither side can score stays
+    ``-inf``.
     """
 
     scores_items_without_interactions = True  # the visual side scores pieces nobody bought yet
@@ -52,7 +53,9 @@ class HybridModel(CFModel):
 
     def score(self, user_ids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         self._check_fitted()
-        cf = np.asarray(self.cf.score(user_ids, user_items), dtype=np.float32)  # (n, n_items)
+        cf = np.array(self.cf.score(user_ids, user_items), dtype=np.float32, copy=True)  # (n, n_items)
+        if not self.cf.scores_items_without_interactions:  # its "score" of a never-bought piece is a placeholder
+            cf[:, ~self.cf.item_has_data_] = -np.inf  # (0, zero factors, BPR's random start): that side's neutral 0
         visual = self.visual.score(user_ids, user_items)  # (n, n_items)
         w = float(self.weight)
         block = (1.0 - w) * standardise_rows(cf) + w * standardise_rows(visual)
