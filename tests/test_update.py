@@ -140,6 +140,10 @@ def test_drift_says_a_refit_is_due(sample_bundle_dir, tmp_path):
     entry = Bundle.load(tmp_path / "v3").config["updates"][-1]
     assert entry["drift"]["added_since_fit"] == 13 and any("since the fit" in r for r in entry["reasons"])
     assert len(Bundle.load(tmp_path / "v3").config["updates"]) == 2
+    # a night with nothing new writes nothing, but the verdict stands: --fail-if-refit-due still exits 3
+    assert run("--bundle", tmp_path / "v3", "--dataset", new_items(tmp_path / "more.parquet", 5, prefix="more"),
+               "--out", tmp_path / "v3", "--fail-if-refit-due") == 3
+    assert len(Bundle.load(tmp_path / "v3").config["updates"]) == 2
 
 
 def test_update_in_place_replaces_the_bundle_only_when_complete(sample_bundle_dir, tmp_path):

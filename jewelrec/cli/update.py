@@ -69,8 +69,9 @@ def print_summary(summary: dict[str, Any], file=None) -> None:
         unchanged = summary["unchanged"]
         skipped = ", ".join(f"{k}: {v}" for k, v in sorted(unchanged["skipped"].items())) or "none"
         written = "" if summary["out"].resolve() == summary["bundle"].resolve() else f"; {summary['out']} not written"
+        due = ("; refit DUE (since the last update): " + "; ".join(unchanged["reasons"])) if unchanged["refit_due"] else ""
         print(f"\njewelrec update — nothing to do: {unchanged['rows_read']} rows read, none new (skipped {skipped}); "
-              f"{summary['bundle']} keeps its {unchanged['items']} items{written}, nothing pushed",
+              f"{summary['bundle']} keeps its {unchanged['items']} items{written}, nothing pushed{due}",
               file=file or sys.stdout)
         return
     drift = entry["drift"]
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print_summary(summary)
-    return REFIT_DUE if config.fail_if_refit_due and (summary["entry"] or {}).get("refit_due") else 0
+    due = (summary["entry"] or summary.get("unchanged") or {}).get("refit_due")  # a quiet night keeps the verdict
+    return REFIT_DUE if config.fail_if_refit_due and due else 0
 
 
 if __name__ == "__main__":

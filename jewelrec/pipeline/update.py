@@ -51,7 +51,7 @@ __all__ = ["UpdateConfig", "run_update"]
 def run_update(config: UpdateConfig) -> dict[str, Any]:
     """The whole update; returns the summary :func:`jewelrec.cli.update.print_summary` prints. When there is
     nothing to add or remove (every new row is already in the bundle, or skipped) nothing is written or pushed and
-    the summary's ``entry`` is None, its ``unchanged`` the counts."""
+    the summary's ``entry`` is None, its ``unchanged`` the counts and the last update's refit verdict."""
     timings: dict[str, float] = {}
     source, out = Path(config.bundle), Path(config.out)
     if config.dataset is None and not config.remove:
@@ -87,8 +87,10 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
         new_meta, images, skipped, rows_read = _new_items(config, bundle, set(removed))
     if not images and not removed:  # every row already in the bundle (or skipped): a new revision would be a copy
         log.info("nothing to add or remove: %s is left as it is and nothing is written or pushed", source)
+        last = (bundle.config.get("updates") or [{}])[-1]  # nothing changed since: its verdict still stands
         return {"bundle": source, "out": out, "entry": None, "push_url": None, "timings": timings,
-                "unchanged": {"rows_read": rows_read, "skipped": skipped, "items": bundle.n_items}}
+                "unchanged": {"rows_read": rows_read, "skipped": skipped, "items": bundle.n_items,
+                              "refit_due": bool(last.get("refit_due")), "reasons": list(last.get("reasons") or [])}}
     embeddings = np.zeros((0, bundle.embeddings.shape[1]), np.float32)
     if images:
         if bundle.encoder_dir is None:
