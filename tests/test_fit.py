@@ -147,6 +147,12 @@ def test_an_out_inside_a_bundle_is_refused_before_any_work(tmp_path, capsys, sam
         assert f"lies inside the bundle {bundle.resolve()}" in err and f"{tmp_path.resolve() / 'bundle-v2'}" in err
     assert sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*")) == before
     Bundle.load(bundle)
+    from jewelrec.pipeline.out_dir import check_out_dir
+
+    other = tmp_path / "project"  # another tool's config.json with a manifest-like key is not a bundle
+    other.mkdir()
+    (other / "config.json").write_text('{"format_version": 3, "files": {"model.onnx": "abc"}}')
+    check_out_dir(other / "bundle", "sample")
 
 
 def test_a_killed_fit_leaves_no_staging_behind_on_the_next_run(tmp_path):

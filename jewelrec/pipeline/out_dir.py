@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from jewelrec.serving.bundle_files import REQUIRED
+
 log = logging.getLogger("jewelrec.fit")
 
 # written into every staging folder when it is created: only folders holding it are ever cleaned up
@@ -24,14 +26,15 @@ STAGING_MARKER = ".jewelrec-staging"
 
 
 def _bundle_config(path: Path) -> dict | None:
-    """The ``config.json`` of the jewelrec bundle in ``path`` (a manifest and a format version), or None."""
+    """The ``config.json`` of the jewelrec bundle in ``path`` (a format version and a manifest listing a bundle's
+    required arrays: another tool's config.json with a ``files`` key is not one), or None."""
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(config, dict) or "format_version" not in config or not isinstance(config.get("files"), dict):
         return None
-    return config
+    return config if set(REQUIRED) <= set(config["files"]) else None
 
 
 def _is_bundle_dir(path: Path) -> tuple[bool, list[str]]:
