@@ -330,6 +330,10 @@ def test_a_repo_id_the_hub_would_refuse_is_refused_before_any_work(hub, sample_b
                    "--repo-id", repo_id]) == 2
     assert "--repo-id user/name" in capsys.readouterr().err
     assert not (tmp_path / "v2").exists()  # refused before the update, not after it was written
+    from jewelrec.cli.push import main as push_cli
+
+    assert push_cli(["--bundle", str(sample_bundle_dir), "--repo-id", repo_id]) == 2
+    assert "push it again" not in capsys.readouterr().err  # an id to fix is not a push to retry
 
 
 def test_a_push_that_fails_after_the_bundle_is_written_keeps_it_and_says_how_to_push_again(

@@ -139,6 +139,7 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
     """
     bundle_dir = Path(bundle_dir)
     bundle = Bundle.load(bundle_dir)  # verify the manifest before anything is created remotely
+    check_repo_id(repo_id)  # a repo id to fix is not a push to retry: no "push it again" line for it
     again = shlex.join(["jewelrec-push", "--bundle", str(bundle_dir), "--repo-id", repo_id,
                         *(["--branch", branch] if branch else []), *(["--private"] if private else [])])
     kept = f"the bundle at {bundle_dir} is complete and kept — push it again once that is fixed: {again}"
@@ -161,6 +162,8 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
         status = getattr(getattr(err, "response", None), "status_code", None)
         why = f"the Hub answered {status}" if status else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
         raise HubError(f"pushing {bundle_dir} to {repo_id} failed ({why}); {kept}") from None
+    except OSError as err:  # local (after the Hub's: HfHubHTTPError is an OSError): a read-only folder, a full disk
+        raise HubError(f"pushing {bundle_dir} to {repo_id} failed on this machine ({err}); {kept}") from None
 
 
 def push(bundle_dir: str | Path, repo_id: str, *, private: bool = False, token: str | None = None,
