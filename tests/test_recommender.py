@@ -364,6 +364,10 @@ def test_query_notes_say_which_words_a_search_left_out(tiny_clip_dir):
     assert searcher.search(long, k=3) == searcher.search(" ".join(["gold ring"] * 15), k=3)  # the same 30 words
     with pytest.raises(ValueError, match="none of those words"):
         searcher.query_notes("saphire")  # the same refusal as search
+    with pytest.raises(ValueError, match=r"none of those words \(only its first 30 words are read\) are known"):
+        searcher.query_notes("xyzzy " * 40 + "ring")  # its one known word lies past the cut
+    [note] = searcher.query_notes("ring " + "x" * 40)  # a 40-letter word is named, cut short
+    assert note == "searched without '" + "x" * 20 + "…': no piece's description uses it"
     pretrained = Recommender(make_synthetic_bundle(n_items=60, dim=16), encoder=ClipEncoder(str(tiny_clip_dir)))
     assert pretrained.query_notes("xyzzy ring") == []
     # this checkpoint's tokenizer sets no length: its 77 position embeddings bound the text (a longer one crashed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +106,12 @@ class CatalogClipEncoder:
                                  return_offsets_mapping=True)
         ids = encoded["input_ids"]
         tokens = self.tokenizer.convert_ids_to_tokens(ids)
-        vocab = sorted(self.tokenizer.get_vocab().items(), key=lambda kv: kv[1])  # most frequent words first
-        words = [word for word, _ in vocab if word.isalpha() and word not in self.tokenizer.all_special_tokens]
-        unknown = list(dict.fromkeys(text[a:b].lower() for (a, b), i in zip(encoded["offset_mapping"], ids)
-                                     if i == unk and b - a <= 30))  # a 1 MB word is no one's misspelling
-        close = {word: match[0] for word in unknown[:5]
-                 if (match := difflib.get_close_matches(word, words, n=1, cutoff=0.75))}
+        words = self._known_words
+        # a word past 30 characters is no one's misspelling (and a 1 MB one is not shown whole): named cut short
+        unknown = list(dict.fromkeys(text[a:b].lower() if b - a <= 30 else text[a:a + 20].lower() + "…"
+                                     for (a, b), i in zip(encoded["offset_mapping"], ids) if i == unk))
+        close = {word: match[0] for word in unknown[:5] if not word.endswith("…")
+                 and (match := difflib.get_close_matches(word, words, n=1, cutoff=0.75))}
         if any(i != unk and any(ch.isalnum() for ch in token) for i, token in zip(ids, tokens)):
             if unknown:
                 shown = ", ".join(f"'{w}'" + (f" (did you mean '{close[w]}'?)" if w in close else "")
@@ -120,8 +121,15 @@ class CatalogClipEncoder:
                 notes.insert(0, f"searched without {shown}{more}: no piece's description uses {them}")
             return notes
         hint = f"did you mean {', '.join(map(repr, sorted(set(close.values()))))}? " if close else ""
-        raise ValueError(f"none of those words are known to this catalog's search (it knows the words in its "
+        cut = f" (only its first {room} words are read)" if notes else ""  # a known word past the cut is not seen
+        raise ValueError(f"none of those words{cut} are known to this catalog's search (it knows the words in its "
                          f"pieces' descriptions); {hint}try e.g. {', '.join(map(repr, words[:examples]))}")
+
+    @cached_property
+    def _known_words(self) -> list[str]:
+        """The vocabulary's words, most frequent first (the WordLevel ids are in frequency order)."""
+        vocab = sorted(self.tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+        return [word for word, _ in vocab if word.isalpha() and word not in self.tokenizer.all_special_tokens]
 
     def describe(self) -> dict[str, Any]:
         return {"type": "catalog-clip", "dim": self.dim, "vision": "ResNetModel",
