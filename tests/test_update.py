@@ -194,7 +194,8 @@ def test_a_hub_clip_encoder_that_cannot_be_fetched_is_an_error_naming_the_fix(sa
     source = new_items(tmp_path / "new.parquet", 2)
     assert run("--bundle", bundle, "--dataset", source, "--out", tmp_path / "v2") == 2
     err = capsys.readouterr().err
-    assert "the bundle's encoder (openai/clip-vit-base-patch32) cannot be loaded" in err and "nothing was written" in err
+    assert "the bundle's encoder (openai/clip-vit-base-patch32) cannot be loaded from the Hub" in err
+    assert "needed to embed the new items; nothing was written" in err
     assert not (tmp_path / "v2").exists()
 
 

@@ -127,7 +127,13 @@ def load_encoder(directory: str | Path, *, device: str | None = None) -> Encoder
 
         if not isinstance(config.get("model"), str) or not config["model"]:
             raise ValueError(f"{directory}/config.json (type 'clip') names no model id in 'model'; re-run training.fit")
-        return ClipEncoder(config["model"], revision=config.get("revision"), device=device)
+        try:
+            return ClipEncoder(config["model"], revision=config.get("revision"), device=device)
+        except OSError as err:  # transformers' "couldn't connect … not in the cached files": neither cached nor reachable
+            raise ValueError(f"the bundle's encoder ({config['model']}) cannot be loaded from the Hub "
+                             f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); run once where the Hub can "
+                             "be reached (its weights are then cached), or point HF_HOME at a cache that holds "
+                             "them") from None
     check_weight_files(directory)
     try:
         return _load_local(directory, config, device)

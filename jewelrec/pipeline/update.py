@@ -100,12 +100,8 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
 
             try:
                 encoder = load_encoder(bundle.encoder_dir, device=config.device)
-            except OSError as err:  # a CLIP the bundle names by Hub id, neither cached nor reachable
-                model = (bundle.config.get("encoder") or {}).get("model") or bundle.encoder_dir
-                raise ValueError(f"the bundle's encoder ({model}) cannot be loaded to embed the new items "
-                                 f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); run the update where "
-                                 "the Hub can be reached once (its weights are then cached), or point HF_HOME at a "
-                                 "cache that holds them — nothing was written") from None
+            except ValueError as err:  # it names the encoder and the fix (a Hub CLIP neither cached nor reachable …)
+                raise ValueError(f"{err} — needed to embed the new items; nothing was written") from None
             embeddings = np.asarray(encoder.encode_images(images), np.float32)
         if embeddings.shape[1] != bundle.embeddings.shape[1]:
             raise BundleError(f"the bundle's encoder gives {embeddings.shape[1]}-d embeddings but the bundle holds "
