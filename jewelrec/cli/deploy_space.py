@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in result["variables"].items():
         print(f"  variable {key}={value!r}")
     for key in result.get("removed_variables", []):
-        print(f"  variable {key} removed (set by an earlier deploy; this one does not set it)")
+        serves = "the sample catalog" if key == "JEWELREC_REPO" else "the repo's main branch"
+        print(f"  variable {key} removed (left from an earlier deploy or set by hand; this deploy does not set it, "
+              f"so the Space now serves {serves})")
     print(result["space_url"])
     return 0
 
