@@ -213,3 +213,59 @@ def test_a_non_utf8_log_names_the_file_line_and_the_option(tmp_path):
         load_interactions(InteractionsConfig(path=str(path), user_col="user", item_col="item"))
     log = load_interactions(InteractionsConfig(path=str(path), user_col="user", item_col="item", encoding="latin-1"))
     assert "café-ring" in set(log.item_ids)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"rating_confidence": [1, 2]}, r"data.rating_confidence must be a non-empty mapping"),
+        ({"rating_confidence": {}}, r"data.rating_confidence must be a non-empty mapping"),
+        ({"rating_confidence": {"a": 1}}, r"data.rating_confidence key 'a' is not a whole star"),
+        ({"rating_confidence": {3.5: 1}}, r"data.rating_confidence key 3.5 is not a whole star"),
+        ({"rating_confidence": {True: 1}}, r"data.rating_confidence key True is not a whole star"),
+        ({"rating_confidence": {1: "x"}}, r"data.rating_confidence\[1\] = 'x'.*finite number ≥ 0"),
+        ({"rating_confidence": {1: -1}}, r"data.rating_confidence\[1\] = -1.*finite number ≥ 0"),
+        ({"rating_confidence": {1: float("nan")}}, r"data.rating_confidence\[1\] = nan"),
+        ({"rating_confidence": {3: 1, "3": 2}}, r"data.rating_confidence lists star 3 twice"),
+        ({"encoding": "utf-9"}, r"data.encoding 'utf-9' is not an encoding Python knows; e.g. utf-8, latin-1"),
+        ({"encoding": "base64"}, r"data.encoding 'base64' is not a text encoding"),
+        ({"encoding": 8}, r"data.encoding must be a text encoding name"),
+        ({"sep": 5}, r"data.sep must be a non-empty string"),
+        ({"sep": ""}, r"data.sep must be a non-empty string"),
+        ({"time_format": 5}, r"data.time_format must be a strftime format.*unix_ms.*null"),
+        ({"header": "no"}, r"data.header must be true or false"),
+        ({"header": 0}, r"data.header must be true or false"),
+        ({"on_bad_time": "skip"}, r"data.on_bad_time must be one of error, drop; got 'skip'"),
+        ({"format": "xlsx"}, r"data.format must be one of csv, parquet, sqlite, auto; got 'xlsx'"),
+        ({"names": "a,b"}, r"data.names must be a list of column names"),
+        ({"columns": {"user": 7}}, r"data.user_col \(data.columns.user\) must be a column name"),
+        ({"columns": ["user"]}, r"data.columns must be a mapping"),
+        ({"path": 5}, r"data.path must be a file path"),
+    ],
+)
+def test_bad_data_settings_are_named_when_the_config_is_read(bad, message):
+    """Each refused before any file is read (the path does not exist), naming the data.<key> and the fix."""
+    with pytest.raises(ValueError, match=message):
+        InteractionsConfig.from_dict({"path": "no-such-log.csv", **bad})
+
+
+def test_rating_confidence_takes_whole_stars_in_any_spelling():
+    """JSON keys are strings and YAML may give 4.0: all are the same whole star."""
+    config = InteractionsConfig.from_dict({"path": "x.sqlite", "rating_confidence": {"1": 0, 2.0: 0.5, 3: 1}})
+    assert config.rating_confidence == {1: 0.0, 2: 0.5, 3: 1.0}
+
+
+def test_whole_number_float_ids_read_like_the_csv(tmp_path):
+    """A float-typed id column (0.0, 1.0; a NaN forces pandas ints to float) gives the ids '0', '1' a CSV gives."""
+    frame = pd.DataFrame({"user_id": [0.0, 1.0, np.nan, 2.0], "item_id": [10.0, 11.0, 10.0, 12.0]})
+    parquet = tmp_path / "log.parquet"
+    frame.to_parquet(parquet)
+    log = load_interactions(InteractionsConfig(path=str(parquet)))
+    assert sorted(log.user_ids) == ["0", "1", "2"] and sorted(log.item_ids) == ["10", "11", "12"]
+    assert log.dropped == {"missing user id": 1}
+    csv = tmp_path / "log.csv"
+    frame.astype("Int64").to_csv(csv, index=False)
+    assert sorted(load_interactions(InteractionsConfig(path=str(csv))).item_ids) == sorted(log.item_ids)
+    fractional = tmp_path / "fractional.parquet"
+    pd.DataFrame({"user_id": ["a", "b"], "item_id": [1.5, 2.0]}).to_parquet(fractional)
+    assert sorted(load_interactions(InteractionsConfig(path=str(fractional))).item_ids) == ["1.5", "2.0"]

@@ -13,6 +13,10 @@ SQLite ratings database).
 
 from __future__ import annotations
 
+import codecs
+import math
+import numbers
+import os
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +36,10 @@ SPACE_RATINGS_TABLE = "ratings"
 # models that read raw stars); 5 stars count twice as much as 4.
 DEFAULT_STARS_CONFIDENCE = {1: 0.0, 2: 0.0, 3: 1.0, 4: 2.0, 5: 4.0}
 SECONDS_PER_DAY = 86_400
+# field → allowed values; anything else would be silently read as one of them (on_bad_time: skip acted as error)
+CHOICES = {"format": ("csv", "parquet", "sqlite", "auto"), "on_bad_time": ("error", "drop")}
+COLUMN_SHORTHAND = {"user_col": "user", "item_col": "item", "time_col": "time", "weight_col": "weight",
+                    "rating_col": "rating"}  # fmt: skip
 
 
 @dataclass
@@ -61,6 +69,9 @@ class InteractionsConfig:
         is accepted as a shorthand for the ``*_col`` fields. Preset defaults fill whatever is not given."""
         raw = dict(raw)
         columns = raw.pop("columns", None) or {}
+        if not isinstance(columns, dict):
+            raise ValueError(f"data.columns must be a mapping such as {{user: customer_id, item: article_id}}, "
+                             f"got {columns!r}")
         check_keys(columns, ("user", "item", "time", "weight", "rating"), "data.columns")
         for short, value in columns.items():
             raw[f"{short}_col"] = value
@@ -69,12 +80,81 @@ class InteractionsConfig:
             raise ValueError("data block needs `path:` (a CSV/TSV/parquet file or the Space's ratings .sqlite)")
         preset = raw.get("preset")
         merged = {**_preset_defaults(preset), **raw}
-        if "rating_confidence" in merged and merged["rating_confidence"] is not None:
-            merged["rating_confidence"] = {int(k): float(v) for k, v in merged["rating_confidence"].items()}
         return cls(**merged)
+
+    def __post_init__(self) -> None:
+        # Checked here, not when the file is read: a bad value must stop the run before minutes of loading, and a
+        # wrong type must not be silently coerced (header: 'no' is truthy and would eat the first row).
+        if isinstance(self.path, os.PathLike):
+            self.path = os.fspath(self.path)
+        if not isinstance(self.path, str) or not self.path:
+            raise ValueError(f"data.path must be a file path (string), got {self.path!r}")
+        for key, allowed in CHOICES.items():
+            value = getattr(self, key)
+            if value not in allowed:
+                raise ValueError(f"data.{key} must be one of {', '.join(allowed)}; got {value!r}")
+        if not isinstance(self.header, bool):
+            raise ValueError(f"data.header must be true or false (a YAML boolean, unquoted), got {self.header!r}")
+        if not isinstance(self.sep, str) or not self.sep:
+            raise ValueError(f"data.sep must be a non-empty string such as ',' or ';' (tab: \"\\t\"), "
+                             f"got {self.sep!r}")
+        if self.time_format is not None and not isinstance(self.time_format, str):
+            raise ValueError(f"data.time_format must be a strftime format such as '%Y-%m-%d', 'unix', 'unix_ms', "
+                             f"or null for ISO-8601; got {self.time_format!r}")
+        if self.names is not None and (not isinstance(self.names, list)
+                                       or not all(isinstance(n, str) for n in self.names)):
+            raise ValueError(f"data.names must be a list of column names (strings), got {self.names!r}")
+        for key, short in COLUMN_SHORTHAND.items():
+            value = getattr(self, key)
+            optional = key not in ("user_col", "item_col")
+            if not (isinstance(value, str) and value) and not (optional and value is None):
+                raise ValueError(f"data.{key} (data.columns.{short}) must be a column name (string), got {value!r}")
+        if not isinstance(self.table, str) or not self.table:
+            raise ValueError(f"data.table must be a table name (string), got {self.table!r}")
+        self._check_encoding()
+        if self.rating_confidence is not None:
+            self.rating_confidence = _stars_to_confidence(self.rating_confidence)
+
+    def _check_encoding(self) -> None:
+        hint = "e.g. utf-8, latin-1, cp1252"
+        if not isinstance(self.encoding, str):
+            raise ValueError(f"data.encoding must be a text encoding name ({hint}), got {self.encoding!r}")
+        try:
+            info = codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"data.encoding {self.encoding!r} is not an encoding Python knows; {hint}") from None
+        if not getattr(info, "_is_text_encoding", True):  # base64, rot13 …: codecs, but not of text files
+            raise ValueError(f"data.encoding {self.encoding!r} is not a text encoding; {hint}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _stars_to_confidence(raw: Any) -> dict[int, float]:
+    """``data.rating_confidence`` checked: whole stars (JSON keys are strings, so '4' and 4.0 count) → finite
+    confidence ≥ 0. A 3.5 key would have been truncated to 3, a negative value silently read as a dislike."""
+    example = "{1: 0, 2: 0, 3: 1, 4: 2, 5: 4}"
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError(f"data.rating_confidence must be a non-empty mapping of stars to confidence such as "
+                         f"{example}, or null to use the rating as the weight; got {raw!r}")
+    mapping: dict[int, float] = {}
+    for key, value in raw.items():
+        star = key
+        if isinstance(key, str):
+            try:
+                star = float(key)
+            except ValueError:
+                star = None
+        if isinstance(star, bool) or not isinstance(star, numbers.Real) or not math.isfinite(star) or star != int(star):
+            raise ValueError(f"data.rating_confidence key {key!r} is not a whole star value; use whole stars such "
+                             f"as {example}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"data.rating_confidence[{key!r}] = {value!r}: the confidence must be a finite number "
+                             "≥ 0 (0 marks the rating as a dislike)")
+        if int(star) in mapping:
+            raise ValueError(f"data.rating_confidence lists star {int(star)} twice; keep one entry per star")
+        mapping[int(star)] = float(value)
+    return mapping
 
 
 def _preset_defaults(preset: str | None) -> dict[str, Any]:
@@ -186,8 +266,6 @@ def _detect_format(config: InteractionsConfig) -> tuple[str, str]:
         fmt = {".parquet": "parquet", ".pq": "parquet", ".sqlite": "sqlite", ".db": "sqlite"}.get(suffix, "csv")
         if suffix == ".tsv":
             sep = "\t"
-    if fmt not in ("csv", "parquet", "sqlite"):
-        raise ValueError(f"data.format {config.format!r} is not supported; use csv, parquet, sqlite or auto")
     return fmt, sep
 
 
@@ -213,7 +291,7 @@ def _read_frame(config: InteractionsConfig) -> pd.DataFrame:
         _check_columns(needed, available, path)
         frame = pd.read_parquet(path, columns=needed)
         for col in (config.user_col, config.item_col):
-            frame[col] = frame[col].astype("string")
+            frame[col] = _id_strings(frame[col])
     else:
         header = 0 if config.header else None
         names = config.names if not config.header else None
@@ -244,6 +322,17 @@ def _read_frame(config: InteractionsConfig) -> pd.DataFrame:
     if len(frame) == 0:
         raise ValueError(f"interaction log {str(path)!r} has a header but no rows; it is empty")
     return frame
+
+
+def _id_strings(column: pd.Series) -> pd.Series:
+    """Ids as strings. A float column of whole numbers (ints with a NaN, or written by a float-typed tool) becomes
+    '0', '1' as the same ids read from a CSV do, not '0.0', '1.0' that match no bundle item; NaN stays missing."""
+    if pd.api.types.is_float_dtype(column):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = values[~np.isnan(values)]
+        if len(present) and (np.abs(present) < 2**63).all() and (present == np.floor(present)).all():
+            column = column.astype("Int64")
+    return column.astype("string")
 
 
 def _check_columns(needed: list[str], available: list[str], path: Path, sep: str | None = None) -> None:
@@ -277,7 +366,7 @@ def _read_sqlite(path: Path, table: str, needed: list[str]) -> pd.DataFrame:
     if len(frame) == 0:
         raise ValueError(f"ratings database {str(path)!r} table {table!r} has no rows; it is empty")
     for col in needed[:2]:
-        frame[col] = frame[col].astype("string")
+        frame[col] = _id_strings(frame[col])
     return frame
 
 
