@@ -81,3 +81,66 @@ def test_every_model_parameter_has_a_rule_and_every_shipped_config_loads():
         assert set(accepted_params(cls, wired)) <= set(RULES), cls.__name__
     for path in sorted((REPO / "training" / "configs").glob("*.yaml")):
         assert EvalConfig.from_yaml(path).models, path
+
+
+SWEEP = {"run_mode": "sweep", "models": [{"name": "ease", "type": "ease", "params": {"l2": [10, 100]}}]}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({**SWEEP, "models": [{"name": "ease", "type": "ease", "params": {"l2": []}}]},
+     "models[0].params.l2: [] lists no values; give at least one"),
+    ({**SWEEP, "models": [{"type": "item_knn"}, {"type": "item_knn", "name": "sep", "rerank": {"pool": []}}]},
+     "models[1].rerank.pool: [] lists no values"),
+    ({**SWEEP, "models": [{"type": "hybrid", "cf": {"type": "als", "params": {"factors": []}}}]},
+     "models[0].cf.params.factors: [] lists no values"),
+    ({**SWEEP, "k": 5, "sweep": {"metric": "map@10"}}, "sweep.metric 'map@10' is not computed; use one of ['map@5'"),
+    ({**SWEEP, "metrics": ["ndcg"], "sweep": {"metric": "map@12"}}, "use one of ['ndcg@12']"),
+    ({**SWEEP, "sweep": {"metric": "diversity@12"}}, "'diversity@12' is not computed (diversity needs bundle:)"),
+    ({**SWEEP, "sweep": {"metirc": "map@12"}}, "sweep block has unknown keys ['metirc']; allowed keys are"),
+    ({"metrics": []}, "metrics: [] computes nothing"),
+    ({"metrics": ["diversity"]}, "metrics: diversity needs bundle:"),
+])
+def test_sweep_and_metric_settings_stop_the_run_before_the_log_is_read(tmp_path, capsys, change, message):
+    config = {"data": {"path": str(tmp_path / "MISSING.csv")}, "models": [{"type": "als"}], **change}
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "MISSING" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_what_a_bundle_makes_computable_is_accepted():
+    from jewelrec.evaluation.eval_config import EvalConfig
+
+    config = EvalConfig(data={"synthetic": SMALL}, models=[], metrics=["diversity"], bundle="synthetic",
+                        run_mode="sweep", sweep={"metric": "diversity@12"})
+    config.validate()
+    assert config.computed_metrics == ["diversity@12"]
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("n_users", "50", "data.synthetic.n_users must be a whole number ≥ 1"), ("n_users", 0, "n_users must be"),
+    ("n_users", -5, "got -5"), ("n_items", 2.5, "data.synthetic.n_items must be a whole number ≥ 1"),
+    ("n_groups", 0, "data.synthetic.n_groups must be a whole number ≥ 1"),
+    ("n_groups", 80, "data.synthetic.n_groups=80 exceeds n_items=50"),
+    ("mean_interactions", 0.5, "data.synthetic.mean_interactions must be a number ≥ 1"),
+    ("taste", 1.5, "data.synthetic.taste must be a number from 0 to 1"),
+    ("zipf", float("nan"), "data.synthetic.zipf must be a number ≥ 0"),
+    ("n_days", 0, "data.synthetic.n_days must be a whole number of days ≥ 1"),
+    ("seed", -1, "data.synthetic.seed must be a whole number ≥ 0"),
+    ("dim", 0, "data.synthetic.dim must be a whole number ≥ 1"), ("dim", True, "dim must be"),
+])
+def test_bad_synthetic_options_are_named(tmp_path, capsys, option, value, message):
+    config = {"data": {"synthetic": {**SMALL, option: value}}, "models": [{"type": "item_knn"}]}
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_the_popularity_baseline_takes_a_name_no_model_has(tmp_path):
+    from jewelrec.evaluation.eval_config import EvalConfig
+
+    models = [{"name": "popularity", "type": "ease"}, {"name": "popularity-baseline", "type": "item_knn"}]
+    config = EvalConfig.from_yaml(write_eval_config(tmp_path, {"data": {"synthetic": SMALL}, "models": models}))
+    config.validate()  # run() validates again: the baseline is neither added twice nor a clash then
+    assert [m.name for m in config.models] == ["popularity-baseline-2", "popularity", "popularity-baseline"]
+    assert config.models[0].type == "popularity"

@@ -352,3 +352,32 @@ def test_the_jewelrec_model_fails_early_with_the_fix(tmp_path, capsys, space_log
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r" / "results.json").exists()
 
+
+
+def test_a_validation_split_that_cannot_be_made_says_it_is_the_sweeps(tmp_path, capsys):
+    """28 days, test_days 20: the test split works, but the sweep's validation split, carved from the 8 training
+    days with the same test_days, cannot be; the message says which split failed, and its fix works."""
+    log = {"synthetic": {"n_users": 150, "n_items": 40, "n_groups": 4, "n_days": 28, "seed": 0}}
+    config = {"data": log, "split": {"method": "time", "test_days": 20}, "run_mode": "sweep", "k": 5,
+              "models": [{"name": "ease", "type": "ease", "params": {"l2": [10, 100]}}, {"type": "item_knn"}]}
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "the sweep's validation split" in err and "covers the whole training part (it spans 8 days)" in err
+    assert "sweep.select_on: test" in err and "covers the whole log" not in err
+    config["sweep"] = {"select_on": "test"}  # the fix the message gives
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "t")]) == 0
+
+
+@pytest.mark.parametrize("items_per_user, run_mode, source", [(1, "single", "log"), (2, "sweep", "training part")])
+def test_a_random_split_without_repeat_users_names_the_cause(tmp_path, capsys, items_per_user, run_mode, source):
+    rows = [(f"u{u}", f"i{(u + j) % 7}") for u in range(20) for j in range(items_per_user)]
+    path = tmp_path / "log.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id"]).to_csv(path, index=False)
+    config = {"data": {"path": str(path)}, "split": {"method": "random", "test_fraction": 0.5}, "k": 3,
+              "run_mode": run_mode, "models": [{"type": "item_knn", "params": {"neighbours": [2, 5]}}
+                                               if run_mode == "sweep" else {"type": "item_knn"}]}  # fmt: skip
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert f"no user of the {source} has two or more distinct items" in err
+    assert "a user with a single interaction always stays in training" in err and "split.method: time" in err
+    assert "the test split is empty" not in err

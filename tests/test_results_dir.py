@@ -36,3 +36,34 @@ def test_results_are_never_written_over_files_jewelrec_did_not_write(tmp_path, c
     (out / ".jewelrec-results").unlink()
     assert main(["--config", config, "--results-dir", str(out)]) == 0
     assert set(read_results(out)) == {"popularity", "item_knn"} and (out / "notes.txt").read_text() == "keep"
+
+
+def test_a_later_run_removes_the_outputs_it_does_not_write(tmp_path):
+    """A sweep, then a single run into the same folder: the sweep's files must not sit beside the new results as if
+    this run wrote them; files of other names stay, and a failed run removes nothing."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep")
+    sweep = {"data": {"synthetic": SMALL}, "run_mode": "sweep", "split": {"method": "random"}, "k": 5,
+             "models": [{"type": "item_knn", "params": {"neighbours": [2, 5]}}]}
+    assert main(["--config", write_eval_config(tmp_path, sweep), "--results-dir", str(out)]) == 0
+    assert {"sweep.csv", "sweep.png", "best_params.json"} <= set(os.listdir(out))
+    failing = {**sweep, "run_mode": "single", "split": {"method": "time", "test_days": 30}, "models": [{"type": "als"}]}
+    assert main(["--config", write_eval_config(tmp_path, failing), "--results-dir", str(out)]) == 2  # fails at the split
+    assert {"sweep.csv", "sweep.png", "best_params.json"} <= set(os.listdir(out))
+    single = {**sweep, "run_mode": "single", "models": [{"type": "item_knn"}]}
+    assert main(["--config", write_eval_config(tmp_path, single), "--results-dir", str(out)]) == 0
+    assert sorted(os.listdir(out)) == [".jewelrec-results", "data_report.json", "lift.png", "metrics.png",
+                                       "notes.txt", "results.csv", "results.json", "run.json"]
+    assert (out / "notes.txt").read_text() == "keep"
+
+
+def test_stale_outputs_are_removed_only_in_a_folder_jewelrec_owns(tmp_path):
+    from jewelrec.evaluation.results_dir import mark_results_dir, remove_stale_outputs
+
+    (tmp_path / "sweep.csv").write_text("mine")
+    (tmp_path / "sweep.csv.bak").write_text("mine too")
+    assert remove_stale_outputs(tmp_path, ["results.json"]) == [] and (tmp_path / "sweep.csv").exists()
+    mark_results_dir(tmp_path)
+    assert remove_stale_outputs(tmp_path, ["results.json"]) == ["sweep.csv"]
+    assert sorted(os.listdir(tmp_path)) == [".jewelrec-results", "sweep.csv.bak"]

@@ -5,6 +5,7 @@ key and the fix. See README "Offline evaluation" for the format."""
 from __future__ import annotations
 
 import inspect
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from jewelrec.config_keys import check_keys
 from jewelrec.evaluation.interactions import InteractionsConfig
 from jewelrec.evaluation.metrics import ALL_METRICS
 from jewelrec.evaluation.models import STAR_MODELS
-from jewelrec.evaluation.models.params import is_whole
+from jewelrec.evaluation.models.params import is_number, is_whole
 from jewelrec.evaluation.models.registry import ModelSpec, check_spec
 from jewelrec.evaluation.splits import SplitConfig
 from jewelrec.evaluation.synthetic_logs import planted_arrays
@@ -24,6 +25,19 @@ from jewelrec.evaluation.tracking import TRACKERS
 TOP_KEYS = {"name", "run_mode", "data", "split", "k", "metrics", "filter_seen", "max_eval_users", "seed", "bundle",
             "tracker", "project", "sweep", "models"}  # fmt: skip
 DATA_EXAMPLE = "data: {path: FILE.csv} (or {preset: hm, path: ...}, or {synthetic: {n_users: 500}})"
+SWEEP_KEYS = {"metric", "select_on"}
+# data.synthetic option → (accepts the value, what a good value is), from planted_arrays / planted_embeddings
+SYNTHETIC_RULES = {
+    "n_users": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1 (shoppers)"),
+    "n_items": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1 (catalog size)"),
+    "n_groups": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1 (taste groups, at most n_items)"),
+    "mean_interactions": (lambda v: is_number(v) and v >= 1, "a number ≥ 1 (every shopper has at least one)"),
+    "taste": (lambda v: is_number(v) and 0 <= v <= 1, "a number from 0 to 1 (share of in-group picks)"),
+    "zipf": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (popularity skew; 0 = uniform)"),
+    "n_days": (lambda v: is_whole(v) and v >= 1, "a whole number of days ≥ 1"),
+    "seed": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0"),
+    "dim": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1 (embedding size)"),
+}
 
 
 @dataclass
@@ -97,15 +111,40 @@ class EvalConfig:
             raise ValueError(f"model names must be unique (they key results.json); got {names}")
         if set(self.metrics) - set(ALL_METRICS):
             raise ValueError(f"unknown metrics {sorted(set(self.metrics) - set(ALL_METRICS))}; use {list(ALL_METRICS)}")
-        if self.sweep.get("select_on", "validation") not in ("validation", "test"):
-            raise ValueError("sweep.select_on must be 'validation' or 'test'")
+        self._check_metrics()
+        self._check_sweep()
         if not self.filter_seen and self.star_models:
             raise ValueError(f"models {[m.name for m in self.star_models]} (jewelrec) never recommend a piece the "
                              "user rated; set filter_seen: true (the default) to evaluate them")
-        for spec in self.models:  # every model's settings, before any log is read
+        for i, spec in enumerate(self.models):  # every model's settings, before any log is read
+            _no_empty_lists(i, spec)
             check_spec(spec, sweep=self.run_mode == "sweep")
         if not any(m.type == "popularity" and not m.params and not m.rerank for m in self.models):
             self.models.insert(0, ModelSpec(name=_free_name("popularity", names), type="popularity"))
+
+    @property
+    def computed_metrics(self) -> list[str]:
+        """The metric names results.json will hold (``map@12``…): diversity only with a bundle's embeddings (the
+        other beyond-accuracy metrics need only the training data)."""
+        return [f"{m}@{self.k}" for m in self.metrics if m != "diversity" or self.bundle]
+
+    def _check_metrics(self) -> None:
+        if not self.metrics:
+            raise ValueError(f"metrics: [] computes nothing; list some of {list(ALL_METRICS)} (or drop the key for "
+                             "all of them)")
+        if not self.computed_metrics:
+            raise ValueError("metrics: diversity needs bundle: (item embeddings: a bundle directory, or bundle: "
+                             "synthetic with data: {synthetic: ...}); set bundle: or add metrics such as map")
+
+    def _check_sweep(self) -> None:
+        check_keys(self.sweep, SWEEP_KEYS, "sweep block")
+        if self.sweep.get("select_on", "validation") not in ("validation", "test"):
+            raise ValueError("sweep.select_on must be 'validation' or 'test'")
+        # the sweep ranks its trials by this metric, so one that is never computed would drop the swept model
+        if self.run_mode == "sweep" and self.sweep_metric not in self.computed_metrics:
+            hint = " (diversity needs bundle:)" if self.sweep_metric.startswith("diversity@") and not self.bundle else ""
+            raise ValueError(f"sweep.metric {self.sweep_metric!r} is not computed{hint}; use one of "
+                             f"{self.computed_metrics} (the metrics: list at k: {self.k})")
 
     @property
     def star_models(self) -> list[ModelSpec]:
@@ -122,6 +161,15 @@ def synthetic_options(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(opts, dict):
         raise ValueError(f"data.synthetic must be a mapping such as {{n_users: 500, n_items: 120}}, got {opts!r}")
     check_keys(opts, [*inspect.signature(planted_arrays).parameters, "dim"], "data.synthetic")
+    for key, value in opts.items():
+        accepts, wanted = SYNTHETIC_RULES.get(key, (lambda v: True, ""))
+        if not accepts(value):
+            raise ValueError(f"data.synthetic.{key} must be {wanted}, got {value!r}")
+    defaults = {k: p.default for k, p in inspect.signature(planted_arrays).parameters.items()}
+    n_items, n_groups = opts.get("n_items", defaults["n_items"]), opts.get("n_groups", defaults["n_groups"])
+    if n_groups > n_items:
+        raise ValueError(f"data.synthetic.n_groups={n_groups} exceeds n_items={n_items}; every group needs an item, "
+                         "so lower n_groups or raise n_items")
     return dict(opts)
 
 
@@ -136,13 +184,23 @@ def check_data(data: Any) -> None:
         InteractionsConfig.from_dict(data)
 
 
+def _no_empty_lists(index: int, spec: ModelSpec) -> None:
+    """A swept ``[]`` would leave the grid with no candidate at all (the model then failed mid-run)."""
+    for key, value in spec.flat_params().items():
+        if isinstance(value, list) and not value:
+            path = f"cf.params.{key[3:]}" if key.startswith("cf.") else key if "." in key else f"params.{key}"
+            raise ValueError(f"models[{index}].{path}: [] lists no values; give at least one")
+
+
 def _whole(key: str, value: Any, low: int, hint: str) -> None:
     if not is_whole(value) or value < low:
         raise ValueError(f"{key} must be a whole number ≥ {low} {hint}".rstrip() + f", got {value!r}")
 
 
 def _free_name(name: str, taken: list[str]) -> str:
-    return name if name not in taken else f"{name}-baseline"
+    """``name``, else ``name-baseline``, ``name-baseline-2``… : the first one no model uses."""
+    candidates = itertools.chain([name, f"{name}-baseline"], (f"{name}-baseline-{i}" for i in itertools.count(2)))
+    return next(c for c in candidates if c not in taken)
 
 
 def _read_yaml(path: Path, where: str) -> Any:

@@ -40,7 +40,7 @@ from jewelrec.evaluation.models.registry import (
     swept_keys,
 )
 from jewelrec.evaluation.models.shipped import NO_STARS, check_star_range
-from jewelrec.evaluation.results_dir import check_results_dir, mark_results_dir
+from jewelrec.evaluation.results_dir import check_results_dir, mark_results_dir, remove_stale_outputs
 from jewelrec.evaluation.splits import Split, make_split, split_report
 from jewelrec.evaluation.stars import StarRatings, training_stars
 from jewelrec.evaluation.synthetic_logs import item_id_strings, planted_arrays, planted_embeddings, user_id_strings
@@ -181,7 +181,7 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
     datasets = {"test": test_data}
     if config.run_mode == "sweep" and config.sweep.get("select_on", "validation") == "validation":
         if any(swept_keys(m) for m in config.models):
-            datasets["validation"] = prepare(make_split(split.train, config.split), config)
+            datasets["validation"] = _validation_data(split, config)
             data_report["validation_split"] = datasets["validation"].report
 
     tracker = make_tracker(config.tracker, config.project, out)
@@ -240,6 +240,16 @@ def _star_model_bundles(config: EvalConfig, log: InteractionLog, content: ItemCo
     return bundles
 
 
+def _validation_data(split: Split, config: EvalConfig) -> EvalData:
+    """The sweep's validation split: ``split:`` applied again to the training part. Its errors say so, since the
+    test split of the same settings worked."""
+    try:
+        return prepare(make_split(split.train, config.split, source="training part"), config)
+    except ValueError as err:
+        raise ValueError(f"the sweep's validation split (split: applied again to the training part): {err}; or set "
+                         "sweep.select_on: test to pick the best trial on the test split") from None
+
+
 def _sweep(spec, data, config, ctx, tracker, trials) -> ModelSpec:
     metric, keys = config.sweep_metric, swept_keys(spec)
     best, best_value = None, -np.inf
@@ -256,6 +266,8 @@ def _sweep(spec, data, config, ctx, tracker, trials) -> ModelSpec:
         tracker.finish_run()
         if metrics[metric] > best_value:
             best, best_value = candidate, metrics[metric]
+    if best is None:  # no trial scored above -inf (an empty grid, or the metric NaN every time)
+        raise ValueError(f"the sweep of {spec.name!r} found no best trial by {metric}; check its listed values")
     for row in rows:
         row["best"] = row["_spec"] is best
         trials.append({k: v for k, v in row.items() if k != "_spec"})
@@ -299,6 +311,8 @@ def _write_outputs(out, config, results, infos, trials, data_report, tracker_inf
         "versions": _versions(), "plots": [str(p.name) for p in plots if p is not None],
     }  # fmt: skip
     (out / "run.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+    written = ["results.json", "results.csv", "data_report.json", "run.json", *record["plots"]]
+    remove_stale_outputs(out, [*written, *(["sweep.csv", "best_params.json"] if trials else [])])
 
 
 def summary_table(results: dict[str, dict[str, float]], k: int) -> str:

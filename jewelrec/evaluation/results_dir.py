@@ -2,7 +2,8 @@
 not write overwritten.
 
 A results dir is jewelrec's when it holds :data:`MARKER` (written before the first output) or, from before the
-marker existed, a ``run.json`` jewelrec wrote. Into such a dir a new run overwrites the earlier run's outputs; into
+marker existed, a ``run.json`` jewelrec wrote. Into such a dir a new run overwrites the earlier run's outputs (and,
+once its own are written, removes the earlier ones it did not rewrite, so no stale sweep.csv sits beside them); into
 any other folder it writes only when none of its output names is taken, so ``results.csv`` of your own is never
 replaced. Files with other names are left alone either way.
 """
@@ -10,6 +11,7 @@ replaced. Files with other names are left alone either way.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 MARKER = ".jewelrec-results"  # JSON {"written_by": ..., "outputs": [...]}: this folder's outputs are jewelrec's
@@ -54,3 +56,16 @@ def mark_results_dir(out: Path) -> None:
     """Claim ``out`` before the first output is written, so a run killed half-way can be re-run into it."""
     (out / MARKER).write_text(json.dumps({"written_by": "jewelrec offline evaluation", "outputs": list(OUTPUTS)},
                                          indent=2))
+
+
+def remove_stale_outputs(out: Path, written: Iterable[str]) -> list[str]:
+    """Delete the outputs of an earlier run that this run did not write (a sweep's ``sweep.csv`` beside a later
+    single run's ``results.json`` would read as this run's), once this run's outputs are in place. Only in a folder
+    that is jewelrec's and only names in :data:`OUTPUTS`; returns the names removed."""
+    if not _is_ours(out):
+        return []
+    keep = set(written)
+    stale = [name for name in OUTPUTS if name not in keep and (out / name).is_file()]
+    for name in stale:
+        (out / name).unlink()
+    return stale

@@ -61,8 +61,9 @@ class Split:
     cutoff: int | None = None  # time split: unix seconds where test starts; the "now" of the training data
 
 
-def time_split(log: InteractionLog, test_days: int = 7) -> Split:
-    """Test = interactions on or after the start of the ``test_days``-th last UTC day of the log."""
+def time_split(log: InteractionLog, test_days: int = 7, *, source: str = "log") -> Split:
+    """Test = interactions on or after the start of the ``test_days``-th last UTC day of the log (``source``: what
+    ``log`` is, for the error message — the sweep splits the training part again)."""
     if log.times is None:
         raise ValueError(
             "split.method is 'time' but the log has no time column; set data.columns.time (or a preset with "
@@ -72,9 +73,10 @@ def time_split(log: InteractionLog, test_days: int = 7) -> Split:
     cutoff = last_day_start - (int(test_days) - 1) * SECONDS_PER_DAY
     is_test = log.times >= cutoff  # (n,)
     if is_test.all():
+        span = (last_day_start - int(log.times.min()) // SECONDS_PER_DAY * SECONDS_PER_DAY) // SECONDS_PER_DAY + 1
         raise ValueError(
-            f"split.test_days={test_days} covers the whole log (it spans fewer days); lower test_days so some "
-            "interactions remain for training"
+            f"split.test_days={test_days} covers the whole {source} (it spans {span} day{'s' * (span != 1)}); lower "
+            "test_days so some interactions remain for training"
         )
     train_dislikes = test_dislikes = None
     if log.dislikes is not None:
@@ -115,9 +117,17 @@ def random_split(log: InteractionLog, test_fraction: float = 0.2, seed: int = 0)
 SPLITS = {"time": time_split, "random": random_split}
 
 
-def make_split(log: InteractionLog, config: SplitConfig) -> Split:
+def make_split(log: InteractionLog, config: SplitConfig, *, source: str = "log") -> Split:
+    """The configured split of ``log`` (``source``: what it is, for the error messages)."""
     if config.method == "time":
-        return time_split(log, config.test_days)
+        return time_split(log, config.test_days, source=source)
+    pairs = np.unique(log.users.astype(np.int64) * log.n_items + log.items)
+    if len(pairs) and np.bincount(pairs // log.n_items).max() < 2:  # a lone item stays in training: nobody to test
+        raise ValueError(
+            f"split.method: random holds items out per user, but no user of the {source} has two or more distinct "
+            "items (a user with a single interaction always stays in training), so no user can be tested; use "
+            "split.method: time or a log with repeat users"
+        )
     return random_split(log, config.test_fraction, config.seed)
 
 

@@ -56,6 +56,8 @@ def check_value(key: str, value: Any, label: str, *, swept: bool = False) -> Non
     if rule is None:
         return
     accepts, wanted = rule
+    if swept and isinstance(value, list) and not value:  # an empty grid has no candidate to fit
+        raise ValueError(f"model {label!r}: {key}: [] lists no values; give at least one")
     for one in value if swept and isinstance(value, list) else [value]:
         if not accepts(one):
             raise ValueError(f"model {label!r}: {key} must be {wanted}, got {one!r}")
