@@ -241,6 +241,10 @@ def test_a_non_utf8_log_names_the_file_line_and_the_option(tmp_path):
         ({"columns": {"user": 7}}, r"data.user_col \(data.columns.user\) must be a column name"),
         ({"columns": ["user"]}, r"data.columns must be a mapping"),
         ({"path": 5}, r"data.path must be a file path"),
+        ({"columns": {"item": 2020}}, r"data.item_col .* got 2020 \(YAML reads 2020 as a number: quote it, '2020'\)"),
+        ({"time_format": ""}, r"data.time_format is empty"),
+        ({"rating_confidence": {1: 0, 5: 2}}, r"data.rating_confidence maps stars, but no stars column is named; set "
+                                              r"data.columns.rating"),
     ],
 )
 def test_bad_data_settings_are_named_when_the_config_is_read(bad, message):
@@ -251,7 +255,8 @@ def test_bad_data_settings_are_named_when_the_config_is_read(bad, message):
 
 def test_rating_confidence_takes_whole_stars_in_any_spelling():
     """JSON keys are strings and YAML may give 4.0: all are the same whole star."""
-    config = InteractionsConfig.from_dict({"path": "x.sqlite", "rating_confidence": {"1": 0, 2.0: 0.5, 3: 1}})
+    config = InteractionsConfig.from_dict({"path": "x.sqlite", "columns": {"rating": "stars"},
+                                           "rating_confidence": {"1": 0, 2.0: 0.5, 3: 1}})
     assert config.rating_confidence == {1: 0.0, 2: 0.5, 3: 1.0}
 
 

@@ -98,6 +98,9 @@ class InteractionsConfig:
         if not isinstance(self.sep, str) or not self.sep:
             raise ValueError(f"data.sep must be a non-empty string such as ',' or ';' (tab: \"\\t\"), "
                              f"got {self.sep!r}")
+        if self.time_format == "":  # not quietly ISO-8601: an empty value is more likely a format left out
+            raise ValueError("data.time_format is empty; give a strftime format such as '%Y-%m-%d', 'unix', "
+                             "'unix_ms', or null for ISO-8601")
         if self.time_format is not None and not isinstance(self.time_format, str):
             raise ValueError(f"data.time_format must be a strftime format such as '%Y-%m-%d', 'unix', 'unix_ms', "
                              f"or null for ISO-8601; got {self.time_format!r}")
@@ -108,12 +111,18 @@ class InteractionsConfig:
             value = getattr(self, key)
             optional = key not in ("user_col", "item_col")
             if not (isinstance(value, str) and value) and not (optional and value is None):
-                raise ValueError(f"data.{key} (data.columns.{short}) must be a column name (string), got {value!r}")
+                quote = f" (YAML reads {value} as a number: quote it, '{value}')" if isinstance(value, (int, float)) \
+                    and not isinstance(value, bool) else ""
+                raise ValueError(f"data.{key} (data.columns.{short}) must be a column name (string), got "
+                                 f"{value!r}{quote}")
         if not isinstance(self.table, str) or not self.table:
             raise ValueError(f"data.table must be a table name (string), got {self.table!r}")
         self._check_encoding()
         if self.rating_confidence is not None:
             self.rating_confidence = _stars_to_confidence(self.rating_confidence)
+            if self.rating_col is None:  # it maps a ratings column: without one it would be silently ignored
+                raise ValueError("data.rating_confidence maps stars, but no stars column is named; set "
+                                 "data.columns.rating (or drop rating_confidence)")
 
     def _check_encoding(self) -> None:
         hint = "e.g. utf-8, latin-1, cp1252"
