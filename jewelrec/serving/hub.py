@@ -78,6 +78,12 @@ def _api(token: str | None, endpoint: str | None) -> HfApi:
     return HfApi(endpoint=hub_endpoint(endpoint), token=token)
 
 
+def hub_failure(err: Exception) -> str:
+    """One line on why a Hub call failed: the HTTP status it answered, else the error's first line."""
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    return f"the Hub answered {status}" if status else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+
+
 def check_repo_id(repo_id: str, *, flag: str = "--repo-id") -> None:
     """Refuse a repo id the Hub would refuse (``user/name``; letters, digits, ``-``, ``_``, ``.``; at most 96
     characters; no ``--`` or ``..``), before any work is done or anything is sent."""
@@ -159,9 +165,7 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
     except HubError as err:  # no token, no access, Hub down: after a fit or an update the bundle is already written
         raise HubError(f"{err}; {kept}") from None
     except (HfHubHTTPError, httpx2.HTTPError, HFValidationError) as err:  # the Hub went away or refused mid-push
-        status = getattr(getattr(err, "response", None), "status_code", None)
-        why = f"the Hub answered {status}" if status else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
-        raise HubError(f"pushing {bundle_dir} to {repo_id} failed ({why}); {kept}") from None
+        raise HubError(f"pushing {bundle_dir} to {repo_id} failed ({hub_failure(err)}); {kept}") from None
     except OSError as err:  # local (after the Hub's: HfHubHTTPError is an OSError): a read-only folder, a full disk
         raise HubError(f"pushing {bundle_dir} to {repo_id} failed on this machine ({err}); {kept}") from None
 

@@ -309,8 +309,12 @@ class Recommender:
         """Items matching a text query through the encoder's text tower (CLIP bundles only). ValueError for a text
         with no word the encoder's vocabulary knows (the catalog CLIP's ``check_query``), listing some it does;
         :meth:`query_notes` says what of a text it does search was left out."""
-        text, _ = self._query_text(text)
-        return self.nearest(self.encoder.encode_text([text])[0], k)
+        return self.search_with_notes(text, k)[0]
+
+    def search_with_notes(self, text: str, k: int = 10) -> tuple[list[tuple[str, float]], list[str]]:
+        """(:meth:`search`'s hits, :meth:`query_notes`' notes) from one check of ``text``."""
+        text, notes = self._query_text(text)
+        return self.nearest(self.encoder.encode_text([text])[0], k), notes
 
     def query_notes(self, text: str) -> list[str]:
         """What :meth:`search` leaves out of ``text``, for the shopper: words the catalog's vocabulary does not know

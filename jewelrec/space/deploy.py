@@ -155,7 +155,7 @@ def deploy(config: DeployConfig) -> dict[str, Any]:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    from jewelrec.serving.hub import check_repo_id, check_write_access, hub_endpoint
+    from jewelrec.serving.hub import check_repo_id, check_write_access, hub_endpoint, hub_failure
 
     source = Path(config.source)
     front, variables = read_space_settings(Path(config.space_yaml) if config.space_yaml else source / "space.yaml")
@@ -166,10 +166,8 @@ def deploy(config: DeployConfig) -> dict[str, Any]:
     try:
         bundle_commit, info, files, variables, removed = _publish(api, config, source, front, variables)
     except (HfHubHTTPError, httpx2.HTTPError) as err:  # the Hub went away or refused after the checks
-        status = getattr(getattr(err, "response", None), "status_code", None)
-        why = f"the Hub answered {status}" if status else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
-        raise ValueError(f"deploying {config.space_id} failed ({why}); nothing local was changed — run the same "
-                         "command again once the Hub answers") from None
+        raise ValueError(f"deploying {config.space_id} failed ({hub_failure(err)}); nothing local was changed — run "
+                         "the same command again once the Hub answers") from None
     return {"space_url": f"{hub_endpoint()}/spaces/{config.space_id}", "commit_url": info.commit_url,
             "files": files, "variables": variables, "removed_variables": removed, "bundle_commit": bundle_commit}
 

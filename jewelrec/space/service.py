@@ -270,8 +270,7 @@ class SpaceService:
 
     def search(self, text: str, k: int = 8) -> tuple[str, pd.DataFrame]:
         """(the Search tab's cards, under a note on what of ``text`` was left out, if any; the hits' table)."""
-        notes = self.recommender.query_notes(text)
-        hits = self.recommender.search(text, k=k)
+        hits, notes = self.recommender.search_with_notes(text, k=k)
         return views.notes(notes) + views.grid(self.hit_cards(hits), "No matches."), self.table(hits)
 
     # -- explore -------------------------------------------------------------------------------------
