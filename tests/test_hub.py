@@ -336,6 +336,42 @@ def test_a_repo_id_the_hub_would_refuse_is_refused_before_any_work(hub, sample_b
     assert "push it again" not in capsys.readouterr().err  # an id to fix is not a push to retry
 
 
+@pytest.mark.parametrize("branch", ["my branch", "a..b", "-x", "x.lock", "x/", "/x", "a//b", ".hidden", "x.",
+                                    "a@{1}", "@", "what?", "refs/pr/1", ""])
+def test_a_branch_git_would_refuse_is_refused_before_any_work(hub, sample_bundle_dir, tmp_path, capsys, branch):
+    from jewelrec.cli.push import main as push_cli
+    from jewelrec.serving.hub import HubError, check_branch
+    from training.update import main as update
+
+    with pytest.raises(HubError, match="--branch with a plain name"):
+        check_branch(branch)
+    assert update(["--bundle", str(sample_bundle_dir), "--remove", "jw-0001", "--out", str(tmp_path / "v2"), "--push",
+                   "--repo-id", "alice/jewelrec-branches", f"--branch={branch}"]) == 2
+    assert "--branch with a plain name" in capsys.readouterr().err
+    assert not (tmp_path / "v2").exists()  # refused before the update was written
+    assert push_cli(["--bundle", str(sample_bundle_dir), "--repo-id", "alice/jewelrec-branches",
+                     f"--branch={branch}"]) == 2
+    assert "push it again" not in capsys.readouterr().err  # a name to fix is not a push to retry
+    assert ("model", "alice/jewelrec-branches") not in hub.repos  # nothing was created on the Hub
+
+
+def test_a_fit_with_a_bad_branch_stops_before_any_work(hub, tmp_path, capsys):
+    from training.fit import main as fit
+
+    out = tmp_path / "bundle"
+    assert fit(["--dataset", "sample", "--sample-items", "60", "--out", str(out), "--push", "--repo-id",
+                "alice/jewelrec-fit-branch", "--branch", "my branch"]) == 2
+    assert "branch 'my branch' is not a name git accepts" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("branch", [None, "main", "staging", "v2.1", "release/2026-12", "alice_test-3"])
+def test_ordinary_branch_names_pass(branch):
+    from jewelrec.serving.hub import check_branch
+
+    check_branch(branch)
+
+
 def test_a_push_that_fails_after_the_bundle_is_written_keeps_it_and_says_how_to_push_again(
         hub, sample_bundle_dir, tmp_path, monkeypatch, capsys):
     """A Hub that goes down between training.update's early check and the push: no traceback, the written bundle
@@ -372,7 +408,9 @@ def test_a_push_that_fails_after_the_bundle_is_written_keeps_it_and_says_how_to_
     err = capsys.readouterr().err
     assert code == 2 and "failed (the Hub answered 503)" in err and f"the bundle at {out} is complete and kept" in err
     again = err.split("push it again once that is fixed: ", 1)[1].strip()
-    assert shlex.split(again) == ["jewelrec-push", "--bundle", str(out), "--repo-id", "alice/jewelrec-late"]
+    message = f"jewelrec update: +0 / -1 items ({len(Bundle.load(out).item_ids)} in all)"  # update's own, kept
+    assert shlex.split(again) == ["jewelrec-push", "--bundle", str(out), "--repo-id", "alice/jewelrec-late",
+                                  "--message", message]
     monkeypatch.setattr(hub_module, "check_write_access", check_write_access)
     from jewelrec.cli.push import main as push_cli
 

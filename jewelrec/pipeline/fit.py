@@ -151,8 +151,9 @@ def run(config: FitConfig) -> dict[str, Any]:
         check_compare_out(comparison, f"--compare-methods writes {comparison}, which")
     clean_stale_staging(out)
     if config.push:  # fail before an hour of work, not after it
-        from jewelrec.serving.hub import check_write_access
+        from jewelrec.serving.hub import check_branch, check_write_access
 
+        check_branch(config.branch)
         check_write_access(config.repo_id)
     if config.engine == "ray":
         try:  # Ray is imported only for --engine ray: the Space and the default engine never need it

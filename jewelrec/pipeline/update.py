@@ -67,8 +67,9 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
     check_out_dir(out, config.dataset)
     clean_stale_staging(out)
     if config.push:
-        from jewelrec.serving.hub import check_write_access
+        from jewelrec.serving.hub import check_branch, check_write_access
 
+        check_branch(config.branch)
         check_write_access(config.repo_id)
 
     removed = list(dict.fromkeys(config.remove or []))

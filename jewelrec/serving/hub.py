@@ -96,6 +96,27 @@ def check_repo_id(repo_id: str, *, flag: str = "--repo-id") -> None:
                        "letters, digits, '-', '_' or '.' only") from None
 
 
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")  # git-check-ref-format rules 3–5, 8, 10
+
+
+def check_branch(branch: str | None, *, flag: str = "--branch") -> None:
+    """Refuse a branch name that git, and so the Hub, would refuse (the rules of ``git check-ref-format
+    --branch``), or one of the Hub's own ``refs/`` names, before any work is done or anything is sent.
+    ``None`` (the repo's default branch) passes."""
+    if branch is None:
+        return
+    fix = f"pass {flag} with a plain name such as 'staging' or 'v2' (letters, digits, '-', '_', '.', '/')"
+    parts = branch.split("/") if isinstance(branch, str) else [""]
+    if (not isinstance(branch, str) or not branch or branch == "@" or branch.startswith("-")
+            or _REF_FORBIDDEN.search(branch) or branch.endswith(".") or "" in parts
+            or any(p.startswith(".") or p.endswith(".lock") for p in parts)):
+        raise HubError(f"branch {branch!r} is not a name git accepts (no spaces, '..', '~^:?*[\\', '@{{', "
+                       f"empty or dot-led parts, '.lock' endings, a leading '-'); {fix}")
+    if branch.startswith("refs/"):
+        raise HubError(f"branch {branch!r} names one of the Hub's own refs (pull requests, conversions), which a "
+                       f"push does not create; {fix}")
+
+
 def check_write_access(repo_id: str, *, token: str | None = None, endpoint: str | None = None,
                        flag: str = "--repo-id") -> str:
     """Fail now, with the fix in the message, if ``repo_id`` cannot be pushed to. Returns the user name.
@@ -145,9 +166,11 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
     """
     bundle_dir = Path(bundle_dir)
     bundle = Bundle.load(bundle_dir)  # verify the manifest before anything is created remotely
-    check_repo_id(repo_id)  # a repo id to fix is not a push to retry: no "push it again" line for it
+    check_repo_id(repo_id)  # a repo id or branch to fix is not a push to retry: no "push it again" line for it
+    check_branch(branch)
     again = shlex.join(["jewelrec-push", "--bundle", str(bundle_dir), "--repo-id", repo_id,
-                        *(["--branch", branch] if branch else []), *(["--private"] if private else [])])
+                        *(["--branch", branch] if branch else []), *(["--private"] if private else []),
+                        *(["--message", commit_message] if commit_message else [])])
     kept = f"the bundle at {bundle_dir} is complete and kept — push it again once that is fixed: {again}"
     message = commit_message or (f"jewelrec bundle: {bundle.n_items} items, {bundle.n_clusters} styles "
                                  f"({bundle.config.get('clustering', {}).get('method', 'n/a')})")
