@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from jewelrec.evaluation.models.registry import ModelSpec
 from tests.conftest import write_eval_config
 from training.evaluate import main
 
@@ -98,7 +99,15 @@ SWEEP = {"run_mode": "sweep", "models": [{"name": "ease", "type": "ease", "param
     ({**SWEEP, "sweep": {"metric": "diversity@12"}}, "'diversity@12' is not computed (diversity needs bundle:)"),
     ({**SWEEP, "sweep": {"metirc": "map@12"}}, "sweep block has unknown keys ['metirc']; allowed keys are"),
     ({"metrics": []}, "metrics: [] computes nothing"),
-    ({"metrics": ["diversity"]}, "metrics: diversity needs bundle:"),
+    ({"metrics": ["diversity"]}, "metrics: lists diversity, which needs item embeddings: set bundle:"),
+    ({"metrics": ["map", "diversity"]}, "metrics: lists diversity, which needs item embeddings: set bundle:"),
+    ({**SWEEP, "models": [{"name": "als", "type": "als", "params": {"factors": [8, 16, 32, 64, 128],
+                                                                   "regularization": [0.01, 0.03, 0.1, 0.3, 1],
+                                                                   "iterations": [5, 10, 15, 20, 30, 50],
+                                                                   "alpha": [1, 2, 5, 10, 20]}}]},
+     "model 'als' sweeps 750 trials (alpha × factors × iterations × regularization = 5 × 5 × 6 × 5), over "
+     "sweep.max_trials: 200"),
+    ({**SWEEP, "sweep": {"max_trials": 0}}, "sweep.max_trials must be a whole number ≥ 1"),
 ])
 def test_sweep_and_metric_settings_stop_the_run_before_the_log_is_read(tmp_path, capsys, change, message):
     config = {"data": {"path": str(tmp_path / "MISSING.csv")}, "models": [{"type": "als"}], **change}
@@ -106,6 +115,16 @@ def test_sweep_and_metric_settings_stop_the_run_before_the_log_is_read(tmp_path,
     err = capsys.readouterr().err
     assert message in err and "MISSING" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_a_large_grid_runs_once_max_trials_allows_it():
+    from jewelrec.evaluation.eval_config import EvalConfig
+
+    grid = {"factors": [8, 16, 32, 64, 128], "regularization": [0.01, 0.03, 0.1, 0.3, 1], "iterations": [5, 10, 15]}
+    models = [ModelSpec(name="als", type="als", params=grid)]
+    with pytest.raises(ValueError, match="sweeps 75 trials .* over sweep.max_trials: 50"):
+        EvalConfig(data={"synthetic": SMALL}, models=list(models), run_mode="sweep", sweep={"max_trials": 50}).validate()
+    EvalConfig(data={"synthetic": SMALL}, models=list(models), run_mode="sweep", sweep={"max_trials": 75}).validate()
 
 
 def test_what_a_bundle_makes_computable_is_accepted():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from jewelrec.evaluation.tracking import TRACKERS
 TOP_KEYS = {"name", "run_mode", "data", "split", "k", "metrics", "filter_seen", "max_eval_users", "seed", "bundle",
             "tracker", "project", "sweep", "models"}  # fmt: skip
 DATA_EXAMPLE = "data: {path: FILE.csv} (or {preset: hm, path: ...}, or {synthetic: {n_users: 500}})"
-SWEEP_KEYS = {"metric", "select_on"}
+SWEEP_KEYS = {"metric", "select_on", "max_trials"}
+MAX_TRIALS = 200  # per swept model: a grid beyond this is more often a typo'd list than a plan (sweep.max_trials)
 # data.synthetic option → (accepts the value, what a good value is), from planted_arrays / planted_embeddings
 SYNTHETIC_RULES = {
     "n_users": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1 (shoppers)"),
@@ -79,6 +81,10 @@ class EvalConfig:
             raw["models"] = [ModelSpec.from_dict(m) for m in raw["models"]]
             raw["split"] = SplitConfig.from_dict(raw.get("split"))
             raw["sweep"] = raw.get("sweep") or {}
+            if isinstance(raw.get("metrics"), list) and "diversity" in raw["metrics"] and not raw.get("bundle"):
+                # asked for by name, so not skipped quietly (as it is when metrics: is left out)
+                raise ValueError("metrics: lists diversity, which needs item embeddings: set bundle: (a bundle "
+                                 "directory, or bundle: synthetic with data: {synthetic: ...}) or drop diversity")
             config = cls(**raw)
             config.validate()
         except (TypeError, ValueError) as err:
@@ -118,6 +124,7 @@ class EvalConfig:
                              "user rated; set filter_seen: true (the default) to evaluate them")
         for i, spec in enumerate(self.models):  # every model's settings, before any log is read
             _no_empty_lists(i, spec)
+            self._check_grid_size(spec)
             check_spec(spec, sweep=self.run_mode == "sweep")
         if not any(m.type == "popularity" and not m.params and not m.rerank for m in self.models):
             self.models.insert(0, ModelSpec(name=_free_name("popularity", names), type="popularity"))
@@ -140,11 +147,26 @@ class EvalConfig:
         check_keys(self.sweep, SWEEP_KEYS, "sweep block")
         if self.sweep.get("select_on", "validation") not in ("validation", "test"):
             raise ValueError("sweep.select_on must be 'validation' or 'test'")
+        _whole("sweep.max_trials", self.max_trials, 1, f"(the most trials one swept model may run; default "
+                                                       f"{MAX_TRIALS})")
         # the sweep ranks its trials by this metric, so one that is never computed would drop the swept model
         if self.run_mode == "sweep" and self.sweep_metric not in self.computed_metrics:
             hint = " (diversity needs bundle:)" if self.sweep_metric.startswith("diversity@") and not self.bundle else ""
             raise ValueError(f"sweep.metric {self.sweep_metric!r} is not computed{hint}; use one of "
                              f"{self.computed_metrics} (the metrics: list at k: {self.k})")
+
+    def _check_grid_size(self, spec: ModelSpec) -> None:
+        """A grid is the product of its lists: refuse one over ``sweep.max_trials`` before a trial is trained."""
+        lists = {k: len(v) for k, v in spec.flat_params().items() if isinstance(v, list)}
+        trials = math.prod(lists.values())
+        if self.run_mode == "sweep" and trials > self.max_trials:
+            raise ValueError(f"model {spec.name!r} sweeps {trials} trials ({' × '.join(lists)} = "
+                             f"{' × '.join(map(str, lists.values()))}), over sweep.max_trials: {self.max_trials}; "
+                             "shorten its lists, or raise sweep.max_trials if that many trials are meant")
+
+    @property
+    def max_trials(self) -> int:
+        return self.sweep.get("max_trials", MAX_TRIALS)
 
     @property
     def star_models(self) -> list[ModelSpec]:
