@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -168,6 +169,19 @@ def test_a_parquet_timestamp_column_is_used_as_it_is(tmp_path, time_format):
                                                           "time_format": time_format}))
     np.testing.assert_array_equal(np.sort(log.times), [1598918400, 1599048000])
 
+
+
+def test_digit_dates_a_csv_reads_as_numbers_are_parsed_by_their_format(tmp_path):
+    """20200901 under %Y%m%d is read from its digits (pandas 4 would take a number with a format as an epoch; 3
+    warns), also when a gap makes the column float."""
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,t\na,x,20200901\nb,y,20200902\nc,z,\n")
+    config = {"path": str(path), "columns": {"time": "t"}, "time_format": "%Y%m%d", "on_bad_time": "drop"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # FutureWarning / Pandas4Warning included
+        log = load_interactions(InteractionsConfig.from_dict(config))
+    np.testing.assert_array_equal(np.sort(log.times), [1598918400, 1599004800])
+    assert log.dropped == {"unparseable time": 1}
 
 
 def test_time_hints_name_the_right_fix(tmp_path):
