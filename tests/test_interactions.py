@@ -171,6 +171,13 @@ def test_a_parquet_timestamp_column_is_used_as_it_is(tmp_path, time_format):
 
 
 
+def test_an_unknown_preset_is_refused_however_the_config_is_built(tmp_path):
+    for build in (lambda: InteractionsConfig.from_dict({"path": "log.csv", "preset": "H&M"}),
+                  lambda: InteractionsConfig(path="log.csv", preset="H&M")):
+        with pytest.raises(ValueError, match="unknown data preset 'H&M'; use 'hm', 'space-ratings' or leave it out"):
+            build()
+
+
 def test_digit_dates_a_csv_reads_as_numbers_are_parsed_by_their_format(tmp_path):
     """20200901 under %Y%m%d is read from its digits (pandas 4 would take a number with a format as an epoch; 3
     warns), also when a gap makes the column float."""

@@ -47,7 +47,7 @@ class InteractionsConfig:
     """Where a log lives and how its columns map onto user / item / time / weight / rating."""
 
     path: str
-    preset: str | None = None  # "hm" | "space-ratings" | None (use the fields below as given)
+    preset: str | None = None  # "hm" | "space-ratings" | None; from_dict fills the fields below from it
     format: str = "auto"  # "csv" | "parquet" | "sqlite" | "auto" (by file suffix; .tsv means tab)
     sep: str = ","  # delimiter of text files
     header: bool = True  # False: the file has no header row and `names` lists its columns
@@ -89,6 +89,7 @@ class InteractionsConfig:
             self.path = os.fspath(self.path)
         if not isinstance(self.path, str) or not self.path:
             raise ValueError(f"data.path must be a file path (string), got {self.path!r}")
+        _preset_defaults(self.preset)  # an unknown preset is refused however the config was built
         for key, allowed in CHOICES.items():
             value = getattr(self, key)
             if value not in allowed:
