@@ -142,10 +142,14 @@ def choose_k(space: np.ndarray, k_range: tuple[int, int] = DEFAULT_K_RANGE, seed
         ks.append(k)
         scores.append(silhouette(space, model.labels_, seed))
         inertias.append(float(model.inertia_))
+    if not np.isfinite(scores).any():  # KMeans found one cluster at every k: nothing tells the items apart
+        raise ValueError(f"every k in {ks[0]}..{ks[-1]} leaves the {len(space)} items in one cluster: their "
+                         "embeddings are (nearly) all the same — check that the pictures differ, or pass "
+                         "--clusters N to split them anyway")
     best = ks[int(np.nanargmax(scores))]
     return {"ks": ks, "silhouette": scores, "inertia": inertias, "chosen": best,
             "elbow": elbow_k(ks, inertias),
-            "reason": f"k={best} has the highest silhouette ({max(scores):.3f}) over k={ks[0]}..{ks[-1]}"}
+            "reason": f"k={best} has the highest silhouette ({np.nanmax(scores):.3f}) over k={ks[0]}..{ks[-1]}"}
 
 
 def _resolve_k(space: np.ndarray, n_clusters: int | str, k_range: tuple[int, int],

@@ -12,7 +12,6 @@ DEPICT's training curves per loss term, and the metrics as bars.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from tqdm.auto import tqdm
 
-from jewelrec import plotting
+from jewelrec import jsonio, plotting
 from jewelrec.clustering.methods import (
     DEFAULT_K_RANGE,
     METHODS,
@@ -239,7 +238,7 @@ def write_report(report: ComparisonReport, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "comparison.json", out / "comparison.csv", out / "comparison.md"]
-    written[0].write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
+    jsonio.write(written[0], report.to_dict(), default=None)
     report.to_frame().to_csv(written[1], index=False, float_format="%.6g")
     written[2].write_text("# Clustering methods compared\n\n" + report.to_markdown())
     written.append(plotting.plot_method_maps(

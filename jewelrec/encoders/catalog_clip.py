@@ -12,7 +12,6 @@ of the same classes. A fine-tuned pretrained CLIP is saved as a whole ``CLIPMode
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from jewelrec import jsonio
 from jewelrec.devices import pick_device
 from jewelrec.encoders.base import (
     ImageLike,
@@ -144,9 +144,8 @@ class CatalogClipEncoder:
         self.text.save_pretrained(directory / "text")
         self.tokenizer.save_pretrained(directory)
         self.processor.save_pretrained(directory)
-        (directory / "config.json").write_text(json.dumps(self.describe(), indent=2, sort_keys=True) + "\n")
-        (directory / "training.json").write_text(json.dumps({"history": self.history_, **self.training_},
-                                                            indent=2, sort_keys=True, default=str) + "\n")
+        jsonio.write(directory / "config.json", self.describe(), default=None)
+        jsonio.write(directory / "training.json", {"history": self.history_, **self.training_})
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, device: str | None = None) -> CatalogClipEncoder:

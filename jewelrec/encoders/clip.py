@@ -7,7 +7,6 @@ catalog's own labels when no CLIP weights are available. ``choose_encoder`` impl
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from jewelrec import jsonio
 from jewelrec.defaults import DEFAULT_CLIP
 from jewelrec.devices import pick_device
 from jewelrec.encoders.base import (
@@ -136,10 +136,9 @@ class ClipEncoder:
             self.tokenizer.save_pretrained(directory)
             self.processor.save_pretrained(directory)
             history = {k: v for k, v in self.finetuned_.items() if k != "history"}
-            (directory / "training.json").write_text(json.dumps({**history, "history": self.finetuned_["history"]},
-                                                                indent=2, sort_keys=True, default=str) + "\n")
+            jsonio.write(directory / "training.json", {**history, "history": self.finetuned_["history"]})
             return
-        (directory / "config.json").write_text(json.dumps(self.describe(), indent=2, sort_keys=True) + "\n")
+        jsonio.write(directory / "config.json", self.describe(), default=None)
 
 
 def clip_available(model: str, revision: str | None = None) -> tuple[bool, str]:

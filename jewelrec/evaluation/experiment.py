@@ -12,7 +12,6 @@ shipped recommender on the log's raw stars (:mod:`jewelrec.evaluation.models.shi
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -25,7 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from jewelrec import plotting
+from jewelrec import jsonio, plotting
 from jewelrec.evaluation.eval_config import TOP_KEYS, EvalConfig, synthetic_options  # noqa: F401  (importable here)
 from jewelrec.evaluation.interactions import InteractionLog, InteractionsConfig, load_interactions, log_summary
 from jewelrec.evaluation.metrics import evaluate_ranking
@@ -290,16 +289,16 @@ def _versions() -> dict[str, str]:
 
 def _write_outputs(out, config, results, infos, trials, data_report, tracker_info, started) -> None:
     mark_results_dir(out)
-    (out / "results.json").write_text(json.dumps(results, indent=2))  # config order: baseline first
+    jsonio.write(out / "results.json", results, sort_keys=False)  # config order: baseline first
     rows = [{"model": m, **v, "fit_seconds": infos[m]["fit_seconds"], "recommend_seconds": infos[m]["recommend_seconds"]}
             for m, v in results.items()]  # fmt: skip
     pd.DataFrame(rows).to_csv(out / "results.csv", index=False)
-    (out / "data_report.json").write_text(json.dumps(data_report, indent=2, sort_keys=True, default=str))
+    jsonio.write(out / "data_report.json", data_report)
     plots = [plotting.plot_eval_metrics(results, out / "metrics.png"), plotting.plot_lift(results, out / "lift.png")]
     if trials:
         pd.DataFrame(trials).to_csv(out / "sweep.csv", index=False)
         best = {t["model"]: infos[t["model"]]["params"] for t in trials if t["best"]}
-        (out / "best_params.json").write_text(json.dumps(best, indent=2, sort_keys=True, default=str))
+        jsonio.write(out / "best_params.json", best)
         plots.append(plotting.plot_sweep(trials, config.sweep_metric, out / "sweep.png"))
     config_dict = asdict(config)
     computed = {m.split("@")[0] for values in results.values() for m in values}
@@ -310,7 +309,7 @@ def _write_outputs(out, config, results, infos, trials, data_report, tracker_inf
         "models": infos, "sweep_selected_on": data_name(config) if trials else None, "tracker": tracker_info, "skipped_metrics": skipped,
         "versions": _versions(), "plots": [str(p.name) for p in plots if p is not None],
     }  # fmt: skip
-    (out / "run.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+    jsonio.write(out / "run.json", record)
     written = ["results.json", "results.csv", "data_report.json", "run.json", *record["plots"]]
     remove_stale_outputs(out, [*written, *(["sweep.csv", "best_params.json"] if trials else [])])
 

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from safetensors.numpy import load_file, save_file
 
 import jewelrec
+from jewelrec import jsonio
 from jewelrec.serving.bundle_content import thumbnail_problem, unit_rows
 from jewelrec.serving.bundle_files import (  # noqa: F401 (re-exported: their home before bundle_files)
     ALLOWED_PATTERNS,
@@ -283,7 +284,7 @@ def all_finite(array: np.ndarray) -> bool:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
+    jsonio.write(path, payload, default=_json_default)  # strict: an undefined metric (NaN) is null
 
 
 def _json_default(value: Any) -> Any:

@@ -7,6 +7,7 @@ Rendered from ``config.json`` alone (no arrays are read), so training.fit writes
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,13 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 INDEXED_METRICS = ("silhouette", "silhouette_embedding", "nmi", "ari", "accuracy")
 # The cluster overview shown in the card, best first; the first one the report holds is used.
 OVERVIEW_IMAGES = ("style_map.png", "cluster_overview.png", "cluster_sizes.png")
+
+
+
+def _number(value: Any) -> bool:
+    """A metric the card can state: a finite number (an undefined one — NaN, or null in config.json — is left out,
+    as the Hub's model-index refuses NaN)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _hub_dataset(source: str) -> str | None:
@@ -57,7 +65,7 @@ def card_data(config: dict[str, Any]) -> ModelCardData:
                           dataset_revision=dataset.get("revision") or None,
                           metric_type=name, metric_name=name.replace("_", " "),
                           metric_value=round(float(metrics[name]), 4))
-               for name in INDEXED_METRICS if isinstance(metrics.get(name), (int, float))]
+               for name in INDEXED_METRICS if _number(metrics.get(name))]
     return ModelCardData(
         library_name="jewelrec",
         tags=["jewelrec", "recommender", "image-clustering", "feature-extraction", "safetensors",
@@ -91,8 +99,7 @@ def render_card(config: dict[str, Any], *, repo_id: str | None = None) -> str:
     names = clustering.get("cluster_names", [])
     skipped = dataset.get("skipped") or {}
     front = card_data(config).to_yaml()
-    metric_rows = "\n".join(f"| {k} | {float(v):.4f} |" for k, v in sorted(metrics.items())
-                            if isinstance(v, (int, float)) and not isinstance(v, bool))
+    metric_rows = "\n".join(f"| {k} | {float(v):.4f} |" for k, v in sorted(metrics.items()) if _number(v))
     image = overview_image(config)
     overview = (f"## Cluster overview\n\n![cluster overview: every item placed on the 2-d style map, coloured by "
                 f"style]({image})\n" if image else "")
