@@ -38,6 +38,25 @@ def test_columns_and_templates_name_what_is_missing():
     assert build_captions(_items(), template="{metal} {category}").variants[0][0] == "rose gold ring"
 
 
+@pytest.mark.parametrize("template, message", [
+    ("{} ring", r"has \{\}, which names no column; write column names in braces"),
+    ("{0} ring", r"has \{0\}, which names no column"),
+    ("{metal.upper}", r"has \{metal.upper\}, which names no column"),
+    ("{metal[0]}", r"has \{metal\[0\]\}, which names no column"),
+    ("{metal ring", r"is not a format string \(expected '\}' before end of string\).*double a brace"),
+    ("metal}", r"is not a format string \(Single '\}'"),
+    ("{metal:d}", r"cannot be filled with a row's text \(Unknown format code 'd'.*without a format spec"),
+])
+def test_a_template_str_format_cannot_fill_is_refused_with_the_fix(template, message):
+    """These were IndexError / AttributeError tracebacks, or Python's bare words, from the middle of a fit."""
+    with pytest.raises(ValueError, match=message):
+        build_captions(_items(), template=template)
+
+
+def test_a_template_may_keep_braces_and_use_conversions():
+    assert build_captions(_items(), template="{{new}} {metal:>4} {category!s}").variants[0][0] == "{new} rose gold ring"
+
+
 def test_a_catalog_without_text_says_so():
     with pytest.raises(ValueError, match="no text to caption the pictures with"):
         build_captions(pd.DataFrame({"item_id": ["a", "b"], "price": [1.0, 2.0]}))

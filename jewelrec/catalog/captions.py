@@ -10,6 +10,8 @@ whose caption comes out empty are marked, not dropped, so the caller counts them
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +50,29 @@ def text_columns(items: pd.DataFrame) -> list[str]:
     return free + [c for c in attribute_columns(items) if c not in free]
 
 
+def check_template(template: str, columns: list[str], available: list[str]) -> None:
+    """Refuse a caption template that ``str.format`` over a row could not fill, naming the fix: it takes
+    ``{column}`` names only (no ``{}``, ``{0}``, ``{col.attr}`` or ``{col[0]}``), with balanced braces."""
+    how = f"write column names in braces, e.g. '{{metal}} {{category}}' (its columns are {available})"
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as err:  # "Single '}' encountered", "expected '}' before end of string"
+        raise ValueError(f"caption template {template!r} is not a format string ({err}); {how}, and double a "
+                         "brace that is meant literally ({{ or }})") from None
+    for name in fields:
+        column = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if not column or column.isdigit() or column != name:
+            raise ValueError(f"caption template {template!r} has {{{name}}}, which names no column; {how}")
+        if column not in columns:
+            raise ValueError(f"caption template {template!r} names column {column!r}, which the catalog lacks; "
+                             f"its columns are {available}")
+    try:
+        template.format(**{c: "" for c in columns})  # what is left: a format spec text cannot take ({metal:d})
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"caption template {template!r} cannot be filled with a row's text ({err}); {how}, "
+                         "without a format spec such as ':d'") from None
+
+
 def build_captions(items: pd.DataFrame, *, columns: Sequence[str] | None = None,
                    template: str | None = None) -> Captions:
     """Caption variants per item (see the module docstring). Raises ValueError naming the columns when
@@ -61,11 +86,7 @@ def build_captions(items: pd.DataFrame, *, columns: Sequence[str] | None = None,
     else:
         used = text_columns(items)
     if template is not None:
-        try:
-            template.format(**{c: "" for c in items.columns})
-        except KeyError as err:
-            raise ValueError(f"caption template {template!r} names column {err.args[0]!r}, which the catalog "
-                             f"lacks; its columns are {available}") from None
+        check_template(template, list(items.columns), available)
     if not used and template is None:
         raise ValueError(f"no text to caption the pictures with: the catalog has no name/title/description or "
                          f"attribute column (columns: {available}); pass --caption-columns or use another encoder")
