@@ -94,6 +94,32 @@ def test_imagefolder_labels_and_stable_hash_ids(tmp_path):
     assert load_catalog(tmp_path).item_ids == catalog.item_ids
 
 
+def test_a_picture_beside_the_class_folders_is_named_not_left_to_drop_every_label(tmp_path):
+    """`datasets` reads folder names as labels only when all images sit at one depth: one stray photo at the top
+    dropped every label, and the fit then scored its styles against the file names."""
+    for label in ("ring", "necklace"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "photos" / label / f"{i}.jpg").write_bytes(jpeg((40 * i, 100, 100)))
+    (tmp_path / "photos" / "cover.jpg").write_bytes(jpeg())
+    with pytest.raises(ValueError, match=r"has 1 image\(s\) directly in it \(e.g. 'cover.jpg'\) beside 6 in deeper "
+                                         r"class folders.*move those images into a class folder"):
+        load_catalog(tmp_path / "photos")
+    (tmp_path / "photos" / "cover.jpg").unlink()
+    assert sorted(load_catalog(tmp_path / "photos").metadata()["label"].unique()) == ["necklace", "ring"]
+    flat = tmp_path / "flat"  # one depth, no classes: nothing to lose
+    flat.mkdir()
+    for i in range(3):
+        (flat / f"{i}.jpg").write_bytes(jpeg((40 * i, 10, 10)))
+    assert len(load_catalog(flat)) == 3
+
+
+def test_an_absolute_glob_finds_its_parquet_files(tmp_path):
+    write_parquet(tmp_path / "a.parquet", {"image": [{"bytes": jpeg(), "path": None}], "category": ["ring"]})
+    write_parquet(tmp_path / "b.parquet", {"image": [{"bytes": png(), "path": None}], "category": ["ring"]})
+    assert len(load_catalog(f"{tmp_path}/*.parquet")) == 2
+
+
 def test_imagefolder_items_are_named_by_their_files_and_show_their_label(tmp_path):
     """#15: an image folder has no names; its items read "gold band 02" (the file), not "img-18c4…", and the
     Space's cards say the folder's label."""

@@ -125,6 +125,13 @@ def test_out_is_never_a_folder_jewelrec_did_not_write(tmp_path, capsys, sample_b
     for out in (photos, photos / "bundle"):
         assert main(["--dataset", str(photos), "--out", str(out)]) == 2
         assert "overlaps the dataset" in capsys.readouterr().err
+    (photos / "cat.parquet").write_bytes(b"")
+    for pattern in (f"{photos}/*.parquet", "*.parquet"):  # a glob: the folders of the files it matches
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(photos)
+            assert main(["--dataset", pattern, "--out", str(photos / "bundle")]) == 2
+        assert "overlaps the dataset" in capsys.readouterr().err
+    assert not (photos / "bundle").exists()
     assert (photos / "rings" / "a.jpg").is_file()
     bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
     (bundle / "notes.txt").write_text("mine")

@@ -8,6 +8,7 @@ truncated JPEG (which Pillow's ``verify()`` accepts) is caught.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import math
@@ -290,7 +291,7 @@ def locate_source(source: str, *, sample_items: int = 720, seed: int = 0) -> Sou
         raise ValueError(f"folder {source!r} holds neither parquet files nor images "
                          f"({', '.join(IMAGE_SUFFIXES)})")
     if any(ch in source for ch in "*?") or source.endswith(".parquet") or source.startswith((".", "/", "~")):
-        matches = sorted(Path().glob(source)) if not source.startswith("/") else []
+        matches = sorted(Path(m) for m in glob.glob(str(Path(source).expanduser())) if Path(m).is_file())
         if matches:
             return SourceLocation("parquet", source, matches, matches[0].parent, source)
         raise ValueError(f"no such file or folder {source!r}; give 'sample', a local image folder, "
@@ -307,7 +308,10 @@ def open_source(location: SourceLocation, *, revision: str | None = None,
     if location.kind == "parquet":
         return _load_parquet(location.files)
     if location.kind == "imagefolder":
-        return datasets.load_dataset("imagefolder", data_dir=str(location.base_dir), split="train")
+        dataset = datasets.load_dataset("imagefolder", data_dir=str(location.base_dir), split="train")
+        if "label" not in dataset.features:
+            check_class_folders(location.base_dir)
+        return dataset
     try:
         return datasets.load_dataset(location.source, revision=revision, split=split)
     except ValueError as err:  # unknown split and similar
@@ -316,6 +320,33 @@ def open_source(location: SourceLocation, *, revision: str | None = None,
         raise ValueError(f"could not load Hub dataset {location.source!r} (revision {revision or 'main'}): "
                          f"{type(err).__name__}: {err}. Check the id and your network / HF_TOKEN, or use "
                          "--dataset sample or a local folder") from None
+
+
+def check_class_folders(base_dir: Path) -> None:
+    """Refuse an image folder whose class folders ``datasets`` ignored: it takes the folder names as labels only
+    when every image sits at the same depth, so one stray picture beside the class folders dropped every label
+    (and the catalog's styles were then scored against its file names). A folder with a metadata file is left
+    as ``datasets`` reads it (its columns are the metadata)."""
+    from datasets.packaged_modules.imagefolder.imagefolder import ImageFolder
+
+    if any((base_dir / name).exists() for name in ImageFolder.METADATA_FILENAMES):
+        return
+    by_depth: dict[int, list[Path]] = {}
+    for path in sorted(base_dir.rglob("*")):
+        relative = path.relative_to(base_dir)
+        if path.suffix.lower() in ImageFolder.EXTENSIONS and path.is_file() and \
+                not any(part.startswith((".", "__")) for part in relative.parts):
+            by_depth.setdefault(len(relative.parts), []).append(relative)
+    if len(by_depth) < 2 or max(by_depth) < 2:
+        return  # a flat folder, or one depth: no folder labels to lose
+    depth = min(by_depth)
+    stray = by_depth[depth]
+    where = "directly in it" if depth == 1 else f"{depth - 1} folder(s) deep"
+    deeper = sum(len(v) for d, v in by_depth.items() if d != depth)
+    raise ValueError(f"image folder {str(base_dir)!r} has {len(stray)} image(s) {where} (e.g. "
+                     f"{str(stray[0])!r}) beside {deeper} in deeper class folders; its folder names become labels "
+                     "only when every image sits at the same depth: move those images into a class folder (or out "
+                     "of the dataset folder)")
 
 
 def _open_source(source: str, *, revision: str | None, split: str, sample_items: int,

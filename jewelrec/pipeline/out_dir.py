@@ -8,6 +8,7 @@ else may own), and a finished bundle whose swap fails is kept, and its place nam
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -63,12 +64,11 @@ def check_out_dir(out: Path, dataset: str | None) -> None:
     if inside is not None:  # the bundle would then hold files its manifest does not list, and no longer load
         raise ValueError(f"--out {out} lies inside the bundle {inside}, which would then hold files it did not write "
                          f"and no longer load; pick an --out beside it (e.g. {inside.parent / (inside.name + '-v2')})")
-    source = Path(dataset or "sample").expanduser()
-    if dataset not in (None, "sample") and source.exists():
-        root = (source if source.is_dir() else source.parent).resolve()
+    for root in _dataset_folders(dataset):
         if out.resolve() == root or out.resolve().is_relative_to(root) or root.is_relative_to(out.resolve()):
             raise ValueError(f"--out {out} overlaps the dataset {dataset}; writing the bundle there would replace "
-                             "the source pictures — pick an --out outside the dataset folder")
+                             "the source pictures (or join the catalog the next fit reads) — pick an --out outside "
+                             "the dataset folder")
     if out.is_dir() and any(out.iterdir()):
         is_bundle, extra = _is_bundle_dir(out)
         if not is_bundle:
@@ -78,6 +78,17 @@ def check_out_dir(out: Path, dataset: str | None) -> None:
         if extra:
             raise ValueError(f"--out {out} is a bundle but also holds files it did not write ({extra[:5]}); move "
                              "them out of the way or pick another --out — replacing the bundle would delete them")
+
+
+def _dataset_folders(dataset: str | None) -> set[Path]:
+    """The folders ``--dataset`` reads from: the folder itself, a file's folder, or every folder a glob's files lie
+    in (``catalog/*.parquet``); none for the sample, a Hub id or no dataset."""
+    if dataset in (None, "sample"):
+        return set()
+    source = Path(dataset).expanduser()
+    if source.exists():
+        return {(source if source.is_dir() else source.parent).resolve()}
+    return {Path(m).resolve().parent for m in glob.glob(str(source))}
 
 
 def make_staging(out: Path, kind: str = "") -> Path:
