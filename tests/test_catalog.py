@@ -114,6 +114,24 @@ def test_a_picture_beside_the_class_folders_is_named_not_left_to_drop_every_labe
     assert len(load_catalog(flat)) == 3
 
 
+def test_columns_named_like_the_catalogs_own_are_refused_or_dropped_when_they_are_pictures(tmp_path, caplog):
+    """A text column called 'image' beside a 'photo' image column crashed with a length error; a 'thumbnail' column
+    was silently overwritten by the bundle's thumbnails. A second picture column is dropped with a note."""
+    pictures = [{"bytes": jpeg((30 * i, 10, 10)), "path": None} for i in range(3)]
+    datasets.Dataset.from_dict({"photo": pictures, "image": ["front", "side", "top"], "category": ["r"] * 3}).cast_column(
+        "photo", datasets.Image()).to_parquet(str(tmp_path / "a.parquet"))
+    with pytest.raises(ValueError, match=r"column named 'image' beside its image column 'photo'.*rename it in the "
+                                         r"dataset \(e.g. to 'image_info'\), or pass --image-column image"):
+        load_catalog(tmp_path / "a.parquet", image_column="photo")
+    write_parquet(tmp_path / "a.parquet", {"image": pictures, "thumbnail": ["s.jpg"] * 3, "category": ["r"] * 3})
+    with pytest.raises(ValueError, match=r"column named 'thumbnail'"):
+        load_catalog(tmp_path / "a.parquet")
+    write_parquet(tmp_path / "a.parquet", {"image": pictures, "thumbnail": pictures, "category": ["r"] * 3})
+    catalog = load_catalog(tmp_path / "a.parquet")
+    assert "thumbnail" not in catalog.metadata().columns and len(catalog) == 3
+    assert "['thumbnail'] hold pictures beside the image column 'image' and are not kept" in caplog.text
+
+
 def test_an_absolute_glob_finds_its_parquet_files(tmp_path):
     write_parquet(tmp_path / "a.parquet", {"image": [{"bytes": jpeg(), "path": None}], "category": ["ring"]})
     write_parquet(tmp_path / "b.parquet", {"image": [{"bytes": png(), "path": None}], "category": ["ring"]})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import io
+import logging
 import math
 import warnings
 from collections import Counter
@@ -36,6 +37,8 @@ from jewelrec.encoders.base import upright
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})  # MPO: a phone's JPEG + extras
 # Pillow's own bomb limit (~89 Mpx) is far above any product photo; a tenth of it still allows 9000x1000.
 MAX_PIXELS = 40_000_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -212,6 +215,15 @@ class RowRules:
                                   **{c: _plain_feature(self.source_features[c]) for c in self.meta_columns}})
 
 
+RESERVED_COLUMNS = ("image", "thumbnail")  # what the catalog and the bundle's items.parquet store themselves
+
+
+def _holds_pictures(feature: Any) -> bool:
+    """An Image feature, raw bytes, or the ``{"bytes", "path"}`` struct an Image column is stored as."""
+    return (isinstance(feature, datasets.Image) or getattr(feature, "dtype", None) in ("binary", "large_binary")
+            or (isinstance(feature, dict) and "bytes" in feature))
+
+
 def row_rules(dataset: datasets.Dataset, label: str, base_dir: Path | None, *, image_column: str | None = None,
               id_column: str | None = None, allow_external_paths: bool = False) -> RowRules:
     """The :class:`RowRules` of a non-empty source ``dataset`` (only its features and first rows are read).
@@ -236,6 +248,17 @@ def row_rules(dataset: datasets.Dataset, label: str, base_dir: Path | None, *, i
                          f"holds ids (columns are {list(dataset.column_names)})")
     id_column = id_column or next((c for c in ID_CANDIDATES if c in dataset.column_names), None)
     meta_columns = [c for c in dataset.column_names if c not in (image_column, id_column, "item_id")]
+    pictures = [c for c in meta_columns if c in RESERVED_COLUMNS and _holds_pictures(dataset.features[c])]
+    if pictures:  # a second picture column (a source's own thumbnails): the catalog makes its own from the image
+        log.warning("dataset %r: column(s) %s hold pictures beside the image column %r and are not kept (the "
+                    "bundle makes its own thumbnails)", label, pictures, image_column)
+        meta_columns = [c for c in meta_columns if c not in pictures]
+    taken = [c for c in meta_columns if c in RESERVED_COLUMNS]
+    if taken:  # they would collide with the catalog's own columns: a cryptic length error, or thumbnails overwritten
+        raise ValueError(f"dataset {label!r} has a column named {taken[0]!r} beside its image column "
+                         f"{image_column!r}; the catalog keeps {list(RESERVED_COLUMNS)} for its own picture bytes "
+                         f"and thumbnails, so that column's values would be lost: rename it in the dataset (e.g. "
+                         f"to {taken[0] + '_info'!r}), or pass --image-column {taken[0]} if it holds the pictures")
     return RowRules(image_column=image_column, id_column=id_column, meta_columns=meta_columns,
                     source_features=dataset.features,
                     # a catalog without names (an image folder) is named by its files: "gold_band-02.jpg" → "gold band 02"
