@@ -274,3 +274,21 @@ def test_the_summary_counts_new_items_by_style_name(sample_bundle_dir, tmp_path,
     assert set(by_style) <= set(names) and sum(by_style.values()) == 4
     line = next(line for line in capsys.readouterr().out.splitlines() if "new items by style" in line)
     assert line.endswith(f"new items by style: {by_style}") and all(name in line for name in by_style)
+
+
+def test_columns_of_different_types_on_the_two_sides_are_joined_as_text(tmp_path):
+    """Timestamps in the bundle and 'yesterday' in the new rows, lists against text: pyarrow refused them when the
+    updated bundle was written — after the new items were read and encoded."""
+    from jewelrec.pipeline.update import _join_items
+
+    kept = pd.DataFrame({"item_id": ["a", "b"], "when": pd.to_datetime(["2024-01-01", None]),
+                         "tags": [["gold", "ring"], ["silver"]], "price": [1.5, 2.0], "thumbnail": [b"x", b"y"]})
+    new = pd.DataFrame({"item_id": ["c"], "when": ["yesterday"], "tags": ["plain"], "price": [3.0]})
+    joined = _join_items(kept, new, [b"z"])
+    when = joined["when"].tolist()
+    assert when[0] == "2024-01-01 00:00:00" and pd.isna(when[1]) and when[2] == "yesterday"  # missing stays missing
+    assert joined["tags"].tolist() == ["['gold', 'ring']", "['silver']", "plain"]
+    assert joined["price"].tolist() == [1.5, 2.0, 3.0]  # one type on both sides: left as it is
+    joined.to_parquet(tmp_path / "items.parquet")  # what Bundle.save does with it
+    same = _join_items(kept, kept.drop(columns="thumbnail").assign(item_id=["c", "d"]), [b"z", b"w"])
+    assert pd.api.types.is_datetime64_any_dtype(same["when"]) and same["tags"].iloc[3] == ["silver"]

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from jewelrec import plotting
 from jewelrec.catalog import load_catalog
@@ -206,9 +207,22 @@ def _join_items(kept: pd.DataFrame, new: pd.DataFrame, thumbnails: list[bytes]) 
         if len(set(numeric)) > 1:
             log.info("column %r holds numbers on one side of the update and text on the other; stored as text",
                      column)
-            kept[column] = kept[column].map(lambda v: None if pd.isna(v) else str(v))
-            new[column] = new[column].map(lambda v: None if pd.isna(v) else str(v))
-    return pd.concat([kept, new], ignore_index=True)
+            kept[column], new[column] = _as_text(kept[column]), _as_text(new[column])
+    joined = pd.concat([kept, new], ignore_index=True)
+    for column in joined.columns.drop("thumbnail", errors="ignore"):
+        try:  # one parquet type must hold both sides: timestamps and text, lists and text, structs of two shapes
+            pa.array(joined[column], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            log.info("column %r holds values of different types on the two sides of the update; stored as text",
+                     column)
+            joined[column] = _as_text(joined[column])
+    return joined
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Each value as its text (lists and mappings as written), missing ones as None."""
+    return column.map(lambda v: None if v is None or (np.ndim(v) == 0 and pd.isna(v)) else str(
+        v.tolist() if isinstance(v, np.ndarray) else v))
 
 
 def measure_drift(bundle: Bundle, assigner: Assigner, nearest: np.ndarray, keep: np.ndarray, *, n_added: int,
