@@ -132,6 +132,23 @@ def test_columns_named_like_the_catalogs_own_are_refused_or_dropped_when_they_ar
     assert "['thumbnail'] hold pictures beside the image column 'image' and are not kept" in caplog.text
 
 
+def test_parquet_files_with_different_columns_are_named(tmp_path, sample_bundle_dir):
+    """`datasets` stopped with a CastError traceback; a bundle kept inside the dataset folder (its items.parquet
+    read as part of the catalog) is the usual cause, and is said so."""
+    import shutil
+
+    write_parquet(tmp_path / "a.parquet", {"image": [{"bytes": jpeg(), "path": None}], "category": ["ring"]})
+    write_parquet(tmp_path / "b.parquet", {"image": [{"bytes": png(), "path": None}], "category": ["ring"],
+                                           "price": [3.0]})
+    with pytest.raises(ValueError, match=r"different columns: .*b.parquet adds \['price'\] against .*a.parquet; give "
+                                         r"every file the same columns"):
+        load_catalog(tmp_path)
+    (tmp_path / "b.parquet").unlink()
+    shutil.copytree(sample_bundle_dir, tmp_path / "old-bundle")
+    with pytest.raises(ValueError, match=r"belongs to the jewelrec bundle .*old-bundle: keep bundles outside"):
+        load_catalog(tmp_path)
+
+
 def test_an_absolute_glob_finds_its_parquet_files(tmp_path):
     write_parquet(tmp_path / "a.parquet", {"image": [{"bytes": jpeg(), "path": None}], "category": ["ring"]})
     write_parquet(tmp_path / "b.parquet", {"image": [{"bytes": png(), "path": None}], "category": ["ring"]})

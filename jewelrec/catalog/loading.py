@@ -386,6 +386,7 @@ def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
 
     paths = list(paths)
     n_rows, columns = 0, []
+    first: tuple[Path, Any] | None = None
     for path in paths:
         try:
             metadata = pq.read_metadata(path)
@@ -393,12 +394,30 @@ def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
             raise ValueError(f"{path} is not a readable parquet file ({err}); point --dataset at parquet files, "
                              "an image folder or a Hub dataset") from None
         n_rows += metadata.num_rows
-        columns = columns or metadata.schema.to_arrow_schema().names
+        schema = metadata.schema.to_arrow_schema()
+        columns = columns or schema.names
+        if first is None:
+            first = (path, schema)
+        elif set(schema.names) != set(first[1].names):  # `datasets` would stop with a CastError traceback
+            extra, missing = sorted(set(schema.names) - set(first[1].names)), sorted(set(first[1].names) - set(schema.names))
+            raise ValueError(f"the parquet files of this catalog have different columns: {path} "
+                             + (f"adds {extra} " if extra else "") + (f"lacks {missing} " if missing else "")
+                             + f"against {first[0]}; give every file the same columns, or point --dataset at one "
+                             "file or a glob of the ones that match" + _bundle_hint(path))
     if n_rows == 0:
         shown = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files from {paths[0]}"
         raise ValueError(f"dataset {shown} is empty: its parquet holds 0 rows (columns {columns}); point "
                          "--dataset at a catalog with images")
     return datasets.load_dataset("parquet", data_files=[str(p) for p in paths], split="train")
+
+
+def _bundle_hint(path: Path) -> str:
+    """' (… is a jewelrec bundle's)' when ``path`` lies in a bundle folder kept inside the dataset folder."""
+    for folder in path.parents:
+        config = folder / "config.json"
+        if config.is_file() and (folder / "embeddings.safetensors").is_file():
+            return f" ({path} belongs to the jewelrec bundle {folder}: keep bundles outside the dataset folder)"
+    return ""
 
 
 def _path_roots(base_dir: Path | None) -> list[Path]:
