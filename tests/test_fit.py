@@ -312,3 +312,32 @@ def test_compare_never_overwrites_report_files_it_did_not_write(sample_bundle_di
     err = capsys.readouterr().err
     assert f"--compare-methods writes {tmp_path / 'fitted-comparison'}, which holds ['comparison.csv']" in err
     assert not out.exists() and (tmp_path / "fitted-comparison" / "comparison.csv").read_text() == "my own spreadsheet"
+
+
+@pytest.mark.parametrize("n_items, flags, message", [
+    (2, [], "2 items are too few to choose among 3..16 clusters (each style needs items of its own); a catalog "
+            "needs at least 3 items to cluster; add items"),
+    (3, [], "pass --clusters 2 (or fewer), or lower --k-min to 2"),
+    (5, ["--k-min", "6", "--k-max", "8"], "5 items are too few to choose among 6..8 clusters"),
+])
+def test_a_catalog_too_small_for_auto_is_refused_before_encoding(tmp_path, capsys, n_items, flags, message):
+    """It was refused only after the encoder had trained, as 'need an (n, d) array with n >= 3' or a caption
+    error."""
+    import io
+
+    import datasets
+    from PIL import Image
+
+    def picture(i):
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), (40 * i, 90, 200 - 30 * i)).save(buf, format="PNG")
+        return {"bytes": buf.getvalue(), "path": None}
+
+    (tmp_path / "cat").mkdir()
+    datasets.Dataset.from_dict({"image": [picture(i) for i in range(n_items)], "name": ["gold ring"] * n_items}
+                               ).cast_column("image", datasets.Image()).to_parquet(str(tmp_path / "cat" / "c.parquet"))
+    out = tmp_path / "bundle"
+    assert main(["--dataset", str(tmp_path / "cat" / "c.parquet"), "--encoder", "catalog-clip", "--out", str(out),
+                 *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "catalog CLIP" not in err and not out.exists()  # before the encoder trained

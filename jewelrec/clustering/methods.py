@@ -104,8 +104,10 @@ def _k_sweep(n_items: int, k_range: tuple[int, int]) -> range:
     """The ks ``"auto"`` tries on n_items rows: ``k_range`` (inclusive) within 2..n_items-1."""
     k_min, k_max = max(k_range[0], 2), min(k_range[1], n_items - 1)
     if k_max < k_min:
-        raise ValueError(f"{n_items} items are too few to choose among {k_range[0]}..{k_range[1]} "
-                         "clusters; pass --clusters N with N < number of items")
+        fix = (f"pass --clusters {n_items - 1} (or fewer), or lower --k-min to {n_items - 1}" if n_items >= 3
+               else "a catalog needs at least 3 items to cluster; add items")
+        raise ValueError(f"{n_items} items are too few to choose among {k_range[0]}..{k_range[1]} clusters "
+                         f"(each style needs items of its own); {fix}")
     return range(k_min, k_max + 1)
 
 

@@ -12,12 +12,20 @@ from jewelrec.defaults import DEFAULT_CLIP
 MIN_CLUSTERS = 2  # one style is no clustering: every silhouette / NMI score needs at least two
 
 
-def check_cluster_count(clusters: str, n_items: int, skipped: dict[str, int] | None = None) -> None:
-    """Refuse a ``--clusters N`` the catalog cannot hold, as soon as its size is known (before any encoding).
+def check_cluster_count(clusters: str, n_items: int, skipped: dict[str, int] | None = None,
+                        k_range: tuple[int, int] = (3, 16)) -> None:
+    """Refuse a ``--clusters N`` (or an ``auto`` range) the catalog cannot hold, as soon as its size is known
+    (before any encoding).
 
-    ``clusters``: ``"auto"`` (always fine here: the k range is fitted to the catalog) or a whole number;
-    ``n_items``: the items kept; ``skipped``: rows dropped, by reason, for the message."""
+    ``clusters``: ``"auto"`` (tries ``k_range`` within 2..n_items-1) or a whole number; ``n_items``: the items
+    kept; ``skipped``: rows dropped, by reason, for the message."""
     if clusters == "auto":
+        from jewelrec.clustering.methods import check_n_clusters  # heavy (sklearn): only once a catalog is loaded
+
+        try:
+            check_n_clusters("auto", n_items, k_range)
+        except ValueError as err:
+            raise ValueError(f"{err}" + (f" (skipped: {skipped})" if skipped else "")) from None
         return
     k = int(clusters)
     dropped = f" (skipped: {skipped})" if skipped else ""

@@ -145,7 +145,8 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
         with connect(config.ray_address):
             with stage(timings, "load catalog"):
                 plan = plan_catalog(config)
-                check_cluster_count(config.clusters, plan.n_rows)  # the rows are an upper bound of the items kept
+                # the rows are an upper bound of the items kept
+                check_cluster_count(config.clusters, plan.n_rows, k_range=(config.k_min, config.k_max))
             with stage(timings, "encode"):
                 if _needs_training(config):
                     sample = training_catalog(plan, config)

@@ -179,7 +179,8 @@ def embed_locally(config: FitConfig, timings: dict[str, float]) -> Iterator[Embe
                                image_column=config.image_column, id_column=config.id_column,
                                limit=config.limit, sample_items=config.sample_items, seed=config.seed,
                                allow_external_paths=config.allow_external_paths)
-        check_cluster_count(config.clusters, len(catalog), catalog.skipped)  # before hours of encoding, not after
+        # before hours of encoding, not after
+        check_cluster_count(config.clusters, len(catalog), catalog.skipped, (config.k_min, config.k_max))
         meta = catalog.metadata()
         label_column = fit_label_column(config, meta)
         if config.caption_columns or config.caption_template:  # named columns: a missing one is an error now
@@ -204,7 +205,8 @@ def finish(config: FitConfig, embedded: EmbeddedCatalog, timings: dict[str, floa
     """Styles, search index, report and bundle from an engine's embeddings (then push / compare if asked)."""
     out = Path(config.out)
     embeddings, encoder, meta, label_column = embedded.embeddings, embedded.encoder, embedded.meta, embedded.label_column
-    check_cluster_count(config.clusters, len(embedded), embedded.skipped)  # engines that learn the count only now
+    # engines that learn the count only now
+    check_cluster_count(config.clusters, len(embedded), embedded.skipped, (config.k_min, config.k_max))
     with stage(timings, "cluster"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")  # umap + random_state
         # fitted on a seeded sample of FIT_SAMPLE rows when the catalog is larger, the rest assigned in batches
