@@ -284,6 +284,23 @@ def test_compare_out_inside_a_bundle_but_not_its_report_is_refused(sample_bundle
     assert "report/comparison.json" in Bundle.load(bundle).config["files"]
 
 
+def test_compare_out_in_another_bundle_is_refused(sample_bundle_dir, tmp_path, capsys):
+    """Only the compared bundle's report/ is re-sealed: another bundle (or the sample's comparison into a bundle)
+    would have been left holding files it does not list, and no longer load."""
+    import shutil
+
+    from training.compare import main as compare
+
+    other = shutil.copytree(sample_bundle_dir, tmp_path / "other")
+    for source in (str(sample_bundle_dir), "sample"):
+        for out in (other, other / "report", other / "eval"):
+            assert compare(["--embeddings-from", source, "--methods", "kmeans", "--clusters", "4", "--layout", "pca",
+                            "--out", str(out)]) == 2
+            assert f"is in the bundle {other.resolve()}, which would then hold files" in capsys.readouterr().err
+    Bundle.load(other)  # untouched
+    assert not list(other.rglob("comparison*"))
+
+
 def test_compare_never_overwrites_report_files_it_did_not_write(sample_bundle_dir, tmp_path, capsys):
     from training.compare import main as compare
 

@@ -67,3 +67,33 @@ def test_stale_outputs_are_removed_only_in_a_folder_jewelrec_owns(tmp_path):
     mark_results_dir(tmp_path)
     assert remove_stale_outputs(tmp_path, ["results.json"]) == ["sweep.csv"]
     assert sorted(os.listdir(tmp_path)) == [".jewelrec-results", "sweep.csv.bak"]
+
+
+def test_a_results_dir_in_a_bundle_or_read_only_is_refused_before_the_log_is_read(tmp_path, capsys, monkeypatch,
+                                                                                   sample_bundle_dir):
+    """Results written into a bundle left it holding files it does not list (it then refused to load); a folder
+    that cannot be written was found only after every model had trained."""
+    import errno
+    import shutil
+    import tempfile
+
+    from jewelrec.serving.bundle import Bundle
+
+    bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    config = write_eval_config(tmp_path, {"data": {"path": str(tmp_path / "MISSING.csv")}, "models": [{"type": "als"}]})
+    for out in (bundle, bundle / "eval", bundle / "report"):
+        assert main(["--config", config, "--results-dir", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"is in the jewelrec bundle {str(bundle.resolve())!r}" in err and "MISSING" not in err
+    Bundle.load(bundle)
+    assert main(["--config", config, "--results-dir", ""]) == 2
+    assert "--results-dir is empty" in capsys.readouterr().err
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    assert main(["--config", config, "--results-dir", str(tmp_path / "ro")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be written to: Read-only file system; give a folder this user can write" in err
+    assert "MISSING" not in err

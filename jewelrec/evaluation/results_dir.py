@@ -11,6 +11,7 @@ replaced. Files with other names are left alone either way.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,8 +35,16 @@ def _is_ours(out: Path) -> bool:
 def check_results_dir(results_dir: str | Path) -> Path:
     """The results dir, made if missing; a ValueError naming the path and the fix when it is a file, cannot be
     made, or holds files named like the outputs that jewelrec did not write."""
+    if not str(results_dir).strip():
+        raise ValueError("--results-dir is empty; give the folder the results go in (it is made)")
     out = Path(results_dir)
     where = f"--results-dir {str(out)!r}"
+    from jewelrec.pipeline.out_dir import enclosing_bundle
+
+    bundle = enclosing_bundle(out)
+    if bundle is not None:  # its manifest would not list the results, and the bundle would no longer load
+        raise ValueError(f"{where} is in the jewelrec bundle {str(bundle)!r}, which would then hold files it did not "
+                         f"write and no longer load; give a folder beside it (e.g. {str(bundle.parent / 'eval')!r})")
     if out.exists() and not out.is_dir():
         raise ValueError(f"{where} is a file, not a folder; give a new folder (it is made) or one an earlier "
                          "evaluation wrote")
@@ -43,6 +52,11 @@ def check_results_dir(results_dir: str | Path) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ValueError(f"{where} cannot be made: {err.strerror or err}; give a folder this user can write") from None
+    try:  # a read-only folder (or file system) must stop the run now, not after every model has trained
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as err:
+        raise ValueError(f"{where} cannot be written to: {err.strerror or err}; give a folder this user can "
+                         "write") from None
     if _is_ours(out):
         return out
     taken = sorted(name for name in (*OUTPUTS, MARKER) if (out / name).exists())

@@ -24,14 +24,23 @@ REPORT_NAMES = ("comparison.json", "comparison.csv", "comparison.md", "compariso
                 "comparison_metrics.png", "comparison_depict_training.png")
 
 
-def check_compare_out(out_dir: Path, where: str | None = None) -> None:
+def check_compare_out(out_dir: Path, where: str | None = None, bundle_dir: Path | None = None) -> None:
     """Refuse an ``--out`` where the report would overwrite files jewelrec did not write: a file as the folder, or
     a folder holding any report name (``comparison.csv`` …) without a ``comparison.json`` an earlier comparison
     wrote. A folder an earlier comparison (or a fit's report) wrote is written over; other files are left alone.
-    ``where``: how the messages name the folder (default ``--out DIR``)."""
+    ``where``: how the messages name the folder (default ``--out DIR``); ``bundle_dir``: the bundle being compared,
+    whose ``report/`` folder is the one place inside a bundle the report may go (it is re-sealed after)."""
     where = where or f"--out {out_dir}"
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{where} is a file; give a folder for the comparison report (it is made)")
+    from jewelrec.pipeline.out_dir import enclosing_bundle
+
+    bundle = enclosing_bundle(out_dir)
+    if bundle is not None and not (bundle_dir is not None and bundle == bundle_dir.resolve()
+                                   and out_dir.resolve() == (bundle / "report").resolve()):
+        raise ValueError(f"{where} is in the bundle {bundle}, which would then hold files its manifest does not list "
+                         "and no longer load; give a folder outside it"
+                         + (f" (or {bundle / 'report'} when comparing that bundle)" if bundle_dir is None else ""))
     taken = sorted(name for name in REPORT_NAMES if (out_dir / name).exists())
     if not taken:
         return
@@ -83,7 +92,7 @@ def compare_bundle(bundle_dir: str | Path, out_dir: str | Path, *, label_column:
         raise ValueError(f"--out {out_dir} lies inside the bundle {bundle_dir} but not in its report/ folder; the "
                          "bundle would hold files it may not and no longer load — pass --out "
                          f"{bundle_dir / 'report'} or a folder outside the bundle")
-    check_compare_out(out_dir)
+    check_compare_out(out_dir, bundle_dir=bundle_dir)
     recorded = (bundle.config.get("dataset") or {}).get("label_column")
     column = pick_label_column(bundle.items, label_column or "none", recorded)
     truth = bundle.items[column].to_numpy() if column else None

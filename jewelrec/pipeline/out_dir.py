@@ -38,6 +38,14 @@ def _bundle_config(path: Path) -> dict | None:
     return config if set(REQUIRED) <= set(config["files"]) else None
 
 
+def enclosing_bundle(path: Path, *, itself: bool = True) -> Path | None:
+    """The jewelrec bundle folder that ``path`` is (when ``itself``) or lies inside, else None. Writing a file
+    there leaves the bundle holding one its manifest does not list, which :meth:`Bundle.load` then refuses."""
+    path = path.resolve()
+    candidates = [path, *path.parents] if itself else list(path.parents)
+    return next((p for p in candidates if _bundle_config(p) is not None), None)
+
+
 def _is_bundle_dir(path: Path) -> tuple[bool, list[str]]:
     """(whether ``path`` holds a jewelrec bundle, the files in it the bundle's manifest does not list)."""
     config = _bundle_config(path)
@@ -60,7 +68,7 @@ def check_out_dir(out: Path, dataset: str | None) -> None:
         raise ValueError(f"--out {out} lies under {parent}, which is a file, not a folder; pick another --out")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out}: cannot write in {parent}; pick an --out in a folder you can write to")
-    inside = next((p for p in out.resolve().parents if _bundle_config(p) is not None), None)
+    inside = enclosing_bundle(out, itself=False)
     if inside is not None:  # the bundle would then hold files its manifest does not list, and no longer load
         raise ValueError(f"--out {out} lies inside the bundle {inside}, which would then hold files it did not write "
                          f"and no longer load; pick an --out beside it (e.g. {inside.parent / (inside.name + '-v2')})")
