@@ -6,7 +6,8 @@ training curves, style sizes), the clustering-method comparison, and the offline
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,17 @@ BASELINE_COLOR = "#9e9e9e"
 MODEL_COLOR = "#3b6ea8"
 
 
+def _literal_text(draw: Callable[..., Any]) -> Callable[..., Any]:
+    """Draw with user text (model, style and column names) as written: '$50 or $80' is a price, not TeX math,
+    which matplotlib's mathtext would parse — and fail on, losing the figure and the run's later outputs."""
+    @functools.wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> Any:
+        with plt.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
+
+
 def _save(fig: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,6 +43,7 @@ def _save(fig: plt.Figure, path: str | Path) -> Path:
     return path
 
 
+@_literal_text
 def plot_k_selection(selection: dict[str, Any], path: str | Path) -> Path:
     """Silhouette and inertia (elbow) against k, with the chosen k and the elbow marked."""
     fig, (ax_s, ax_i) = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -46,6 +59,7 @@ def plot_k_selection(selection: dict[str, Any], path: str | Path) -> Path:
     return _save(fig, path)
 
 
+@_literal_text
 def plot_style_map(coords: np.ndarray, labels: np.ndarray, names: Sequence[str], path: str | Path,
                    title: str = "Style map (UMAP 2-D)") -> Path:
     """Every item at its 2-D position (n, 2), coloured by cluster, with the style names in the legend."""
@@ -59,6 +73,7 @@ def plot_style_map(coords: np.ndarray, labels: np.ndarray, names: Sequence[str],
     return _save(fig, path)
 
 
+@_literal_text
 def plot_confusion(matrix: Sequence[Sequence[int]], names: Sequence[str], path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ConfusionMatrixDisplay(np.asarray(matrix), display_labels=list(names)).plot(ax=ax, colorbar=False,
@@ -67,6 +82,7 @@ def plot_confusion(matrix: Sequence[Sequence[int]], names: Sequence[str], path: 
     return _save(fig, path)
 
 
+@_literal_text
 def plot_training_curves(history: dict[str, list[float]], path: str | Path, title: str) -> Path:
     """One line per loss/metric series against epoch."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
@@ -78,6 +94,7 @@ def plot_training_curves(history: dict[str, list[float]], path: str | Path, titl
     return _save(fig, path)
 
 
+@_literal_text
 def plot_cluster_sizes(labels: np.ndarray, names: Sequence[str], path: str | Path) -> Path:
     counts = np.bincount(labels, minlength=len(names))
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1))
@@ -90,13 +107,15 @@ def plot_cluster_sizes(labels: np.ndarray, names: Sequence[str], path: str | Pat
 # --- offline evaluation ----------------------------------------------------------------------------------
 
 
+@_literal_text
 def plot_eval_metrics(results: dict[str, dict[str, float]], path: str | Path, baseline: str = "popularity") -> Path:
     """One panel per metric, one bar per model; the baseline is grey. ``results`` is {model: {metric: value}}."""
     models = list(results)
     metrics = sorted({m for values in results.values() for m in values}, key=_metric_order)
     cols = min(4, max(1, len(metrics)))
     rows = int(np.ceil(len(metrics) / cols)) if metrics else 1
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 0.35 * len(models) * rows + 1.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(5.0, 3.2 * cols), 0.35 * len(models) * rows + 1.6 * rows),
+                             squeeze=False)  # ≥ 5 in wide: the title fits above a single panel
     for ax, metric in zip(axes.ravel(), metrics):
         values = [results[m].get(metric, np.nan) for m in models]
         colors = [BASELINE_COLOR if m == baseline else MODEL_COLOR for m in models]
@@ -115,6 +134,7 @@ def plot_eval_metrics(results: dict[str, dict[str, float]], path: str | Path, ba
     return _save(fig, path)
 
 
+@_literal_text
 def plot_lift(results: dict[str, dict[str, float]], path: str | Path, baseline: str = "popularity") -> Path | None:
     """Relative change of every accuracy metric over the baseline, per model (a grouped bar chart)."""
     if baseline not in results:
@@ -137,6 +157,7 @@ def plot_lift(results: dict[str, dict[str, float]], path: str | Path, baseline: 
     return _save(fig, path)
 
 
+@_literal_text
 def plot_sweep(trials: list[dict], metric: str, path: str | Path) -> Path | None:
     """Validation ``metric`` of every sweep trial, one panel per model, best trial highlighted.
     ``trials`` rows: {"model": str, "params": str, metric: float, "best": bool}."""
@@ -163,6 +184,7 @@ def _metric_order(name: str) -> tuple[int, str]:
 # --- clustering methods compared -------------------------------------------------------------------------
 
 
+@_literal_text
 def plot_method_maps(coords: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], path: str | Path,
                      title: str) -> Path:
     """One panel per (title, labels (n,)) on the shared 2-D layout ``coords`` (n, 2)."""
@@ -175,6 +197,7 @@ def plot_method_maps(coords: np.ndarray, panels: Sequence[tuple[str, np.ndarray]
     return _save(fig, path)
 
 
+@_literal_text
 def plot_depict_curves(depict: dict[str, Any], path: str | Path) -> Path:
     """DEPICT's loss terms per epoch, one panel each; the dashed line ends VAE pre-training."""
     history, start = depict["history"], depict["n_pretrain_epochs"]
@@ -197,6 +220,7 @@ def plot_depict_curves(depict: dict[str, Any], path: str | Path) -> Path:
     return _save(fig, path)
 
 
+@_literal_text
 def plot_method_metrics(values: dict[str, dict[str, float]], path: str | Path) -> Path:
     """Grouped bars: one group per metric, one bar per method. ``values`` is {method: {metric: value}}."""
     methods = list(values)

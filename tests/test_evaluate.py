@@ -381,3 +381,15 @@ def test_a_random_split_without_repeat_users_names_the_cause(tmp_path, capsys, i
     assert f"no user of the {source} has two or more distinct items" in err
     assert "a user with a single interaction always stays in training" in err and "split.method: time" in err
     assert "the test split is empty" not in err
+
+
+def test_model_names_with_dollar_signs_are_drawn_as_written(tmp_path):
+    """matplotlib read '$\\foo$' in a model name as TeX and raised while the figures were drawn — after results.json
+    was replaced, so the folder held one run's results and the other's run.json."""
+    config = {"data": {"synthetic": {"n_users": 200, "n_items": 50, "n_groups": 4, "mean_interactions": 8,
+                                     "n_days": 20, "seed": 0}},
+              "models": [{"name": "$\\foo$", "type": "item_knn"}, {"name": "$50 or $80", "type": "ease"}]}
+    out = tmp_path / "results"
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    assert list(read_results(out)) == ["popularity", "$\\foo$", "$50 or $80"]
+    assert json.loads((out / "run.json").read_text())["plots"] == ["metrics.png", "lift.png"]

@@ -289,17 +289,19 @@ def _versions() -> dict[str, str]:
 
 def _write_outputs(out, config, results, infos, trials, data_report, tracker_info, started) -> None:
     mark_results_dir(out)
+    # the figures first: the step most likely to fail (odd names, fonts), before any earlier result is replaced
+    plots = [plotting.plot_eval_metrics(results, out / "metrics.png"), plotting.plot_lift(results, out / "lift.png")]
+    if trials:
+        plots.append(plotting.plot_sweep(trials, config.sweep_metric, out / "sweep.png"))
     jsonio.write(out / "results.json", results, sort_keys=False)  # config order: baseline first
     rows = [{"model": m, **v, "fit_seconds": infos[m]["fit_seconds"], "recommend_seconds": infos[m]["recommend_seconds"]}
             for m, v in results.items()]  # fmt: skip
     pd.DataFrame(rows).to_csv(out / "results.csv", index=False)
     jsonio.write(out / "data_report.json", data_report)
-    plots = [plotting.plot_eval_metrics(results, out / "metrics.png"), plotting.plot_lift(results, out / "lift.png")]
     if trials:
         pd.DataFrame(trials).to_csv(out / "sweep.csv", index=False)
         best = {t["model"]: infos[t["model"]]["params"] for t in trials if t["best"]}
         jsonio.write(out / "best_params.json", best)
-        plots.append(plotting.plot_sweep(trials, config.sweep_metric, out / "sweep.png"))
     config_dict = asdict(config)
     computed = {m.split("@")[0] for values in results.values() for m in values}
     skipped = {m: ("needs item embeddings: set bundle:" if m == "diversity" else "inputs missing")
