@@ -393,3 +393,26 @@ def test_model_names_with_dollar_signs_are_drawn_as_written(tmp_path):
     assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
     assert list(read_results(out)) == ["popularity", "$\\foo$", "$50 or $80"]
     assert json.loads((out / "run.json").read_text())["plots"] == ["metrics.png", "lift.png"]
+
+
+def test_a_bundle_sharing_no_item_with_the_log_is_refused_naming_both_id_styles(tmp_path, monkeypatch, capsys):
+    """visual / hybrid then scored exactly as popularity with no word, and the jewelrec model failed with a
+    ZeroDivisionError; a bundle covering under half of the interactions gets a note."""
+    arrays = planted_arrays(200, 60, n_groups=3, mean_interactions=10, seed=4)
+    frame = pd.DataFrame({"user_id": [f"u{u}" for u in arrays.users], "item_id": [f"zz-{i}" for i in arrays.items]})
+    frame.to_csv(tmp_path / "log.csv", index=False)
+    bundle_ids = [f"jw-{i:04d}" for i in range(60)]
+    fake = types.SimpleNamespace(item_ids=bundle_ids, embeddings=planted_embeddings(arrays.item_group),
+                                 labels=arrays.item_group.astype(np.int64))
+    bundle_module = types.ModuleType("jewelrec.serving.bundle")
+    bundle_module.Bundle = types.SimpleNamespace(load=lambda path: fake)
+    monkeypatch.setitem(sys.modules, "jewelrec.serving.bundle", bundle_module)
+    config = {"data": {"path": str(tmp_path / "log.csv")}, "bundle": str(tmp_path / "bundle"),
+              "split": {"method": "random", "test_fraction": 0.25}, "models": [{"type": "visual"}]}
+    out = tmp_path / "r"
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "none of the log's 60 items is in the bundle" in err and "'zz-" in err and "'jw-0000'" in err
+    fake.item_ids = [f"zz-{i}" if i < 12 else f"jw-{i:04d}" for i in range(60)]  # a fifth of the catalog
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    assert "of the log's interactions are with items in the bundle" in capsys.readouterr().err

@@ -85,6 +85,7 @@ def test_intra_list_diversity_hand_computed():
     assert M.intra_list_diversity(ranked, embeddings) == pytest.approx(2 / 3)
     # items without an embedding are left out of the pairs
     assert M.intra_list_diversity(ranked, embeddings, has_embedding=np.array([1, 1, 0], bool)) == pytest.approx(1.0)
+    assert np.isnan(M.intra_list_diversity(ranked, embeddings, has_embedding=np.array([0, 0, 1], bool)))
 
 
 def test_novelty_hand_computed():

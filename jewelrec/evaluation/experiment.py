@@ -15,6 +15,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,9 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
         content = synthetic_content
     elif config.bundle:
         content = load_bundle_content(config.bundle)
-    bundles = _star_model_bundles(config, log, content)
+    bundles = _star_model_bundles(config, log, content)  # the log's stars first: their error says more
+    if content is not None and config.bundle != "synthetic":
+        check_overlap(log, content.item_ids, config.bundle)
     split = make_split(log, config.split)
     ctx: dict[str, Any] = {"content": content, "item_ids": log.item_ids, "embeddings": None, "has_embedding": None,
                            "bundles": bundles}  # fmt: skip
@@ -236,7 +239,24 @@ def _star_model_bundles(config: EvalConfig, log: InteractionLog, content: ItemCo
         path = bundle_of(spec, config.bundle)
         if path not in bundles:
             bundles[path] = Bundle.load(path)
+            check_overlap(log, bundles[path].item_ids, path)
     return bundles
+
+
+def check_overlap(log: InteractionLog, bundle_item_ids: Sequence[str], bundle: str) -> None:
+    """Refuse a bundle that shares no item with the log (every score would be the fallback's, or a division by
+    zero), naming both id styles; note on stderr when it covers under half of the log's interactions."""
+    known = set(map(str, bundle_item_ids))
+    has = np.fromiter((str(i) in known for i in log.item_ids), bool, count=len(log.item_ids))  # (n_items,)
+    if not has.any():
+        raise ValueError(f"none of the log's {len(log.item_ids)} items is in the bundle {bundle!r} (log ids look "
+                         f"like {[str(i) for i in log.item_ids[:3]]}, the bundle's like "
+                         f"{[str(i) for i in list(bundle_item_ids)[:3]]}); use the bundle fitted on the catalog the "
+                         "log's items come from")
+    covered = float(has[log.items].mean()) if len(log.items) else 1.0
+    if covered < 0.5:
+        print(f"note: only {covered:.0%} of the log's interactions are with items in the bundle {bundle!r}; models "
+              "that need the bundle see only those (counts in data_report.json)", file=sys.stderr)
 
 
 def _validation_data(split: Split, config: EvalConfig) -> EvalData:

@@ -143,7 +143,8 @@ def intra_list_diversity(
     batch_size: int = 4096,
 ) -> float:
     """Mean pairwise ``1 - cosine`` within each list. ``embeddings`` (n_items, d) indexed by item id;
-    ``has_embedding`` (n_items,) marks rows that are real (others are skipped)."""
+    ``has_embedding`` (n_items,) marks rows that are real (others are skipped). NaN (null in results.json) when no
+    list holds two such items: not measurable, which 0.0 ("every list is one look") would misreport."""
     ranked = _as_ranked(ranked, None)
     n_items = embeddings.shape[0]
     unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)  # (n_items, d)
@@ -161,7 +162,7 @@ def intra_list_diversity(
         scored = n_pairs > 0
         total += float((1.0 - pair_cos[scored] / n_pairs[scored]).sum())
         lists += int(scored.sum())
-    return total / lists if lists else 0.0
+    return total / lists if lists else float("nan")
 
 
 def item_self_information(item_users: np.ndarray, n_users: int) -> np.ndarray:
