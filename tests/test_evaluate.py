@@ -416,3 +416,11 @@ def test_a_bundle_sharing_no_item_with_the_log_is_refused_naming_both_id_styles(
     fake.item_ids = [f"zz-{i}" if i < 12 else f"jw-{i:04d}" for i in range(60)]  # a fifth of the catalog
     assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
     assert "of the log's interactions are with items in the bundle" in capsys.readouterr().err
+
+
+def test_k_longer_than_the_catalog_is_refused_once_the_log_is_read(tmp_path, capsys):
+    """k: 1000000000 reached every model and failed each with a MemoryError (834 GiB)."""
+    config = {"data": {"synthetic": {"n_users": 200, "n_items": 50, "n_groups": 4, "mean_interactions": 8,
+                                     "n_days": 20, "seed": 0}}, "k": 1_000_000_000, "models": [{"type": "item_knn"}]}
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert "k: 1000000000 asks for longer lists than the log's 50 items; set k to at most 50" in capsys.readouterr().err

@@ -143,6 +143,9 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
     out = check_results_dir(results_dir)
     started = time.time()
     log, synthetic_content = load_log(config.data)
+    if config.k > log.n_items:  # a list longer than the catalog is padding (and at k: 1e9, a MemoryError)
+        raise ValueError(f"k: {config.k} asks for longer lists than the log's {log.n_items} items; set k to at most "
+                         f"{log.n_items} (H&M's is 12)")
     content = None
     if config.bundle == "synthetic":  # the planted log's own embeddings: a demo without a bundle
         if synthetic_content is None:
