@@ -39,6 +39,17 @@ def test_time_split_takes_last_calendar_days():
     assert report["test_start"].startswith(str(np.datetime64(DAY0 + 7 * SECONDS_PER_DAY, "s"))[:10])
 
 
+def test_a_test_window_cut_off_from_the_log_gets_a_note(capsys):
+    """One row dated 2099 made the test window that one row (every model 0.0) without a word."""
+    days = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    time_split(_log(list(range(10)), list(range(10)), days=days), 3)
+    assert capsys.readouterr().err == ""  # an ordinary log: no note
+    time_split(_log(list(range(10)), list(range(10)), days=[*days[:-1], 9 + 365 * 75]), 3)
+    err = capsys.readouterr().err
+    assert "holds 1 of 10 interactions and starts 27374 days after the latest one before it" in err
+    assert "check the newest times in the log" in err
+
+
 def test_time_split_errors():
     with pytest.raises(ValueError, match="no time column"):
         time_split(_log([0, 1], [0, 1]), 7)

@@ -16,7 +16,9 @@ as in the competition's scoring).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -78,6 +80,14 @@ def time_split(log: InteractionLog, test_days: int = 7, *, source: str = "log") 
             f"split.test_days={test_days} covers the whole {source} (it spans {span} day{'s' * (span != 1)}); lower "
             "test_days so some interactions remain for training"
         )
+    gap_days = (cutoff - int(log.times[~is_test].max())) / SECONDS_PER_DAY
+    if gap_days > max(4 * int(test_days), 28):  # the test window is cut off from the rest: a stray future time?
+        stamp = datetime.fromtimestamp(int(log.times.max()), UTC).strftime("%Y-%m-%d")
+        before_stamp = datetime.fromtimestamp(int(log.times[~is_test].max()), UTC).strftime("%Y-%m-%d")
+        print(f"note: the {source}'s test window (the last {test_days} day(s), up to {stamp}) holds "
+              f"{int(is_test.sum())} of {len(is_test)} interactions and starts {gap_days:.0f} days after the latest "
+              f"one before it ({before_stamp}); a time far in the future (a typo, a placeholder date) makes such a "
+              "window — check the newest times in the log", file=sys.stderr)
     train_dislikes = test_dislikes = None
     if log.dislikes is not None:
         before = log.dislikes.times < cutoff  # (n_dislikes,)
