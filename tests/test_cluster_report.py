@@ -148,3 +148,15 @@ def test_cli_errors_name_the_fix(tmp_path, capsys) -> None:
     assert "training.fit" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         compare.main(["--methods", "kmeans,dbscan"])
+    for flags, message in ((["--methods", "kmeans,dbscan"], "unknown methods ['dbscan']"),
+                           (["--clusters", "-3"], "argument --clusters: must be 'auto' or a whole number >= 2"),
+                           (["--clusters", "1"], "one style is no clustering"),
+                           (["--k-min", "10", "--k-max", "3"], "--k-min 10 is above --k-max 3"),
+                           (["--k-min", "0"], "argument --k-min: must be a whole number >= 2, got 0"),
+                           (["--seed", "-1"], "argument --seed: must be a whole number >= 0")):
+        with pytest.raises(SystemExit) as stopped:  # argparse's usage error, status 2 as in training.fit
+            compare.parse_config(flags)
+        assert stopped.value.code == 2 and message in capsys.readouterr().err, flags
+    assert compare.parse_config(["--clusters", "labels"]).clusters == "labels"
+    assert compare.parse_config(["--clusters", "auto"]).clusters == "auto"
+    assert compare.parse_config(["--clusters", "5"]).clusters == "5"

@@ -17,8 +17,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from jewelrec.cli.arguments import cluster_count, whole_number
 from jewelrec.defaults import CLUSTER_METHODS, ENCODERS
-from jewelrec.pipeline.config import CompareConfig
+from jewelrec.pipeline.config import MIN_CLUSTERS, CompareConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,24 +36,33 @@ def build_parser() -> argparse.ArgumentParser:
                         "present; 'none': no label metrics")
     p.add_argument("--methods", default=d.methods, help=f"comma-separated, from {list(CLUSTER_METHODS)}")
     p.add_argument("--layout", default=d.layout, choices=["umap", "pca"], help="2-D layout for the maps")
-    p.add_argument("--k-min", type=int, default=d.k_min, help="smallest k tried by --clusters auto")
-    p.add_argument("--k-max", type=int, default=d.k_max, help="largest k tried by --clusters auto")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed for every method")
-    p.add_argument("--sample-items", type=int, default=d.sample_items, help="sample catalog size (sample only)")
+    p.add_argument("--k-min", type=whole_number(MIN_CLUSTERS), default=d.k_min,
+                   help="smallest k tried by --clusters auto")
+    p.add_argument("--k-max", type=whole_number(MIN_CLUSTERS), default=d.k_max, help="largest k tried by --clusters auto")
+    p.add_argument("--seed", type=whole_number(0), default=d.seed, help="seed for every method")
+    p.add_argument("--sample-items", type=whole_number(1), default=d.sample_items,
+                   help="sample catalog size (sample only)")
     p.add_argument("--encoder", default=d.encoder, choices=ENCODERS,
                    help="encoder for the sample catalog, as in training.fit (sample only)")
-    p.add_argument("--cnn-epochs", type=int, default=d.cnn_epochs, help="CNN encoder epochs (sample only)")
+    p.add_argument("--cnn-epochs", type=whole_number(1), default=d.cnn_epochs, help="CNN encoder epochs (sample only)")
     p.add_argument("--device", default=d.device, help="torch device for the sample's encoder")
     return p
 
 
 def parse_config(argv: list[str] | None) -> CompareConfig:
-    config = CompareConfig(**vars(build_parser().parse_args(argv)))
-    if config.clusters not in (None, "auto", "labels") and not str(config.clusters).isdigit():
-        raise SystemExit(f"--clusters must be a whole number, 'auto' or 'labels', got {config.clusters!r}")
+    """Flags → :class:`CompareConfig`; a flag wrong on its face is argparse's usage error (status 2), as in fit."""
+    parser = build_parser()
+    config = CompareConfig(**vars(parser.parse_args(argv)))
+    if config.clusters not in (None, "labels"):
+        try:
+            config.clusters = cluster_count(str(config.clusters))
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"argument --clusters: {err} (or 'labels')")
+    if config.k_min > config.k_max:
+        parser.error(f"--k-min {config.k_min} is above --k-max {config.k_max}; --clusters auto tries k-min..k-max")
     unknown = [m for m in config.methods.split(",") if m not in CLUSTER_METHODS]
     if unknown:
-        raise SystemExit(f"--methods has unknown methods {unknown}; choose from {list(CLUSTER_METHODS)}")
+        parser.error(f"--methods has unknown methods {unknown}; choose from {list(CLUSTER_METHODS)}")
     return config
 
 
