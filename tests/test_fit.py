@@ -89,6 +89,7 @@ def test_failed_fit_keeps_the_existing_bundle(sample_bundle_dir, tmp_path, capsy
     (["--push"], "--push needs --repo-id"),
     (["--method", "dbscan"], "invalid choice: 'dbscan'"),
     (["--finetune", "--encoder", "cnn"], "--finetune fine-tunes a pretrained CLIP"),
+    (["--dataset", ""], "--dataset is empty"),
 ])
 def test_cli_argument_errors(flags, message, capsys):
     """A flag wrong on its face is argparse's usage error (status 2), before anything is loaded."""
@@ -331,15 +332,7 @@ def test_compare_never_overwrites_report_files_it_did_not_write(sample_bundle_di
     assert not out.exists() and (tmp_path / "fitted-comparison" / "comparison.csv").read_text() == "my own spreadsheet"
 
 
-@pytest.mark.parametrize("n_items, flags, message", [
-    (2, [], "2 items are too few to choose among 3..16 clusters (each style needs items of its own); a catalog "
-            "needs at least 3 items to cluster; add items"),
-    (3, [], "pass --clusters 2 (or fewer), or lower --k-min to 2"),
-    (5, ["--k-min", "6", "--k-max", "8"], "5 items are too few to choose among 6..8 clusters"),
-])
-def test_a_catalog_too_small_for_auto_is_refused_before_encoding(tmp_path, capsys, n_items, flags, message):
-    """It was refused only after the encoder had trained, as 'need an (n, d) array with n >= 3' or a caption
-    error."""
+def _tiny_parquet(folder: Path, n_items: int) -> Path:
     import io
 
     import datasets
@@ -350,11 +343,31 @@ def test_a_catalog_too_small_for_auto_is_refused_before_encoding(tmp_path, capsy
         Image.new("RGB", (32, 32), (40 * i, 90, 200 - 30 * i)).save(buf, format="PNG")
         return {"bytes": buf.getvalue(), "path": None}
 
-    (tmp_path / "cat").mkdir()
+    folder.mkdir()
     datasets.Dataset.from_dict({"image": [picture(i) for i in range(n_items)], "name": ["gold ring"] * n_items}
-                               ).cast_column("image", datasets.Image()).to_parquet(str(tmp_path / "cat" / "c.parquet"))
+                               ).cast_column("image", datasets.Image()).to_parquet(str(folder / "c.parquet"))
+    return folder / "c.parquet"
+
+
+def test_a_cnn_fit_without_a_label_column_is_one_error_line(tmp_path, capsys):
+    """It exited with status 1 and no 'error:' (a SystemExit), unlike every other input error (status 2)."""
+    dataset = _tiny_parquet(tmp_path / "cat", 6)
+    assert main(["--dataset", str(dataset), "--encoder", "cnn", "--clusters", "2", "--out", str(tmp_path / "b")]) == 2
+    assert "error: the CNN encoder needs a label column to learn from" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n_items, flags, message", [
+    (2, [], "2 items are too few to choose among 3..16 clusters (each style needs items of its own); a catalog "
+            "needs at least 3 items to cluster; add items"),
+    (3, [], "pass --clusters 2 (or fewer), or lower --k-min to 2"),
+    (5, ["--k-min", "6", "--k-max", "8"], "5 items are too few to choose among 6..8 clusters"),
+])
+def test_a_catalog_too_small_for_auto_is_refused_before_encoding(tmp_path, capsys, n_items, flags, message):
+    """It was refused only after the encoder had trained, as 'need an (n, d) array with n >= 3' or a caption
+    error."""
+    dataset = _tiny_parquet(tmp_path / "cat", n_items)
     out = tmp_path / "bundle"
-    assert main(["--dataset", str(tmp_path / "cat" / "c.parquet"), "--encoder", "catalog-clip", "--out", str(out),
+    assert main(["--dataset", str(dataset), "--encoder", "catalog-clip", "--out", str(out),
                  *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and "catalog CLIP" not in err and not out.exists()  # before the encoder trained

@@ -79,6 +79,8 @@ def parse_config(argv: list[str] | None) -> FitConfig:
     """Flags → :class:`FitConfig`; a flag that is wrong on its face ends here, as argparse's usage error (status 2)."""
     parser = build_parser()
     config = FitConfig(**vars(parser.parse_args(argv)))
+    if not config.dataset.strip():  # '' would read the current directory as an image folder
+        parser.error("--dataset is empty; give 'sample', an image folder, parquet file(s) or a Hub dataset id")
     if config.k_min > config.k_max:
         parser.error(f"--k-min {config.k_min} is above --k-max {config.k_max}; --clusters auto tries k-min..k-max")
     if config.finetune and config.encoder not in ("auto", "clip"):

@@ -73,7 +73,7 @@ def choose_encoder(config: FitConfig, catalog: Catalog, label_column: str | None
                                   batch_size=config.batch_size)
             return encoder, f"CLIP {config.model} (weights available)"
         if config.encoder == "clip" or config.finetune:
-            raise SystemExit(f"--encoder clip{' --finetune' if config.finetune else ''}, but {why_not}. Pass "
+            raise ValueError(f"--encoder clip{' --finetune' if config.finetune else ''}, but {why_not}. Pass "
                              "--model LOCAL_DIR, connect to the Hub, or use --encoder catalog-clip / cnn")
     if config.encoder in ("auto", "catalog-clip"):
         try:
@@ -96,7 +96,7 @@ def choose_encoder(config: FitConfig, catalog: Catalog, label_column: str | None
         why_not = f"{why_not}, and no catalog CLIP: {no_text}"
     reason = f"CNN trained on '{label_column}' because {why_not}"
     if label_column is None:
-        raise SystemExit("the CNN encoder needs a label column to learn from and none was found; pass "
+        raise ValueError("the CNN encoder needs a label column to learn from and none was found; pass "
                          "--label-column NAME, or make CLIP weights available (--model DIR)")
     from jewelrec.encoders.cnn import CnnEncoder
 
@@ -161,7 +161,7 @@ def run(config: FitConfig) -> dict[str, Any]:
         except ImportError as err:
             if (err.name or "").split(".")[0] != "ray":
                 raise
-            raise SystemExit(f"--engine ray needs Ray Data, which is not installed ({err}): "
+            raise ValueError(f"--engine ray needs Ray Data, which is not installed ({err}): "
                              "pip install 'jewelrec[train]' (or drop --engine ray for the single-process fit)") from None
     elif config.engine == "local":
         embed = embed_locally
