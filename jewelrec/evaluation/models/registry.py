@@ -6,7 +6,8 @@ A spec is one entry of ``models:``::
       type: hybrid              # popularity | item_knn | als | bpr | ease | visual | hybrid | jewelrec
       params: {weight: [0.2, 0.5]}       # constructor arguments; lists are swept in run_mode: sweep
       cf: {type: als, params: {factors: 64}}   # hybrid only: the collaborative half
-      rerank: {pool: 3, explore: 0.0}    # optional: "visually separated" re-ranking (needs a bundle)
+      rerank: {pool: 3, explore: 0.0}    # optional: "visually separated" re-ranking (needs a bundle);
+                                         # rerank: {} re-ranks with VisuallySeparated's defaults
 
 ``jewelrec`` (the shipped recommender on raw stars) takes ``params: {bundle: DIR}`` (default: the top-level
 ``bundle:``) plus any :class:`~jewelrec.serving.recommender.RecommenderConfig` field, e.g. ``dislike_weight``;
@@ -16,6 +17,7 @@ its k-anonymity threshold, default 5).
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +37,10 @@ from jewelrec.evaluation.models.visual import VisualContentModel
 CROWD_PARAMS = ("collaborative", "min_shoppers")  # jewelrec params that are not RecommenderConfig fields
 SPEC_KEYS = {"name", "type", "params", "cf", "rerank"}
 RERANK_KEYS = {"pool", "explore"}
+# what a rerank: block leaves out (all of it for rerank: {}) is VisuallySeparated's own default; the spec holds the
+# resolved block, so run.json and the sweep record what the re-ranking ran with
+RERANK_DEFAULTS = {key: inspect.signature(VisuallySeparated.__init__).parameters[key].default
+                   for key in sorted(RERANK_KEYS)}  # fmt: skip
 
 
 @dataclass
@@ -67,7 +73,11 @@ class ModelSpec:
     type: str
     params: dict[str, Any] = field(default_factory=dict)
     cf: dict[str, Any] | None = None
-    rerank: dict[str, Any] | None = None
+    rerank: dict[str, Any] | None = None  # None: no re-ranking; a mapping ({} too): re-ranked, over RERANK_DEFAULTS
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rerank, dict):
+            self.rerank = {**RERANK_DEFAULTS, **self.rerank}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ModelSpec:
@@ -82,15 +92,12 @@ class ModelSpec:
                                  f"settings ({block}: {{key: value, ...}}), got {raw[block]!r}")
         spec = cls(
             name=str(raw.get("name") or raw["type"]), type=raw["type"], params=dict(raw.get("params") or {}),
-            cf=dict(raw["cf"]) if raw.get("cf") else None, rerank=dict(raw["rerank"]) if raw.get("rerank") else None,
+            cf=dict(raw["cf"]) if raw.get("cf") else None,
+            rerank=None if raw.get("rerank") is None else dict(raw["rerank"]),  # {}: re-ranked with the defaults
         )  # fmt: skip
         if spec.type == "hybrid" and (not spec.cf or spec.cf.get("type") not in CF_MODELS):
             raise ValueError(f"hybrid model {spec.name!r} needs cf: {{type: one of {list(CF_MODELS)}, params: ...}}")
-        if spec.rerank is not None:
-            check_keys(spec.rerank, RERANK_KEYS, f"rerank of {spec.name!r}")
-            if spec.type in STAR_MODELS:
-                raise ValueError(f"model {spec.name!r}: the jewelrec model spreads its own list over styles; "
-                                 "drop rerank: (it re-ranks collaborative and visual models)")
+        _check_rerank(spec)
         return spec
 
     @property
@@ -113,6 +120,19 @@ class ModelSpec:
         return replace(self, params=params, cf=cf, rerank=rerank)
 
 
+def _check_rerank(spec: ModelSpec) -> None:
+    """A rerank: block is a mapping of VisuallySeparated settings, on a model that is not the shipped one."""
+    if spec.rerank is None:
+        return
+    if not isinstance(spec.rerank, dict):
+        raise ValueError(f"model {spec.name!r}: rerank: must be a mapping such as {{pool: 3}} ({{}} for the "
+                         f"defaults {RERANK_DEFAULTS}), got {spec.rerank!r}")
+    check_keys(spec.rerank, RERANK_KEYS, f"rerank of {spec.name!r}")
+    if spec.type in STAR_MODELS:
+        raise ValueError(f"model {spec.name!r}: the jewelrec model spreads its own list over styles; "
+                         "drop rerank: (it re-ranks collaborative and visual models)")
+
+
 def expand_grid(spec: ModelSpec) -> list[ModelSpec]:
     """All combinations of list-valued parameters (one spec if none is a list)."""
     flat = spec.flat_params()
@@ -131,10 +151,15 @@ def swept_keys(spec: ModelSpec) -> list[str]:
 
 def check_spec(spec: ModelSpec, *, sweep: bool) -> None:
     """Check ``spec``'s settings without any data or bundle (the config loader runs it for every model before a
-    log is read): known params with values their rules accept (:mod:`~jewelrec.evaluation.models.params`);
-    list-valued params only when ``sweep``."""
+    log is read): known params with values their rules accept (:mod:`~jewelrec.evaluation.models.params`; for the
+    jewelrec model, the RecommenderConfig of every grid candidate is built and checked, see
+    :func:`~jewelrec.evaluation.models.shipped.recommender_config`); list-valued params only when ``sweep``."""
     if not sweep and swept_keys(spec):
         raise ValueError(f"model {spec.name!r} lists values for {swept_keys(spec)}; use run_mode: sweep")
+    empty = [key for key in swept_keys(spec) if not spec.flat_params()[key]]
+    if empty:  # a grid with no candidate: nothing would be checked, nor run
+        raise ValueError(f"model {spec.name!r}: {empty[0]}: [] lists no values; give at least one")
+    _check_rerank(spec)
     if spec.type in STAR_MODELS:
         for candidate in expand_grid(spec):
             _jewelrec_settings(candidate)
@@ -212,8 +237,9 @@ def build_model(spec: ModelSpec, content: ItemContent | None, column_item_ids: n
             cf = CF_MODELS[spec.cf["type"]](**(spec.cf.get("params") or {}))
             model = HybridModel(cf=cf, visual=visual, **spec.params)
     if spec.rerank is not None:
+        rerank = {**RERANK_DEFAULTS, **spec.rerank}
         model = VisuallySeparated(
             model, content.item_ids, content.labels, column_item_ids=column_item_ids,
-            pool=int(spec.rerank.get("pool", 3)), explore=float(spec.rerank.get("explore", 0.0)),
+            pool=int(rerank["pool"]), explore=float(rerank["explore"]),
         )  # fmt: skip
     return model

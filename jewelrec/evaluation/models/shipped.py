@@ -18,8 +18,8 @@ on the same split, candidates and metrics as ALS / EASE / hybrid:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from numbers import Real
+import itertools
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,32 +29,77 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from jewelrec.evaluation.models.base import CFModel, as_user_items
+from jewelrec.evaluation.models.params import is_number, is_whole
 from jewelrec.evaluation.stars import StarRatings
 
 if TYPE_CHECKING:  # the serving stack (faiss, the bundle reader) loads only when this model is fitted
     from jewelrec.serving.bundle import Bundle
+    from jewelrec.serving.recommender import RecommenderConfig
 
 NO_STARS = ("the jewelrec model reads 1–5 star ratings, and this log has none: give data: a rating column "
             "(columns: {rating: stars}, or preset: space-ratings for the Space's ratings database); purchase logs "
             "cannot drive it")  # fmt: skip
 
 
-def check_settings(settings: Mapping[str, Any], label: str) -> None:
-    """``settings`` must name :class:`RecommenderConfig` fields with values (or swept lists) of their type."""
+# RecommenderConfig field → (accepts the value, what a good value is), read off how Recommender.recommend uses it;
+# RecommenderConfig itself checks nothing, so a bad value would otherwise fail (or be used) in the middle of a run.
+# tests/test_model_settings.py checks that every field has a rule.
+SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    # the weights of the score's terms; dislike_weight is subtracted, so every one pulls the way its name says at ≥ 0
+    "cluster_weight": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (0 = no style-affinity term)"),
+    "like_weight": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (0 = no closeness-to-liked term)"),
+    "dislike_weight": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (0 = no push away from dislikes)"),
+    "query_weight": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (0 = no taste-direction term)"),
+    # the ridge keeps the taste-direction solve well-posed for any ratings; ∞ turns it into NaN and empty lists
+    "query_ridge": (lambda v: is_number(v) and v > 0, "a finite number > 0"),
+    "whiten": (lambda v: v is None or (is_number(v) and v > 0), "a number > 0, or null (plain cosine)"),
+    "whiten_closeness": (lambda v: isinstance(v, bool), "true or false"),
+    "mmr_lambda": (lambda v: v is None or (is_number(v) and 0 <= v <= 1),
+                   "a number from 0 to 1 (1 = plain top k), or null (affinity slots alone)"),
+    "style_evidence": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0 (ratings above the user's centre)"),
+    "balance_band": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (0 = off)"),
+    "mmr_pool": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1 (MMR always takes at least 2k candidates)"),
+    "style_floor": (lambda v: is_number(v) and 0 <= v <= 1, "a number from 0 to 1 (a share of the best affinity)"),
+    # 0 pseudo-ratings divide 0 by 0 for every style the user rated nothing in: NaN affinities
+    "shrink": (lambda v: is_number(v) and v > 0, "a number > 0 (pseudo-ratings)"),
+    # 0 leaves the like/dislike terms without a piece: set like_weight / dislike_weight to 0 to drop them
+    "max_seeds": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1"),
+    "neighbours": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1 (ANN neighbours per seed)"),
+    "probe_seeds": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0 (0 = the taste direction's alone)"),
+    "central": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0 (central items per liked style)"),
+    "exhaustive_limit": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0 (0 = always score candidates only)"),
+    "exact_limit": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0 (0 = similar always through the IVF)"),
+    "soft_affinity": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def recommender_config(settings: Mapping[str, Any], label: str) -> RecommenderConfig:
+    """The :class:`RecommenderConfig` ``settings`` (field overrides, one value each) make, every field checked
+    against :data:`SETTING_RULES`: a ValueError naming the model, the field and what it takes."""
     from dataclasses import fields
 
     from jewelrec.config_keys import check_keys
     from jewelrec.serving.recommender import RecommenderConfig
 
     check_keys(settings, RecommenderConfig, f"model {label!r} params")
-    kinds = {f.name: f.type for f in fields(RecommenderConfig)}
-    for key, given in settings.items():
-        wants_bool = kinds[key] in (bool, "bool")
-        for value in given if isinstance(given, list) else [given]:  # a swept list: every value
-            ok = isinstance(value, bool) if wants_bool else isinstance(value, Real) and not isinstance(value, bool)
-            if not ok:
-                raise ValueError(f"model {label!r}: {key} must be {'true or false' if wants_bool else 'a number'}, "
-                                 f"got {value!r}")
+    config = RecommenderConfig(**settings)
+    for f in fields(config):
+        accepts, wanted = SETTING_RULES[f.name]
+        value = getattr(config, f.name)
+        if not accepts(value):
+            raise ValueError(f"model {label!r}: {f.name} must be {wanted}, got {value!r}")
+    return config
+
+
+def check_settings(settings: Mapping[str, Any], label: str) -> None:
+    """``settings`` must name :class:`RecommenderConfig` fields with values its rules accept; a list is a sweep,
+    and every config of the grid is built and checked."""
+    swept = [k for k, v in settings.items() if isinstance(v, list)]
+    for key in swept:
+        if not settings[key]:
+            raise ValueError(f"model {label!r}: {key}: [] lists no values; give at least one")
+    for values in itertools.product(*(settings[k] for k in swept)):
+        recommender_config({**settings, **dict(zip(swept, values))}, label)
 
 
 def check_star_range(stars: np.ndarray, label: str) -> None:
@@ -98,14 +143,14 @@ class JewelrecModel(CFModel):
 
     def _fit(self, user_items: sp.csr_matrix, days_ago: sp.csr_matrix | None) -> None:
         from jewelrec.serving.bundle import Bundle
-        from jewelrec.serving.recommender import Recommender, RecommenderConfig
+        from jewelrec.serving.recommender import Recommender
 
         stars = self.stars_
         if stars.matrix.shape[0] != user_items.shape[0] or stars.n_log_items != user_items.shape[1]:
             raise ValueError(f"stars cover {stars.matrix.shape[0]} users × {stars.n_log_items} log items but "
                              f"user_items is {user_items.shape}; build both from the same split")
         check_star_range(stars.matrix.data, "jewelrec")
-        check_settings(self.settings, "jewelrec")
+        config = recommender_config(self.settings, "jewelrec")
         bundle = Bundle.load(self.bundle) if isinstance(self.bundle, (str, Path)) else self.bundle
         row_of = pd.Index(bundle.item_ids).get_indexer(pd.Index(stars.item_ids.astype(str)))  # (n_cols,), -1: none
         in_bundle = row_of >= 0  # (n_cols,)
@@ -116,8 +161,7 @@ class JewelrecModel(CFModel):
         column_of_row = np.full(len(rows), -1, dtype=np.int64)  # (n_sub,) log column of each piece, -1: none
         log_cols = np.flatnonzero(in_bundle[: stars.n_log_items])
         column_of_row[position[row_of[log_cols]]] = log_cols
-        self.recommender_ = Recommender(sub, config=RecommenderConfig(**self.settings),
-                                        recommendable=column_of_row >= 0)
+        self.recommender_ = Recommender(sub, config=config, recommendable=column_of_row >= 0)
         self.column_of_ = {str(sub.item_ids[r]): int(c) for r, c in enumerate(column_of_row) if c >= 0}
         self.picker_ = self.recommender_
         if self.collaborative:
