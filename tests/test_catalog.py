@@ -149,6 +149,20 @@ def test_parquet_files_with_different_columns_are_named(tmp_path, sample_bundle_
         load_catalog(tmp_path)
 
 
+def test_a_metadata_file_that_leaves_pictures_out_says_so(tmp_path, caplog):
+    """metadata.csv listing 2 of 6 pictures made a 2-item catalog with nothing skipped; the folder labels it drops
+    went unmentioned."""
+    for label in ("ring", "necklace"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            (tmp_path / label / f"{i}.jpg").write_bytes(jpeg((40 * i, 100, 100)))
+    (tmp_path / "metadata.csv").write_text("file_name,category\nring/0.jpg,ring\nnecklace/0.jpg,necklace\n")
+    catalog = load_catalog(tmp_path)
+    assert len(catalog) == 2 and sorted(catalog.metadata()["category"]) == ["necklace", "ring"]
+    assert "metadata.csv lists 2 of its 6 pictures; the other 4 are not read" in caplog.text
+    assert "folder names are not labels" in caplog.text
+
+
 def test_an_absolute_glob_finds_its_parquet_files(tmp_path):
     write_parquet(tmp_path / "a.parquet", {"image": [{"bytes": jpeg(), "path": None}], "category": ["ring"]})
     write_parquet(tmp_path / "b.parquet", {"image": [{"bytes": png(), "path": None}], "category": ["ring"]})

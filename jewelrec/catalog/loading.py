@@ -333,7 +333,7 @@ def open_source(location: SourceLocation, *, revision: str | None = None,
     if location.kind == "imagefolder":
         dataset = datasets.load_dataset("imagefolder", data_dir=str(location.base_dir), split="train")
         if "label" not in dataset.features:
-            check_class_folders(location.base_dir)
+            check_class_folders(location.base_dir, len(dataset))
         return dataset
     try:
         return datasets.load_dataset(location.source, revision=revision, split=split)
@@ -345,21 +345,30 @@ def open_source(location: SourceLocation, *, revision: str | None = None,
                          "--dataset sample or a local folder") from None
 
 
-def check_class_folders(base_dir: Path) -> None:
+def check_class_folders(base_dir: Path, n_rows: int) -> None:
     """Refuse an image folder whose class folders ``datasets`` ignored: it takes the folder names as labels only
     when every image sits at the same depth, so one stray picture beside the class folders dropped every label
-    (and the catalog's styles were then scored against its file names). A folder with a metadata file is left
-    as ``datasets`` reads it (its columns are the metadata)."""
+    (and the catalog's styles were then scored against its file names). A folder with a metadata file is read as
+    ``datasets`` reads it (its columns are the metadata), with a log line when that file leaves pictures out of the
+    ``n_rows`` rows or makes the folder names no labels."""
     from datasets.packaged_modules.imagefolder.imagefolder import ImageFolder
 
-    if any((base_dir / name).exists() for name in ImageFolder.METADATA_FILENAMES):
-        return
     by_depth: dict[int, list[Path]] = {}
     for path in sorted(base_dir.rglob("*")):
         relative = path.relative_to(base_dir)
         if path.suffix.lower() in ImageFolder.EXTENSIONS and path.is_file() and \
                 not any(part.startswith((".", "__")) for part in relative.parts):
             by_depth.setdefault(len(relative.parts), []).append(relative)
+    metadata = [name for name in ImageFolder.METADATA_FILENAMES if (base_dir / name).exists()]
+    if metadata:  # the metadata file decides which pictures are rows, and its columns replace the folder labels
+        n_files = sum(len(v) for v in by_depth.values())
+        if n_rows < n_files:
+            log.warning("image folder %s: %s lists %d of its %d pictures; the other %d are not read (add them to "
+                        "it to include them)", base_dir, metadata[0], n_rows, n_files, n_files - n_rows)
+        if max(by_depth, default=1) >= 2:
+            log.warning("image folder %s: with %s beside them, folder names are not labels; give %s a label "
+                        "column (e.g. category) to keep them", base_dir, metadata[0], metadata[0])
+        return
     if len(by_depth) < 2 or max(by_depth) < 2:
         return  # a flat folder, or one depth: no folder labels to lose
     depth = min(by_depth)
