@@ -119,6 +119,26 @@ def test_the_crowd_brings_a_linked_unlike_looking_group_into_the_top_10(bundle, 
     assert sum(i in B for i, _, _ in more) >= len(from_b)
 
 
+def test_a_reason_never_says_loved_of_a_piece_the_shopper_disliked(bundle, recommender):
+    """Every crowd shopper loves A and B and dislikes C. A newcomer who dislikes C (or A) was told 'shoppers who
+    loved the <C> also loved this' — a disliked seed anti-correlated with a pick also pushes it up, but nobody in
+    the story loved that seed."""
+    a, b, c = A[0], B[0], A[4]
+    users, items, stars = [], [], []
+    for u in range(10):
+        for item, star in ((a, 5), (b, 5), (c, 1)):
+            users.append(f"crowd-{u}"), items.append(item), stars.append(star)
+    model = CollaborativeModel(bundle.item_ids).fit(items, users, stars)
+    blend = CrowdRecommender(recommender, lambda: model)
+    names = recommender.names
+    for ratings in ({c: 1}, {a: 1}, {c: 1, a: 2}):
+        disliked = [names[bundle.index_of(i)] for i in ratings]
+        for _, _, why in blend.recommend(ratings, 10):
+            assert not any(f"loved the {name} " in why for name in disliked), (ratings, why)
+    loved = blend.recommend({a: 5}, 10)  # a liked seed is still named
+    assert any(why == f"shoppers who loved the {names[bundle.index_of(a)]} also loved this" for _, _, why in loved)
+
+
 def test_a_failing_refresh_keeps_the_last_good_model(tmp_path, bundle):
     store = RatingStore(tmp_path / "r.db", known_items=set(bundle.item_ids))
     calls = {"n": 0}

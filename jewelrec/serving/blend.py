@@ -73,7 +73,8 @@ class CrowdRecommender:
                 continue
             cols, sims, raters = model.neighbours_of(seed)
             if len(cols):
-                parts.append((cols, confidence * sims, raters, np.full(len(cols), seed), abs(confidence)))
+                parts.append((cols, confidence * sims, raters, np.full(len(cols), seed), abs(confidence),
+                              confidence > 0))
         empty = np.zeros(0, dtype=np.int64)
         if not parts:
             return empty, np.zeros(0), np.zeros(0), empty
@@ -82,13 +83,18 @@ class CrowdRecommender:
         raters = np.concatenate([p[2] for p in parts]).astype(np.float64)
         seeds = np.concatenate([p[3] for p in parts]).astype(np.int64)
         weight = np.concatenate([np.full(len(p[0]), p[4]) for p in parts])
+        liked = np.concatenate([np.full(len(p[0]), p[5]) for p in parts])  # (l,) the shopper liked the seed
         rows, at = np.unique(cols, return_inverse=True)  # (m,)
         cf = np.bincount(at, contrib, len(rows)) / np.bincount(at, weight, len(rows))  # (m,)
         evidence = np.bincount(at, raters, len(rows))  # (m,)
-        best = np.full(len(rows), -1, dtype=np.int64)  # the seed that contributes most positively
-        order = np.lexsort((contrib, at))  # by candidate, strongest contribution last
+        # the seed a reason may name: one the shopper liked whose fans also rate the candidate up (a disliked seed
+        # anti-correlated with it also contributes positively, but "shoppers who loved <it>" would be false)
+        nameable = liked & (contrib > 0)  # (l,)
+        key = np.where(nameable, contrib, -np.inf)
+        best = np.full(len(rows), -1, dtype=np.int64)
+        order = np.lexsort((key, at))  # by candidate, strongest nameable contribution last
         last = np.r_[at[order][1:] != at[order][:-1], True]
-        best[at[order][last]] = np.where(contrib[order][last] > 0, seeds[order][last], -1)
+        best[at[order][last]] = np.where(nameable[order][last], seeds[order][last], -1)
         rated = np.isin(rows, [model.row_of(i) for i in ratings])
         rows, cf, evidence, best = rows[~rated], cf[~rated], evidence[~rated], best[~rated]
         top = float(np.abs(cf).max(initial=0.0))
@@ -119,8 +125,10 @@ class CrowdRecommender:
                 continue
             v, why = lookup.get(item, (floor, ""))
             blended = (1 - a) * v + a * row_cf
-            if item not in known or (a * row_cf > (1 - a) * max(v, 0.0) and row_cf > 0):
+            if row_cf > 0 and (item not in known or a * row_cf > (1 - a) * max(v, 0.0)):
                 why = self._reason(model, int(seed))
+            elif not why:  # the crowd rates it down: no "loved" reason, only that it was weighed
+                why = "shoppers who rate like you have rated this"
             crowd[item] = (float(blended), why, float(row_cf), item in known)
         scored = {item: (score, why) for item, score, why in visual}
         scored.update({item: (b, why) for item, (b, why, _, _) in crowd.items()})
@@ -135,6 +143,7 @@ class CrowdRecommender:
         return [(item, scored[item][0], scored[item][1]) for item in sorted(chosen, key=lambda i: -scored[i][0])]
 
     def _reason(self, model: CollaborativeModel, seed: int) -> str:
+        """Why a crowd pick: the piece the shopper liked whose fans love it, else the crowd in general."""
         if seed < 0:
             return "shoppers who rate like you loved this"
         name = self.recommender.names[self.recommender.bundle.index_of(model.item_ids[seed])]
