@@ -93,7 +93,7 @@ def test_bad_arguments(rec):
         rec.similar("nope")
     with pytest.raises(ValueError, match="positive integer"):
         rec.recommend({}, k=0)
-    with pytest.raises(ValueError, match="text tower"):
+    with pytest.raises(ValueError, match="needs the bundle's encoder, and this bundle has no encoder/ folder"):
         rec.search("gold ring")
 
 
@@ -374,3 +374,15 @@ def test_query_notes_say_which_words_a_search_left_out(tiny_clip_dir):
     assert pretrained.encoder.max_text_tokens == 77
     [note] = pretrained.query_notes("ring " * 100)
     assert "reads 75 tokens" in note and len(pretrained.search("ring " * 100, k=3)) == 3
+
+
+def test_search_loads_the_bundles_own_encoder_when_none_is_passed(tmp_path):
+    """The README's `Recommender(Bundle.load(dir)).search(...)` said 'needs a CLIP bundle … encoder (none)' of a
+    bundle that holds its catalog CLIP in encoder/."""
+    from jewelrec import Bundle
+
+    bundle = make_synthetic_bundle(n_items=60, dim=16)
+    catalog_clip_encoder().save_pretrained(tmp_path / "b" / "encoder")
+    bundle.save(tmp_path / "b")
+    searcher = Recommender(Bundle.load(tmp_path / "b"))
+    assert len(searcher.search("gold ring", k=3)) == 3 and searcher.encoder.kind == "catalog-clip"

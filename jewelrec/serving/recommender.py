@@ -325,7 +325,9 @@ class Recommender:
     def _query_text(self, text: str) -> tuple[str, list[str]]:
         """(``text`` stripped, its notes), checked as :meth:`search` takes it (refused: no text tower, not a str,
         empty, no known word)."""
-        if self.encoder is None or not getattr(self.encoder, "has_text", False):
+        if self.encoder is None:
+            self.encoder = self._bundle_encoder()
+        if not getattr(self.encoder, "has_text", False):
             kind = getattr(self.encoder, "kind", "none")
             raise ValueError(f"text search needs a CLIP bundle; this bundle's encoder ({kind}) has no text tower")
         if not isinstance(text, str):
@@ -339,6 +341,19 @@ class Recommender:
         return text, notes
 
     # -- internals -----------------------------------------------------------------------------------
+    def _bundle_encoder(self):
+        """The encoder saved in the bundle's ``encoder/`` (loaded on the first search when none was passed)."""
+        directory = getattr(self.bundle, "encoder_dir", None)
+        if directory is None:
+            raise ValueError("text search needs the bundle's encoder, and this bundle has no encoder/ folder; re-run "
+                             "training.fit to make one with it, or pass Recommender(bundle, encoder=...)")
+        try:
+            from jewelrec.encoders.base import load_encoder
+        except ImportError as err:  # the base install has no torch / transformers
+            raise ValueError(f"text search runs the bundle's text encoder, which needs torch and transformers "
+                             f"({err}); pip install 'jewelrec[space]'") from None
+        return load_encoder(directory)
+
     def _membership(self, rows: np.ndarray) -> np.ndarray:
         """Cluster membership of ``rows``: the soft probabilities, or one-hot hard labels. (r, k_clusters)"""
         if self.config.soft_affinity:
