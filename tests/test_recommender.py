@@ -297,6 +297,8 @@ def test_arguments_of_the_wrong_type_get_a_type_error_naming_what_to_pass(rec, t
     for text in (123, ["gold"], None):
         with pytest.raises(TypeError, match="search text must be a str, e.g. 'rose gold ring', got"):
             searcher.search(text)
+    with pytest.raises(ValueError, match="not valid Unicode"):  # a lone surrogate: the tokenizer's bare TypeError
+        searcher.search("ring\ud800")
     with pytest.raises(TypeError, match=r"got bytes; decode it first"):
         searcher.search(b"gold")
     assert len(searcher.search("gold ring", k=3)) == 3

@@ -335,6 +335,11 @@ class Recommender:
             raise TypeError(f"search text must be a str, e.g. 'rose gold ring', got {type(text).__name__}{hint}")
         if not text.strip():
             raise ValueError("type a few words to search for, e.g. 'rose gold ring with a ruby'")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (a broken emoji): the tokenizer raised a bare TypeError
+            raise ValueError("the search text holds a character that is not valid Unicode (half of an emoji?); "
+                             "retype it") from None
         text = text.strip()
         # a catalog vocabulary refuses a text it has no word of; encoders with no check_query have nothing to say
         notes = list(self.encoder.check_query(text)) if hasattr(self.encoder, "check_query") else []
