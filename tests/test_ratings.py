@@ -282,3 +282,37 @@ def test_a_backup_that_is_not_sqlite_is_named_and_the_live_ratings_are_kept(tmp_
         RatingStore.open(persistent, mounts_file=mounts)
     assert (persistent / "ratings.backup.db").read_text() == "not a database"
     assert RatingStore(tmp_path / "home" / "live-ratings" / "ratings.db").ratings("u") == {"a": 5}
+
+
+def test_a_write_locked_out_past_the_timeout_says_nothing_was_saved_and_the_space_says_so_plainly(tmp_path, caplog):
+    """A rating met by another process's lock raised sqlite3's bare 'database is locked', which the Space showed
+    as an empty error while the star looked saved. The shopper now reads that it was not saved; the operator's log
+    gets the path."""
+    import gradio as gr
+
+    from jewelrec.space.rating_checks import RatingStoreBusy
+    from jewelrec.space.ui import _guard
+
+    path = tmp_path / "ratings.db"
+    store = RatingStore(path, busy_timeout_ms=100)
+    store.rate("u1", "it-1", 4)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(RatingStoreBusy, match=r"is locked by another process .* nothing was saved — try again"):
+            store.rate("u1", "it-2", 5)
+        with pytest.raises(gr.Error, match="Ratings are busy right now: this one was not saved"):
+            _guard(store.rate)("u1", "it-2", 5)
+        assert str(path) in caplog.text
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.ratings("u1") == {"it-1": 4}  # nothing half-written
+    store.rate("u1", "it-2", 5)  # and the next try works
+    path.unlink()  # deleted under a running Space: SQLite makes an empty file, and every table is gone
+    for name in ("ratings.db-wal", "ratings.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    with pytest.raises(RatingStoreError, match="has lost its tables .* restart the Space"):
+        store.ratings("u1")
+    with pytest.raises(gr.Error, match="Ratings are unavailable right now: nothing was saved"):
+        _guard(store.ratings)("u1")

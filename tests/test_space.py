@@ -62,7 +62,7 @@ def test_similar_search_and_upload(service):
         service.similar("")
     with pytest.raises(ValueError, match="unknown item"):
         service.similar("nope")
-    with pytest.raises(ValueError, match="no text tower"):
+    with pytest.raises(ValueError, match="no encoder/ folder"):
         service.search("gold ring")
     assert not service.has_text and not service.can_embed_uploads
     with pytest.raises(ValueError, match="no image encoder"):

@@ -34,6 +34,11 @@ class RatingStoreError(RatingError):
     names the path and the fix. Nothing in the file was changed."""
 
 
+class RatingStoreBusy(RatingStoreError):
+    """Another process held the database's write lock past the busy timeout: nothing was written; retrying can
+    work."""
+
+
 def check_id(what: str, value: object) -> None:
     """:class:`RatingError` unless ``value`` (a user or item id) is a non-empty str of at most MAX_ID_LEN chars."""
     if not isinstance(value, str) or not value.strip():
@@ -107,12 +112,18 @@ def store_error(path: Path, err: sqlite3.Error) -> RatingStoreError | None:
     e.g. a busy lock, which the caller re-raises as it is)."""
     code = getattr(err, "sqlite_errorname", "") or ""
     where = str(path)
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in str(err):
+        return RatingStoreBusy(f"the ratings database {where!r} is locked by another process (a backup, a second "
+                               "Space?) past the busy timeout; nothing was saved — try again")
+    if "no such table" in str(err):  # deleted or replaced while the Space ran: SQLite made an empty file there
+        return RatingStoreError(f"the ratings database {where!r} has lost its tables (was it deleted or replaced "
+                                "while the Space ran?); restart the Space to recreate it, or restore the file")
     if code == "SQLITE_NOTADB" or "not a database" in str(err):
         return RatingStoreError(f"{where!r} is not an SQLite database (it was left as it is); move it away or "
                                 f"{FIX}")
     if code.startswith("SQLITE_READONLY") or code == "SQLITE_PERM":
-        return RatingStoreError(f"the ratings database {where!r} (or its folder) is read-only for this user: "
-                                f"{err}; make both writable, or {FIX}")
+        return RatingStoreError(f"the ratings database {where!r} (or its folder, or its {where}-wal / -shm files) "
+                                f"is read-only for this user: {err}; make them all writable, or {FIX}")
     if code.startswith("SQLITE_CANTOPEN"):
         return RatingStoreError(f"cannot open the ratings database {where!r}: the file or its folder is not "
                                 f"readable and writable by this user; {FIX}")

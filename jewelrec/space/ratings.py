@@ -217,6 +217,8 @@ class RatingStore:
         db = self._connect()
         try:
             return db.execute(sql, args).fetchall()
+        except sqlite3.Error as err:  # locked past the timeout, tables gone: the path and the fix
+            raise store_error(self.path, err) or err from None
         finally:
             db.close()
 

@@ -7,7 +7,9 @@ per-browser random id kept in ``gr.BrowserState`` (survives reloads), else the c
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 from typing import Any
 
 import gradio as gr
@@ -17,12 +19,15 @@ from starlette.middleware import Middleware
 from jewelrec.space.bundle_source import origin_text
 from jewelrec.space.identity import new_browser_id, user_key, verify_browser_id
 from jewelrec.space.page_assets import CARDS_JS, CSS, HEAD, MAP_JS
+from jewelrec.space.rating_checks import RatingStoreBusy, RatingStoreError
 from jewelrec.space.ratings import MAX_ID_LEN
 from jewelrec.space.service import DETAIL_COLUMNS, PICKER_MAX, SpaceService
 
 SLOTS = 8  # pieces on the Rate grid at once: enough to span the styles, few enough to rate in a minute
 CHEAP = None  # numpy-only events: no concurrency cap, they must not wait behind each other
 ENCODER_LIMIT = 2  # events that run the encoder: CPU-heavy, cap them
+
+log = logging.getLogger(__name__)
 
 
 def launch_kwargs(data_dir: str | os.PathLike) -> dict[str, Any]:
@@ -84,10 +89,18 @@ def _user(service: SpaceService, browser_id: str | None, request: gr.Request | N
 
 
 def _guard(fn):
-    """Handler errors a user can fix become a gr.Error with the message; nothing else leaks to the browser."""
+    """Handler errors a user can fix become a gr.Error with the message; nothing else leaks to the browser. A
+    ratings database that cannot be used is the operator's to fix: the shopper is told nothing was saved (and to
+    retry when it was only busy), the log gets the path and the fix."""
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except (RatingStoreError, sqlite3.Error) as exc:
+            log.error("ratings database: %s", exc)
+            shown = ("Ratings are busy right now: this one was not saved — please try again in a moment."
+                     if isinstance(exc, RatingStoreBusy) else
+                     "Ratings are unavailable right now: nothing was saved. Please try again later.")
+            raise gr.Error(shown, print_exception=False) from None
         except KeyError as exc:  # str() of a KeyError quotes its message: show the message itself
             raise gr.Error(str(exc.args[0]) if exc.args else "not found", print_exception=False) from None
         except ValueError as exc:
