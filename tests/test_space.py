@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -162,6 +163,12 @@ def test_identity_and_origin():
     assert user_key("ada", "b" * 32, "s") == "hf:ada"
     assert user_key(None, "b" * 32, "s") == "browser:" + "b" * 32
     assert user_key(None, None, "s") == "session:s"
+    # raw-API session hashes: long ones were cut to 128 characters (every one sharing its start was one shopper),
+    # a lone surrogate could be neither stored nor logged; both are keyed by their hash
+    long_keys = {user_key(None, None, "x" * n) for n in (200, 300, 5000)}
+    assert len(long_keys) == 3 and all(k.startswith("session:sha256:") and len(k) <= 128 for k in long_keys)
+    assert user_key(None, None, "\ud800").startswith("session:sha256:") and user_key(None, None, "a\nb") != "session:a\nb"
+    assert user_key(None, None, "\ud800") == user_key(None, None, "\ud800")  # stable: the same shopper next time
     secret = b"k" * 32
     minted = new_browser_id(None, secret)
     assert new_browser_id(minted, secret) == minted and len(minted) == 48 and new_browser_id("../../x", secret) != "../../x"
@@ -382,3 +389,16 @@ def test_also_loved_names_an_unknown_or_missing_piece_as_similar_does(service, t
                 with pytest.raises(ValueError, match=message):
                     ask(bad)
         assert handler.also_loved("it-00002") == []  # a known piece without a crowd's evidence: nothing, no error
+
+
+def test_the_browser_key_is_never_empty_and_is_published_whole(tmp_path, monkeypatch):
+    """An empty browser-id.key (a crash between create and write) signed every id with an empty HMAC key."""
+    from jewelrec.space.identity import browser_secret
+
+    monkeypatch.delenv("JEWELREC_SECRET", raising=False)
+    key = browser_secret(tmp_path)
+    assert len(key) == 64 and browser_secret(tmp_path) == key and os.listdir(tmp_path) == ["browser-id.key"]
+    (tmp_path / "browser-id.key").write_text("")
+    fresh = browser_secret(tmp_path)
+    assert len(fresh) == 64 and fresh != key and os.listdir(tmp_path) == ["browser-id.key"]
+    assert (tmp_path / "browser-id.key").stat().st_mode & 0o077 == 0  # owner-only

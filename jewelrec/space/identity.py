@@ -13,12 +13,31 @@ from jewelrec.space.ratings import data_dir
 def user_key(oauth_username: str | None, browser_id: str | None, session_hash: str | None) -> str:
     """The id ratings are stored under: signed-in user, else this browser, else this connection."""
     if oauth_username:
-        return f"hf:{oauth_username}"[:128]
+        return _bounded("hf", oauth_username)
     if browser_id:
-        return f"browser:{browser_id}"[:128]
+        return _bounded("browser", browser_id)
     if session_hash:
-        return f"session:{session_hash}"[:128]
+        return _bounded("session", session_hash)
     raise ValueError("no identity: sign in, or allow this site to keep a browser id")
+
+
+MAX_KEY = 128  # the ratings store's id limit (MAX_ID_LEN)
+
+
+def _bounded(kind: str, value: str) -> str:
+    """``kind:value`` when it is short, printable text; else ``kind:sha256:…`` of it. Cutting a long value to 128
+    characters made every raw-API session hash that shares its first 120 one shopper; a lone surrogate could not be
+    stored or logged at all."""
+    key = f"{kind}:{value}"
+    if len(key) <= MAX_KEY and key.isprintable():
+        try:
+            key.encode("utf-8")
+            return key
+        except UnicodeEncodeError:
+            pass
+    import hashlib
+
+    return f"{kind}:sha256:{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 BROWSER_ID_HEX, SIGNATURE_HEX = 32, 16  # a random id and the first 64 bits of its HMAC-SHA256
@@ -32,11 +51,27 @@ def browser_secret(directory: str | Path | None = None) -> bytes:
     if os.environ.get("JEWELREC_SECRET"):
         return os.environ["JEWELREC_SECRET"].encode()
     path = Path(directory or data_dir()) / "browser-id.key"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
+    key = path.read_text().strip() if path.is_file() else ""
+    if len(key) >= 32:
+        return key.encode()
+    # none yet, or an empty one (a crash between create and write): a new key, written whole, then published
+    # atomically — os.link fails when another process published first, and then its key is the one
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        if path.is_file():  # our own short file: replaced
+            os.replace(draft, path)
+        else:
+            os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink(missing_ok=True)
     return path.read_text().strip().encode()
 
 
