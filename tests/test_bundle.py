@@ -240,3 +240,16 @@ def test_resealed_content_that_would_serve_wrong_is_refused_or_normalised(tmp_pa
     rec = Recommender(bundle)
     assert all(np.isfinite(score) for _, score in rec.similar("it-00000", k=5))
     assert all(np.isfinite(score) for _, score, _ in rec.recommend({"it-00000": 5, "it-00005": 4}, k=5))
+
+
+def test_refuses_arrays_that_disagree_with_the_config(tmp_path):
+    """Embeddings cut to 64 columns and re-sealed by hand loaded, and search then failed far from the cause
+    ('vector must be a (64,) embedding', of a text the caller typed)."""
+    make_synthetic_bundle(n_items=40, dim=16).save(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    for key, value in (("embedding_dim", 64), ("n_items", 41)):
+        (tmp_path / "config.json").write_text(json.dumps({**config, key: value}))
+        with pytest.raises(BundleError, match=rf"records {key}={value} but its arrays hold {key}=(16|40); re-create"):
+            Bundle.load(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert Bundle.load(tmp_path).n_items == 40

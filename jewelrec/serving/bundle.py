@@ -272,6 +272,13 @@ class Bundle:
         problem = thumbnail_problem(bundle.items, f"{directory}/items.parquet")
         if problem:
             raise BundleError(problem)
+        recorded = {"n_items": bundle.n_items, "embedding_dim": int(bundle.embeddings.shape[1]),
+                    "n_clusters": bundle.n_clusters}
+        wrong = {k: (config[k], v) for k, v in recorded.items() if k in config and config[k] != v}
+        if wrong:  # arrays swapped in by hand: the encoder (sized by the fit) would no longer fit them
+            raise BundleError(f"{directory}/config.json records " + ", ".join(f"{k}={c}" for k, (c, _) in wrong.items())
+                              + " but its arrays hold " + ", ".join(f"{k}={v}" for k, (_, v) in wrong.items())
+                              + "; re-create the bundle with training.fit or training.update")
         bundle.embeddings = unit_rows(bundle.embeddings, bundle.item_ids, f"{directory}/embeddings.safetensors")
         return bundle
 
