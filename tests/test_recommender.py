@@ -356,6 +356,11 @@ def test_query_notes_say_which_words_a_search_left_out(tiny_clip_dir):
     assert searcher.query_notes("gold ring") == [] and searcher.query_notes("  Silver  necklace ") == []
     assert searcher.query_notes("saphire RING") == [
         "searched without 'saphire' (did you mean 'sapphire'?): no piece's description uses it"]
+    # ... and it is so: the unknown word does not move the list (its [UNK] token was embedded before)
+    assert searcher.search("saphire ring", k=10) == searcher.search("ring", k=10) == searcher.search("xyzzy ring", k=10)
+    encoder = searcher.encoder
+    np.testing.assert_allclose(encoder.encode_text(["saphire ring", "gold ring"]),
+                               encoder.encode_text(["ring", "gold ring"]), atol=1e-6)
     [note] = searcher.query_notes("ring xyzzy qwerty xyzzy")  # each unknown word once, in order
     assert note == "searched without 'xyzzy', 'qwerty': no piece's description uses them"
     [note] = searcher.query_notes("ring " + " ".join(f"w{i}x" for i in range(7)))

@@ -83,8 +83,16 @@ class CatalogClipEncoder:
 
     @torch.inference_mode()
     def encode_text(self, texts: Sequence[str]) -> np.ndarray:
-        tokens = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_text_tokens,
-                                return_tensors="pt")
+        """(n_texts, dim) unit vectors. Unknown words ([UNK]) are left out, as :meth:`check_query`'s note tells the
+        shopper ("saphire ring" embeds as "ring"), unless nothing else is left."""
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_text_tokens)
+        unk, special = self.tokenizer.unk_token_id, set(self.tokenizer.all_special_ids)
+        if unk is not None and unk not in (self.tokenizer.bos_token_id, self.tokenizer.eos_token_id):
+            special.discard(unk)
+            encoded["input_ids"] = [kept if any(t not in special for t in kept) else ids
+                                    for ids in encoded["input_ids"] for kept in [[t for t in ids if t != unk]]]
+            encoded.pop("attention_mask", None)
+        tokens = self.tokenizer.pad({"input_ids": encoded["input_ids"]}, return_tensors="pt")
         out = self.text(input_ids=tokens["input_ids"].to(self.device),
                         attention_mask=tokens["attention_mask"].to(self.device)).text_embeds
         return l2_normalise(out.float().cpu().numpy())  # (n_texts, dim)
