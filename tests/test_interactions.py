@@ -295,3 +295,119 @@ def test_whole_number_float_ids_read_like_the_csv(tmp_path):
     fractional = tmp_path / "fractional.parquet"
     pd.DataFrame({"user_id": ["a", "b"], "item_id": [1.5, 2.0]}).to_parquet(fractional)
     assert sorted(load_interactions(InteractionsConfig(path=str(fractional))).item_ids) == ["1.5", "2.0"]
+
+
+@pytest.mark.parametrize("first_row", ["a,x,1,EXTRA", "a,x,1,E,F,G,H,I"])
+@pytest.mark.parametrize("header", [True, False])
+def test_rows_with_extra_fields_are_skipped_and_counted(tmp_path, first_row, header):
+    """A row pandas cannot split into the header's fields is counted under "malformed line", wherever it is (the
+    first data row sets pandas' row width) and however many extras it has; an empty trailing field is harmless."""
+    path = tmp_path / "log.csv"
+    rows = [first_row, "b,y,2", "c,z,3,4,5,6,7,8,9,10", "d,y,1,", "e,Ring, gold,2", "f,x,1", "g,x,1,E,F"]
+    path.write_text(("user_id,item_id,w\n" if header else "") + "\n".join(rows) + "\n")
+    config = {"path": str(path), "columns": {"weight": "w"}}
+    if not header:
+        config.update(header=False, names=["user_id", "item_id", "w"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pandas' "Skipping line" warnings are counted, not passed on
+        log = load_interactions(InteractionsConfig.from_dict(config))
+    assert log.dropped == {"malformed line": 4} and log.n_rows_read == 7
+    assert list(log.user_ids) == ["b", "d", "f"] and list(log.item_ids) == ["y", "x"]
+    assert log.weights.tolist() == [2.0, 1.0, 1.0]
+    assert log_summary(log)["rows_dropped"] == {"malformed line": 4}
+
+
+def test_an_unclosed_quote_is_one_line_naming_the_file_the_line_and_the_fix(tmp_path):
+    path = tmp_path / "log.csv"
+    good = [f"u{i},{i:04d},2024-01-05 00:00:00,1,3" for i in range(100)]
+    path.write_text("\n".join(["user_id,item_id,t,w,s", *good, 'u1,"0001,2024-01-05 00:00:00,1,3', *good]) + "\n")
+    with pytest.raises(ValueError, match=r"log.csv'.*quote.*line 102.*never closed.*quoting.*data.sep") as caught:
+        load_interactions(InteractionsConfig(path=str(path)))
+    assert "\n" not in str(caught.value) and "Error tokenizing" not in str(caught.value)
+
+
+def test_headerless_names_that_do_not_fit_the_file_name_it_and_the_fix(tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_text("a;x;1\nb;y;2\n")
+    config = {"path": str(path), "sep": ";", "header": False}
+    with pytest.raises(ValueError, match=r"log.txt'.*3 fields in its first row.*data.names lists 4.*data.sep"):
+        load_interactions(InteractionsConfig.from_dict({**config, "names": ["user_id", "item_id", "w", "t"]}))
+    with pytest.raises(ValueError, match=r"log.txt'.*all 2 were malformed.*data.sep and data.names"):
+        load_interactions(InteractionsConfig.from_dict({**config, "names": ["user_id", "item_id"]}))
+
+
+def test_a_gzip_log_needs_its_gz_suffix(tmp_path):
+    import gzip
+
+    text = "user_id\titem_id\nu1\ti1\nu2\ti2\n"
+    misnamed = tmp_path / "log.tsv"
+    misnamed.write_bytes(gzip.compress(text.encode()))
+    with pytest.raises(ValueError, match=r"log.tsv' is gzip-compressed.*rename it to log.tsv.gz") as caught:
+        load_interactions(InteractionsConfig(path=str(misnamed)))
+    assert "utf-8" not in str(caught.value)
+    named = tmp_path / "log.tsv.gz"
+    named.write_bytes(gzip.compress(text.encode()))
+    assert sorted(load_interactions(InteractionsConfig(path=str(named))).item_ids) == ["i1", "i2"]  # tab from .tsv
+
+
+def _ratings_db(path):
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE ratings(user_id TEXT, item_id TEXT, stars INTEGER, updated_at REAL)")
+        conn.executemany("INSERT INTO ratings VALUES (?, ?, ?, ?)", [("u1", "i1", 5, 1.7e9), ("u2", "i2", 4, 1.7e9)])
+    conn.close()
+    return path
+
+
+@pytest.mark.parametrize("name", ["ratings.sqlite3", "ratings.csv", "ratings"])
+def test_a_sqlite_log_is_known_by_its_signature_whatever_its_name(tmp_path, name):
+    path = _ratings_db(tmp_path / name)
+    log = load_interactions(InteractionsConfig.from_dict({"preset": "space-ratings", "path": str(path),
+                                                          "format": "auto"}))
+    assert sorted(log.user_ids) == ["u1", "u2"]
+    with pytest.raises(ValueError, match=rf"{name}' is a sqlite file, but data.format is 'csv'; set data.format: "
+                                         "sqlite"):
+        load_interactions(InteractionsConfig(path=str(path), format="csv"))
+
+
+def test_a_locked_ratings_db_says_who_holds_it_and_how_to_copy_it(tmp_path, monkeypatch):
+    from jewelrec.evaluation import interactions
+
+    monkeypatch.setattr(interactions, "SQLITE_BUSY_TIMEOUT_S", 0.05)
+    path = _ratings_db(tmp_path / "ratings.sqlite")
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN EXCLUSIVE")  # as the Space holds it while writing
+        with pytest.raises(ValueError, match=r"ratings.sqlite' is locked by another process.*running Space.*retry"
+                                             r".*sqlite3 .*ratings.sqlite.*\.backup .*ratings-copy.sqlite"):
+            load_interactions(InteractionsConfig.from_dict({"preset": "space-ratings", "path": str(path)}))
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_a_file_that_is_not_parquet_and_a_folder_name_the_fix(tmp_path):
+    fake = tmp_path / "log.parquet"
+    fake.write_text("user_id,item_id\nu1,i1\n")
+    with pytest.raises(ValueError, match=r"log.parquet' is not a readable parquet file.*set data.format: csv"):
+        load_interactions(InteractionsConfig(path=str(fake)))
+    folder = tmp_path / "log"
+    folder.mkdir()
+    pd.DataFrame({"user_id": ["u1"], "item_id": ["i1"]}).to_parquet(folder / "part-0.parquet")
+    with pytest.raises(ValueError, match=r"'.*log' is a directory; set data.path to one file such as .*part-0.parquet"
+                                         r".*partitioned parquet folder is not supported") as caught:
+        load_interactions(InteractionsConfig(path=str(folder)))
+    assert "Errno" not in str(caught.value)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_ids_lose_surrounding_whitespace_and_the_rows_are_counted(tmp_path, suffix):
+    frame = pd.DataFrame({"user_id": [" u1", "u1 ", "u1", "  ", "u2", "u2"],
+                          "item_id": ["i1", "i1", "\ti1\t", "i2", "i2 ", "i2"]})
+    path = tmp_path / f"log{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    log = load_interactions(InteractionsConfig(path=str(path)))
+    assert list(log.user_ids) == ["u1", "u2"] and list(log.item_ids) == ["i1", "i2"]
+    assert log.to_csr().toarray().tolist() == [[3.0, 0.0], [0.0, 2.0]]
+    assert log.dropped == {"missing user id": 1}  # blank once stripped: still missing, not "stripped"
+    assert log.ids_stripped == 4 and log_summary(log)["ids_stripped"] == 4
+    assert log.subset(log.users == 0).ids_stripped == 4

@@ -8,7 +8,8 @@ naming the fix.
 
 Sources: any delimited text file or parquet file pandas reads (column mapping in :class:`InteractionsConfig`),
 plus two presets — ``hm`` (the H&M Kaggle ``transactions_train.csv`` schema) and ``space-ratings`` (the Space's
-SQLite ratings database).
+SQLite ratings database). A SQLite or parquet file is known by its first bytes, whatever its name; text rows with
+more fields than the header are skipped and counted (``dropped["malformed line"]``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import codecs
 import math
 import numbers
 import os
+import re
 import sqlite3
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +51,7 @@ class InteractionsConfig:
 
     path: str
     preset: str | None = None  # "hm" | "space-ratings" | None; from_dict fills the fields below from it
-    format: str = "auto"  # "csv" | "parquet" | "sqlite" | "auto" (by file suffix; .tsv means tab)
+    format: str = "auto"  # "csv" | "parquet" | "sqlite" | "auto" (by signature, then suffix; .tsv means tab)
     sep: str = ","  # delimiter of text files
     header: bool = True  # False: the file has no header row and `names` lists its columns
     names: list[str] | None = None
@@ -199,6 +202,7 @@ class InteractionLog:
     # vocabularies: never part of the rows above (so collaborative models never see them), kept for models that
     # read raw stars (``jewelrec``); the splits put each one on the train or the test side
     dislikes: InteractionLog | None = None
+    ids_stripped: int = 0  # rows whose user or item id had whitespace around it: read as the stripped id, not dropped
 
     @property
     def n_users(self) -> int:
@@ -217,7 +221,7 @@ class InteractionLog:
         return InteractionLog(
             self.user_ids, self.item_ids, self.users[mask], self.items[mask], self.weights[mask],
             None if self.times is None else self.times[mask], self.n_rows_read, dict(self.dropped),
-            None if self.stars is None else self.stars[mask], dislikes,
+            None if self.stars is None else self.stars[mask], dislikes, self.ids_stripped,
         )  # fmt: skip
 
     def to_csr(self) -> sp.csr_matrix:
@@ -265,18 +269,65 @@ def aggregate_pairs(
 
 def load_interactions(config: InteractionsConfig) -> InteractionLog:
     """Read ``config.path`` into an :class:`InteractionLog`; counts dropped rows per reason."""
-    frame = _read_frame(config)
-    return frame_to_log(frame, config)
+    frame, dropped_on_read = _read_frame(config)
+    return frame_to_log(frame, config, dropped_on_read=dropped_on_read)
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database
+PARQUET_MAGIC = b"PAR1"
+FORMAT_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
+# first bytes of a compressed file → (its name, the suffix pandas decompresses by); pandas goes by the name only.
+# Binary signatures only (no bzip2 "BZh", which a header could start with); not zip, as an .xlsx is a zip too.
+COMPRESSION_MAGIC = {b"\x1f\x8b": ("gzip", ".gz"), b"\xfd7zXZ\x00": ("xz", ".xz"), b"\x28\xb5\x2f\xfd": ("zstd", ".zst")}
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")  # those pandas decompresses by
+
+
+def _sniffed_format(path: Path) -> str | None:
+    """The format a file's bytes prove, whatever its name says (None: no binary signature)."""
+    head = _head(path)
+    if head.startswith(SQLITE_MAGIC):
+        return "sqlite"
+    if head.startswith(PARQUET_MAGIC) and _tail(path) == PARQUET_MAGIC:  # parquet opens and ends with it; text rarely
+        return "parquet"
+    return None
 
 
 def _detect_format(config: InteractionsConfig) -> tuple[str, str]:
+    """(format, separator). ``auto`` goes by the file's signature first — a SQLite or parquet file is never read
+    as text, whatever its name — then by its suffix (``log.tsv.gz`` is a tab-separated text file)."""
     fmt, sep = config.format, config.sep
+    path = Path(config.path).expanduser()
+    sniffed = _sniffed_format(path) if path.is_file() else None
     if fmt == "auto":
-        suffix = Path(config.path).suffix.lower()
-        fmt = {".parquet": "parquet", ".pq": "parquet", ".sqlite": "sqlite", ".db": "sqlite"}.get(suffix, "csv")
-        if suffix == ".tsv":
+        suffixes = [s.lower() for s in path.suffixes]
+        if suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
+            suffixes = suffixes[:-1]  # the compression suffix says how to decompress, the one before what it holds
+        suffix = suffixes[-1] if suffixes else ""
+        fmt = sniffed or FORMAT_SUFFIXES.get(suffix, "csv")
+        if suffix == ".tsv" and fmt == "csv":
             sep = "\t"
+    elif sniffed is not None and sniffed != fmt:
+        raise ValueError(f"interaction log {str(path)!r} is a {sniffed} file, but data.format is {fmt!r}; set "
+                         f"data.format: {sniffed} (or auto)")
     return fmt, sep
+
+
+def _head(path: Path, size: int = 16) -> bytes:
+    return _read_bytes(path, 0, size)
+
+
+def _tail(path: Path, size: int = 4) -> bytes:
+    return _read_bytes(path, -size, size) if path.stat().st_size >= size else b""
+
+
+def _read_bytes(path: Path, offset: int, size: int) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            file.seek(offset, os.SEEK_END if offset < 0 else os.SEEK_SET)
+            return file.read(size)
+    except OSError as exc:
+        raise ValueError(f"interaction log {str(path)!r} cannot be read ({exc.strerror or exc}); check the file's "
+                         "permissions or set data.path") from None
 
 
 def _needed_columns(config: InteractionsConfig) -> list[str]:
@@ -284,54 +335,176 @@ def _needed_columns(config: InteractionsConfig) -> list[str]:
     return [config.user_col, config.item_col, *[c for c in optional if c]]
 
 
-def _read_frame(config: InteractionsConfig) -> pd.DataFrame:
+def _read_frame(config: InteractionsConfig) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The needed columns of ``config.path`` (ids as strings) and the rows dropped while reading, per reason."""
     path = Path(config.path).expanduser()
     if not path.exists():
         raise ValueError(f"interaction log {str(path)!r} does not exist; set data.path in the config")
+    if path.is_dir():
+        part = next(path.rglob("*.parquet"), None)
+        example = f" such as {str(part)!r}" if part else ""
+        raise ValueError(f"interaction log {str(path)!r} is a directory; set data.path to one file{example} (a "
+                         "partitioned parquet folder is not supported: write the log as one file)")
     fmt, sep = _detect_format(config)
     needed = _needed_columns(config)
     if fmt == "sqlite":
-        return _read_sqlite(path, config.table, needed)
+        return _read_sqlite(path, config.table, needed), {}
     if path.stat().st_size == 0:
         raise ValueError(f"interaction log {str(path)!r} is empty (0 bytes); point data.path at a log with rows")
+    dropped: dict[str, int] = {}
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        available = pq.read_schema(path).names
-        _check_columns(needed, available, path)
-        frame = pd.read_parquet(path, columns=needed)
+        frame = _read_parquet(path, needed)
         for col in (config.user_col, config.item_col):
             frame[col] = _id_strings(frame[col])
     else:
-        header = 0 if config.header else None
-        names = config.names if not config.header else None
-        if not config.header and not names:
-            raise ValueError("data.header is false, so data.names must list the file's columns in order")
-        try:
-            available = list(pd.read_csv(path, sep=sep, header=header, names=names, nrows=0,
-                                         encoding=config.encoding).columns)
-            _check_columns(needed, available, path, sep=sep)
-            # Ids stay strings: H&M article ids have leading zeros that an int parse would eat.
-            frame = pd.read_csv(
-                path, sep=sep, header=header, names=names, usecols=needed, encoding=config.encoding,
-                dtype={config.user_col: "string", config.item_col: "string"},
-            )  # fmt: skip
-        except pd.errors.EmptyDataError:
-            raise ValueError(f"interaction log {str(path)!r} has no header and no rows; it is empty") from None
-        except UnicodeDecodeError as err:
-            raw = path.read_bytes()
-            try:  # pandas reports the offset inside its read buffer; find the first bad byte in the file itself
-                raw.decode(config.encoding)
-                start = err.start
-            except UnicodeDecodeError as exact:
-                start = exact.start
-            line = raw[:start].count(b"\n") + 1
-            raise ValueError(f"interaction log {str(path)!r} is not {config.encoding} text: byte {start} (line "
-                             f"{line}) is {raw[start:start + 1]!r}; set data.encoding to the file's encoding "
-                             "(e.g. latin-1 or cp1252)") from None
+        frame, malformed = _read_text(path, config, sep, needed)
+        if malformed:
+            dropped[MALFORMED] = malformed
     if len(frame) == 0:
+        if dropped:
+            raise ValueError(f"no usable rows in {str(path)!r}: all {dropped[MALFORMED]} were malformed{MALFORMED_HINT}")
         raise ValueError(f"interaction log {str(path)!r} has a header but no rows; it is empty")
-    return frame
+    return frame, dropped
+
+
+def _read_parquet(path: Path, needed: list[str]) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        available = pq.read_schema(path).names
+        _check_columns(needed, available, path)
+        return pd.read_parquet(path, columns=needed)
+    except (pa.ArrowException, OSError) as exc:
+        head = _head(path)
+        fix = "set data.format to the file's real format (csv, parquet, sqlite) or re-export it as parquet"
+        if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+            fix = "it looks like text: for a CSV/TSV log set data.format: csv (and data.sep)"
+        for magic, (name, suffix) in COMPRESSION_MAGIC.items():
+            if head.startswith(magic):
+                fix = f"it is {name}-compressed: for a compressed CSV name it .csv{suffix} and set data.format: csv"
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"interaction log {str(path)!r} is not a readable parquet file ({reason}); {fix}") from None
+
+
+MALFORMED = "malformed line"  # dropped-reason: more fields than the header, so no field is sure to be in its column
+MALFORMED_HINT = " (rows with more fields than the header or data.names); check the quoting, data.sep and data.names"
+# spare columns past the header: a row with up to this many extra fields (more if the first row has more) is looked
+# at, so an empty extra — a trailing delimiter — is told from data; a row with still more is skipped by pandas. One
+# is enough for exporters that end every row with the delimiter; each more costs a column per chunk.
+SPARE_FIELDS = 1
+CHUNK_ROWS = 1_000_000  # rows per read_csv chunk: bounds the memory of the columns read only to check a row's shape
+
+
+def _read_text(path: Path, config: InteractionsConfig, sep: str, needed: list[str]) -> tuple[pd.DataFrame, int]:
+    """Needed columns of a delimited text log, and how many rows had more fields than the header (skipped).
+
+    Every column is tokenised — ``usecols`` would switch pandas' field-count check off and read a row with an
+    extra field silently — in chunks that keep only the needed columns. A row with more fields than the header has
+    lands in spare columns after the named ones (looked at per row: empty extras, trailing delimiters, are harmless)
+    or, with more extras than spares, is skipped by pandas with a warning that is counted. There are at least as many
+    spares as the first data row has extras: pandas takes the wider of the names and the first row as every row's
+    width, so a wider first row would make it truncate rows up to that width without a word.
+    """
+    header_lines = 1 if config.header else 0
+    if not config.header and not config.names:
+        raise ValueError("data.header is false, so data.names must list the file's columns in order")
+    encoding = config.encoding
+    _check_compression(path)
+    malformed = 0
+    names = None if config.header else list(config.names)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)  # every skipped row is one warning line: count all
+        try:
+            if names is None:
+                names = list(pd.read_csv(path, sep=sep, nrows=0, encoding=encoding).columns)
+            _check_columns(needed, names, path, sep=sep)
+            first = _first_row(path, sep, encoding, header_lines)
+            if not config.header and len(first) < len(names):
+                raise ValueError(
+                    f"interaction log {str(path)!r} has {len(first)} fields in its first row (separator {sep!r}) but "
+                    f"data.names lists {len(names)}: {names}; list exactly the file's columns in order, or set "
+                    "data.sep if the separator is wrong"
+                )  # fmt: skip
+            spares = [f"<extra field {k}>" for k in range(1, max(SPARE_FIELDS, len(first) - len(names)) + 1)]
+            while set(spares) & set(names):  # never a real column's name
+                spares = [f"_{spare}" for spare in spares]
+            dtype = {config.user_col: "string", config.item_col: "string", **dict.fromkeys(spares, "string")}
+            chunks = []
+            # Ids stay strings: H&M article ids have leading zeros that an int parse would eat.
+            reader = pd.read_csv(path, sep=sep, header=None, skiprows=header_lines, names=names + spares,
+                                 index_col=False, dtype=dtype, encoding=encoding, on_bad_lines="warn",
+                                 chunksize=CHUNK_ROWS)  # fmt: skip
+            with reader:
+                for chunk in reader:
+                    extra = np.zeros(len(chunk), dtype=bool)  # (rows,)
+                    for spare in spares:  # a field read as missing (empty, NA) is a trailing delimiter, not data
+                        filled = chunk[spare].notna().to_numpy(dtype=bool, copy=True)
+                        if filled.any():  # whitespace only is empty too
+                            filled[filled] = (chunk[spare][filled].str.strip() != "").to_numpy(dtype=bool)
+                        extra |= filled
+                    malformed += int(extra.sum())
+                    chunks.append(chunk.loc[~extra, needed])
+        except pd.errors.EmptyDataError:
+            if config.header and names is not None:
+                raise ValueError(f"interaction log {str(path)!r} has a header but no rows; it is empty") from None
+            raise ValueError(f"interaction log {str(path)!r} has no header and no rows; it is empty") from None
+        except pd.errors.ParserError as exc:
+            raise _parser_error(path, exc) from None
+        except UnicodeDecodeError as err:
+            raise _decode_error(path, encoding, err) from None
+        except (OSError, EOFError) as exc:  # a truncated or mis-named .gz / .zip, a file that vanished mid-read
+            raise ValueError(f"interaction log {str(path)!r} cannot be read ({exc}); check that the file is complete "
+                             "and that its suffix (.gz, .zip …) matches its compression") from None
+    for warning in caught:
+        skipped = len(re.findall(r"Skipping line \d+", str(warning.message)))
+        if skipped and issubclass(warning.category, pd.errors.ParserWarning):
+            malformed += skipped
+        else:  # not ours to swallow
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=needed)
+    return frame, malformed
+
+
+def _first_row(path: Path, sep: str, encoding: str, header_lines: int) -> list[Any]:
+    """The fields of the first data row (after the header), however many there are."""
+    probe = pd.read_csv(path, sep=sep, header=None, skiprows=header_lines, nrows=1, dtype="string",
+                        encoding=encoding, on_bad_lines="skip")  # fmt: skip
+    return probe.iloc[0].tolist() if len(probe) else []
+
+
+def _check_compression(path: Path) -> None:
+    """A compressed log whose name lacks the suffix pandas decompresses by would be read as (binary) text."""
+    head = _head(path)
+    for magic, (name, suffix) in COMPRESSION_MAGIC.items():
+        if head.startswith(magic) and not path.name.lower().endswith(suffix):
+            raise ValueError(f"interaction log {str(path)!r} is {name}-compressed, but its name does not end in "
+                             f"{suffix}; rename it to {path.name}{suffix} so it is decompressed as it is read")
+
+
+def _parser_error(path: Path, exc: pd.errors.ParserError) -> ValueError:
+    """A ParserError as one line naming the file, the line (when pandas gives one) and the fix."""
+    message = " ".join(str(exc).replace("Error tokenizing data. C error: ", "").split())
+    unclosed = re.search(r"EOF inside string starting at row (\d+)", message)
+    if unclosed:  # pandas counts rows from 0 and a quoted field spanning lines as one row
+        line = int(unclosed.group(1)) + 1
+        return ValueError(f"interaction log {str(path)!r} has a quote (\") opened near line {line} that is never "
+                          "closed, so the rest of the file would read as one field; fix the quoting of that row "
+                          "(a quote inside a field is written \"\") or set data.sep if the separator is wrong")
+    return ValueError(f"interaction log {str(path)!r} cannot be split into fields ({message}); check the quoting "
+                      "and data.sep")
+
+
+def _decode_error(path: Path, encoding: str, err: UnicodeDecodeError) -> ValueError:
+    raw = path.read_bytes()
+    try:  # pandas reports the offset inside its read buffer; find the first bad byte in the file itself
+        raw.decode(encoding)
+        start = err.start
+    except UnicodeDecodeError as exact:
+        start = exact.start
+    line = raw[:start].count(b"\n") + 1
+    return ValueError(f"interaction log {str(path)!r} is not {encoding} text: byte {start} (line {line}) is "
+                      f"{raw[start:start + 1]!r}; set data.encoding to the file's encoding (e.g. latin-1 or cp1252)")
 
 
 def _id_strings(column: pd.Series) -> pd.Series:
@@ -355,10 +528,13 @@ def _check_columns(needed: list[str], available: list[str], path: Path, sep: str
         )
 
 
+SQLITE_BUSY_TIMEOUT_S = 5.0  # how long a read waits for a writer's lock (the Space writes one rating at a time)
+
+
 def _read_sqlite(path: Path, table: str, needed: list[str]) -> pd.DataFrame:
     # Read-only URI: evaluation must never lock or modify the live ratings database of a running Space.
     try:
-        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
     except sqlite3.Error as exc:
         raise ValueError(f"cannot open ratings database {str(path)!r} read-only: {exc}") from exc
     try:
@@ -369,7 +545,14 @@ def _read_sqlite(path: Path, table: str, needed: list[str]) -> pd.DataFrame:
         _check_columns(needed, available, path)
         cols = ", ".join(f'"{c}"' for c in needed)
         frame = pd.read_sql_query(f'SELECT {cols} FROM "{table}"', conn)
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:  # pandas wraps errors of its own queries
+        if "database is locked" in str(exc):
+            copy = path.with_name(f"{path.stem}-copy{path.suffix or '.sqlite'}")
+            raise ValueError(
+                f"ratings database {str(path)!r} is locked by another process (e.g. the running Space writing to it); "
+                f"retry in a moment, or copy it with sqlite3 {str(path)!r} \".backup '{copy}'\" and set data.path to "
+                "the copy"
+            ) from exc  # fmt: skip
         raise ValueError(f"{str(path)!r} is not a readable SQLite ratings database: {exc}") from exc
     finally:
         conn.close()
@@ -380,10 +563,14 @@ def _read_sqlite(path: Path, table: str, needed: list[str]) -> pd.DataFrame:
     return frame
 
 
-def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig) -> InteractionLog:
-    """Validate, map weights/ratings, parse times and factorise ids of an already-read frame."""
+def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig, *,
+                 dropped_on_read: dict[str, int] | None = None) -> InteractionLog:
+    """Validate, map weights/ratings, parse times and factorise ids of an already-read frame. Ids lose the
+    whitespace around them (counted in ``ids_stripped``); ``dropped_on_read``: rows the reader already skipped,
+    per reason (not in ``frame``, but counted as read and dropped)."""
     n_read = len(frame)
-    dropped: dict[str, int] = {}
+    dropped: dict[str, int] = dict(dropped_on_read or {})
+    n_rows_read = n_read + sum(dropped.values())
     keep = np.ones(n_read, dtype=bool)
 
     def drop(mask: np.ndarray, reason: str) -> None:
@@ -392,10 +579,11 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig) -> Interaction
             dropped[reason] = dropped.get(reason, 0) + int(newly.sum())
             keep[newly] = False
 
-    users = frame[config.user_col]
-    items = frame[config.item_col]
-    drop(users.isna().to_numpy() | (users.str.strip() == "").fillna(False).to_numpy(), "missing user id")
-    drop(items.isna().to_numpy() | (items.str.strip() == "").fillna(False).to_numpy(), "missing item id")
+    users, user_stripped = _stripped_ids(frame[config.user_col])
+    items, item_stripped = _stripped_ids(frame[config.item_col])
+    drop(users.isna().to_numpy() | (users == "").fillna(False).to_numpy(dtype=bool), "missing user id")
+    drop(items.isna().to_numpy() | (items == "").fillna(False).to_numpy(dtype=bool), "missing item id")
+    ids_stripped = int((keep & (user_stripped | item_stripped)).sum())  # of the rows that have both ids
 
     weights = np.ones(n_read, dtype=np.float64)
     if config.weight_col:
@@ -430,16 +618,30 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig) -> Interaction
         aside &= ~bad
 
     if not keep.any():
-        raise ValueError(f"no usable rows in {config.path!r}: all {n_read} were dropped ({dropped})")
+        hint = MALFORMED_HINT if MALFORMED in dropped else ""
+        raise ValueError(f"no usable rows in {config.path!r}: all {n_rows_read} were dropped ({dropped}){hint}")
     dislikes = None
     if aside.any():
-        dislikes = _factorised(users, items, aside, np.ones(n_read), times, rating, n_read, {})
-    return _factorised(users, items, keep, weights, times, rating, n_read, dropped, dislikes)
+        dislikes = _factorised(users, items, aside, np.ones(n_read), times, rating, n_rows_read, {})
+    log = _factorised(users, items, keep, weights, times, rating, n_rows_read, dropped, dislikes)
+    log.ids_stripped = ids_stripped
+    return log
+
+
+def _stripped_ids(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Ids without the whitespace around them (" u1", "u1 " and "u1" are one user) and which (n,) bool changed;
+    an id that is blank once stripped is missing, not changed."""
+    if not pd.api.types.is_string_dtype(column):
+        column = _id_strings(column)
+    stripped = column.str.strip()
+    changed = ((stripped != column) & (stripped != "")).fillna(False).to_numpy(dtype=bool)
+    return stripped, changed
 
 
 def _factorised(users: pd.Series, items: pd.Series, rows: np.ndarray, weights: np.ndarray, times, rating,
                 n_read: int, dropped: dict[str, int], dislikes: InteractionLog | None = None) -> InteractionLog:
-    """The ``rows`` (n_read,) bool of a read frame as a log with its own id vocabularies."""
+    """The ``rows`` (len(users),) bool of a read frame as a log with its own id vocabularies; ``n_read``: rows
+    read from the source, those skipped by the reader included."""
     user_codes, user_vocab = pd.factorize(users[rows], sort=False)
     item_codes, item_vocab = pd.factorize(items[rows], sort=False)
     return InteractionLog(
@@ -523,6 +725,8 @@ def log_summary(log: InteractionLog) -> dict[str, Any]:
     }  # fmt: skip
     if log.dislikes is not None:
         summary["dislikes_kept_for_star_models"] = len(log.dislikes)  # of the rows under "rating maps to zero …"
+    if log.ids_stripped:  # a note, not a drop: rows whose ids had stray whitespace, read as the stripped ids
+        summary["ids_stripped"] = log.ids_stripped
     if log.times is not None and len(log):
         summary["time_min"] = str(np.datetime64(int(log.times.min()), "s"))
         summary["time_max"] = str(np.datetime64(int(log.times.max()), "s"))
