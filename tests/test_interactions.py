@@ -370,9 +370,9 @@ def test_a_sqlite_log_is_known_by_its_signature_whatever_its_name(tmp_path, name
 
 
 def test_a_locked_ratings_db_says_who_holds_it_and_how_to_copy_it(tmp_path, monkeypatch):
-    from jewelrec.evaluation import interactions
+    from jewelrec.evaluation import log_files
 
-    monkeypatch.setattr(interactions, "SQLITE_BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(log_files, "SQLITE_BUSY_TIMEOUT_S", 0.05)
     path = _ratings_db(tmp_path / "ratings.sqlite")
     writer = sqlite3.connect(path, isolation_level=None)
     try:
