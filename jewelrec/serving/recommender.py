@@ -125,6 +125,7 @@ class Recommender:
     def __init__(self, bundle: Bundle, *, encoder=None, config: RecommenderConfig | None = None,
                  recommendable: np.ndarray | None = None):
         self.bundle, self.encoder = bundle, encoder
+        self._encoder_error: str | None = None  # why the bundle's own encoder could not be loaded for search
         self.config = config or RecommenderConfig()
         # (n,) bool: the pieces `recommend` and `cold_start` may return (all by default); the offline evaluator
         # keeps picks to the items its log can judge, while every piece still counts as a rating
@@ -326,7 +327,13 @@ class Recommender:
         """(``text`` stripped, its notes), checked as :meth:`search` takes it (refused: no text tower, not a str,
         empty, no known word)."""
         if self.encoder is None:
-            self.encoder = self._bundle_encoder()
+            if self._encoder_error is not None:  # tried once: not again on every search
+                raise ValueError(self._encoder_error)
+            try:
+                self.encoder = self._bundle_encoder()
+            except ValueError as err:
+                self._encoder_error = str(err)
+                raise
         if not getattr(self.encoder, "has_text", False):
             kind = getattr(self.encoder, "kind", "none")
             raise ValueError(f"text search needs a CLIP bundle; this bundle's encoder ({kind}) has no text tower")
