@@ -186,8 +186,9 @@ class RowRules:
 
     def base_id(self, record: dict[str, Any], data: bytes) -> tuple[str, bool]:
         """(the id the record asks for, whether the source gave it): an explicit id (a whole float such as 3.0, from
-        an integer column with gaps, reads '3'), or the picture's hash. An id that is null, NaN or blank is no id: the row is named by its picture, as a row
-        without the column would be (an empty id would make a bundle that refuses to load)."""
+        an integer column with gaps, reads '3'), or the picture's hash. An id that is null, NaN or blank is no id:
+        the row is named by its picture, as a row without the column would be (an empty id would make a bundle that
+        refuses to load)."""
         value = record.get(self.id_column) if self.id_column is not None else None
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
             value = int(value)  # 3.0 from an integer column with a gap is id '3', as in training.evaluate's logs
@@ -421,12 +422,11 @@ def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
 
 
 def _bundle_hint(path: Path) -> str:
-    """' (… is a jewelrec bundle's)' when ``path`` lies in a bundle folder kept inside the dataset folder."""
-    for folder in path.parents:
-        config = folder / "config.json"
-        if config.is_file() and (folder / "embeddings.safetensors").is_file():
-            return f" ({path} belongs to the jewelrec bundle {folder}: keep bundles outside the dataset folder)"
-    return ""
+    """' (… belongs to the jewelrec bundle …)' when ``path`` lies in a bundle kept inside the dataset folder."""
+    from jewelrec.pipeline.out_dir import enclosing_bundle
+
+    folder = enclosing_bundle(path.parent)
+    return f" ({path} belongs to the jewelrec bundle {folder}: keep bundles outside the dataset folder)" if folder else ""
 
 
 def _path_roots(base_dir: Path | None) -> list[Path]:
