@@ -52,7 +52,7 @@ def browser_secret(directory: str | Path | None = None) -> bytes:
         return os.environ["JEWELREC_SECRET"].encode()
     path = Path(directory or data_dir()) / "browser-id.key"
     key = path.read_text().strip() if path.is_file() else ""
-    if len(key) >= 32:
+    if key:
         return key.encode()
     # none yet, or an empty one (a crash between create and write): a new key, written whole, then published
     # atomically — os.link fails when another process published first, and then its key is the one
@@ -64,12 +64,15 @@ def browser_secret(directory: str | Path | None = None) -> bytes:
         handle.flush()
         os.fsync(handle.fileno())
     try:
-        if path.is_file():  # our own short file: replaced
+        if path.is_file():  # our own empty file: replaced
             os.replace(draft, path)
         else:
             os.link(draft, path)
     except FileExistsError:
         pass
+    except OSError:  # a file system without hard links: publish by rename (a tie between processes is rare)
+        if not path.exists():
+            os.replace(draft, path)
     finally:
         draft.unlink(missing_ok=True)
     return path.read_text().strip().encode()
