@@ -95,8 +95,9 @@ def test_explore_style_guide_map_and_hover(service):
     other = service.style_guide("u", 3)
     assert service.styles[3] in other and "not rated this style" in other
     assert service.style_guide("newcomer").count("class='jr-card'") == 6  # nobody's taste: the biggest style
-    with pytest.raises(ValueError, match="style must be a number from 0 to 5"):
-        service.style_guide("u", 6)
+    for style in (6, -1, True, 1.0, "1"):  # True was read as style 1
+        with pytest.raises(ValueError, match="style must be a number from 0 to 5"):
+            service.style_guide("u", style)
     assert service.report_html == ""
 
 

@@ -313,7 +313,8 @@ class SpaceService:
         if style is None:
             rated = table[table["rated"] > 0]
             style = int(rated["avg_stars"].idxmax()) if len(rated) else int(self.cluster_sizes()["pieces"].idxmax())
-        if not isinstance(style, (int, np.integer)) or not 0 <= int(style) < self.bundle.n_clusters:
+        if isinstance(style, bool) or not isinstance(style, (int, np.integer)) or \
+                not 0 <= int(style) < self.bundle.n_clusters:  # True is an int to Python, not a style
             raise ValueError(f"style must be a number from 0 to {self.bundle.n_clusters - 1}, got {style!r}")
         style = int(style)
         n = int(table["rated"].iat[style])
