@@ -177,6 +177,10 @@ def test_the_search_box_takes_what_the_search_api_takes(app_url, monkeypatch):
     client.predict(None, api_name="/search_ui")
     client.predict("r" * 1_000_000, api_name="/search_ui")
     assert seen == ["", "r" * 500]
+    for sent in (["ring"], 5):  # str() made "['ring']" a search for words no piece uses
+        with pytest.raises(AppError, match="search text must be a string"):
+            client.predict(sent, 3, api_name="/search")
+    assert seen == ["", "r" * 500]
 
 
 def test_messages_keep_their_quotes(app_url):

@@ -136,8 +136,14 @@ MAX_QUERY = 500  # characters of a search query used (the Search box itself stop
 
 
 def _query(value: Any) -> str:
-    """Search text as the handler takes it: a string (None is ""), at most MAX_QUERY characters."""
-    return str(value or "")[:MAX_QUERY]
+    """Search text as the handler takes it: a string (None is ""), at most MAX_QUERY characters; a raw-API client
+    sending a list or a number gets a message (str() made "['ring']" a search for unknown words)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise gr.Error(f"search text must be a string, e.g. \"rose gold ring\", got {type(value).__name__}",
+                       print_exception=False)
+    return value[:MAX_QUERY]
 
 
 def _event(evt: gr.EventData | None) -> dict[str, Any]:
