@@ -388,22 +388,11 @@ def _parse_times(column: pd.Series, time_format: str | None) -> tuple[np.ndarray
         return np.where(bad, 0, np.floor(np.where(bad, 0, seconds))).astype(np.int64), bad
     else:
         if pd.api.types.is_numeric_dtype(column):  # 20240315 for %Y%m%d: parse its digits (pandas 4 would read a
-            column = _as_text(column)                # number given a format as an epoch instead)
+            column = _id_strings(column)             # number given a format as an epoch instead)
         parsed = pd.to_datetime(column, format=time_format or "ISO8601", errors="coerce", utc=True)
     bad = parsed.isna().to_numpy()
     seconds = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype(np.int64)
     return np.where(bad, 0, seconds), bad
-
-
-def _as_text(column: pd.Series) -> pd.Series:
-    """A numeric column as the text a CSV showed: whole floats (20240315.0, from a column with gaps) lose their
-    '.0', missing values stay missing."""
-    values = column.to_numpy(dtype=np.float64, na_value=np.nan)  # (n,)
-    whole = (np.abs(values) < 1e15) & (values == np.round(values))  # exact in int64 and in float64
-    text = values.astype(str).astype(object)  # (n,)
-    text[whole] = values[whole].astype(np.int64).astype(str)
-    text[np.isnan(values)] = None
-    return pd.Series(text, index=column.index)
 
 
 def _time_hint(column: pd.Series, bad: np.ndarray, time_format: str | None) -> str:

@@ -36,8 +36,12 @@ def check_compare_out(out_dir: Path, where: str | None = None, bundle_dir: Path 
     from jewelrec.pipeline.out_dir import enclosing_bundle
 
     bundle = enclosing_bundle(out_dir)
-    if bundle is not None and not (bundle_dir is not None and bundle == bundle_dir.resolve()
-                                   and out_dir.resolve() == (bundle / "report").resolve()):
+    if bundle is not None and bundle_dir is not None and bundle == bundle_dir.resolve():
+        if out_dir.resolve() != (bundle / "report").resolve():  # what the re-sealed manifest may list
+            raise ValueError(f"--out {out_dir} lies inside the bundle {bundle_dir} but not in its report/ folder; the "
+                             "bundle would hold files it may not and no longer load — pass --out "
+                             f"{bundle_dir / 'report'} or a folder outside the bundle")
+    elif bundle is not None:
         raise ValueError(f"{where} is in the bundle {bundle}, which would then hold files its manifest does not list "
                          "and no longer load; give a folder outside it"
                          + (f" (or {bundle / 'report'} when comparing that bundle)" if bundle_dir is None else ""))
@@ -82,17 +86,11 @@ def compare_bundle(bundle_dir: str | Path, out_dir: str | Path, *, label_column:
     When out_dir lies inside the bundle (``BUNDLE/report``), the bundle is re-sealed afterwards so its
     manifest covers the new files and :meth:`Bundle.load` still accepts it.
     """
-    from jewelrec.serving.bundle import Bundle, is_allowed
+    from jewelrec.serving.bundle import Bundle
 
     bundle_dir, out_dir = Path(bundle_dir), Path(out_dir)
     bundle = Bundle.load(bundle_dir)
-    inside = out_dir.resolve().is_relative_to(bundle_dir.resolve())
-    if inside and not all(is_allowed((out_dir.resolve().relative_to(bundle_dir.resolve()) / name).as_posix())
-                          for name in REPORT_NAMES):
-        raise ValueError(f"--out {out_dir} lies inside the bundle {bundle_dir} but not in its report/ folder; the "
-                         "bundle would hold files it may not and no longer load — pass --out "
-                         f"{bundle_dir / 'report'} or a folder outside the bundle")
-    check_compare_out(out_dir, bundle_dir=bundle_dir)
+    check_compare_out(out_dir, bundle_dir=bundle_dir)  # inside the bundle: only its report/ folder
     recorded = (bundle.config.get("dataset") or {}).get("label_column")
     column = pick_label_column(bundle.items, label_column or "none", recorded)
     truth = bundle.items[column].to_numpy() if column else None

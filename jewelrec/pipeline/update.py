@@ -194,20 +194,13 @@ def _new_items(config: UpdateConfig, bundle: Bundle, removed: set[str]
 
 
 def _join_items(kept: pd.DataFrame, new: pd.DataFrame, thumbnails: list[bytes]) -> pd.DataFrame:
-    """The kept rows then the new ones; a column one side lacks is empty there. A column whose values are numbers
-    on one side and text on the other becomes text on both (parquet holds one type per column; nothing is lost)."""
+    """The kept rows then the new ones; a column one side lacks is empty there. A column one parquet type cannot
+    hold — numbers or timestamps or lists on one side, text on the other — becomes text on both (nothing is lost)."""
     new = new.copy()
     new["thumbnail"] = thumbnails
     kept = kept.reset_index(drop=True)
     if not len(new):
         return kept
-    for column in set(kept.columns) & set(new.columns) - {"thumbnail"}:
-        numeric = [pd.api.types.is_numeric_dtype(side[column]) or pd.api.types.is_bool_dtype(side[column])
-                   for side in (kept, new) if side[column].notna().any()]
-        if len(set(numeric)) > 1:
-            log.info("column %r holds numbers on one side of the update and text on the other; stored as text",
-                     column)
-            kept[column], new[column] = _as_text(kept[column]), _as_text(new[column])
     joined = pd.concat([kept, new], ignore_index=True)
     for column in joined.columns.drop("thumbnail", errors="ignore"):
         try:  # one parquet type must hold both sides: timestamps and text, lists and text, structs of two shapes

@@ -31,7 +31,7 @@ from jewelrec.evaluation.models.base import CFModel
 from jewelrec.evaluation.models.hybrid import HybridModel
 from jewelrec.evaluation.models.params import check_params, check_value
 from jewelrec.evaluation.models.rerank import VisuallySeparated
-from jewelrec.evaluation.models.shipped import JewelrecModel, check_settings
+from jewelrec.evaluation.models.shipped import JewelrecModel, recommender_config
 from jewelrec.evaluation.models.visual import VisualContentModel
 
 CROWD_PARAMS = ("collaborative", "min_shoppers")  # jewelrec params that are not RecommenderConfig fields
@@ -209,7 +209,7 @@ def _jewelrec_settings(spec: ModelSpec) -> tuple[dict[str, Any], dict[str, Any]]
     if "min_shoppers" in crowd and (isinstance(crowd["min_shoppers"], bool)
                                     or not isinstance(crowd["min_shoppers"], int) or crowd["min_shoppers"] < 1):
         raise ValueError(f"model {spec.name!r}: min_shoppers must be a whole number ≥ 1, got {crowd['min_shoppers']!r}")
-    check_settings(settings, spec.name)
+    recommender_config(settings, spec.name)  # one grid candidate: check_spec expands the sweep first
     return crowd, settings
 
 

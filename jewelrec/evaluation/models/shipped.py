@@ -18,7 +18,6 @@ on the same split, candidates and metrics as ALS / EASE / hybrid:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,17 +88,6 @@ def recommender_config(settings: Mapping[str, Any], label: str) -> RecommenderCo
         if not accepts(value):
             raise ValueError(f"model {label!r}: {f.name} must be {wanted}, got {value!r}")
     return config
-
-
-def check_settings(settings: Mapping[str, Any], label: str) -> None:
-    """``settings`` must name :class:`RecommenderConfig` fields with values its rules accept; a list is a sweep,
-    and every config of the grid is built and checked."""
-    swept = [k for k, v in settings.items() if isinstance(v, list)]
-    for key in swept:
-        if not settings[key]:
-            raise ValueError(f"model {label!r}: {key}: [] lists no values; give at least one")
-    for values in itertools.product(*(settings[k] for k in swept)):
-        recommender_config({**settings, **dict(zip(swept, values))}, label)
 
 
 def check_star_range(stars: np.ndarray, label: str) -> None:
