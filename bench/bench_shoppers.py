@@ -85,7 +85,7 @@ def summarise(rows: list[dict]) -> dict:
 
 def recommender_overrides(pairs: list[str]):
     """``["field=value", ...]`` → a RecommenderConfig with those fields set (values read as YAML scalars)."""
-    from jewelrec.evaluation.models.shipped import check_settings
+    from jewelrec.config_keys import check_keys
     from jewelrec.serving.recommender import RecommenderConfig
 
     values = {}
@@ -94,8 +94,11 @@ def recommender_overrides(pairs: list[str]):
         if not sep:
             raise SystemExit(f"--set {pair!r}: write FIELD=VALUE, e.g. --set balance_band=0.04")
         values[name.strip()] = yaml.safe_load(raw)
-    check_settings(values, "jewelrec")  # the offline evaluator's check: known fields, numbers or booleans
-    return RecommenderConfig(**values)
+    check_keys(values, RecommenderConfig, "--set")
+    try:
+        return RecommenderConfig(**values)  # checks every value against the rules the evaluator uses too
+    except ValueError as err:
+        raise SystemExit(f"--set: {err}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,10 @@ with one line naming the model, the setting and what it takes, before any log is
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+import subprocess
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,3 +127,26 @@ def test_run_json_shows_that_an_empty_rerank_block_was_applied(tmp_path):
     assert record["models"]["als-separated"]["params"] == {"factors": 4, "iterations": 2, "rerank.explore": 0.0,
                                                            "rerank.pool": 3}
     assert [m["rerank"] for m in record["config"]["models"]] == [None, RERANK_DEFAULTS]
+
+
+@pytest.mark.parametrize(("field", "value", "wanted"), [
+    ("shrink", 0, "a number > 0"), ("mmr_lambda", 1.5, "a number from 0 to 1"), ("max_seeds", 2.5, "a whole number"),
+    ("whiten_closeness", "yes", "true or false"), ("query_ridge", float("inf"), "a finite number > 0"),
+])  # fmt: skip
+def test_the_python_api_config_refuses_a_value_the_recommender_cannot_run_with(field, value, wanted):
+    """RecommenderConfig checks itself (the rules the evaluator reads): a bad value fails where it is written,
+    not in the middle of a request (shrink=0 gave NaN affinities for every unrated style)."""
+    with pytest.raises(ValueError, match=rf"^RecommenderConfig: {field} must be {wanted}.*got {value!r}$"):
+        RecommenderConfig(**{field: value})
+    with pytest.raises(ValueError, match=rf"RecommenderConfig: {field} must be"):
+        replace(RecommenderConfig(), **{field: value})  # the sweep's way of making a candidate
+
+
+def test_the_shopper_benchmark_refuses_a_bad_override_before_loading_a_bundle(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "bench" / "bench_shoppers.py"
+    missing = str(tmp_path / "NO-BUNDLE")
+    for override, expected in (["shrink=0", "--set: RecommenderConfig: shrink must be a number > 0"],
+                               ["shrnk=1", "--set has unknown keys ['shrnk']"]):
+        run = subprocess.run([sys.executable, str(script), "--bundle", missing, "--set", override],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode != 0 and expected in run.stderr and "NO-BUNDLE" not in run.stderr, run.stderr

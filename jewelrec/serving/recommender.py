@@ -44,6 +44,7 @@ from numbers import Real
 
 import numpy as np
 
+from jewelrec.config_keys import check_fields
 from jewelrec.serving.bundle import Bundle
 from jewelrec.serving.index import EXACT_LIMIT, FLAT_LIMIT
 from jewelrec.serving.naming import (
@@ -54,6 +55,7 @@ from jewelrec.serving.naming import (
     style_names,
     style_phrase,
 )
+from jewelrec.serving.recommender_rules import RECOMMENDER_RULES
 from jewelrec.serving.selection import banded_top, mmr_top, slotted_top
 from jewelrec.serving.stored_index import load_search_index
 from jewelrec.serving.taste import taste_direction, whitening
@@ -110,6 +112,9 @@ class RecommenderConfig:
     # hard labels by default: kmeans' Gaussian soft assignments are too flat in 512-d to attribute a rating to
     # one style; DEPICT's Student-t probabilities are sharp enough to turn this on
     soft_affinity: bool = False
+
+    def __post_init__(self) -> None:
+        check_fields(self, RECOMMENDER_RULES, "RecommenderConfig")  # a bad value fails here, not mid-request
 
     @property
     def scale(self) -> float:

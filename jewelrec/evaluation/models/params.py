@@ -8,21 +8,10 @@ One rule per parameter name (the models share names for the same idea: ``factors
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-
-def is_whole(value: Any) -> bool:
-    """An int (numpy's too), not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def is_number(value: Any) -> bool:
-    """A finite real number, not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
-
+from jewelrec.config_keys import is_number, is_whole  # noqa: F401 — the evaluator's modules import them from here
 
 # name → (accepts the value, what a good value is)
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {

@@ -18,7 +18,7 @@ on the same split, candidates and metrics as ALS / EASE / hybrid:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +28,8 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from jewelrec.evaluation.models.base import CFModel, as_user_items
-from jewelrec.evaluation.models.params import is_number, is_whole
 from jewelrec.evaluation.stars import StarRatings
+from jewelrec.serving.recommender_rules import RECOMMENDER_RULES
 
 if TYPE_CHECKING:  # the serving stack (faiss, the bundle reader) loads only when this model is fitted
     from jewelrec.serving.bundle import Bundle
@@ -40,54 +40,20 @@ NO_STARS = ("the jewelrec model reads 1–5 star ratings, and this log has none:
             "cannot drive it")  # fmt: skip
 
 
-# RecommenderConfig field → (accepts the value, what a good value is), read off how Recommender.recommend uses it;
-# RecommenderConfig itself checks nothing, so a bad value would otherwise fail (or be used) in the middle of a run.
-# tests/test_model_settings.py checks that every field has a rule.
-SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    # the weights of the score's terms; dislike_weight is subtracted, so every one pulls the way its name says at ≥ 0
-    "cluster_weight": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (0 = no style-affinity term)"),
-    "like_weight": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (0 = no closeness-to-liked term)"),
-    "dislike_weight": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (0 = no push away from dislikes)"),
-    "query_weight": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (0 = no taste-direction term)"),
-    # the ridge keeps the taste-direction solve well-posed for any ratings; ∞ turns it into NaN and empty lists
-    "query_ridge": (lambda v: is_number(v) and v > 0, "a finite number > 0"),
-    "whiten": (lambda v: v is None or (is_number(v) and v > 0), "a number > 0, or null (plain cosine)"),
-    "whiten_closeness": (lambda v: isinstance(v, bool), "true or false"),
-    "mmr_lambda": (lambda v: v is None or (is_number(v) and 0 <= v <= 1),
-                   "a number from 0 to 1 (1 = plain top k), or null (affinity slots alone)"),
-    "style_evidence": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0 (ratings above the user's centre)"),
-    "balance_band": (lambda v: is_number(v) and v >= 0, "a number ≥ 0 (0 = off)"),
-    "mmr_pool": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1 (MMR always takes at least 2k candidates)"),
-    "style_floor": (lambda v: is_number(v) and 0 <= v <= 1, "a number from 0 to 1 (a share of the best affinity)"),
-    # 0 pseudo-ratings divide 0 by 0 for every style the user rated nothing in: NaN affinities
-    "shrink": (lambda v: is_number(v) and v > 0, "a number > 0 (pseudo-ratings)"),
-    # 0 leaves the like/dislike terms without a piece: set like_weight / dislike_weight to 0 to drop them
-    "max_seeds": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1"),
-    "neighbours": (lambda v: is_whole(v) and v >= 1, "a whole number ≥ 1 (ANN neighbours per seed)"),
-    "probe_seeds": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0 (0 = the taste direction's alone)"),
-    "central": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0 (central items per liked style)"),
-    "exhaustive_limit": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0 (0 = always score candidates only)"),
-    "exact_limit": (lambda v: is_whole(v) and v >= 0, "a whole number ≥ 0 (0 = similar always through the IVF)"),
-    "soft_affinity": (lambda v: isinstance(v, bool), "true or false"),
-}
+SETTING_RULES = RECOMMENDER_RULES  # the rules RecommenderConfig checks itself (jewelrec.serving.recommender)
 
 
 def recommender_config(settings: Mapping[str, Any], label: str) -> RecommenderConfig:
     """The :class:`RecommenderConfig` ``settings`` (field overrides, one value each) make, every field checked
     against :data:`SETTING_RULES`: a ValueError naming the model, the field and what it takes."""
-    from dataclasses import fields
-
     from jewelrec.config_keys import check_keys
     from jewelrec.serving.recommender import RecommenderConfig
 
     check_keys(settings, RecommenderConfig, f"model {label!r} params")
-    config = RecommenderConfig(**settings)
-    for f in fields(config):
-        accepts, wanted = SETTING_RULES[f.name]
-        value = getattr(config, f.name)
-        if not accepts(value):
-            raise ValueError(f"model {label!r}: {f.name} must be {wanted}, got {value!r}")
-    return config
+    try:
+        return RecommenderConfig(**settings)
+    except ValueError as err:  # "RecommenderConfig: shrink must be …" → "model 'x': shrink must be …"
+        raise ValueError(f"model {label!r}:{str(err).removeprefix('RecommenderConfig:')}") from None
 
 
 def check_star_range(stars: np.ndarray, label: str) -> None:
