@@ -411,3 +411,14 @@ def test_ids_lose_surrounding_whitespace_and_the_rows_are_counted(tmp_path, suff
     assert log.dropped == {"missing user id": 1}  # blank once stripped: still missing, not "stripped"
     assert log.ids_stripped == 4 and log_summary(log)["ids_stripped"] == 4
     assert log.subset(log.users == 0).ids_stripped == 4
+
+
+def test_ids_spelled_like_pandas_na_words_are_ids_not_missing(tmp_path):
+    """Only an empty field is a missing id: a user "NA" (a country code) or a SKU "NULL" / "None" was read as
+    missing by pandas' default NA words and its rows dropped. The rating column still reads "NA" as no rating."""
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,stars\nNA,NULL,5\nNA,None,4\nnan,NULL,5\n,x,5\nb,,5\nb,y,NA\nb,y,\nc,n/a,3\n")
+    config = {"path": str(path), "columns": {"rating": "stars"}, "rating_confidence": {3: 1, 4: 1, 5: 1}}
+    log = load_interactions(InteractionsConfig.from_dict(config))
+    assert sorted(log.user_ids) == ["NA", "c", "nan"] and sorted(log.item_ids) == ["NULL", "None", "n/a"]
+    assert len(log) == 4 and log.dropped == {"missing user id": 1, "missing item id": 1, "unparseable rating": 2}

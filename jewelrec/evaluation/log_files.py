@@ -181,13 +181,17 @@ def _read_text(path: Path, config: InteractionsConfig, sep: str, needed: list[st
             dtype = {config.user_col: "string", config.item_col: "string", **dict.fromkeys(spares, "string")}
             chunks = []
             # Ids stay strings: H&M article ids have leading zeros that an int parse would eat.
+            # Only an empty field is missing: pandas' default NA words ("NA", "null", "None", "nan" …) are real
+            # ids (a user "NA", a SKU "NULL"); the other columns are parsed by to_numeric / to_datetime, which
+            # read those words as unparseable anyway.
             reader = pd.read_csv(path, sep=sep, header=None, skiprows=header_lines, names=names + spares,
                                  index_col=False, dtype=dtype, encoding=encoding, on_bad_lines="warn",
+                                 keep_default_na=False, na_values=dict.fromkeys(names + spares, [""]),
                                  chunksize=CHUNK_ROWS)  # fmt: skip
             with reader:
                 for chunk in reader:
                     extra = np.zeros(len(chunk), dtype=bool)  # (rows,)
-                    for spare in spares:  # a field read as missing (empty, NA) is a trailing delimiter, not data
+                    for spare in spares:  # an empty field is a trailing delimiter, not data
                         filled = chunk[spare].notna().to_numpy(dtype=bool, copy=True)
                         if filled.any():  # whitespace only is empty too
                             filled[filled] = (chunk[spare][filled].str.strip() != "").to_numpy(dtype=bool)
