@@ -117,6 +117,22 @@ def test_an_empty_rerank_block_reranks_with_the_defaults():
     assert [(m.name, m.rerank) for m in config.models] == [("popularity", None), ("pop-separated", RERANK_DEFAULTS)]
 
 
+def test_a_fractional_rerank_pool_is_used_as_written():
+    """pool: 1.5 means 1.5 × k candidates (VisuallySeparated takes int(k * pool)); int(pool) made it 1: no re-rank."""
+    ids = np.array([f"i{n}" for n in range(4)], object)
+    content = type("Content", (), {"item_ids": ids, "embeddings": np.eye(4, dtype=np.float32), "labels": np.arange(4)})
+    model = build_model(ModelSpec.from_dict({"type": "als", "rerank": {"pool": 1.5}}), content(), ids)
+    assert model.pool == 1.5
+
+
+@pytest.mark.parametrize("model_type", ["als", "visual", "jewelrec", "popularity"])
+def test_a_cf_block_on_a_model_that_is_not_hybrid_is_refused_not_ignored(model_type):
+    with pytest.raises(ValueError, match=rf"\({model_type}\): cf: is the collaborative half of a hybrid model; set "
+                                         "type: hybrid"):
+        ModelSpec.from_dict({"name": "m", "type": model_type, "cf": {"type": "ease"}})
+    ModelSpec.from_dict({"name": "m", "type": "hybrid", "cf": {"type": "ease"}})  # where it belongs
+
+
 def test_run_json_shows_that_an_empty_rerank_block_was_applied(tmp_path):
     config = {"data": {"synthetic": SMALL}, "bundle": "synthetic", "split": {"method": "time", "test_days": 5},
               "models": [{"name": "als-separated", "type": "als", "params": {"factors": 4, "iterations": 2},

@@ -95,6 +95,9 @@ class ModelSpec:
             cf=dict(raw["cf"]) if raw.get("cf") else None,
             rerank=None if raw.get("rerank") is None else dict(raw["rerank"]),  # {}: re-ranked with the defaults
         )  # fmt: skip
+        if spec.type != "hybrid" and raw.get("cf") is not None:  # it would be ignored: the run not what was asked
+            raise ValueError(f"model {spec.name!r} ({spec.type}): cf: is the collaborative half of a hybrid model; "
+                             f"set type: hybrid to blend {spec.type} with it, or drop cf:")
         if spec.type == "hybrid" and (not spec.cf or spec.cf.get("type") not in CF_MODELS):
             raise ValueError(f"hybrid model {spec.name!r} needs cf: {{type: one of {list(CF_MODELS)}, params: ...}}")
         _check_rerank(spec)
@@ -240,6 +243,6 @@ def build_model(spec: ModelSpec, content: ItemContent | None, column_item_ids: n
         rerank = {**RERANK_DEFAULTS, **spec.rerank}
         model = VisuallySeparated(
             model, content.item_ids, content.labels, column_item_ids=column_item_ids,
-            pool=int(rerank["pool"]), explore=float(rerank["explore"]),
+            pool=float(rerank["pool"]), explore=float(rerank["explore"]),  # 1.5 × k candidates: not int()
         )  # fmt: skip
     return model

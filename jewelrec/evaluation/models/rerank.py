@@ -27,7 +27,7 @@ class VisuallySeparated(CFModel):
         labels: np.ndarray,
         *,
         column_item_ids: np.ndarray | list[str] | None = None,
-        pool: int = 3,
+        pool: float = 3,
         explore: float = 0.0,
     ):
         self.model = model  # the base recommender whose candidates are re-ranked
