@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -125,6 +126,7 @@ def test_space_ratings_with_bundle(tmp_path, monkeypatch):
     )
     bundle_module = types.ModuleType("jewelrec.serving.bundle")
     bundle_module.Bundle = types.SimpleNamespace(load=lambda path: fake)
+    bundle_module.read_config = lambda path: {}  # the evaluator's early check that the bundle is one
     monkeypatch.setitem(sys.modules, "jewelrec.serving.bundle", bundle_module)
     config = {"data": {"preset": "space-ratings", "path": str(db)}, "bundle": str(tmp_path / "bundle"),
               "split": {"method": "random", "test_fraction": 0.25}, "k": 5,
@@ -406,6 +408,7 @@ def test_a_bundle_sharing_no_item_with_the_log_is_refused_naming_both_id_styles(
                                  labels=arrays.item_group.astype(np.int64))
     bundle_module = types.ModuleType("jewelrec.serving.bundle")
     bundle_module.Bundle = types.SimpleNamespace(load=lambda path: fake)
+    bundle_module.read_config = lambda path: {}  # the evaluator's early check that the bundle is one
     monkeypatch.setitem(sys.modules, "jewelrec.serving.bundle", bundle_module)
     config = {"data": {"path": str(tmp_path / "log.csv")}, "bundle": str(tmp_path / "bundle"),
               "split": {"method": "random", "test_fraction": 0.25}, "models": [{"type": "visual"}]}
@@ -424,3 +427,21 @@ def test_k_longer_than_the_catalog_is_refused_once_the_log_is_read(tmp_path, cap
                                      "n_days": 20, "seed": 0}}, "k": 1_000_000_000, "models": [{"type": "item_knn"}]}
     assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
     assert "k: 1000000000 asks for longer lists than the log's 50 items; set k to at most 50" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("bundle", "models", "message"), [
+    ("NO-SUCH-BUNDLE", [{"type": "visual"}], "bundle directory '.*NO-SUCH-BUNDLE' does not exist"),
+    (None, [{"type": "als", "rerank": {}}], r"model 'als' \(als, rerank\) needs item embeddings: set `bundle: DIR`"),
+    (None, [{"type": "jewelrec", "params": {"bundle": "EMPTY"}}], "EMPTY has no config.json"),
+])  # fmt: skip
+def test_a_missing_bundle_is_named_before_the_log_is_read(tmp_path, capsys, bundle, models, message):
+    """A big log takes minutes to read; the bundle the models need was found missing only after it."""
+    (tmp_path / "EMPTY").mkdir()
+    models = [{**m, "params": {"bundle": str(tmp_path / m["params"]["bundle"])}} if "params" in m else m
+              for m in models]
+    config = {"data": {"path": str(tmp_path / "LOG-NOT-READ.csv")}, "models": models,
+              **({"bundle": str(tmp_path / bundle)} if bundle else {})}
+    out = tmp_path / "r"
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "LOG-NOT-READ" not in err and not out.exists(), err

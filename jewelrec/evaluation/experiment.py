@@ -140,6 +140,7 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
     """Run the whole evaluation; returns the results map that is also written to ``results.json``. The config and
     ``results_dir`` (:func:`~jewelrec.evaluation.results_dir.check_results_dir`) are checked before any work."""
     config.validate()
+    check_bundles(config)
     out = check_results_dir(results_dir)
     started = time.time()
     log, synthetic_content = load_log(config.data)
@@ -222,6 +223,21 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
         raise ValueError(f"every model failed, so there are no results: {failed}")
     _write_outputs(out, config, results, infos, trials, data_report, tracker.info(), started)
     return results
+
+
+def check_bundles(config: EvalConfig) -> None:
+    """Every bundle the models need is named and is a bundle directory (its config.json read), before the log is
+    loaded — a big log takes minutes, and a typo in ``bundle:`` would be found only after them."""
+    from jewelrec.serving.bundle import read_config
+
+    for spec in config.models:
+        if spec.needs_content and not config.bundle:  # build_model's words, said before the log is read
+            raise ValueError(f"model {spec.name!r} ({spec.type}{', rerank' if spec.rerank else ''}) needs item "
+                             "embeddings: set `bundle: DIR` (a jewelrec bundle from python -m training.fit) in the config")
+    paths = [config.bundle] if config.bundle and config.bundle != "synthetic" else []
+    paths += [bundle_of(spec, config.bundle) for spec in config.star_models]
+    for path in dict.fromkeys(paths):
+        read_config(Path(path))
 
 
 def _star_model_bundles(config: EvalConfig, log: InteractionLog, content: ItemContent | None) -> dict[str, Any]:
