@@ -205,7 +205,7 @@ def test_page_events_without_their_payload_get_a_message(app_url, payload):
     """#review: a card or map event sent with ``event_data: null`` (or not an object) raised inside ui.py."""
     fns = {f.fn.__name__: f.fn for f in app_url["demo"].fns.values() if f.fn is not None}
     evt = gr.EventData(None, payload)
-    for name, args in [("rate_card", (evt, None, None, None)), ("pick_style", (evt, None, None, None)),
+    for name, args in [("rate_card", (evt, None, [], {}, None, None)), ("pick_style", (evt, None, None, None)),
                        ("open_card", (evt,))]:
         with pytest.raises(gr.Error, match="no longer listed|pick a style"):
             fns[name](*args)

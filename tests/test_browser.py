@@ -189,3 +189,36 @@ def _users(service) -> list[str]:
 
     with sqlite3.connect(service.store.path) as db:
         return [row[0] for row in db.execute("SELECT DISTINCT user_id FROM ratings")]
+
+
+def test_a_star_whose_save_failed_is_put_back_and_the_shopper_told(served, browser, monkeypatch):
+    """A star lights up at once, before its save; a save that failed (the database busy) left it lit, so the page
+    showed a rating that was not stored. The Rate cards now go back to what was saved, and the page says why."""
+    from playwright.sync_api import expect
+
+    from jewelrec.space.rating_checks import RatingStoreBusy
+
+    url, service = served
+    page = _open(browser, url, WIDTHS["desktop"])
+    cards = page.locator("#rate-cards .jr-card")
+    status = page.locator("#rate-status")
+    cards.nth(0).locator("[data-stars='4']").click()
+    expect(status).to_contain_text("Saved 4★", timeout=15_000)
+
+    def busy(*args, **kwargs):
+        raise RatingStoreBusy("ratings.db is locked by another process; nothing was saved — try again")
+
+    monkeypatch.setattr(service.store, "rate", busy)
+    cards.nth(0).locator("[data-stars='2']").click()  # a new choice on a saved card
+    cards.nth(1).locator("[data-stars='5']").click()  # a first choice on an unsaved one
+    expect(status).to_contain_text("Not saved: Ratings are busy right now", timeout=15_000)
+    expect(page.locator(".toast-body").first).to_contain_text("not saved", timeout=15_000)
+    expect(cards.nth(1).locator(".jr-star.on")).to_have_count(0, timeout=15_000)
+    expect(cards.nth(0).locator(".jr-star.on")).to_have_count(4)  # back to the saved 4★, not the failed 2★
+    assert cards.nth(0).locator("[aria-checked='true']").get_attribute("data-stars") == "4"
+    page.screenshot(path=ARTIFACTS / "desktop-rate-not-saved.png")
+    monkeypatch.undo()
+    cards.nth(1).locator("[data-stars='5']").click()  # the put-back cards still take stars
+    expect(status).to_contain_text("Saved 5★", timeout=15_000)
+    expect(cards.nth(1).locator(".jr-star.on")).to_have_count(5)
+    page.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -202,8 +203,14 @@ class SpaceService:
     def rate_grid(self, user_id: str, page: int = 0, n: int = 8) -> tuple[list[str], str]:
         """(item ids, Rate cards HTML with the star control) for one page of :meth:`rate_picks`."""
         ids = self.rate_picks(user_id, page, n)
-        cards = [self._card(self.bundle.index_of(i), stars=0) for i in ids]
-        return ids, views.grid(cards, "You have rated every piece in this catalog — see For you.")
+        return ids, self.rate_cards(ids, {})
+
+    def rate_cards(self, ids: list[str], stars: Mapping[str, int]) -> str:
+        """Rate cards HTML for ``ids`` (pieces no longer listed left out), each lit at ``stars.get(id, 0)``: the
+        page put back as saved after a save that failed. Reads nothing from the ratings database."""
+        cards = [self._card(self.bundle.index_of(i), stars=int(stars.get(i, 0))) for i in ids
+                 if isinstance(i, str) and self.bundle.has_item(i)]
+        return views.grid(cards, "You have rated every piece in this catalog — see For you.")
 
     def for_you(self, user_id: str, k: int = 8) -> tuple[str, pd.DataFrame, str]:
         """(product cards HTML, details table, headline) for a user's current ratings."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from typing import Any
 
 import gradio as gr
@@ -203,6 +204,7 @@ def _rate_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str, A
     with gr.Tab("Rate", id="rate"):
         gr.Markdown("Tap the stars under each piece — every rating is saved instantly and updates **For you**.")
         slot_ids = gr.State([])
+        saved = gr.State({})  # {item_id: stars} saved on the cards shown: what a failed save puts back
         cards = gr.HTML(elem_id="rate-cards", js_on_load=CARDS_JS)
         with gr.Row():
             others = gr.Button("Show me others", variant="secondary", scale=0, min_width=160)
@@ -210,29 +212,43 @@ def _rate_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str, A
         page = gr.State(0)
 
         def show(page_no: int, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-            return service.rate_grid(_user(service, stored, request, profile), page_no, SLOTS)
+            return *service.rate_grid(_user(service, stored, request, profile), page_no, SLOTS), {}
 
         def next_page(page_no: int) -> int:
             return page_no + 1
 
         others.click(next_page, page, page, api_name="next_page", concurrency_limit=CHEAP).then(
-            show, [page, browser_id], [slot_ids, cards], api_name="rate_grid", concurrency_limit=CHEAP)
-        return {"show": show, "inputs": [page, browser_id], "outputs": [slot_ids, cards], "cards": cards,
-                "status": status}
+            show, [page, browser_id], [slot_ids, cards, saved], api_name="rate_grid", concurrency_limit=CHEAP)
+        return {"show": show, "inputs": [page, browser_id], "outputs": [slot_ids, cards, saved], "cards": cards,
+                "status": status, "slot_ids": slot_ids, "saved": saved}
 
 
 def _wire_rating(service: SpaceService, rate: dict[str, Any], foryou: dict[str, Any],
                  browser_id: gr.BrowserState) -> None:
-    """A star on a Rate card saves the rating and refreshes For you (the star itself lit up in the browser)."""
-    def rate_card(evt: gr.EventData, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+    """A star on a Rate card saves the rating and refreshes For you (the star itself lit up in the browser). A save
+    that fails puts the Rate cards back as they were saved — no star stays lit for a rating that is not stored —
+    and says why, in a toast and under the cards."""
+    def rate_card(evt: gr.EventData, stored: str | None, shown: list[str] | None, saved: dict[str, int] | None,
+                  request: gr.Request, profile: gr.OAuthProfile | None):
         item_id, stars = _event(evt).get("item_id"), _event(evt).get("stars")  # sent by CARDS_JS
         if not isinstance(item_id, str) or not service.bundle.has_item(item_id):
             raise gr.Error("that piece is no longer listed; press 'Show me others'", print_exception=False)
         user = _user(service, stored, request, profile)
-        message = _guard(service.rate)(user, item_id, stars)
-        return message, *service.for_you(user)
+        saved = dict(saved or {})
+        try:
+            message = _guard(service.rate)(user, item_id, stars)
+        except gr.Error as failed:
+            gr.Warning(failed.message)
+            # a fresh comment makes every put-back a new value: gradio leaves the page alone when the HTML equals
+            # the last it sent, and the stars lit since then are the browser's alone
+            cards = f"<!-- put back {time.monotonic_ns()} -->" + service.rate_cards(list(shown or []), saved)
+            return f"Not saved: {failed.message}", gr.skip(), gr.skip(), gr.skip(), cards, gr.skip()
+        saved[item_id] = int(stars)
+        return message, *service.for_you(user), gr.skip(), saved
 
-    rate["cards"].submit(rate_card, [browser_id], [rate["status"], foryou["cards"], foryou["table"], foryou["note"]],
+    rate["cards"].submit(rate_card, [browser_id, rate["slot_ids"], rate["saved"]],
+                         [rate["status"], foryou["cards"], foryou["table"], foryou["note"], rate["cards"],
+                          rate["saved"]],
                          api_visibility="private", concurrency_limit=CHEAP, show_progress="hidden")
 
 
