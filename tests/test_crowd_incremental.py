@@ -229,3 +229,68 @@ def test_a_database_from_before_clears_were_logged_gets_its_past_clears_marked(t
     store.rate("a", ITEMS[0], 5)  # a's state before this is the replay, not the resurrected first ratings
     check_incremental(crowd)
     assert store.rate("d", ITEMS[3], 5) == 1 and store.writes() == 10  # the counter goes on past the marker
+
+
+BAD_STARS = ["five", 7, 0, -1, 300, 4.5, b"\x05", None]  # what another writer could leave under INTEGER affinity
+
+
+def _write_bad_rows(path: Path, user: str, first: int) -> None:
+    """Rows RatingStore would refuse, written as another tool would (``stars`` NOT NULL is dropped for None)."""
+    db = sqlite3.connect(path)
+    for n, stars in enumerate(BAD_STARS):
+        if stars is None:
+            continue
+        item = ITEMS[(first + n) % len(ITEMS)]
+        db.execute("INSERT OR REPLACE INTO ratings VALUES (?, ?, ?, 9)", (user, item, stars))
+        db.execute("INSERT INTO rating_history (user_id, item_id, stars, rated_at) VALUES (?, ?, ?, 9)",
+                   (user, item, stars))
+    db.commit()
+    db.close()
+
+
+def test_rows_with_stars_this_store_could_not_write_are_skipped_by_every_read(store, caplog):
+    """One row of 'five' (or 7, 300, 4.5, a blob) by anyone broke that shopper's every read (int('five')), and the
+    crowd model for all shoppers ("stars must be 1–5"; 300 broke rating_codes' fixed-width hex). Such rows are
+    skipped — counted in the log once per shopper, left in the file — and everything else is read as before."""
+    for u in range(4):
+        for item in ITEMS[:3]:
+            store.rate(f"s{u}", item, 5)
+    store.rate("u", ITEMS[0], 4)
+    _write_bad_rows(store.path, "u", first=5)
+    _write_bad_rows(store.path, "mallory", first=1)
+    assert store.ratings("u") == {ITEMS[0]: 4} and store.ratings("mallory") == {}
+    assert "rating row(s) of 'u' have stars that are not a whole number from 1 to 5" in caplog.text
+    store.ratings("u")
+    assert caplog.text.count("of 'u' have stars") == 1  # once per shopper, not per request
+    assert store.count() == 13 and store.n_users() == 5
+    assert all(s == 5 for item, s, _ in store.history("s0")) and [h[:2] for h in store.history("u")] == [(ITEMS[0], 4)]
+    users, items, stars = store.all_ratings()
+    assert len(users) == 13 and set(stars) <= {4, 5}
+    codes = store.rating_codes(ITEMS)
+    assert len(codes.stars) == 13 and set(codes.stars.tolist()) <= {4, 5}
+    crowd = refresher(store)
+    assert crowd.refresh() and crowd.model is not None and crowd.model.n_ratings_ == 13
+    store.rate("mallory", ITEMS[2], 5)  # the incremental update reads the same rows as a full refit
+    check_incremental(crowd)
+    # the bad rows are left in the file (mallory's new 5★ replaced one of hers): 13 + 1 readable, 13 not
+    assert sqlite3.connect(store.path).execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 14 + 13
+
+
+def test_a_database_from_before_clears_with_an_unreadable_row_still_opens(tmp_path):
+    """The back-fill of past clears read every row with int(): one 'five' made RatingStore() — the Space's
+    start — fail with a bare "invalid literal for int()"."""
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE ratings (user_id TEXT NOT NULL, item_id TEXT NOT NULL, stars INTEGER NOT NULL,
+            updated_at REAL NOT NULL, PRIMARY KEY (user_id, item_id));
+        CREATE TABLE rating_history (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,
+            item_id TEXT NOT NULL, stars INTEGER NOT NULL, rated_at REAL NOT NULL);""")
+    db.execute("INSERT INTO rating_history (user_id, item_id, stars, rated_at) VALUES ('a', ?, 5, 0)", (ITEMS[0],))
+    db.execute("INSERT INTO ratings VALUES ('a', ?, 5, 0)", (ITEMS[0],))
+    db.commit()
+    db.close()
+    _write_bad_rows(path, "a", first=3)
+    store = RatingStore(path)
+    assert store.ratings("a") == {ITEMS[0]: 5}
+    assert refresher(store).refresh() and store.history("a")[0][:2] == (ITEMS[0], 5)

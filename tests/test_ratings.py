@@ -66,6 +66,12 @@ def _foreign_db(path, *statements):
      "not jewelrec's"),
     (lambda p: _foreign_db(p, "CREATE TABLE ratings (user_id, item_id, stars, updated_at)",
                            "CREATE TABLE rating_history (a)"), "'rating_history' with columns"),
+    # another app's table of the same columns without the key: every write failed on ON CONFLICT, reads on NULLs
+    (lambda p: _foreign_db(p, "CREATE TABLE ratings (user_id TEXT, item_id TEXT, stars INTEGER, updated_at REAL)",
+                           "INSERT INTO ratings VALUES ('u', 'a', 5, 1), ('u', 'a', NULL, 2)"),
+     r"'ratings' whose primary key is none, not jewelrec's \['user_id', 'item_id'\], so no rating could be saved"),
+    (lambda p: _foreign_db(p, "CREATE TABLE rating_history (id INTEGER, user_id, item_id, stars, rated_at, "
+                              "PRIMARY KEY (user_id, id))"), r"'rating_history' whose primary key is \['user_id', 'id'\], not jewelrec's \['id'\]"),
 ])
 def test_a_file_that_is_not_a_jewelrec_ratings_database_is_refused_and_left_as_it_is(tmp_path, make, match):
     path = make(tmp_path / "r.db")
@@ -302,7 +308,8 @@ def test_a_write_locked_out_past_the_timeout_says_nothing_was_saved_and_the_spac
         with pytest.raises(RatingStoreBusy, match=r"is locked by another process .* nothing was saved — try again"):
             store.rate("u1", "it-2", 5)
         with pytest.raises(gr.Error, match="Ratings are busy right now: this one was not saved"):
-            _guard(store.rate)("u1", "it-2", 5)
+            _guard(store.rate, writes=True)("u1", "it-2", 5)
+        assert store.ratings("u1") == {"it-1": 4}  # reads are not blocked by a writer's lock
         assert str(path) in caplog.text
     finally:
         holder.execute("ROLLBACK")
@@ -315,4 +322,39 @@ def test_a_write_locked_out_past_the_timeout_says_nothing_was_saved_and_the_spac
     with pytest.raises(RatingStoreError, match="has lost its tables .* restart the Space"):
         store.ratings("u1")
     with pytest.raises(gr.Error, match="Ratings are unavailable right now: nothing was saved"):
+        _guard(store.rate, writes=True)("u1", "it-3", 5)
+    with pytest.raises(gr.Error) as read:
         _guard(store.ratings)("u1")
+    assert read.value.message == "Ratings are unavailable right now. Please try again later."  # a read: no "saved"
+
+
+def test_a_full_disk_says_so_and_keeps_what_was_saved(tmp_path, monkeypatch):
+    """SQLite's "database or disk is full" and "disk I/O error" (a WAL index that cannot grow) reached the log
+    bare — no path, no fix — and the shopper as a generic error."""
+    import gradio as gr
+
+    from jewelrec.space.rating_checks import store_error
+    from jewelrec.space.ui import _guard
+
+    store = RatingStore(tmp_path / "r.db")
+    store.rate("u", "a", 4)
+    connect = store._connect
+
+    def full_disk():  # SQLite's own SQLITE_FULL: the file may not grow past its current pages
+        db = connect()
+        (pages,) = db.execute("PRAGMA page_count").fetchone()
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        return db
+
+    monkeypatch.setattr(store, "_connect", full_disk)
+    with pytest.raises(RatingStoreError, match=r"the disk holding the ratings database '.*r\.db' is full; nothing "
+                                               r"was saved .* free some space"):
+        for n in range(2000):  # until a new page is needed
+            store.rate("u", f"item-{n:04d}-" + "x" * 100, 5)
+    with pytest.raises(gr.Error, match="Ratings are unavailable right now: nothing was saved"):
+        _guard(store.rate, writes=True)("u", "b" * 120, 5)
+    monkeypatch.undo()
+    assert store.ratings("u")["a"] == 4
+    io = sqlite3.OperationalError("disk I/O error")
+    io.sqlite_errorname = "SQLITE_IOERR_SHMSIZE"
+    assert "is its disk full, or its volume unmounted or failing?" in str(store_error(store.path, io))

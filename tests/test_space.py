@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import re
 
+import gradio as gr
 import numpy as np
 import pytest
 from conftest import make_synthetic_bundle, wait_for
 
 from jewelrec.space import SpaceService, new_browser_id, origin_text, resolve_bundle, user_key
-from jewelrec.space.ratings import RatingError, RatingStore
+from jewelrec.space.crowd import CrowdSettings
+from jewelrec.space.ratings import RatingError, RatingStore, RatingStoreError
 
 
 @pytest.fixture
@@ -403,3 +405,42 @@ def test_the_browser_key_is_never_empty_and_is_published_whole(tmp_path, monkeyp
     fresh = browser_secret(tmp_path)
     assert len(fresh) == 64 and fresh != key and os.listdir(tmp_path) == ["browser-id.key"]
     assert (tmp_path / "browser-id.key").stat().st_mode & 0o077 == 0  # owner-only
+
+
+def test_a_store_opened_for_another_catalog_does_not_save_a_piece_this_one_lacks(tmp_path):
+    """The store's known_items came from another bundle: a piece only that bundle had was saved, then the
+    confirmation failed ("not in this catalog") — an error for a rating that was stored."""
+    old, new = make_synthetic_bundle(n_items=60, n_clusters=6, seed=0), make_synthetic_bundle(n_items=30, seed=1)
+    store = RatingStore(tmp_path / "r.db", known_items=set(old.item_ids))
+    service = SpaceService.start(new, {}, store, crowd=CrowdSettings(enabled=False))
+    with pytest.raises(RatingError, match=r"unknown item 'it-00045': it is not in this catalog \(30 pieces\)"):
+        service.rate("u", "it-00045", 5)
+    assert store.ratings("u") == {}
+
+
+def test_handlers_that_read_ratings_say_so_when_the_database_is_unavailable(service, monkeypatch):
+    """The page load, the Rate grid, Explore's style guide, /my_ratings and the For you refresh after a save read
+    the store without the guard: an unusable database blanked the page (and lost the new browser id) behind
+    gradio's "upstream app raised an exception". Each now says why, and what does not need ratings still loads."""
+    import types
+
+    from jewelrec.space.ui import build_demo
+
+    fns = {f.fn.__name__: f.fn for f in build_demo(service).fns.values() if f.fn is not None}
+    request = types.SimpleNamespace(session_hash="s1", headers={}, cookies={})
+
+    def unavailable(*args, **kwargs):
+        raise RatingStoreError(f"{service.store.path!r} is not an SQLite database (it was left as it is)")
+
+    monkeypatch.setattr(service.store, "ratings", unavailable)
+    fresh, cards, table, note = fns["start"](None, request, None)
+    assert fresh and cards == "" and table.empty and "Ratings are unavailable right now" in note
+    ids, grid, saved = fns["show"](0, fresh, request, None)
+    assert ids == [] and "Ratings are unavailable right now" in grid and saved == {}
+    style_map, guide, report, sent = fns["opened"](False, fresh, request, None)
+    assert "<svg" in style_map and "Ratings are unavailable right now" in guide and sent is True
+    with pytest.raises(gr.Error, match="Ratings are unavailable right now"):
+        fns["my_ratings"](request, None)
+    with pytest.raises(gr.Error) as read:
+        fns["recommend"](5, request, None)
+    assert "saved" not in read.value.message  # a read says nothing about saving

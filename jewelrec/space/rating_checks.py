@@ -21,6 +21,7 @@ TABLE_COLUMNS = {
     "rating_history": ("id", "user_id", "item_id", "stars", "rated_at"),
     "rating_clears": ("id", "user_id", "upto", "cleared_at"),
 }
+TABLE_KEYS = {"ratings": ("user_id", "item_id"), "rating_history": ("id",), "rating_clears": ("id",)}  # primary keys
 FIX = (f"set {DATA_DIR_ENV} to a folder this user can write (the Space keeps ratings.db there), or pass "
        "RatingStore another path")
 
@@ -96,11 +97,17 @@ def check_tables(db: sqlite3.Connection, path: Path) -> None:
         raise RatingStoreError(f"{str(path)!r} holds tables jewelrec did not create ({foreign}); it was left as it "
                                f"is; give the ratings a database of their own: {FIX}")
     for name in names:
-        have = [row[1] for row in db.execute(f'PRAGMA table_info("{name}")')]
+        info = db.execute(f'PRAGMA table_info("{name}")').fetchall()  # (cid, name, type, notnull, default, pk)
+        have = [row[1] for row in info]
         missing = [c for c in TABLE_COLUMNS[name] if c not in have]
         if missing:
             raise RatingStoreError(f"{str(path)!r} has a table {name!r} with columns {have}, not jewelrec's (it "
                                    f"needs {list(TABLE_COLUMNS[name])}); it was left as it is; {FIX}")
+        key = [row[1] for row in sorted(info, key=lambda row: row[5]) if row[5]]
+        if key != list(TABLE_KEYS[name]):  # every write's ON CONFLICT (and the history's counter) needs this key
+            raise RatingStoreError(f"{str(path)!r} has a table {name!r} whose primary key is {key or 'none'}, not "
+                                   f"jewelrec's {list(TABLE_KEYS[name])}, so no rating could be saved in it; it was "
+                                   f"left as it is; {FIX}")
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:
@@ -124,6 +131,14 @@ def store_error(path: Path, err: sqlite3.Error) -> RatingStoreError | None:
     if code.startswith("SQLITE_READONLY") or code == "SQLITE_PERM":
         return RatingStoreError(f"the ratings database {where!r} (or its folder, or its {where}-wal / -shm files) "
                                 f"is read-only for this user: {err}; make them all writable, or {FIX}")
+    if code == "SQLITE_FULL" or "database or disk is full" in str(err):
+        return RatingStoreError(f"the disk holding the ratings database {where!r} is full; nothing was saved and "
+                                "the ratings already there are kept — free some space (or move the data dir: "
+                                f"{DATA_DIR_ENV}) and try again")
+    if code.startswith("SQLITE_IOERR") or "disk I/O error" in str(err):  # a full /dev/shm-backed WAL index too
+        return RatingStoreError(f"the ratings database {where!r} (or its -wal / -shm files) cannot be read or "
+                                f"written: {err} — is its disk full, or its volume unmounted or failing? Free some "
+                                "space or check the volume, then try again; the ratings already saved are kept")
     if code.startswith("SQLITE_CANTOPEN"):
         return RatingStoreError(f"cannot open the ratings database {where!r}: the file or its folder is not "
                                 f"readable and writable by this user; {FIX}")

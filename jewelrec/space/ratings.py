@@ -17,6 +17,7 @@ mount the live database stays on local disk and is copied to the data dir with t
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import sqlite3
 import threading
@@ -64,6 +65,13 @@ CREATE TABLE IF NOT EXISTS rating_clears (
 CREATE INDEX IF NOT EXISTS rating_clears_user ON rating_clears (user_id, id);
 """
 
+
+log = logging.getLogger(__name__)
+
+# A row this store could have written: whole stars 1–5. The schema cannot stop another writer (a hand edit, an older
+# tool) storing 'five', 4.5, 0 or 300 — SQLite keeps any type under INTEGER affinity —, so every read keeps only such
+# rows and leaves the rest in the file: one bad row must not cost a shopper their ratings or everyone the crowd model.
+VALID_STARS = "typeof(stars) = 'integer' AND stars BETWEEN 1 AND 5"
 
 _PACKED = np.dtype([("shopper", ">u4"), ("row", ">u4"), ("stars", "u1")])  # rating_codes' hex, decoded
 
@@ -121,6 +129,7 @@ class RatingStore:
         self.known_items = known_items
         self.backup_path = Path(backup_path) if backup_path else None
         self._stop = threading.Event()
+        self._told_bad: set[str] = set()  # users whose unreadable rows were already logged (once each)
         check_path(self.path, path)  # RatingStoreError: empty, a folder, a folder that cannot be made
         db = self._connect()
         try:
@@ -196,7 +205,8 @@ class RatingStore:
                        "updated_at=excluded.updated_at", (user_id, item_id, stars, now))
             db.execute("INSERT INTO rating_history (user_id, item_id, stars, rated_at) VALUES (?, ?, ?, ?)",
                        (user_id, item_id, stars, now))
-            (count,) = db.execute("SELECT COUNT(*) FROM ratings WHERE user_id = ?", (user_id,)).fetchone()
+            (count,) = db.execute(f"SELECT COUNT(*) FROM ratings WHERE user_id = ? AND {VALID_STARS}",
+                                  (user_id,)).fetchone()
         return int(count)
 
     def clear(self, user_id: str, *, at: float | None = None) -> int:
@@ -223,20 +233,28 @@ class RatingStore:
             db.close()
 
     def ratings(self, user_id: str) -> dict[str, int]:
-        """``{item_id: stars}`` for one user, oldest first."""
+        """``{item_id: stars}`` for one user, oldest first; rows with stars this store could not have written
+        (:data:`VALID_STARS`) are skipped — logged once per user, left in the file."""
         rows = self._query("SELECT item_id, stars FROM ratings WHERE user_id = ? ORDER BY updated_at", (user_id,))
-        return {item: int(stars) for item, stars in rows}
+        kept = {item: stars for item, stars in rows if _whole_stars(stars)}
+        if len(kept) < len(rows) and user_id not in self._told_bad:
+            self._told_bad.add(user_id)
+            bad = [(item, stars) for item, stars in rows if not _whole_stars(stars)]
+            log.warning("%s: %d rating row(s) of %r have stars that are not a whole number from 1 to 5 (e.g. %r); "
+                        "skipped, left in the file", self.path, len(bad), user_id, bad[:3])
+        return kept
 
     def history(self, user_id: str) -> list[tuple[str, int, float]]:
-        """Every write by one user as ``(item_id, stars, rated_at)``, in order."""
+        """Every write by one user as ``(item_id, stars, rated_at)``, in order (unreadable rows skipped)."""
         return [(i, int(s), float(t)) for i, s, t in self._query(
-            "SELECT item_id, stars, rated_at FROM rating_history WHERE user_id = ? ORDER BY id", (user_id,))]
+            f"SELECT item_id, stars, rated_at FROM rating_history WHERE user_id = ? AND {VALID_STARS} ORDER BY id",
+            (user_id,))]
 
     def count(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM ratings")[0][0])
+        return int(self._query(f"SELECT COUNT(*) FROM ratings WHERE {VALID_STARS}")[0][0])
 
     def n_users(self) -> int:
-        return int(self._query("SELECT COUNT(DISTINCT user_id) FROM ratings")[0][0])
+        return int(self._query(f"SELECT COUNT(DISTINCT user_id) FROM ratings WHERE {VALID_STARS}")[0][0])
 
     def writes(self) -> int:
         """The write counter: the highest id in ``rating_history`` or ``rating_clears`` (one counter for both), so
@@ -249,7 +267,7 @@ class RatingStore:
 
     def all_ratings(self) -> tuple[list[str], list[str], list[int]]:
         """Every current rating as three columns ``(user_ids, item_ids, stars)``, for the crowd model."""
-        rows = self._query("SELECT user_id, item_id, stars FROM ratings")
+        rows = self._query(f"SELECT user_id, item_id, stars FROM ratings WHERE {VALID_STARS}")
         if not rows:
             return [], [], []
         users, items, stars = zip(*rows)
@@ -272,7 +290,7 @@ class RatingStore:
             (hexed,) = db.execute(
                 "SELECT group_concat(printf('%08x%08x%02x', shopper, row, stars), '') FROM ("
                 " SELECT DENSE_RANK() OVER (ORDER BY r.user_id) - 1 AS shopper, c.row AS row, r.stars AS stars"
-                " FROM ratings r JOIN catalog_rows c ON c.item_id = r.item_id)").fetchone()
+                f" FROM ratings r JOIN catalog_rows c ON c.item_id = r.item_id WHERE {VALID_STARS})").fetchone()
             db.execute("COMMIT")
         finally:
             db.close()
@@ -299,11 +317,11 @@ class RatingStore:
             args = {"since": since, "hw": high_water}
             users = [u for (u,) in db.execute(changed, args)]
             history = db.execute(f"SELECT user_id, id, item_id, stars FROM rating_history WHERE id <= :hw AND "
-                                 f"user_id IN ({changed}) ORDER BY id", args).fetchall()
+                                 f"{VALID_STARS} AND user_id IN ({changed}) ORDER BY id", args).fetchall()
             markers = db.execute(f"SELECT user_id, id, upto FROM rating_clears WHERE id <= :hw AND "
                                  f"user_id IN ({changed}) ORDER BY id", args).fetchall() if clears else []
-            current = db.execute(f"SELECT user_id, item_id, stars FROM ratings WHERE user_id IN ({changed})",
-                                 args).fetchall()
+            current = db.execute(f"SELECT user_id, item_id, stars FROM ratings WHERE {VALID_STARS} AND "
+                                 f"user_id IN ({changed})", args).fetchall()
             now_mark = _mark(db, high_water)
             db.execute("COMMIT")
         finally:
@@ -349,6 +367,11 @@ class RatingStore:
             self.backup()
 
 
+def _whole_stars(value: object) -> bool:
+    """What :data:`VALID_STARS` keeps, for rows already read: an int 1–5 (sqlite3 gives INTEGER values as int)."""
+    return type(value) is int and 1 <= value <= 5
+
+
 def _high_water(db: sqlite3.Connection) -> int:
     """The write counter: max id over ``rating_history`` and ``rating_clears`` (a database from before clears
     were logged has no ``rating_clears``: its clears count as none)."""
@@ -390,15 +413,16 @@ def _mark_untracked_clears(db: sqlite3.Connection) -> None:
     history replays to (they cleared), log a clear at the earliest point of their history from which the replay is
     right, so replays from now on are exact. Where no point is (rows written outside this store), the marker
     removes their whole history; the crowd refresher then sees the mismatch and refits in full."""
-    latest = "SELECT user_id, item_id, stars, MAX(id) FROM rating_history GROUP BY user_id, item_id"
+    valid = f"FROM rating_history WHERE {VALID_STARS}"  # the rows every read keeps
+    latest = f"SELECT user_id, item_id, stars, MAX(id) {valid} GROUP BY user_id, item_id"
+    current = f"FROM ratings WHERE {VALID_STARS}"
     dirty = [u for (u,) in db.execute(
         f"SELECT user_id FROM (SELECT user_id, item_id, stars FROM ({latest}) EXCEPT "
-        f"SELECT user_id, item_id, stars FROM ratings) UNION SELECT user_id FROM (SELECT user_id, item_id, stars "
-        f"FROM ratings EXCEPT SELECT user_id, item_id, stars FROM ({latest}))")]
+        f"SELECT user_id, item_id, stars {current}) UNION SELECT user_id FROM (SELECT user_id, item_id, stars "
+        f"{current} EXCEPT SELECT user_id, item_id, stars FROM ({latest}))")]
     for user in dirty:
-        rows = db.execute("SELECT id, item_id, stars FROM rating_history WHERE user_id = ? ORDER BY id",
-                          (user,)).fetchall()
-        now = {i: int(s) for i, s in db.execute("SELECT item_id, stars FROM ratings WHERE user_id = ?", (user,))}
+        rows = db.execute(f"SELECT id, item_id, stars {valid} AND user_id = ? ORDER BY id", (user,)).fetchall()
+        now = {i: int(s) for i, s in db.execute(f"SELECT item_id, stars {current} AND user_id = ?", (user,))}
         marker = _next_id(db)
         upto = next((rows[j - 1][0] for j in range(1, len(rows) + 1)
                      if replay(rows[j:], [], marker) == now), marker)

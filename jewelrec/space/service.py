@@ -38,7 +38,8 @@ from jewelrec.space.identity import (  # noqa: F401  (browser_secret is used her
     user_key,
     verify_browser_id,
 )
-from jewelrec.space.ratings import MAX_ID_LEN, RatingStore
+from jewelrec.space.rating_checks import check_id
+from jewelrec.space.ratings import MAX_ID_LEN, RatingError, RatingStore
 
 log = logging.getLogger(__name__)
 DETAIL_COLUMNS = ["item_id", "name", "details", "score", "why"]
@@ -178,7 +179,13 @@ class SpaceService:
         return [self.bundle.item_ids[r] for r in picks]
 
     def rate(self, user_id: str, item_id: str, stars: int) -> str:
-        """Save a rating; returns a short confirmation. Raises ValueError (RatingError) for a bad one."""
+        """Save a rating; returns a short confirmation. Raises ValueError (RatingError) for a bad one — a piece
+        this catalog does not list among them, checked here, not by the store's ``known_items`` (a store opened for
+        another bundle would save it, and the confirmation would then fail)."""
+        check_id("user id", user_id)
+        check_id("item id", item_id)  # its shape first (empty, too long), then whether this catalog lists it
+        if not self.bundle.has_item(item_id):
+            raise RatingError(f"unknown item {item_id!r}: it is not in this catalog ({self.bundle.n_items} pieces)")
         n = self.store.rate(user_id, item_id, stars)
         if self.crowd is not None:
             self.crowd.nudge()

@@ -11,12 +11,14 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 from starlette.middleware import Middleware
 
+from jewelrec.space import views
 from jewelrec.space.bundle_source import origin_text
 from jewelrec.space.identity import new_browser_id, user_key, verify_browser_id
 from jewelrec.space.page_assets import CARDS_JS, CSS, HEAD, MAP_JS
@@ -89,18 +91,23 @@ def _user(service: SpaceService, browser_id: str | None, request: gr.Request | N
     return user_key(profile.username if profile is not None else None, valid, getattr(request, "session_hash", None))
 
 
-def _guard(fn):
+def _guard(fn, *, writes: bool = False):
     """Handler errors a user can fix become a gr.Error with the message; nothing else leaks to the browser. A
-    ratings database that cannot be used is the operator's to fix: the shopper is told nothing was saved (and to
-    retry when it was only busy), the log gets the path and the fix."""
+    ratings database that cannot be used is the operator's to fix: the shopper is told to retry (when it was only
+    busy) or later — and, for a handler that ``writes``, that nothing was saved —, the log gets the path and the
+    fix."""
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except (RatingStoreError, sqlite3.Error) as exc:
             log.error("ratings database: %s", exc)
-            shown = ("Ratings are busy right now: this one was not saved — please try again in a moment."
-                     if isinstance(exc, RatingStoreBusy) else
-                     "Ratings are unavailable right now: nothing was saved. Please try again later.")
+            busy = isinstance(exc, RatingStoreBusy)
+            if writes:
+                shown = ("Ratings are busy right now: this one was not saved — please try again in a moment." if busy
+                         else "Ratings are unavailable right now: nothing was saved. Please try again later.")
+            else:
+                shown = ("Ratings are busy right now — please try again in a moment." if busy
+                         else "Ratings are unavailable right now. Please try again later.")
             raise gr.Error(shown, print_exception=False) from None
         except KeyError as exc:  # str() of a KeyError quotes its message: show the message itself
             raise gr.Error(str(exc.args[0]) if exc.args else "not found", print_exception=False) from None
@@ -109,6 +116,22 @@ def _guard(fn):
     wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
     wrapped.__annotations__ = getattr(fn, "__annotations__", {})
     return wrapped
+
+
+def _or_notice(call: Callable[[], Any], fallback: Callable[[str], Any]) -> Any:
+    """``call()``, or — when it raises a gr.Error (ratings unavailable) — a toast and ``fallback(message)``: a part
+    of the page that reads the shopper's ratings says why it is empty, and the rest of the page still loads."""
+    try:
+        return call()
+    except gr.Error as err:
+        gr.Warning(err.message)
+        return fallback(err.message)
+
+
+def _for_you_or_notice(service: SpaceService, user: str) -> tuple[str, pd.DataFrame, str]:
+    """For you's (cards, table, note), or an empty tab whose note says why."""
+    return _or_notice(lambda: _guard(service.for_you)(user),
+                      lambda message: ("", pd.DataFrame(columns=DETAIL_COLUMNS), f"**{message}**"))
 
 
 MAX_K = 100  # a page of picks, not the catalog: bounds the work one API call can ask for
@@ -182,7 +205,7 @@ def build_demo(service: SpaceService) -> gr.Blocks:
         def start(stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
             fresh = new_browser_id(stored, service.secret)
             user = _user(service, fresh, request, profile)
-            return fresh, *service.for_you(user)
+            return fresh, *_for_you_or_notice(service, user)  # the signed browser id is kept whatever happens
 
         demo.load(start, [browser_id], [browser_id, foryou["cards"], foryou["table"], foryou["note"]],
                   api_name="start", concurrency_limit=CHEAP).then(
@@ -212,7 +235,10 @@ def _rate_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str, A
         page = gr.State(0)
 
         def show(page_no: int, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-            return *service.rate_grid(_user(service, stored, request, profile), page_no, SLOTS), {}
+            user = _user(service, stored, request, profile)
+            ids, cards = _or_notice(lambda: _guard(service.rate_grid)(user, page_no, SLOTS),
+                                    lambda message: ([], views.grid([], message)))
+            return ids, cards, {}
 
         def next_page(page_no: int) -> int:
             return page_no + 1
@@ -236,7 +262,7 @@ def _wire_rating(service: SpaceService, rate: dict[str, Any], foryou: dict[str, 
         user = _user(service, stored, request, profile)
         saved = dict(saved or {})
         try:
-            message = _guard(service.rate)(user, item_id, stars)
+            message = _guard(service.rate, writes=True)(user, item_id, stars)
         except gr.Error as failed:
             gr.Warning(failed.message)
             # a fresh comment makes every put-back a new value: gradio leaves the page alone when the HTML equals
@@ -244,7 +270,7 @@ def _wire_rating(service: SpaceService, rate: dict[str, Any], foryou: dict[str, 
             cards = f"<!-- put back {time.monotonic_ns()} -->" + service.rate_cards(list(shown or []), saved)
             return f"Not saved: {failed.message}", gr.skip(), gr.skip(), gr.skip(), cards, gr.skip()
         saved[item_id] = int(stars)
-        return message, *service.for_you(user), gr.skip(), saved
+        return message, *_for_you_or_notice(service, user), gr.skip(), saved  # saved, even if For you cannot show
 
     rate["cards"].submit(rate_card, [browser_id, rate["slot_ids"], rate["saved"]],
                          [rate["status"], foryou["cards"], foryou["table"], foryou["note"], rate["cards"],
@@ -319,7 +345,9 @@ def _explore_tab(service: SpaceService, browser_id: gr.BrowserState) -> dict[str
             report = gr.HTML(elem_id="fit-report")
 
     def opened(sent: bool, stored: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-        guide = service.style_guide(_user(service, stored, request, profile))  # the shopper's stars change
+        user = _user(service, stored, request, profile)
+        guide = _or_notice(lambda: _guard(service.style_guide)(user),  # the shopper's stars change
+                           lambda message: views.notes([message.rstrip(".")]))
         if sent:
             return gr.skip(), guide, gr.skip(), True
         return service.map_html, guide, service.report_html, True
@@ -354,7 +382,7 @@ def _api(service: SpaceService) -> None:
     """JSON endpoints for programmatic clients (identity: the client's session)."""
     def rate(item_id: str, stars: int, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
         """Rate one piece 1–5 for this session's user."""
-        return _guard(service.rate)(_user(service, None, request, profile), _item_id(item_id), stars)
+        return _guard(service.rate, writes=True)(_user(service, None, request, profile), _item_id(item_id), stars)
 
     def recommend(k: int, request: gr.Request, profile: gr.OAuthProfile | None) -> list[dict[str, Any]]:
         """Top-k picks for this session's user: [{item_id, name, details, score, why}]; ``score`` is the
@@ -363,7 +391,7 @@ def _api(service: SpaceService) -> None:
 
     def my_ratings(request: gr.Request, profile: gr.OAuthProfile | None) -> dict[str, int]:
         """This session's ratings {item_id: stars}."""
-        return service.my_ratings(_user(service, None, request, profile))
+        return _guard(service.my_ratings)(_user(service, None, request, profile))
 
     def similar(item_id: str, k: int) -> list[dict[str, Any]]:
         """The k nearest pieces to item_id."""
