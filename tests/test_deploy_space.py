@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -193,3 +194,64 @@ def test_a_hub_that_fails_mid_deploy_or_a_bad_bundle_repo_id_is_one_line(hub, sp
     assert main(["--space-id", "alice/s3", "--repo", "alice/my bundle", "--space-yaml", str(space_yaml)]) == 2
     assert "repo id 'alice/my bundle' is not one the Hub accepts" in capsys.readouterr().err
     assert ("space", "alice/s3") not in hub.repos
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("title: x\nsdk: gradio\n  bad: [\n", r"is not valid YAML at line 3, column 6 \(mapping values are not allowed"),
+    ("sdk: gradio\nvariables: [a, b]\n", r"variables must be a mapping of Space variables \(NAME: value\), got list"),
+])  # fmt: skip
+def test_a_space_yaml_that_cannot_be_read_is_one_line_naming_where(tmp_path, capsys, text, message):
+    """A ScannerError / AttributeError traceback (status 1) before; now one error line, status 2."""
+    from training.deploy_space import main
+
+    (tmp_path / "space.yaml").write_text(text)
+    assert main(["--space-id", "alice/s-yaml", "--space-yaml", str(tmp_path / "space.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_the_bundle_a_space_is_pointed_at_is_checked_however_it_is_given(hub, sample_bundle_dir, space_yaml, capsys):
+    """A --repo that exists but holds no bundle (or another project's files), and a JEWELREC_REPO set in
+    space.yaml's variables (unchecked, the README saying the Space served the sample), deployed a Space that
+    failed at its start."""
+    from huggingface_hub import HfApi
+
+    from jewelrec.serving.hub import push
+    from training.deploy_space import main
+
+    api = HfApi(endpoint=hub.url)
+    api.create_repo("alice/notes")
+    api.upload_file(path_or_fileobj=b"x", path_in_repo="notes.txt", repo_id="alice/notes")
+    hub.create_repo("model", "alice/empty")
+    for repo, message in (("alice/notes", r"alice/notes@\w{12} holds files a jewelrec bundle may not hold: "
+                                          r"\['notes.txt'\]"),
+                          ("alice/empty", r"alice/empty@\w{12} is not a complete jewelrec bundle: it lacks")):
+        assert main(["--space-id", "alice/s-check", "--repo", repo, "--space-yaml", str(space_yaml)]) == 2
+        assert re.search(message, capsys.readouterr().err)
+    assert ("space", "alice/s-check") not in hub.repos
+    settings = yaml.safe_load(space_yaml.read_text())
+    settings["variables"]["JEWELREC_REPO"] = "bob/missing"
+    space_yaml.write_text(yaml.safe_dump(settings))
+    assert main(["--space-id", "alice/s-check", "--space-yaml", str(space_yaml)]) == 2
+    assert "bundle bob/missing@main not found" in capsys.readouterr().err
+    assert main(["--space-id", "alice/s-check", "--repo", "alice/other", "--space-yaml", str(space_yaml)]) == 2
+    assert "sets JEWELREC_REPO: 'bob/missing' but --repo is 'alice/other'" in capsys.readouterr().err
+    push(sample_bundle_dir, "alice/yaml-bundle")
+    settings["variables"]["JEWELREC_REPO"] = "alice/yaml-bundle"
+    space_yaml.write_text(yaml.safe_dump(settings))
+    assert main(["--space-id", "alice/s-check", "--space-yaml", str(space_yaml)]) == 0
+    assert "variable JEWELREC_REPO='alice/yaml-bundle'" in capsys.readouterr().out
+    readme = hub.head_files("space", "alice/s-check")["README.md"].decode()
+    assert "serves the bundle [alice/yaml-bundle]" in readme and "built-in sample" not in readme
+    requirements = hub.head_files("space", "alice/s-check")["requirements.txt"].decode()
+    assert "umap" not in requirements  # a Space with a bundle repo does not build the sample: no [train] extra
+
+
+def test_private_on_an_existing_public_space_is_refused(hub, space_yaml, capsys):
+    from huggingface_hub import HfApi
+
+    from training.deploy_space import main
+
+    HfApi(endpoint=hub.url).create_repo("alice/s-public", repo_type="space", space_sdk="gradio")
+    assert main(["--space-id", "alice/s-public", "--private", "--space-yaml", str(space_yaml)]) == 2
+    assert "Space 'alice/s-public' already exists and is public; --private does not change" in capsys.readouterr().err

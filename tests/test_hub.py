@@ -450,3 +450,62 @@ def test_a_repo_that_is_not_a_complete_bundle_is_named_and_not_downloaded(hub, b
     with pytest.raises(BundleError, match=r"alice/half-bundle@\w{12} is not a complete .* lacks \['items.parquet'\]"):
         pull("alice/half-bundle", cache_dir=tmp_path / "cache")
     assert not any("/resolve/" in path for _, path in hub.requests if "half-bundle" in path or "not-a-bundle" in path)
+
+
+def _tree_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (links followed) and its bytes: what a push must leave as it was."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_push_only_reads_the_bundle_folder(hub, bundle_copy, tmp_path):
+    """The card was written into the folder first: pushing a bundle pulled into the Hub cache wrote the new card
+    through the snapshot's link into the shared blob (another repo's cached card now named this repo), a
+    read-only bundle could not be pushed at all, and a README the user kept there was replaced."""
+    from jewelrec.serving.hub import pull, push_bundle
+
+    push_bundle(bundle_copy, "alice/jewelrec-src")
+    cache = tmp_path / "cache"
+    pulled, origin = pull("alice/jewelrec-src", cache_dir=cache)
+    before = _tree_bytes(cache)
+    info = push_bundle(pulled.path, "alice/jewelrec-copy")  # a snapshot folder: links into blobs/
+    assert _tree_bytes(cache) == before
+    assert b'hub.pull("alice/jewelrec-copy")' in hub.head_files("model", "alice/jewelrec-copy")["README.md"]
+    assert b'hub.pull("alice/jewelrec-src")' in hub.head_files("model", "alice/jewelrec-src")["README.md"]
+    assert info.oid != origin["commit"]
+    (bundle_copy / "README.md").write_text("MY OWN NOTES\n")
+    push_bundle(bundle_copy, "alice/jewelrec-src")
+    assert (bundle_copy / "README.md").read_text() == "MY OWN NOTES\n"  # the Hub gets the card; the file stays
+
+
+def test_a_repo_holding_other_files_is_not_emptied_by_a_push(hub, bundle_copy):
+    """The push deleted everything the bundle lacks — a repo of another project's files lost them all, in a
+    commit that said "pushed"."""
+    from huggingface_hub import HfApi
+
+    from jewelrec.serving.hub import HubError, push_bundle
+
+    api = HfApi(endpoint=hub.url, token=WRITE)
+    api.create_repo("alice/other-project")
+    api.upload_file(path_or_fileobj=b"keep me", path_in_repo="notes.txt", repo_id="alice/other-project")
+    with pytest.raises(HubError, match=r"alice/other-project holds files that are not a jewelrec bundle's "
+                                       r"\(\['notes.txt'\]\), which this push would delete; push to a repo of its "
+                                       r"own .* push it again once that is fixed"):
+        push_bundle(bundle_copy, "alice/other-project")
+    assert hub.head_files("model", "alice/other-project")["notes.txt"] == b"keep me"
+    push_bundle(bundle_copy, "alice/jewelrec-twice")  # an earlier bundle's files are replaced, as before
+    assert "items.parquet" in hub.head_files("model", "alice/jewelrec-twice")
+
+
+def test_private_on_an_existing_public_repo_is_refused(hub, bundle_copy):
+    """create_repo(exist_ok=True) never changes visibility: --private "pushed" to a public repo without a word."""
+    from huggingface_hub import HfApi
+
+    from jewelrec.serving.hub import HubError, push_bundle
+
+    HfApi(endpoint=hub.url, token=WRITE).create_repo("alice/public-one")
+    with pytest.raises(HubError, match=r"'alice/public-one' already exists and is public; --private does not "
+                                       r"change an existing repo: make it private in its settings"):
+        push_bundle(bundle_copy, "alice/public-one", private=True)
+    assert "config.json" not in hub.head_files("model", "alice/public-one")
+    push_bundle(bundle_copy, "alice/private-one", private=True)  # a new repo is made private
+    assert HfApi(endpoint=hub.url, token=WRITE).repo_info("alice/private-one").private

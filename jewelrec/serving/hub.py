@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from huggingface_hub import HfApi, constants, get_token, snapshot_download
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, constants, get_token, snapshot_download
 from huggingface_hub.errors import (
     HfHubHTTPError,
     HFValidationError,
@@ -30,8 +30,10 @@ from huggingface_hub.hf_api import CommitInfo, RepoFile
 from huggingface_hub.utils import validate_repo_id
 
 from jewelrec.serving.bundle import ALLOWED_PATTERNS, CONFIG_NAME, REQUIRED, Bundle, BundleError, is_allowed
+from jewelrec.serving.bundle_files import list_files
 from jewelrec.serving.card import render_card
 
+CARD_NAME = "README.md"  # the model card: rendered from config.json at every push, never read from the folder
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -160,9 +162,12 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
                 endpoint: str | None = None) -> CommitInfo:
     """Upload a bundle directory to a model repo in one commit; returns huggingface_hub's ``CommitInfo``.
 
-    The bundle is verified first (a corrupt or foreign file never leaves the machine), the model card is
-    (re)written from config.json, files the previous revision had and this bundle lacks are deleted in the
-    same commit, and the local directory is left as it was (except README.md, the card).
+    The bundle is verified first (a corrupt or foreign file never leaves the machine); the model card is rendered
+    from config.json and sent from memory, so the folder is only read — a read-only bundle, or a snapshot in the
+    Hub cache (whose files are links into shared blobs), pushes as it is. Files the revision had and this bundle
+    lacks are deleted in the same commit — but only bundle files: a repo holding anything a bundle may not hold
+    (another project's files) is refused, not emptied. ``private`` makes a new repo private; an existing public
+    repo is refused rather than published to while the caller believes it private.
     """
     bundle_dir = Path(bundle_dir)
     bundle = Bundle.load(bundle_dir)  # verify the manifest before anything is created remotely
@@ -172,24 +177,39 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
                         *(["--branch", branch] if branch else []), *(["--private"] if private else []),
                         *(["--message", commit_message] if commit_message else [])])
     kept = f"the bundle at {bundle_dir} is complete and kept — push it again once that is fixed: {again}"
-    message = commit_message or (f"jewelrec bundle: {bundle.n_items} items, {bundle.n_clusters} styles "
-                                 f"({bundle.config.get('clustering', {}).get('method', 'n/a')})")
+    clustering = bundle.config.get("clustering")
+    method = clustering.get("method", "n/a") if isinstance(clustering, dict) else "n/a"
+    message = commit_message or f"jewelrec bundle: {bundle.n_items} items, {bundle.n_clusters} styles ({method})"
+    files = [path for path in list_files(bundle_dir) if is_allowed(path) and path != CARD_NAME]
     try:
         check_write_access(repo_id, token=token, endpoint=endpoint)
         token = token or get_token()
-        (bundle_dir / "README.md").write_text(render_card(bundle.config, repo_id=repo_id))
+        card = render_card(bundle.config, repo_id=repo_id).encode()
         api = _api(token, endpoint)
-        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        if private and not api.repo_info(repo_id, repo_type="model").private:
+            raise HubError(f"{repo_id!r} already exists and is public; --private does not change an existing "
+                           f"repo: make it private in its settings ({url}/settings) first, or push without "
+                           "--private to publish there")
         if branch and branch != constants.DEFAULT_REVISION:
             api.create_branch(repo_id, branch=branch, exist_ok=True)
-        return api.upload_folder(repo_id=repo_id, folder_path=bundle_dir, repo_type="model",
-                                 revision=branch, commit_message=message,
-                                 allow_patterns=list(ALLOWED_PATTERNS), delete_patterns=["*", "*/*"])
+        remote = [f.path for f in api.list_repo_tree(repo_id, revision=branch, recursive=True, repo_type="model")
+                  if isinstance(f, RepoFile)]
+        foreign = [path for path in remote if not is_allowed(path)]
+        if foreign:
+            raise HubError(f"{repo_id}{'@' + branch if branch else ''} holds files that are not a jewelrec bundle's "
+                           f"({foreign[:5]}{' …' if len(foreign) > 5 else ''}), which this push would delete; push "
+                           "to a repo of its own (another --repo-id), or remove them from the repo first")
+        operations = [CommitOperationAdd(path, str(bundle_dir / path)) for path in files]
+        operations.append(CommitOperationAdd(CARD_NAME, card))
+        keep = {*files, CARD_NAME, ".gitattributes"}
+        operations += [CommitOperationDelete(path) for path in remote if path not in keep]
+        return api.create_commit(repo_id, operations, commit_message=message, revision=branch, repo_type="model")
     except HubError as err:  # no token, no access, Hub down: after a fit or an update the bundle is already written
         raise HubError(f"{err}; {kept}") from None
     except (HfHubHTTPError, httpx2.HTTPError, HFValidationError) as err:  # the Hub went away or refused mid-push
         raise HubError(f"pushing {bundle_dir} to {repo_id} failed ({hub_failure(err)}); {kept}") from None
-    except OSError as err:  # local (after the Hub's: HfHubHTTPError is an OSError): a read-only folder, a full disk
+    except OSError as err:  # local (after the Hub's: HfHubHTTPError is an OSError): an unreadable file
         raise HubError(f"pushing {bundle_dir} to {repo_id} failed on this machine ({err}); {kept}") from None
 
 
@@ -202,6 +222,27 @@ def push(bundle_dir: str | Path, repo_id: str, *, private: bool = False, token: 
     """
     return push_bundle(bundle_dir, repo_id, private=private, token=token, commit_message=commit_message,
                        branch=branch, endpoint=endpoint).commit_url
+
+
+def check_tree(repo_id: str, commit: str, remote: list[str]) -> None:
+    """Refuse a revision whose files (``remote``) are not a complete jewelrec bundle, before any download."""
+    unknown = [path for path in remote if not is_allowed(path)]
+    if unknown:
+        raise BundleError(f"{repo_id}@{commit[:12]} holds files a jewelrec bundle may not hold: "
+                          f"{unknown}; refusing to download or load it (remove them from the repo)")
+    missing = [name for name in (CONFIG_NAME, *REQUIRED) if name not in remote]
+    if missing:  # an empty repo, a half-deleted bundle, another kind of model: say so by its name
+        raise BundleError(f"{repo_id}@{commit[:12]} is not a complete jewelrec bundle: it lacks {missing}; "
+                          f"push one there (`python -m training.fit ... --push --repo-id {repo_id}`) or "
+                          "pick a revision that holds one")
+
+
+def check_remote_bundle(api: HfApi, repo_id: str, commit: str) -> None:
+    """:func:`check_tree` on ``repo_id@commit`` as the Hub lists it (the deploy's check of the bundle it points a
+    Space at: what :func:`pull` would refuse when the Space starts)."""
+    remote = [f.path for f in api.list_repo_tree(repo_id, revision=commit, recursive=True, repo_type="model")
+              if isinstance(f, RepoFile)]
+    check_tree(repo_id, commit, remote)
 
 
 def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
@@ -240,15 +281,7 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
                 raise
             reason = f"the Hub answered {err.response.status_code}"
         else:
-            unknown = [path for path in remote if not is_allowed(path)]
-            if unknown:
-                raise BundleError(f"{repo_id}@{commit[:12]} holds files a jewelrec bundle may not hold: "
-                                  f"{unknown}; refusing to download or load it (remove them from the repo)")
-            missing = [name for name in (CONFIG_NAME, *REQUIRED) if name not in remote]
-            if missing:  # an empty repo, a half-deleted bundle, another kind of model: say so by its name
-                raise BundleError(f"{repo_id}@{commit[:12]} is not a complete jewelrec bundle: it lacks {missing}; "
-                                  f"push one there (`python -m training.fit ... --push --repo-id {repo_id}`) or "
-                                  "pick a revision that holds one")
+            check_tree(repo_id, commit, remote)
     if reason is None:
         try:
             folder = snapshot_download(revision=commit, allow_patterns=list(ALLOWED_PATTERNS), **kwargs)

@@ -55,10 +55,21 @@ def read_space_settings(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     if not path.is_file():
         raise ValueError(f"{path} not found; it holds the Space settings (title, sdk, sdk_version, app_file, "
                          "...); pass --space-yaml or run from the repository root")
-    settings = yaml.safe_load(path.read_text()) or {}
+    try:
+        settings = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:  # one line: where, what, the fix
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"{path} is not valid YAML{where} ({problem}); fix that line (indentation, an unclosed "
+                         "[ or quote) — it holds the Space settings: title, sdk, sdk_version, app_file …") from None
     if not isinstance(settings, dict):
         raise ValueError(f"{path} must be a YAML mapping of Space settings, got {type(settings).__name__}")
-    variables = {str(k): "" if v is None else str(v) for k, v in (settings.pop("variables", None) or {}).items()}
+    raw_variables = settings.pop("variables", None) or {}
+    if not isinstance(raw_variables, dict):
+        raise ValueError(f"{path}: variables must be a mapping of Space variables (NAME: value), got "
+                         f"{type(raw_variables).__name__} {raw_variables!r}")
+    variables = {str(k): "" if v is None else str(v) for k, v in raw_variables.items()}
     unknown = sorted(set(settings) - SPACE_KEYS)
     if unknown:
         print(f"warning: {path} keys the Hub does not know, left out of the README: {unknown}", file=sys.stderr)
@@ -158,7 +169,9 @@ def deploy(config: DeployConfig) -> dict[str, Any]:
     from jewelrec.serving.hub import check_repo_id, check_write_access, hub_endpoint, hub_failure
 
     source = Path(config.source)
-    front, variables = read_space_settings(Path(config.space_yaml) if config.space_yaml else source / "space.yaml")
+    yaml_path = Path(config.space_yaml) if config.space_yaml else source / "space.yaml"
+    front, variables = read_space_settings(yaml_path)
+    config = _bundle_from_variables(config, variables, yaml_path)
     if config.repo:
         check_repo_id(config.repo, flag="--repo")
     check_write_access(config.space_id, token=config.token, flag="--space-id")
@@ -172,6 +185,26 @@ def deploy(config: DeployConfig) -> dict[str, Any]:
             "files": files, "variables": variables, "removed_variables": removed, "bundle_commit": bundle_commit}
 
 
+def _bundle_from_variables(config: DeployConfig, variables: dict[str, str], path: Path) -> DeployConfig:
+    """space.yaml's ``JEWELREC_REPO`` / ``JEWELREC_REVISION`` are the bundle settings ``--repo`` / ``--revision``
+    make: taken as those (so they get the same checks, and the README says what the Space serves) unless the
+    command line gives them; set both ways to different values is refused."""
+    from dataclasses import replace
+
+    chosen = {}
+    for key, field in (("JEWELREC_REPO", "repo"), ("JEWELREC_REVISION", "revision")):
+        value, flag = variables.pop(key, "").strip(), f"--{field}"
+        given = getattr(config, field)
+        if value and given and value != given:
+            raise ValueError(f"{path} sets {key}: {value!r} but {flag} is {given!r}; give the bundle one way — "
+                             f"drop {key} from the variables, or {flag}")
+        chosen[field] = given or value or None
+    if chosen["revision"] and not chosen["repo"]:
+        raise ValueError(f"a bundle revision ({chosen['revision']!r}) needs its repo: set --repo user/name or "
+                         f"JEWELREC_REPO in {path}")
+    return replace(config, **chosen)
+
+
 def _publish(api: Any, config: DeployConfig, source: Path, front: dict[str, Any], variables: dict[str, str]
              ) -> tuple[str | None, Any, list[str], dict[str, str], list[str]]:
     """The Hub side of :func:`deploy`: (bundle commit, CommitInfo, files, variables set, variables removed)."""
@@ -181,14 +214,22 @@ def _publish(api: Any, config: DeployConfig, source: Path, front: dict[str, Any]
     if config.repo:  # fail here, not in the Space, when the bundle revision does not exist
         from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
+        from jewelrec.serving.hub import check_remote_bundle
+
         try:
             bundle_commit = api.repo_info(config.repo, revision=config.revision, repo_type="model").sha
         except (RepositoryNotFoundError, RevisionNotFoundError):
             raise ValueError(f"bundle {config.repo}@{config.revision or 'main'} not found on {hub_endpoint()}; "
                              "push one with `python -m training.fit ... --push --repo-id` first") from None
+        check_remote_bundle(api, config.repo, bundle_commit)  # what the Space's pull would refuse at its start
         variables["JEWELREC_REPO"] = config.repo
         variables["JEWELREC_REVISION"] = config.revision or ""
-    api.create_repo(config.space_id, repo_type="space", space_sdk="gradio", private=config.private, exist_ok=True)
+    url = api.create_repo(config.space_id, repo_type="space", space_sdk="gradio", private=config.private,
+                          exist_ok=True)
+    if config.private and not api.repo_info(config.space_id, repo_type="space").private:
+        raise ValueError(f"Space {config.space_id!r} already exists and is public; --private does not change an "
+                         f"existing Space: make it private in its settings ({url}/settings) first, or deploy "
+                         "without --private")
     with tempfile.TemporaryDirectory(prefix="jewelrec-space-") as tmp:
         staging = Path(tmp)
         files = stage_files(source, staging, with_training=not config.repo)
