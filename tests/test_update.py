@@ -98,7 +98,11 @@ def test_a_dataset_with_nothing_new_writes_and_pushes_nothing(sample_bundle_dir,
     quiet night), and the summary says why."""
     import shutil
 
+    from jewelrec.serving.hub import push
+
     bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    push(bundle, "alice/jewelrec-quiet")  # last night's update, published
+    head = hub.repos[("model", "alice/jewelrec-quiet")].branches["main"]
     before = {p.name: p.stat().st_mtime_ns for p in bundle.iterdir()}
     n = Bundle.load(bundle).n_items
     for out in (bundle, tmp_path / "v2"):
@@ -109,7 +113,42 @@ def test_a_dataset_with_nothing_new_writes_and_pushes_nothing(sample_bundle_dir,
         assert "nothing pushed" in said
     assert "v2 not written" in said and not (tmp_path / "v2").exists()
     assert {p.name: p.stat().st_mtime_ns for p in bundle.iterdir()} == before
-    assert ("model", "alice/jewelrec-quiet") not in hub.repos
+    assert hub.repos[("model", "alice/jewelrec-quiet")].branches["main"] == head  # no identical revision
+
+
+def test_a_rerun_after_a_failed_push_publishes_the_bundle_the_hub_lacks(sample_bundle_dir, tmp_path, capsys, hub,
+                                                                         monkeypatch):
+    """The update was written, its push failed (status 2, "push it again"); the same command rerun found nothing
+    new and exited 0 saying "nothing pushed" — the Hub never got the update. It now pushes what the Hub lacks."""
+    import shutil
+
+    from jewelrec.serving.hub import pull, push
+
+    bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    push(bundle, "alice/jewelrec-nightly")
+    args = ("--bundle", bundle, "--dataset", "sample", "--sample-items", Bundle.load(bundle).n_items + 5,
+            "--out", bundle, "--push", "--repo-id", "alice/jewelrec-nightly")
+    import jewelrec.serving.hub as hub_module
+
+    real_check = hub_module.check_write_access
+
+    def check_then_go_down(*check_args, **kwargs):  # the token is fine before the work; the Hub is gone by the push
+        name = real_check(*check_args, **kwargs)
+        hub.outage_status = 503
+        return name
+
+    monkeypatch.setattr(hub_module, "check_write_access", check_then_go_down)
+    try:
+        assert run(*args) == 2
+    finally:
+        hub.outage_status = None
+        monkeypatch.setattr(hub_module, "check_write_access", real_check)
+    assert "push it again" in capsys.readouterr().err
+    assert run(*args) == 0
+    said = capsys.readouterr().out
+    assert "nothing to do" in said and "pushed as it stands, which the Hub did not hold" in said
+    pulled, _ = pull("alice/jewelrec-nightly", cache_dir=tmp_path / "cache")
+    assert pulled.n_items == Bundle.load(bundle).n_items
 
 
 def test_bad_input_is_refused_with_the_fix_and_nothing_is_written(sample_bundle_dir, tmp_path, capsys):
@@ -292,3 +331,21 @@ def test_columns_of_different_types_on_the_two_sides_are_joined_as_text(tmp_path
     joined.to_parquet(tmp_path / "items.parquet")  # what Bundle.save does with it
     same = _join_items(kept, kept.drop(columns="thumbnail").assign(item_id=["c", "d"]), [b"z", b"w"])
     assert pd.api.types.is_datetime64_any_dtype(same["when"]) and same["tags"].iloc[3] == ["silver"]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--branch", "staging"], "--branch only apply to a push; add --push"),
+    (["--private", "--branch", "x"], "--branch and --private only apply to a push"),
+    (["--repo-id", "a/b/c"], "repo id 'a/b/c' must look like 'user/name'"),
+])  # fmt: skip
+def test_push_flags_without_a_push_are_refused_not_dropped(sample_bundle_dir, tmp_path, capsys, flags, message):
+    """--branch / --private without --push were accepted and dropped; a bad --repo-id went into the card."""
+    from training.fit import main as fit
+    from training.update import main as update
+
+    for command, args in ((update, ["--bundle", str(sample_bundle_dir), "--remove", "jw-0001"]),
+                       (fit, ["--dataset", "sample"])):
+        with pytest.raises(SystemExit) as stop:
+            command([*args, "--out", str(tmp_path / "out"), *flags])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from jewelrec.pipeline.config import MIN_CLUSTERS
 
@@ -48,3 +49,22 @@ def cluster_count(text: str) -> str:
         raise argparse.ArgumentTypeError(f"must be 'auto' or a whole number >= {MIN_CLUSTERS} (one style is no "
                                          f"clustering), got {value}")
     return str(value)
+
+
+def check_push_flags(parser: argparse.ArgumentParser, config: Any) -> None:
+    """The Hub flags of fit / update (``push``, ``repo_id``, ``branch``, ``private``) make sense together:
+    ``--branch`` / ``--private`` only shape a push, so without ``--push`` they would be dropped silently; a
+    ``--repo-id`` without a push still names the repo in the model card, so it is checked like one."""
+    if config.push and not config.repo_id:
+        parser.error("--push needs --repo-id user/name (the Hub model repo to publish to)")
+    if not config.push:
+        given = [flag for flag, value in (("--branch", config.branch), ("--private", config.private)) if value]
+        if given:
+            parser.error(f"{' and '.join(given)} only apply to a push; add --push (with --repo-id) or drop them")
+    if config.repo_id and not config.push:  # a push checks it itself, before any work (with the push's wording)
+        from jewelrec.serving.hub import HubError, check_repo_id
+
+        try:
+            check_repo_id(config.repo_id)
+        except HubError as err:
+            parser.error(str(err))

@@ -14,7 +14,7 @@ import logging
 import sys
 from typing import Any
 
-from jewelrec.cli.arguments import MIN_CLUSTERS, cluster_count, positive_number, whole_number
+from jewelrec.cli.arguments import MIN_CLUSTERS, check_push_flags, cluster_count, positive_number, whole_number
 from jewelrec.defaults import CLUSTER_METHODS, DEFAULT_HUB_DATASET, ENCODERS
 from jewelrec.pipeline.config import FitConfig
 
@@ -87,8 +87,7 @@ def parse_config(argv: list[str] | None) -> FitConfig:
         parser.error(f"--finetune fine-tunes a pretrained CLIP; it does not go with --encoder {config.encoder}")
     if config.ray_address and config.engine != "ray":
         parser.error("--ray-address names a Ray cluster for --engine ray; add --engine ray or drop it")
-    if config.push and not config.repo_id:
-        parser.error("--push needs --repo-id user/name (the Hub model repo to publish to)")
+    check_push_flags(parser, config)
     return config
 
 

@@ -15,7 +15,7 @@ import logging
 import sys
 from typing import Any
 
-from jewelrec.cli.arguments import whole_number
+from jewelrec.cli.arguments import check_push_flags, whole_number
 from jewelrec.pipeline.config import UpdateConfig
 
 REFIT_DUE = 3  # exit status with --fail-if-refit-due
@@ -60,6 +60,7 @@ def parse_config(argv: list[str] | None) -> UpdateConfig:
     for name in ("max_churn", "max_far_share"):
         if not 0 <= getattr(config, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} is a share between 0 and 1, got {getattr(config, name)}")
+    check_push_flags(parser, config)
     return config
 
 
@@ -69,9 +70,12 @@ def print_summary(summary: dict[str, Any], file=None) -> None:
         unchanged = summary["unchanged"]
         skipped = ", ".join(f"{k}: {v}" for k, v in sorted(unchanged["skipped"].items())) or "none"
         written = "" if summary["out"].resolve() == summary["bundle"].resolve() else f"; {summary['out']} not written"
+        pushed = ("nothing pushed" if summary["push_url"] is None else
+                  f"pushed as it stands, which the Hub did not hold (a failed push before?): {summary['push_url']}")
         due = ("; refit DUE (since the last update): " + "; ".join(unchanged["reasons"])) if unchanged["refit_due"] else ""
         print(f"\njewelrec update — nothing to do: {unchanged['rows_read']} rows read, none new (skipped {skipped}); "
-              f"{summary['bundle']} keeps its {unchanged['items']} items{written}, nothing pushed{due}",
+              f"{summary['bundle']} keeps its {unchanged['items']} items{written}, "
+              f"{pushed}{due}",
               file=file or sys.stdout)
         return
     drift = entry["drift"]

@@ -51,7 +51,8 @@ __all__ = ["UpdateConfig", "run_update"]
 
 def run_update(config: UpdateConfig) -> dict[str, Any]:
     """The whole update; returns the summary :func:`jewelrec.cli.update.print_summary` prints. When there is
-    nothing to add or remove (every new row is already in the bundle, or skipped) nothing is written or pushed and
+    nothing to add or remove (every new row is already in the bundle, or skipped) nothing is written (with ``push``
+    the bundle is pushed as it stands: a retry after a failed push publishes it) and
     the summary's ``entry`` is None, its ``unchanged`` the counts and the last update's refit verdict."""
     timings: dict[str, float] = {}
     source, out = Path(config.bundle), Path(config.out)
@@ -88,9 +89,20 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
     with stage(timings, "load new items"):
         new_meta, images, skipped, rows_read = _new_items(config, bundle, set(removed))
     if not images and not removed:  # every row already in the bundle (or skipped): a new revision would be a copy
-        log.info("nothing to add or remove: %s is left as it is and nothing is written or pushed", source)
+        log.info("nothing to add or remove: %s is left as it is and nothing is written", source)
         last = (bundle.config.get("updates") or [{}])[-1]  # nothing changed since: its verdict still stands
-        return {"bundle": source, "out": out, "entry": None, "push_url": None, "timings": timings,
+        push_url = None
+        # the last run's push may have failed after its bundle was written: unless the Hub holds this bundle
+        # already (a quiet night: no identical revision), publish it as it stands
+        if config.push:
+            from jewelrec.serving.hub import holds_bundle, push
+
+            with stage(timings, "push"):
+                if not holds_bundle(source, config.repo_id, branch=config.branch):
+                    push_url = push(source, config.repo_id, private=config.private, branch=config.branch,
+                                    commit_message=f"jewelrec update: nothing new; the bundle as it stands "
+                                                   f"({bundle.n_items} items), which the Hub did not hold")
+        return {"bundle": source, "out": out, "entry": None, "push_url": push_url, "timings": timings,
                 "unchanged": {"rows_read": rows_read, "skipped": skipped, "items": bundle.n_items,
                               "refit_due": bool(last.get("refit_due")), "reasons": list(last.get("reasons") or [])}}
     embeddings = np.zeros((0, bundle.embeddings.shape[1]), np.float32)

@@ -213,6 +213,20 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
         raise HubError(f"pushing {bundle_dir} to {repo_id} failed on this machine ({err}); {kept}") from None
 
 
+def holds_bundle(bundle_dir: str | Path, repo_id: str, *, branch: str | None = None, token: str | None = None,
+                 endpoint: str | None = None) -> bool:
+    """Whether ``repo_id`` (at ``branch``, default main) already holds this bundle: its config.json — which names
+    every file's SHA-256 — is byte for byte the local one. False for a repo, branch or file the Hub does not have."""
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        remote = _api(token or get_token(), endpoint).hf_hub_download(
+            repo_id, CONFIG_NAME, revision=branch, repo_type="model")
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):
+        return False
+    return Path(remote).read_bytes() == (Path(bundle_dir) / CONFIG_NAME).read_bytes()
+
+
 def push(bundle_dir: str | Path, repo_id: str, *, private: bool = False, token: str | None = None,
          commit_message: str | None = None, branch: str | None = None, endpoint: str | None = None) -> str:
     """Publish ``bundle_dir`` to ``repo_id``; returns the commit URL, which ends with the commit sha.
