@@ -164,7 +164,8 @@ def test_repo_with_unknown_file_is_refused_and_never_downloaded(hub, bundle_copy
     assert not list(cache.rglob("*.pkl"))
 
 
-def test_flipped_byte_in_cache_is_refused(hub, bundle_copy, tmp_path):
+def test_flipped_byte_in_cache_is_refused_offline_and_fetched_again_online(hub, bundle_copy, tmp_path, monkeypatch,
+                                                                           caplog):
     from jewelrec.serving.bundle import BundleError
     from jewelrec.serving.hub import pull, push
 
@@ -175,8 +176,16 @@ def test_flipped_byte_in_cache_is_refused(hub, bundle_copy, tmp_path):
     data = bytearray(blob.read_bytes())
     data[-1] ^= 0x01
     blob.write_bytes(bytes(data))
-    with pytest.raises(BundleError, match="embeddings.safetensors.*SHA-256"):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline the damage is refused, naming what to delete
+    with pytest.raises(BundleError, match=r"the cached copy of alice/jewelrec-flip@\w+ is damaged "
+                                          r"\(\['embeddings.safetensors'\] differ .* delete .*models--alice--"
+                                          r"jewelrec-flip \(deleting the snapshot alone is not enough"):
         pull("alice/jewelrec-flip", revision=sha, cache_dir=cache)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    # online it is fetched again (the fix named before — delete the snapshot — relinked the same damaged blob)
+    repaired, origin = pull("alice/jewelrec-flip", revision=sha, cache_dir=cache)
+    assert origin["commit"] == sha and blob.read_bytes() == (bundle_copy / "embeddings.safetensors").read_bytes()
+    assert "was damaged" in caplog.text and repaired.n_items == bundle.n_items
 
 
 def test_training_fit_push_end_to_end(hub, tmp_path, monkeypatch, capsys):

@@ -66,6 +66,14 @@ class BundleError(ValueError):
     """A directory is not a bundle this version of jewelrec can load."""
 
 
+class BundleChanged(BundleError):
+    """Files whose bytes are not the SHA-256 the manifest recorded (``files``): a corrupt download or an edit."""
+
+    def __init__(self, message: str, files: list[str]):
+        super().__init__(message)
+        self.files = files
+
+
 def check_manifest_path(directory: Path, relpath: str) -> None:
     """A manifest entry must name a regular file inside the bundle: relative, normalised, no ``..``, no link
     leading out. Checked before anything is read or hashed, so a crafted manifest learns nothing about files
@@ -356,5 +364,5 @@ def verify_files(directory: Path, config: dict[str, Any]) -> None:
         digests = list(pool.map(lambda f: sha256_file(directory / f), manifest))
     changed = [f for f, digest in zip(manifest, digests) if digest != manifest[f]]
     if changed:
-        raise BundleError(f"{directory}: {changed} differ from the SHA-256 recorded when the bundle was "
-                          "saved (corrupt download or edited file); delete it and fetch/re-create the bundle")
+        raise BundleChanged(f"{directory}: {changed} differ from the SHA-256 recorded when the bundle was "
+                            "saved (corrupt download or edited file); delete it and fetch/re-create the bundle", changed)

@@ -10,6 +10,7 @@ The endpoint is the standard one: ``$HF_ENDPOINT`` (read at call time) or huggin
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
@@ -29,10 +30,19 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import CommitInfo, RepoFile
 from huggingface_hub.utils import validate_repo_id
 
-from jewelrec.serving.bundle import ALLOWED_PATTERNS, CONFIG_NAME, REQUIRED, Bundle, BundleError, is_allowed
+from jewelrec.serving.bundle import (
+    ALLOWED_PATTERNS,
+    CONFIG_NAME,
+    REQUIRED,
+    Bundle,
+    BundleChanged,
+    BundleError,
+    is_allowed,
+)
 from jewelrec.serving.bundle_files import list_files
 from jewelrec.serving.card import render_card
 
+log = logging.getLogger(__name__)
 CARD_NAME = "README.md"  # the model card: rendered from config.json at every push, never read from the folder
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 
@@ -319,6 +329,19 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
         commit = Path(folder).name
         notice = (f"Offline: {reason}; serving the cached copy of {repo_id}@{revision} "
                   f"(commit {commit[:12]}), which may not be the latest.")
-    bundle = Bundle.load(folder)
+    try:
+        bundle = Bundle.load(folder)
+    except BundleChanged as err:  # the cached blobs are damaged: a new snapshot would link the same blobs again
+        cache = Path(folder).parents[1]  # .../models--user--name: its blobs/ are what the snapshot's files link to
+        if reason is not None:
+            raise BundleChanged(f"the cached copy of {repo_id}@{revision} is damaged ({err.files} differ from the "
+                                f"bundle's SHA-256) and the Hub cannot be asked for a fresh one ({reason}); delete "
+                                f"{cache} (deleting the snapshot alone is not enough: a new one links the same "
+                                "damaged blobs) and fetch it again once the Hub answers", err.files) from None
+        log.warning("the cached copy of %s@%s was damaged (%s); downloading it again into %s", repo_id, revision,
+                    err.files, cache)
+        folder = snapshot_download(revision=commit, allow_patterns=list(ALLOWED_PATTERNS), force_download=True,
+                                   **kwargs)
+        bundle = Bundle.load(folder)  # the Hub's own copy must match too: a repo whose files were edited is refused
     return bundle, {"repo_id": repo_id, "revision": revision, "commit": commit, "offline": reason is not None,
                     "notice": notice}
