@@ -265,8 +265,12 @@ def test_the_prebuilt_search_index_travels_with_the_bundle_and_is_loaded_not_tra
     data = bytearray(blob.read_bytes())
     data[-9] ^= 0x01
     blob.write_bytes(bytes(data))
-    with pytest.raises(BundleError, match="index.faiss.*SHA-256"):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BundleError, match=r"\['index.faiss'\] differ from the bundle's SHA-256"):
         pull("alice/jewelrec-index", revision=info.oid, cache_dir=cache)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    pull("alice/jewelrec-index", revision=info.oid, cache_dir=cache)  # online: fetched again
+    assert blob.read_bytes() == (local / INDEX_NAME).read_bytes()
 
 
 def _in_memory(bundle):
