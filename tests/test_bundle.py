@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 
 import numpy as np
@@ -253,3 +254,17 @@ def test_refuses_arrays_that_disagree_with_the_config(tmp_path):
             Bundle.load(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps(config))
     assert Bundle.load(tmp_path).n_items == 40
+
+
+@pytest.mark.parametrize(("edit", "named"), [
+    ({"clustering": None}, "['clustering']"), ({"encoder": "clip"}, "['encoder']"), ({"metrics": [1]}, "['metrics']"),
+    ({"dataset": "x", "fit": 3}, "['dataset', 'fit']"), ({"updates": {}}, "['updates']"),
+])  # fmt: skip
+def test_config_sections_that_are_not_objects_are_refused_at_load(tmp_path, edit, named):
+    """config.json is outside the manifest: a hand edit to "clustering": null loaded, then push and update failed
+    with an AttributeError traceback in the model card."""
+    directory = make_synthetic_bundle(n_items=30).save(tmp_path / "b")
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps(config | edit))
+    with pytest.raises(BundleError, match=rf"config.json: sections {re.escape(named)} are .* must be a JSON object"):
+        Bundle.load(directory)

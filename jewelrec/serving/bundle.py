@@ -312,6 +312,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
+# config.json's sections that are JSON objects (training.fit writes them so; the card, push and update read them)
+OBJECT_SECTIONS = ("clustering", "dataset", "encoder", "files", "fit", "metrics")
+
+
 def read_config(directory: Path) -> dict[str, Any]:
     if directory.exists() and not directory.is_dir():
         hint = (f"pass its folder, {str(directory.parent)!r}" if directory.name == CONFIG_NAME else
@@ -330,6 +334,12 @@ def read_config(directory: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise BundleError(f"{config_path} holds a JSON {type(config).__name__}, not the bundle's settings object; "
                           "re-create the bundle with training.fit")
+    shapes = {name: type(config[name]).__name__ for name in OBJECT_SECTIONS
+              if name in config and not isinstance(config[name], dict)}
+    shapes |= {"updates": type(config["updates"]).__name__} if not isinstance(config.get("updates", []), list) else {}
+    if shapes:  # a hand edit: the card, push and update read these as they are written
+        raise BundleError(f"{config_path}: sections {sorted(shapes)} are {shapes} — each must be a JSON object "
+                          "(updates: a list) as training.fit writes it; restore the file or re-create the bundle")
     version = config.get("format_version")
     if type(version) is not int or version not in READ_VERSIONS:  # 1.0 and true are not the integer 1
         raise BundleError(f"{directory} has bundle format version {version!r}, this jewelrec "
