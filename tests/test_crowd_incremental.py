@@ -294,3 +294,17 @@ def test_a_database_from_before_clears_with_an_unreadable_row_still_opens(tmp_pa
     store = RatingStore(path)
     assert store.ratings("a") == {ITEMS[0]: 5}
     assert refresher(store).refresh() and store.history("a")[0][:2] == (ITEMS[0], 5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(ITEMS[:4]), st.integers(1, 5)), max_size=12),
+       st.dictionaries(st.sampled_from(ITEMS[:4]), st.integers(1, 5), max_size=4))
+def test_the_one_pass_clear_point_is_the_longest_suffix_that_replays_right(history, now):
+    """The back-fill of past clears replayed every suffix of a shopper's history (quadratic: 40k rows of one
+    bot-like shopper stalled the first start for a minute); one pass from the end finds the same point."""
+    from jewelrec.space.ratings import _replay_start
+
+    rows = [(i + 1, item, stars) for i, (item, stars) in enumerate(history)]
+    marker = len(rows) + 1
+    brute = next((rows[j - 1][0] for j in range(1, len(rows) + 1) if replay(rows[j:], [], marker) == now), marker)
+    assert _replay_start(rows, now, marker) == brute

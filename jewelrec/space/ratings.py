@@ -424,7 +424,25 @@ def _mark_untracked_clears(db: sqlite3.Connection) -> None:
         rows = db.execute(f"SELECT id, item_id, stars {valid} AND user_id = ? ORDER BY id", (user,)).fetchall()
         now = {i: int(s) for i, s in db.execute(f"SELECT item_id, stars {current} AND user_id = ?", (user,))}
         marker = _next_id(db)
-        upto = next((rows[j - 1][0] for j in range(1, len(rows) + 1)
-                     if replay(rows[j:], [], marker) == now), marker)
+        upto = _replay_start(rows, now, marker)
         db.execute("INSERT INTO rating_clears (id, user_id, upto, cleared_at) VALUES (?, ?, ?, ?)",
                    (marker, user, upto, time.time()))
+
+
+def _replay_start(rows: Sequence[tuple[int, str, int]], now: dict[str, int], marker: int) -> int:
+    """The clear point for one shopper's history ``rows`` (id, item, stars; by id): the id of the row just before
+    the longest suffix whose replay is ``now`` — ``marker`` (all history cleared) when none is. One pass from the
+    end: a suffix's replay only gains items as it grows (each item's latest row is met first), so once it holds an
+    item ``now`` does not (or other stars), every longer one does too."""
+    state: dict[str, int] = {}
+    matched, best = 0, (rows[-1][0] if rows and not now else marker)  # the empty suffix replays to {}
+    for j in range(len(rows) - 1, 0, -1):  # the suffix rows[j:], j ≥ 1: a clear at rows[j - 1]'s id
+        _, item, stars = rows[j]
+        if item not in state:  # its latest row: what this suffix's replay holds for it
+            state[item] = int(stars)
+            if now.get(item) != int(stars):
+                break
+            matched += 1
+        if matched == len(now):
+            best = rows[j - 1][0]
+    return best
