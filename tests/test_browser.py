@@ -1,7 +1,8 @@
 """A real browser (Debian's chromium via Playwright) at a desktop and a phone width: one content width on every
 tab, no sideways scroll on a phone, stars by mouse and by keyboard, For you updating, a card opening in Similar
 above its matches, the style map's legend, hover pictures and style guide. Screenshots of every tab at both
-widths are kept in ``$JEWELREC_ARTIFACTS`` (default ``artifacts/screenshots`` in the checkout)."""
+widths are kept in ``$JEWELREC_ARTIFACTS`` (default ``test-artifacts/screenshots`` in the checkout: not
+``artifacts/``, where the README's fit commands write a bundle)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TABS = ("Rate", "For you", "Similar", "Search", "Explore")
 WIDTHS = {"desktop": 1280, "phone": 390, "small-phone": 360}
-ARTIFACTS = Path(os.environ.get("JEWELREC_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts")) / "screenshots"
+ARTIFACTS = Path(os.environ.get("JEWELREC_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts")) / "screenshots"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed at /usr/bin/chromium "
                                 "(apt-get install chromium; .ci/run does this)")

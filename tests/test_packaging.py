@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
+import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jewelrec"
@@ -135,3 +139,52 @@ def test_ray_is_imported_by_the_ray_engine_only():
     assert any(r.startswith("ray[data]") for r in extras["train"])
     assert not any(r.startswith("ray") for r in extras["space"])
     assert "ray[data]==" in (ROOT / "requirements-dev.txt").read_text()
+
+
+def _without(modules: list[str], code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter where ``modules`` cannot be imported (as on an install without the extra
+    that brings them)."""
+    blocked = ("import sys\n"
+               "class Absent:  # finds nothing for these names, as on an install without them\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               f"        if name.split('.')[0] in {modules!r}:\n"
+               "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+               "sys.meta_path.insert(0, Absent())\n")
+    env = {**os.environ, "HOME": str(tmp_path), "JEWELREC_HOME": str(tmp_path / "jr"),
+           "JEWELREC_DATA_DIR": str(tmp_path / "data")}
+    return subprocess.run([sys.executable, "-c", blocked + code], capture_output=True, text=True, timeout=300,
+                          env=env, cwd=ROOT)
+
+
+@pytest.mark.parametrize(("modules", "code", "extra"), [
+    (["torch"], "from jewelrec.cli.fit import main; raise SystemExit(main(['--dataset', 'sample', '--out', 'OUT']))",
+     "train"),
+    (["gradio"], "from jewelrec.space.app import main; raise SystemExit(main([]))", "space"),
+])  # fmt: skip
+def test_a_command_without_its_extra_names_the_extra(tmp_path, modules, code, extra):
+    """A core-only install ran into a bare ModuleNotFoundError traceback deep in an import."""
+    done = _without(modules, code.replace("OUT", str(tmp_path / "out")), tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"install jewelrec's [{extra}] extra — pip install 'jewelrec[{extra}]'" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_the_space_without_the_train_extra_says_so_before_building_the_sample(tmp_path):
+    """A [space]-only install drew 720 pictures and trained for a minute, then died importing umap."""
+    done = _without(["umap"], "from jewelrec.space.bundle_source import resolve_bundle; resolve_bundle()", tmp_path)
+    assert "the built-in sample is built with jewelrec's [train] extra, and ['umap'] are not installed" in done.stderr
+    assert not (tmp_path / "jr").exists() or not any((tmp_path / "jr").rglob("*.parquet"))
+
+
+def test_an_evaluation_without_implicit_runs_the_models_that_do_not_need_it(tmp_path):
+    """_versions imported implicit for every run: a popularity-only evaluation died after writing half its files."""
+    config = tmp_path / "pop.yaml"
+    config.write_text("data: {synthetic: {n_users: 100, n_items: 30, n_groups: 3, mean_interactions: 6}}\n"
+                      "models: [{name: popularity, type: popularity}, {name: als, type: als}]\n")
+    code = (f"from jewelrec.cli.evaluate import main; raise SystemExit(main(['--config', {str(config)!r}, "
+            f"'--results-dir', {str(tmp_path / 'r')!r}]))")
+    done = _without(["implicit"], code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "model 'als' failed" in done.stderr and "install jewelrec's [eval] extra" in done.stderr
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["versions"]["implicit"] is None and "popularity" in json.loads((tmp_path / "r" / "results.json").read_text())

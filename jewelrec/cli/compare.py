@@ -19,6 +19,7 @@ from typing import Any
 
 from jewelrec.cli.arguments import cluster_count, whole_number
 from jewelrec.defaults import CLUSTER_METHODS, ENCODERS
+from jewelrec.extras import reported
 from jewelrec.pipeline.config import MIN_CLUSTERS, CompareConfig
 
 
@@ -75,6 +76,7 @@ def print_summary(report: Any, out: str | Path, file: Any = None) -> None:
     print("\n".join(lines), file=file or sys.stdout)
 
 
+@reported
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     config = parse_config(argv)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jewelrec.extras import reported
 from jewelrec.space.deploy import DeployConfig
 
 
@@ -30,6 +31,7 @@ def parse_config(argv: list[str] | None = None) -> DeployConfig:
                         space_yaml=args.space_yaml, source=args.source, private=args.private)
 
 
+@reported
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(argv)
     from jewelrec.space.deploy import deploy

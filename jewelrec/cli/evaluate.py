@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from jewelrec.defaults import TRACKERS
+from jewelrec.extras import reported
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@reported
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from jewelrec.evaluation.experiment import EvalConfig, run, summary_table

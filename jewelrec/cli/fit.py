@@ -16,6 +16,7 @@ from typing import Any
 
 from jewelrec.cli.arguments import MIN_CLUSTERS, check_push_flags, cluster_count, positive_number, whole_number
 from jewelrec.defaults import CLUSTER_METHODS, DEFAULT_HUB_DATASET, ENCODERS
+from jewelrec.extras import reported
 from jewelrec.pipeline.config import FitConfig
 
 
@@ -115,6 +116,7 @@ def print_summary(summary: dict[str, Any], file=None) -> None:
     print("\n".join(lines), file=file or sys.stdout)
 
 
+@reported
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     config = parse_config(argv)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jewelrec.extras import reported
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.push", description=__doc__.split("\n\n")[0],
@@ -23,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reported
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from jewelrec.serving.bundle import BundleError

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from jewelrec.cli.arguments import check_push_flags, whole_number
+from jewelrec.extras import reported
 from jewelrec.pipeline.config import UpdateConfig
 
 REFIT_DUE = 3  # exit status with --fail-if-refit-due
@@ -98,6 +99,7 @@ def print_summary(summary: dict[str, Any], file=None) -> None:
     print("\n".join(lines), file=file or sys.stdout)
 
 
+@reported
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     config = parse_config(argv)

@@ -139,6 +139,13 @@ def load_encoder(directory: str | Path, *, device: str | None = None) -> Encoder
         return _load_local(directory, config, device)
     except (ValueError, FileNotFoundError):  # ours name the file and the fix; a library's carry their own message
         raise
+    except ModuleNotFoundError as err:  # torch / transformers not installed: the install, not the files
+        from jewelrec.extras import missing_extra
+
+        fix = missing_extra(err, "space")  # the serving extra runs a bundle's encoder (search, uploads)
+        if fix is None:
+            raise
+        raise ValueError(f"the encoder in {directory} cannot be run here: {fix}") from None
     except Exception as err:  # torch, transformers and safetensors each raise their own kinds for a bad checkpoint
         raise ValueError(f"the encoder in {directory} cannot be loaded ({type(err).__name__}: {str(err)[:300]}); "
                          "its files are damaged or not what jewelrec wrote — fetch the bundle again or re-run "

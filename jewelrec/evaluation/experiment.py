@@ -45,6 +45,7 @@ from jewelrec.evaluation.splits import Split, make_split, split_report
 from jewelrec.evaluation.stars import StarRatings, training_stars
 from jewelrec.evaluation.synthetic_logs import item_id_strings, planted_arrays, planted_embeddings, user_id_strings
 from jewelrec.evaluation.tracking import make_tracker
+from jewelrec.extras import missing_extra
 
 
 @dataclass
@@ -205,7 +206,8 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
                 chosen = _sweep(spec, datasets.get("validation", test_data), config, ctx, tracker, trials)
             metrics, info = score_model(chosen, test_data, config, ctx)
         except Exception as err:  # one model failing must not lose the other models' results
-            failed[spec.name] = f"{type(err).__name__}: {err}"
+            fix = missing_extra(err) if isinstance(err, ModuleNotFoundError) else None
+            failed[spec.name] = fix or f"{type(err).__name__}: {err}"
             print(f"warning: model {spec.name!r} failed and is left out of results.json: {failed[spec.name]}",
                   file=sys.stderr)
             continue
@@ -316,14 +318,21 @@ def data_name(config: EvalConfig) -> str:
     return "validation" if config.sweep.get("select_on", "validation") == "validation" else "test"
 
 
-def _versions() -> dict[str, str]:
-    import implicit
+def _versions() -> dict[str, str | None]:
+    """The versions the run used (implicit: None when the [eval] extra is not installed — popularity, EASE and the
+    jewelrec model run without it)."""
     import scipy
 
     import jewelrec
 
+    try:
+        import implicit as cf_library
+
+        implicit = cf_library.__version__
+    except ImportError:
+        implicit = None
     return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-            "pandas": pd.__version__, "implicit": implicit.__version__, "jewelrec": jewelrec.__version__}  # fmt: skip
+            "pandas": pd.__version__, "implicit": implicit, "jewelrec": jewelrec.__version__}  # fmt: skip
 
 
 def _write_outputs(out, config, results, infos, trials, data_report, tracker_info, started) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from jewelrec.extras import reported
 from jewelrec.space.bundle_source import BuildingPage, resolve_bundle, sample_needs_build
 from jewelrec.space.ratings import data_dir
 from jewelrec.space.service import SpaceService
@@ -48,6 +49,7 @@ def launch(demo: Any, service: SpaceService) -> None:
     demo.launch(**launch_kwargs(data_dir()))
 
 
+@reported
 def main(argv: list[str] | None = None) -> int:
     """``jewelrec-space``: serve on 127.0.0.1:$GRADIO_SERVER_PORT (default 7860)."""
     import argparse

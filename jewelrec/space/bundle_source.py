@@ -48,10 +48,24 @@ def resolve_bundle() -> tuple[Bundle, dict[str, Any]]:
     except (BundleError, FileNotFoundError, OSError) as exc:
         print(f"[jewelrec] no usable sample bundle at {out} ({type(exc).__name__}); building it now — "
               "1–3 minutes on 2 CPU cores, only the first time", flush=True)
+    absent = [m for m in ("torch", "transformers", "umap") if not _installed(m)]
+    if absent:  # found before a minute of drawing and training, not by the import that fails after it
+        raise ValueError(f"the built-in sample is built with jewelrec's [train] extra, and {absent} are not "
+                         "installed: pip install 'jewelrec[space,train]' — or serve a bundle instead "
+                         "(JEWELREC_BUNDLE=DIR, or JEWELREC_REPO=user/name)")
     from jewelrec.pipeline.fit import FitConfig, run  # needs the [train] extra; a repo-backed Space never gets here
 
     run(FitConfig(dataset="sample", out=str(out)))
     return Bundle.load(out), {"path": str(out), "notice": "built-in sample catalog"}
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module blocked in sys.modules, or a broken install
+        return False
 
 
 def sample_needs_build() -> bool:
