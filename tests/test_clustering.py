@@ -149,3 +149,25 @@ def test_soft_assignment_width_survives_extreme_scales(blobs):
         space, centroids = X * np.float32(scale), result.centroids_ * np.float32(scale)
         probs = soft_assign(space, centroids, sigma2=soft_width(space, centroids, result.labels_))
         np.testing.assert_allclose(probs, result.probs_, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "umap-kmeans", "depict"])
+def test_more_styles_than_distinct_items_is_refused_by_every_method(method):
+    """Only kmeans' "auto" sweep noticed identical items: umap-kmeans and DEPICT split 20 identical rows over 3–14
+    styles at random, and kmeans at a fixed k left styles empty."""
+    same = np.ones((20, 5), np.float32)
+    two = np.repeat(np.eye(5, dtype=np.float32)[:2], 10, axis=0)
+    with pytest.raises(ValueError, match="all 20 embeddings are identical"):
+        fit_clusters(same, method=method, n_clusters="auto", coords2d=False)
+    with pytest.raises(ValueError, match=r"n_clusters=3 but the 20 embeddings hold only 2 distinct rows .* "
+                                         r"--clusters 2 or fewer"):
+        fit_clusters(two, method=method, n_clusters=3, coords2d=False)
+    with pytest.raises(ValueError, match="only 2 distinct rows, fewer than the 3 styles --clusters auto tries"):
+        fit_clusters(two, method=method, n_clusters="auto", coords2d=False)
+
+
+def test_the_auto_sweep_stops_at_the_number_of_distinct_items():
+    rng = np.random.default_rng(0)
+    X = np.repeat(rng.normal(size=(4, 8)).astype(np.float32), 10, axis=0)  # 4 distinct pieces, 40 rows
+    result = fit_clusters(X, method="kmeans", n_clusters="auto", coords2d=False)
+    assert max(result.k_selection_["ks"]) == 4 and len(np.unique(result.labels_)) == result.n_clusters

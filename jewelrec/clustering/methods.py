@@ -136,6 +136,24 @@ def check_n_clusters(n_clusters: Any, n_items: int, k_range: tuple[int, int] = D
     return k
 
 
+def _distinct_k(X: np.ndarray, n_clusters: int | str, k_range: tuple[int, int]) -> tuple[int, int]:
+    """Refuse more styles than ``X`` has distinct rows — no method can give identical items different styles
+    honestly (kmeans left styles empty, UMAP-based methods split identical items at random) — and cap the
+    ``"auto"`` sweep at that count. Returns the k_range to sweep."""
+    rows = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
+    distinct = len(np.unique(rows))
+    if distinct < 2:
+        raise ValueError(f"all {len(X)} embeddings are identical, so nothing tells the items apart; check the "
+                         "encoder (every picture the same? a failed download?) before clustering")
+    if n_clusters != "auto" and int(n_clusters) > distinct:
+        raise ValueError(f"n_clusters={int(n_clusters)} but the {len(X)} embeddings hold only {distinct} distinct "
+                         f"rows (repeated items): pass --clusters {distinct} or fewer")
+    if n_clusters == "auto" and distinct < k_range[0]:
+        raise ValueError(f"the {len(X)} embeddings hold only {distinct} distinct rows, fewer than the {k_range[0]} "
+                         f"styles --clusters auto tries first: pass --clusters {distinct} or fewer, or lower --k-min")
+    return (k_range[0], min(k_range[1], distinct)) if n_clusters == "auto" else k_range
+
+
 def choose_k(space: np.ndarray, k_range: tuple[int, int] = DEFAULT_K_RANGE, seed: int = 0) -> dict[str, Any]:
     """Sweep k over ``k_range`` (inclusive) in ``space``; pick the best silhouette, record the elbow."""
     ks, scores, inertias = [], [], []
@@ -237,6 +255,7 @@ def fit_clusters(X: np.ndarray, method: str = "kmeans", n_clusters: int | str = 
         raise ValueError("embeddings contain NaN or inf (or values beyond float32); re-run the encoder")
     seed = check_seed(seed)
     check_n_clusters(n_clusters, len(X), k_range)
+    k_range = _distinct_k(X, n_clusters, k_range)
     start = time.perf_counter()
     result = METHODS[method](X, n_clusters, seed, k_range)
     result.fit_seconds_ = time.perf_counter() - start
