@@ -79,3 +79,15 @@ def test_depict_assignment_needs_its_model():
     fit = fit_clusters(X, "kmeans", 3, seed=0)
     with pytest.raises(ValueError, match="depict"):
         Assigner("depict", X, fit.coords2d_, fit.centroids_, fit.labels_, fit.probs_)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "umap-kmeans"])
+def test_nan_rows_outside_the_fitted_sample_are_refused_before_the_fit(method):
+    """Only the sample was checked: umap-kmeans styled NaN rows (at coordinates 0, 0), kmeans failed after the
+    whole fit with sklearn's bare "Input contains NaN"."""
+    X = np.random.default_rng(0).normal(size=(400, 8)).astype(np.float32)
+    X[[5, 17, 399]] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf .* in 3 rows \(e\.g\. \[5, 17, 399\]\); re-run the encoder"):
+        fit_clusters_at_scale(X, method, 3, seed=0, sample_size=100)
+    with pytest.raises(ValueError, match="sample_size=50.5 must be a whole number"):
+        fit_clusters_at_scale(X, method, 3, seed=0, sample_size=50.5)

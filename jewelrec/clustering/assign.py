@@ -168,11 +168,18 @@ def fit_clusters_at_scale(X: np.ndarray, method: str = "kmeans", n_clusters: int
     2-D layout laid out) on a seeded sample of ``sample_size`` rows and every other row assigned in batches by
     :class:`Assigner`. ``params["fit_sample"]`` records how many rows the fit saw."""
     n = len(X)
-    if sample_size < 3:
-        raise ValueError(f"sample_size={sample_size} is too small to fit styles on; use at least a few thousand")
+    if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 3:
+        raise ValueError(f"sample_size={sample_size!r} must be a whole number of rows to fit styles on; use at least "
+                         "a few thousand")
     if n <= sample_size:
         return fit_clusters(X, method, n_clusters, seed, k_range=k_range)
     X = np.ascontiguousarray(X, dtype=np.float32)
+    # every row, not only the sample the fit checks; in blocks: a (1M, 512) mask at once would be 512 MB
+    bad = np.flatnonzero(np.concatenate([~np.isfinite(X[i:i + 65_536]).all(axis=1) for i in range(0, n, 65_536)])
+                         ) if X.ndim == 2 else np.zeros(0, int)
+    if len(bad):
+        raise ValueError(f"embeddings contain NaN or inf (or values beyond float32) in {len(bad)} rows (e.g. "
+                         f"{bad[:5].tolist()}); re-run the encoder")
     start = time.perf_counter()
     fitted = np.sort(np.random.default_rng(seed).choice(n, size=sample_size, replace=False))
     sample = fit_clusters(X[fitted], method, n_clusters, seed, k_range=k_range)
