@@ -201,16 +201,22 @@ def test_force_full_refits_by_setting(store, monkeypatch):
     assert crowd.full_refits == 2 and crowd.incremental_refits == 0
 
 
-def test_a_database_from_before_clears_were_logged_gets_its_past_clears_marked(tmp_path):
-    """Old code deleted a shopper's ratings without a trace; opening such a database logs a clear where that
-    shopper's history starts to replay right, so later incremental updates stay exact."""
-    path = tmp_path / "old.db"
+def _database_from_before_clears(path: Path) -> sqlite3.Connection:
+    """A ratings database as jewelrec wrote it before clears were logged (no rating_clears table), open."""
     db = sqlite3.connect(path)
     db.executescript("""
         CREATE TABLE ratings (user_id TEXT NOT NULL, item_id TEXT NOT NULL, stars INTEGER NOT NULL,
             updated_at REAL NOT NULL, PRIMARY KEY (user_id, item_id));
         CREATE TABLE rating_history (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,
             item_id TEXT NOT NULL, stars INTEGER NOT NULL, rated_at REAL NOT NULL);""")
+    return db
+
+
+def test_a_database_from_before_clears_were_logged_gets_its_past_clears_marked(tmp_path):
+    """Old code deleted a shopper's ratings without a trace; opening such a database logs a clear where that
+    shopper's history starts to replay right, so later incremental updates stay exact."""
+    path = tmp_path / "old.db"
+    db = _database_from_before_clears(path)
     log = [("a", ITEMS[0], 5), ("a", ITEMS[1], 5), ("b", ITEMS[0], 4), ("b", ITEMS[1], 5),
            ("c", ITEMS[0], 5), ("c", ITEMS[1], 5)]  # then a cleared, and rated ITEMS[1] again
     db.executemany("INSERT INTO rating_history (user_id, item_id, stars, rated_at) VALUES (?, ?, ?, 0)", log)
@@ -280,12 +286,7 @@ def test_a_database_from_before_clears_with_an_unreadable_row_still_opens(tmp_pa
     """The back-fill of past clears read every row with int(): one 'five' made RatingStore() — the Space's
     start — fail with a bare "invalid literal for int()"."""
     path = tmp_path / "old.db"
-    db = sqlite3.connect(path)
-    db.executescript("""
-        CREATE TABLE ratings (user_id TEXT NOT NULL, item_id TEXT NOT NULL, stars INTEGER NOT NULL,
-            updated_at REAL NOT NULL, PRIMARY KEY (user_id, item_id));
-        CREATE TABLE rating_history (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,
-            item_id TEXT NOT NULL, stars INTEGER NOT NULL, rated_at REAL NOT NULL);""")
+    db = _database_from_before_clears(path)
     db.execute("INSERT INTO rating_history (user_id, item_id, stars, rated_at) VALUES ('a', ?, 5, 0)", (ITEMS[0],))
     db.execute("INSERT INTO ratings VALUES ('a', ?, 5, 0)", (ITEMS[0],))
     db.commit()
