@@ -203,8 +203,7 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
                            "--private to publish there")
         if branch and branch != constants.DEFAULT_REVISION:
             api.create_branch(repo_id, branch=branch, exist_ok=True)
-        remote = [f.path for f in api.list_repo_tree(repo_id, revision=branch, recursive=True, repo_type="model")
-                  if isinstance(f, RepoFile)]
+        remote = repo_files(api, repo_id, branch)
         foreign = [path for path in remote if not is_allowed(path)]
         if foreign:
             raise HubError(f"{repo_id}{'@' + branch if branch else ''} holds files that are not a jewelrec bundle's "
@@ -248,6 +247,12 @@ def push(bundle_dir: str | Path, repo_id: str, *, private: bool = False, token: 
                        branch=branch, endpoint=endpoint).commit_url
 
 
+def repo_files(api: HfApi, repo_id: str, revision: str | None) -> list[str]:
+    """Every file path of the model repo ``repo_id`` at ``revision`` (None: main), folders left out."""
+    return [f.path for f in api.list_repo_tree(repo_id, revision=revision, recursive=True, repo_type="model")
+            if isinstance(f, RepoFile)]
+
+
 def check_tree(repo_id: str, commit: str, remote: list[str]) -> None:
     """Refuse a revision whose files (``remote``) are not a complete jewelrec bundle, before any download."""
     unknown = [path for path in remote if not is_allowed(path)]
@@ -264,9 +269,7 @@ def check_tree(repo_id: str, commit: str, remote: list[str]) -> None:
 def check_remote_bundle(api: HfApi, repo_id: str, commit: str) -> None:
     """:func:`check_tree` on ``repo_id@commit`` as the Hub lists it (the deploy's check of the bundle it points a
     Space at: what :func:`pull` would refuse when the Space starts)."""
-    remote = [f.path for f in api.list_repo_tree(repo_id, revision=commit, recursive=True, repo_type="model")
-              if isinstance(f, RepoFile)]
-    check_tree(repo_id, commit, remote)
+    check_tree(repo_id, commit, repo_files(api, repo_id, commit))
 
 
 def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
@@ -290,8 +293,7 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
     else:
         try:
             commit = api.repo_info(repo_id, revision=revision, repo_type="model", timeout=READ_TIMEOUT_S).sha
-            remote = [f.path for f in api.list_repo_tree(repo_id, revision=commit, recursive=True)
-                      if isinstance(f, RepoFile)]
+            remote = repo_files(api, repo_id, commit)
         except RevisionNotFoundError:
             raise HubError(f"{repo_id!r} has no revision {revision!r}; use a branch name, tag or commit sha "
                            f"listed at {hub_endpoint(endpoint)}/{repo_id}/commits/main") from None
