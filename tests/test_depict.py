@@ -3,17 +3,21 @@ save/load, errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import normalized_mutual_info_score
 
 from jewelrec.clustering.depict import (
+    DEPICT_RULES,
     Depict,
     DepictConfig,
     DepictModel,
@@ -297,7 +301,7 @@ def test_extreme_magnitudes_fit_and_predict_in_their_own_units(blobs, fitted, tm
 def test_bad_inputs_and_hyperparameters_raise() -> None:
     with pytest.raises(TypeError, match="allowed keys are"):
         Depict(3, learning_rate=0.1)
-    with pytest.raises(ValueError, match="cluster_lr must be > 0"):
+    with pytest.raises(ValueError, match="cluster_lr must be a number > 0"):
         Depict(2, cluster_lr=0.0).fit(np.zeros((10, 3), np.float32))
     with pytest.raises(ValueError, match="NaN or inf"):
         Depict(2).fit(np.full((10, 3), np.nan, np.float32))
@@ -332,3 +336,105 @@ def test_tampered_or_missing_files_raise(fitted, tmp_path) -> None:
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         Depict.from_pretrained(tmp_path)
+
+
+def test_every_config_field_has_a_rule_and_the_defaults_pass() -> None:
+    assert set(DEPICT_RULES) == {f.name for f in dataclasses.fields(DepictConfig)}
+    DepictConfig(input_dim=3, n_clusters=2).validate()
+    DepictConfig(input_dim=3, n_clusters=2, hidden_dims=[8, 4], latent_dim=3, umap_components=0).validate()
+
+
+@pytest.mark.parametrize(("setting", "wanted"), [
+    ({"n_clusters": 2.5}, "n_clusters must be a whole number ≥ 2"),  # int() used to cut it to 2
+    ({"n_clusters": "3"}, "n_clusters must be a whole number ≥ 2"),  # int("3") used to accept it
+    ({"lr": "0.01"}, "lr must be a number > 0"),
+    ({"cluster_epochs": 2.5}, "cluster_epochs must be a whole number ≥ 0"),
+    ({"hidden_dims": [64, 0]}, "hidden_dims must be a list of whole numbers ≥ 1"),
+    ({"hidden_dims": 64}, "hidden_dims must be a list"),  # tuple(int(h) ...) used to raise TypeError
+    ({"standardize": 1}, "standardize must be true or false"),
+    ({"alpha": float("nan")}, "alpha must be a number > 0"),
+    ({"lr_factor": 1.0}, r"lr_factor must be a number in \(0, 1\)"),
+])
+def test_a_setting_of_the_wrong_type_or_range_is_refused_before_any_work(setting, wanted) -> None:
+    n_clusters = setting.pop("n_clusters", 2)
+    with pytest.raises(ValueError, match=f"DEPICT config: {wanted}"):
+        Depict(n_clusters, **setting).fit(np.zeros((10, 3), np.float32))
+
+
+def test_numpy_numbers_are_accepted_and_saved_as_json_numbers(tmp_path) -> None:
+    X = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    model = Depict(np.int64(3), seed=np.int64(1), lr=np.float32(3e-3), **FAST).fit(X)
+    assert type(model.config_.n_clusters) is int and type(model.config_.lr) is float
+    model.save_pretrained(tmp_path)  # json.dumps refuses numpy scalars
+    assert Depict.from_pretrained(tmp_path).config_ == model.config_
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", None, 2**32])
+def test_a_bad_seed_is_refused_before_any_work(seed) -> None:
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        Depict(2, seed=seed).fit(np.zeros((10, 3), np.float32))
+
+
+def test_a_tampered_config_or_damaged_weights_name_the_file(fitted, tmp_path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    def saved(name: str):
+        fitted.save_pretrained(tmp_path / name)
+        return tmp_path / name
+
+    def edit_config(name: str, change) -> None:
+        path = saved(name) / "config.json"
+        doc = json.loads(path.read_text())
+        change(doc)
+        path.write_text(json.dumps(doc))
+        with pytest.raises(ValueError, match=r"config\.json is not a DEPICT config this jewelrec can load"):
+            Depict.from_pretrained(path.parent)
+
+    edit_config("k", lambda doc: doc["config"].update(n_clusters="5"))  # used to load as 5 via int()
+    edit_config("dims", lambda doc: doc["config"].update(hidden_dims=64))  # used to raise TypeError
+    edit_config("block", lambda doc: doc.update(config=[1, 2]))  # used to raise AttributeError
+    edit_config("fit", lambda doc: doc.update(fit="done"))
+    edit_config("seed", lambda doc: doc.update(seed="zero"))
+    binary = saved("binary") / "config.json"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ValueError, match="is not valid JSON"):
+        Depict.from_pretrained(binary.parent)
+    for cut in (100, -40):  # the header cut, the tensors cut
+        weights = saved(f"cut{cut}") / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:cut])
+        with pytest.raises(ValueError, match="is not a readable safetensors file.*damaged or truncated"):
+            Depict.from_pretrained(weights.parent)  # used to raise safetensors' SafetensorError
+    weights = saved("nan") / "model.safetensors"
+    tensors = load_file(weights)
+    tensors["centroids"][0, 0] = float("nan")
+    save_file(tensors, weights, metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"holds NaN or inf in \['centroids'\]"):
+        Depict.from_pretrained(weights.parent)  # used to load and assign every item to one cluster
+
+
+def test_every_cluster_asked_for_keeps_items_on_a_small_catalog() -> None:
+    # 4 groups, many more clusters asked: DEC's target drained 19 of 30 (and 5 of 12 on 60 items, where the
+    # centres sat in the encoder's blurred copy of the guide instead of the guide the items are assigned in)
+    for n, k in ((60, 12), (200, 30)):
+        X, _ = make_blobs(n_samples=n, n_features=16, centers=4, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            model = Depict(k, seed=0, device="cpu").fit(X.astype(np.float32))
+        assert len(np.unique(model.labels_)) == k, (n, k, np.bincount(model.labels_, minlength=k))
+    assert model.stop_reason_ == "cluster_emptied"
+
+
+def test_fewer_clusters_than_asked_is_a_warning(monkeypatch) -> None:
+    import jewelrec.clustering.depict_train as depict_train
+
+    real = depict_train.train
+
+    def start_with_an_empty_cluster(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.probs[:, 0] = 0.0  # as if no item were nearest the first centre
+        return result
+
+    monkeypatch.setattr(depict_train, "train", start_with_an_empty_cluster)
+    X = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    with pytest.warns(ConvergenceWarning, match="DEPICT found 2 non-empty clusters of the 3 asked for"):
+        Depict(3, seed=0, **FAST).fit(X)

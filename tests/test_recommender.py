@@ -393,3 +393,55 @@ def test_search_loads_the_bundles_own_encoder_when_none_is_passed(tmp_path):
     bundle.save(tmp_path / "b")
     searcher = Recommender(Bundle.load(tmp_path / "b"))
     assert len(searcher.search("gold ring", k=3)) == 3 and searcher.encoder.kind == "catalog-clip"
+
+
+def test_a_long_list_or_a_sparse_recommendable_mask_is_not_cut_short_on_a_big_catalog():
+    # above exhaustive_limit only the probes' candidates are scored: k=300 returned 244 of 5000, and a mask of 100
+    # recommendable pieces returned 1-4 of k=12, with no sign of the shortfall
+    bundle = make_synthetic_bundle(n_items=5000, n_clusters=6)
+    ratings = {bundle.item_ids[0]: 5, bundle.item_ids[1]: 1}
+    rec = Recommender(bundle)
+    assert not rec.exhaustive
+    assert len(rec.recommend(ratings, k=300)) == 300
+    assert len(rec.recommend(ratings, k=6000)) == 4998  # all the unrated ones
+    mask = np.zeros(5000, bool)
+    mask[np.random.default_rng(0).choice(5000, 100, replace=False)] = True
+    picks = Recommender(bundle, recommendable=mask).recommend(ratings, k=12)
+    assert len(picks) == 12 and all(mask[bundle.index_of(item)] for item, _, _ in picks)
+    small = rec.recommend(ratings, k=10)  # the ordinary request still scores candidates only, as before
+    assert len(small) == 10
+
+
+def test_two_keys_for_one_piece_are_refused():
+    bundle = make_synthetic_bundle(n_items=30)
+    bundle.items["item_id"] = [str(i) for i in range(30)]
+    bundle = type(bundle)(items=bundle.items, embeddings=bundle.embeddings, labels=bundle.labels,
+                          probs=bundle.probs, centroids=bundle.centroids, coords2d=bundle.coords2d,
+                          config=bundle.config)
+    with pytest.raises(ValueError, match=r"ratings name the piece '5' twice \(keys 5 and '5'\)"):
+        Recommender(bundle).recommend({5: 5, "5": 1}, k=3)  # scored 0.0 for every piece, "you rated 5★"
+
+
+def test_concurrent_first_searches_load_the_bundle_encoder_once(monkeypatch):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    loads = []
+
+    class Encoder:
+        has_text = True
+
+        def encode_text(self, texts):
+            return np.ones((len(texts), 32), np.float32)
+
+    def slow_load(self):  # as importing transformers is: a second thread in the middle of it used to fail
+        loads.append(threading.get_ident())
+        time.sleep(0.2)
+        return Encoder()
+
+    monkeypatch.setattr(Recommender, "_bundle_encoder", slow_load)
+    rec = Recommender(make_synthetic_bundle(n_items=50))
+    with ThreadPoolExecutor(8) as pool:
+        hits = list(pool.map(lambda _: rec.search("gold ring", k=3), range(16)))
+    assert len(loads) == 1 and all(len(h) == 3 for h in hits)

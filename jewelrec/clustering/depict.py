@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 from huggingface_hub import PyTorchModelHubMixin
+from safetensors import SafetensorError
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
-from jewelrec.config_keys import check_keys
+from jewelrec.clustering.methods import check_seed
+from jewelrec.config_keys import Rules, check_fields, check_keys, is_number, is_whole
 from jewelrec.devices import pick_device
 
 FORMAT = "jewelrec.depict"  # written into every saved config.json: never rename (old bundles carry it)
@@ -77,8 +81,12 @@ class DepictConfig:
     target_space: str = "guide"  # sharpen q computed on the exact UMAP ("guide") or on the latent ("latent")
 
     def __post_init__(self) -> None:
-        if self.hidden_dims is not None:
-            self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
+        if isinstance(self.hidden_dims, list):  # JSON has no tuples
+            self.hidden_dims = tuple(self.hidden_dims)
+        for f in dataclasses.fields(self):  # numpy scalars that pass the rules are saved as JSON's own numbers
+            value = getattr(self, f.name)
+            if isinstance(value, np.generic) and (is_whole(value) or is_number(value)):
+                setattr(self, f.name, value.item())
 
     def resolved(self) -> DepictConfig:
         """A copy with ``hidden_dims`` and ``latent_dim`` made concrete (what gets saved)."""
@@ -92,41 +100,12 @@ class DepictConfig:
         )
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the fix for settings that cannot train."""
-        if self.input_dim < 1:
-            raise ValueError(f"input_dim must be ≥ 1, got {self.input_dim}; pass X with at least one column")
-        if self.n_clusters < 2:
-            raise ValueError(f"n_clusters must be ≥ 2, got {self.n_clusters}; ask for at least 2 clusters")
-        if self.hidden_dims is not None and any(h < 1 for h in self.hidden_dims):
-            raise ValueError(f"hidden_dims must be positive, got {self.hidden_dims}; or pass None for adaptive")
-        if self.latent_dim is not None and self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be ≥ 1, got {self.latent_dim}; or pass None for adaptive")
-        positive = ("alpha", "lr", "cluster_lr", "batch_size", "min_steps_per_epoch", "target_update_interval",
-                    "lr_factor", "grad_clip")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        non_negative = ("cpu_threads", "recon_weight", "vae_kl_weight", "cluster_weight", "weight_decay",
-                        "pretrain_epochs", "cluster_epochs", "tol", "patience", "min_delta", "lr_patience",
-                        "umap_components", "umap_min_dist", "guide_weight")
-        for name in non_negative:
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
-        if self.lr_factor >= 1:
-            raise ValueError(f"lr_factor must be < 1 to reduce the learning rate, got {self.lr_factor}")
+        """Raise ``ValueError`` naming the field and what it takes, for settings that cannot train
+        (:data:`DEPICT_RULES`, then the settings that must agree with each other)."""
+        check_fields(self, DEPICT_RULES, "DEPICT config")
         if self.umap_components > 0 and self.latent_dim is not None and self.latent_dim != self.umap_components:
             raise ValueError(f"latent_dim={self.latent_dim} must equal umap_components={self.umap_components} "
                              "(the latent reproduces the UMAP guide); pass latent_dim=None or umap_components=0")
-        if self.umap_components > 0 and self.umap_neighbors < 2:
-            raise ValueError(f"umap_neighbors must be ≥ 2, got {self.umap_neighbors}")
-        if not isinstance(self.umap_metric, str) or not self.umap_metric:
-            raise ValueError(f"umap_metric must be a UMAP metric name such as 'euclidean', got {self.umap_metric!r}")
-        for name, allowed in (("init", ("density", "kmeans")), ("init_space", ("guide", "latent")),
-                              ("target_space", ("guide", "latent"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.kmeans_n_init < 1:
-            raise ValueError(f"kmeans_n_init must be ≥ 1, got {self.kmeans_n_init}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -142,6 +121,43 @@ class DepictConfig:
         if missing:
             raise ValueError(f"DEPICT config lacks required keys {missing}; re-save the model with save_pretrained")
         return cls(**d)
+
+
+def _whole_at_least(low: int, note: str = "") -> tuple[Any, str]:
+    return (lambda v: is_whole(v) and v >= low), f"a whole number ≥ {low}{note}"
+
+
+def _number(accepts: Any, wanted: str) -> tuple[Any, str]:
+    return (lambda v: is_number(v) and accepts(v)), wanted
+
+
+# DepictConfig field → (accepts the value, what a good value is). A value of the wrong type (2.5 clusters, "3",
+# a string learning rate) is refused, not truncated or left to fail mid-fit; tests/test_depict.py checks that every
+# field has a rule.
+DEPICT_RULES: Rules = {
+    "input_dim": _whole_at_least(1, " (pass X with at least one column)"),
+    "n_clusters": _whole_at_least(2, " (ask for at least 2 clusters)"),
+    "hidden_dims": ((lambda v: v is None or (isinstance(v, tuple) and all(is_whole(h) and h >= 1 for h in v))),
+                    "a list of whole numbers ≥ 1, or null (adaptive)"),
+    "latent_dim": ((lambda v: v is None or (is_whole(v) and v >= 1)), "a whole number ≥ 1, or null (adaptive)"),
+    **{name: _number(lambda v: v > 0, "a number > 0")
+       for name in ("alpha", "lr", "cluster_lr", "grad_clip")},
+    **{name: _number(lambda v: v >= 0, "a number ≥ 0")
+       for name in ("recon_weight", "vae_kl_weight", "cluster_weight", "weight_decay", "tol", "min_delta",
+                    "umap_min_dist", "guide_weight")},
+    "lr_factor": _number(lambda v: 0 < v < 1, "a number in (0, 1) (the learning rate is multiplied by it)"),
+    **{name: _whole_at_least(1) for name in ("batch_size", "min_steps_per_epoch", "target_update_interval",
+                                             "kmeans_n_init")},
+    **{name: _whole_at_least(0) for name in ("pretrain_epochs", "cluster_epochs", "patience", "lr_patience")},
+    "cpu_threads": _whole_at_least(0, " (0 = torch's own setting)"),
+    "umap_components": _whole_at_least(0, " (0 = no UMAP guide)"),
+    "umap_neighbors": _whole_at_least(2),
+    "standardize": (lambda v: isinstance(v, bool), "true or false"),
+    "umap_metric": (lambda v: isinstance(v, str) and bool(v), "a UMAP metric name such as 'euclidean'"),
+    "init": (lambda v: v in ("density", "kmeans"), "one of 'density', 'kmeans'"),
+    "init_space": (lambda v: v in ("guide", "latent"), "one of 'guide', 'latent'"),
+    "target_space": (lambda v: v in ("guide", "latent"), "one of 'guide', 'latent'"),
+}
 
 
 def adaptive_dims(input_dim: int, n_clusters: int) -> tuple[tuple[int, ...], int]:
@@ -186,8 +202,8 @@ class DepictModel(nn.Module, PyTorchModelHubMixin, library_name="jewelrec", tags
         super().__init__()
         if isinstance(config, dict):  # from_pretrained hands over config.json's "config" block
             config = DepictConfig.from_dict(config)
+        config.validate()  # before resolving: the adaptive sizes are computed from input_dim and n_clusters
         config = config.resolved()
-        config.validate()
         self.config = config
         d, hidden, latent = config.input_dim, list(config.hidden_dims or ()), int(config.latent_dim or 0)
         self.encoder = _mlp([d, *hidden])
@@ -275,11 +291,11 @@ class Depict:
         return {"n_clusters": self.n_clusters, "seed": self.seed, "device": self.device, **self.hyperparams}
 
     def _config_for(self, X: np.ndarray) -> DepictConfig:
-        config = DepictConfig(input_dim=X.shape[1], n_clusters=int(self.n_clusters), **self.hyperparams)
+        config = DepictConfig(input_dim=X.shape[1], n_clusters=self.n_clusters, **self.hyperparams)
+        config.validate()
         n = X.shape[0]
         if config.n_clusters > n:
             raise ValueError(f"n_clusters={config.n_clusters} exceeds the {n} items; use n_clusters ≤ {n}")
-        config.validate()
         return config
 
     def fit(self, X: np.ndarray, guide: np.ndarray | None = None) -> Depict:
@@ -296,13 +312,14 @@ class Depict:
         from jewelrec.clustering.depict_train import train
 
         X = _check_X(X)
+        seed = check_seed(self.seed)  # an int: numpy's integers pass the check but not torch.Generator
         config = self._config_for(X)
         if guide is not None:
             guide = _check_X(guide)
             if guide.shape != (X.shape[0], config.umap_components):
                 raise ValueError(f"guide has shape {guide.shape} but X needs ({X.shape[0]}, {config.umap_components}) "
                                  "(n items, umap_components); pass the UMAP of this X or guide=None")
-        result = train(config, X, seed=self.seed, device=pick_device(self.device), guide=guide)
+        result = train(config, X, seed=seed, device=pick_device(self.device), guide=guide)
         self.model_: DepictModel = result.model
         self.config_ = self.model_.config
         self.history_ = result.history
@@ -313,6 +330,11 @@ class Depict:
         self.probs_ = result.probs  # (n, k)
         self.labels_ = self.probs_.argmax(axis=1).astype(np.int64)  # (n,)
         self.encoder_agreement_ = result.encoder_agreement  # predict(X) == labels_ on this fraction of X
+        filled = len(np.unique(self.labels_))
+        if filled < config.n_clusters:  # the joint phase keeps k when its start had k; a start may not
+            warnings.warn(f"DEPICT found {filled} non-empty clusters of the {config.n_clusters} asked for: these "
+                          f"{X.shape[0]} items hold fewer distinct groups; ask for fewer clusters (or 'auto')",
+                          ConvergenceWarning, stacklevel=2)
         self.centroids_ = self.model_.centroids.detach().cpu().numpy().astype(np.float32)  # (k, latent)
         return self
 
@@ -359,7 +381,7 @@ class Depict:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "config": model.config.to_dict(),
-            "seed": self.seed,
+            "seed": check_seed(self.seed),
             "fit": {"n_iter": getattr(self, "n_iter_", None), "stop_reason": getattr(self, "stop_reason_", None),
                     "n_pretrain_epochs": getattr(self, "n_pretrain_epochs_", None),
                     "encoder_agreement": getattr(self, "encoder_agreement_", None),
@@ -382,7 +404,7 @@ class Depict:
                                         "Depict.save_pretrained")
         try:
             doc = json.loads(config_path.read_text())
-        except json.JSONDecodeError as err:
+        except ValueError as err:  # bad JSON, or bytes that are not UTF-8 text
             raise ValueError(f"{config_path} is not valid JSON ({err}); re-save with save_pretrained") from err
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise ValueError(f"{config_path} is not a DEPICT config (format != {FORMAT!r}); "
@@ -390,8 +412,16 @@ class Depict:
         if doc.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{config_path} has format_version {doc.get('format_version')!r}, this jewelrec "
                              f"reads {FORMAT_VERSION}; refit the model with this version")
-        config = DepictConfig.from_dict(doc.get("config") or {})
-        config.validate()
+        block, fit, seed = doc.get("config"), doc.get("fit") or {}, doc.get("seed", 0)
+        try:
+            if not isinstance(block, dict) or not isinstance(fit, dict):
+                raise ValueError('its "config" and "fit" entries must be JSON objects')
+            config = DepictConfig.from_dict(block)
+            config.validate()
+            seed = check_seed(seed)
+        except ValueError as err:
+            raise ValueError(f"{config_path} is not a DEPICT config this jewelrec can load: {err}; re-save the "
+                             "model with Depict.save_pretrained (or refit it)") from err
         if input_dim is not None and input_dim != config.input_dim:
             raise ValueError(f"DEPICT model in {directory} was trained on {config.input_dim}-dim embeddings but "
                              f"these are {input_dim}-dim; refit DEPICT on them (same encoder as the bundle)")
@@ -400,11 +430,17 @@ class Depict:
         except RuntimeError as err:
             raise ValueError(f"weights in {weights_path} do not match {config_path} ({err}); the two files come "
                              "from different models — re-save both with save_pretrained") from err
+        except SafetensorError as err:
+            raise ValueError(f"{weights_path} is not a readable safetensors file ({err}); it is damaged or "
+                             "truncated — re-save the model with save_pretrained (or re-download the bundle)") from err
+        bad = [name for name, tensor in model.state_dict().items() if not torch.isfinite(tensor).all()]
+        if bad:
+            raise ValueError(f"{weights_path} holds NaN or inf in {bad}; a model that diverged or a damaged file "
+                             "cannot assign clusters — refit it (or re-download the bundle)")
         hyperparams = {k: v for k, v in config.to_dict().items() if k not in ("input_dim", "n_clusters")}
-        estimator = cls(config.n_clusters, seed=int(doc.get("seed", 0)), device=device, **hyperparams)
+        estimator = cls(config.n_clusters, seed=seed, device=device, **hyperparams)
         estimator.model_ = model.to(pick_device(device)).eval()
         estimator.config_ = model.config
-        fit = doc.get("fit") or {}
         if fit.get("history") is not None:
             estimator.history_ = fit["history"]
             estimator.n_iter_ = fit.get("n_iter")

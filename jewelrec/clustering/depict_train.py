@@ -16,6 +16,7 @@ reparameterisation draw comes from one explicit ``torch.Generator``; the global 
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ class TrainResult:
     history: dict[str, list[float]]  # see train() for the keys
     n_iter: int  # epochs run, both phases
     n_pretrain_epochs: int  # epochs of phase 1; joint-phase series start after these
-    stop_reason: str  # why the joint phase ended: labels_stable | loss_plateau | max_epochs
+    stop_reason: str  # why the joint phase ended: labels_stable | loss_plateau | max_epochs | cluster_emptied
     latents: np.ndarray  # (n, latent) float32 latent means
     probs: np.ndarray  # (n, k) float32 soft assignments (of the UMAP coordinates when target_space="guide")
     encoder_agreement: float  # fraction of fit items whose encoder-only label (what predict gives) equals labels
@@ -147,6 +148,34 @@ def full_pass(model: DepictModel, x: torch.Tensor, batch: int = 4096) -> tuple[t
     return mean, model.soft_assign(mean)  # (n, k)
 
 
+def _place_centres(model: DepictModel, labels: np.ndarray, mean: torch.Tensor,
+                   target_space: torch.Tensor | None) -> None:
+    """Centroids at the centres of ``labels`` (n,) in the encoder's latent means (n, latent). When the joint phase
+    assigns the exact UMAP (``target_space``) and those centres leave a cluster with no UMAP point nearest it — the
+    encoder's copy of the guide is blurred on small catalogs (60 items, 12 asked: 5 left empty) — the centres of
+    the UMAP itself. On digits the latent centres score better (seed 4: NMI 0.918 vs 0.903), so they come first."""
+    k = model.config.n_clusters
+    spaces = [mean] if target_space is None else [mean, target_space]
+    with torch.no_grad():
+        for space in spaces:
+            points = space.cpu().numpy()  # (n, latent)
+            centres = np.stack([points[labels == c].mean(axis=0) for c in range(k)])  # (k, latent)
+            model.centroids.copy_(torch.as_tensor(centres, dtype=torch.float32))
+            if target_space is None or len(torch.unique(model.soft_assign(target_space).argmax(dim=1))) == k:
+                return
+
+
+def _final_assignments(model: DepictModel, x: torch.Tensor,
+                       target_space: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Latent means (n, latent), the encoder's assignments (n, k) — what predict() gives for these items — and the
+    fit items' own (n, k): those of their exact UMAP coordinates when ``target_space`` is the guide."""
+    mean, q_encoder = full_pass(model, x)
+    if target_space is None:
+        return mean, q_encoder, q_encoder
+    with torch.no_grad():
+        return mean, q_encoder, model.soft_assign(target_space)
+
+
 def batch_size_for(n: int, cfg: DepictConfig) -> int:
     """``cfg.batch_size``, shrunk (not below 16) so one epoch over n items takes ≥ min_steps_per_epoch steps."""
     return max(1, min(cfg.batch_size, max(16, math.ceil(n / cfg.min_steps_per_epoch))))
@@ -214,8 +243,8 @@ def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.d
     fraction of labels that moved, one per target refresh after the first.
     """
     device = device or torch.device("cpu")
+    config.validate()
     cfg = config.resolved()
-    cfg.validate()
     scale = magnitude_scale(X)  # 1.0 for ordinary data; else trained on X / scale, folded back in at the end
     if scale != 1.0:
         X = np.asarray(X, np.float32) / np.float32(scale)  # (n, d)
@@ -261,15 +290,13 @@ def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.d
         space = coords if cfg.umap_components > 0 and cfg.init_space == "guide" else mean.cpu().numpy()
         with threadpool_limits(limits=cfg.cpu_threads if device.type == "cpu" and cfg.cpu_threads > 0 else None):
             labels = initial_partition(np.asarray(space, np.float64), cfg, seed)  # (n,)
-        centres = np.stack([mean.cpu().numpy()[labels == c].mean(axis=0) for c in range(cfg.n_clusters)])
-        with torch.no_grad():
-            model.centroids.copy_(torch.as_tensor(centres, dtype=torch.float32))  # (k, latent)
         target_space = guide_t if guide_t is not None and cfg.target_space == "guide" else None
+        _place_centres(model, labels, mean, target_space)
 
         # Phase 2: joint reconstruction + KL(VAE) + KL(P ‖ Q), P refreshed every target_update_interval epochs.
         optimizer, scheduler = _optimizer(list(model.parameters()), cfg.cluster_lr, cfg)
         plateau = _Plateau(cfg.patience, cfg.min_delta)
-        stop_reason, p, n_joint = "max_epochs", None, 0
+        stop_reason, p, n_joint, kept = "max_epochs", None, 0, None
         for epoch in range(cfg.cluster_epochs):
             if epoch % cfg.target_update_interval == 0:
                 _, q = full_pass(model, x)  # (n, k)
@@ -277,6 +304,15 @@ def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.d
                     with torch.no_grad():
                         q = model.soft_assign(target_space)  # (n, k)
                 new_labels = q.argmax(dim=1).cpu().numpy()  # (n,)
+                filled = len(np.unique(new_labels))
+                if kept is not None and filled < cfg.n_clusters:
+                    # DEC's target drains the clusters a catalog has no group for (30 asked of 4 blobs: 11 kept);
+                    # k styles were asked for, so the fit keeps the last refresh at which every one had items
+                    model.load_state_dict(kept)
+                    stop_reason = "cluster_emptied"
+                    break
+                if filled == cfg.n_clusters:
+                    kept = copy.deepcopy(model.state_dict())
                 if epoch > 0:
                     change = float(np.mean(new_labels != labels))
                     history["label_change"].append(change)
@@ -292,11 +328,11 @@ def train(config: DepictConfig, X: np.ndarray, *, seed: int = 0, device: torch.d
                 stop_reason = "loss_plateau"
                 break
         bar.close()
-        mean, q_encoder = full_pass(model, x)  # (n, latent), (n, k): what predict() gives for these items
-        q = q_encoder
-        if target_space is not None:  # the fit items keep the clustering of their exact UMAP
-            with torch.no_grad():
-                q = model.soft_assign(target_space)  # (n, k)
+        mean, q_encoder, q = _final_assignments(model, x, target_space)
+        if kept is not None and len(torch.unique(q.argmax(dim=1))) < cfg.n_clusters:  # emptied after the last refresh
+            model.load_state_dict(kept)
+            stop_reason = "cluster_emptied"
+            mean, q_encoder, q = _final_assignments(model, x, target_space)
         agreement = float((q.argmax(dim=1) == q_encoder.argmax(dim=1)).float().mean())
         with torch.no_grad():  # the saved model takes X in its own units: x / scale folded into the input buffers
             model.input_mean.mul_(scale)

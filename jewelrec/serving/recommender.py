@@ -37,6 +37,7 @@ changes the top k. The weights come from a sweep on simulated shoppers (bench/sw
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -131,6 +132,7 @@ class Recommender:
                  recommendable: np.ndarray | None = None):
         self.bundle, self.encoder = bundle, encoder
         self._encoder_error: str | None = None  # why the bundle's own encoder could not be loaded for search
+        self._encoder_lock = threading.Lock()  # the first searches of several threads load it once
         self.config = config or RecommenderConfig()
         # (n,) bool: the pieces `recommend` and `cold_start` may return (all by default); the offline evaluator
         # keeps picks to the items its log can judge, while every piece still counts as a rating
@@ -177,11 +179,15 @@ class Recommender:
                             f"got {type(ratings).__name__}")
         if len(ratings) > MAX_RATINGS:
             raise ValueError(f"{len(ratings)} ratings is more than the {MAX_RATINGS} one request may carry")
-        rows, stars = [], []
+        rows, stars, keys = [], [], {}
         for item_id, value in ratings.items():
             row = self.row_of(item_id)
             if isinstance(value, bool) or not isinstance(value, Real) or not 1 <= value <= 5:
                 raise ValueError(f"stars for {item_id!r} must be a number from 1 to 5, got {value!r}")
+            if row in keys:  # 5 and "5" name one piece: which of their stars counts is not for us to guess
+                raise ValueError(f"ratings name the piece {_shown(item_id)} twice (keys {keys[row]!r} and {item_id!r}); "
+                                 "keep one rating per piece")
+            keys[row] = item_id
             rows.append(row)
             stars.append(float(value))
         return np.asarray(rows, dtype=np.int64), np.asarray(stars, dtype=np.float32)
@@ -218,11 +224,12 @@ class Recommender:
         if whitened_seeds:  # (a, d) @ (d, d): about a third of a 100k request's time at 512-d
             seed_emb = seed_emb @ self.metric  # W symmetric
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        candidates = self._candidates(rows[anchors][dev[anchors] > 0][: c.probe_seeds], query, affinity, k)
+        candidates = self._candidates(rows[anchors][dev[anchors] > 0][: c.probe_seeds], query, affinity, k, rows)
         a_dev = dev[anchors]
         liked, disliked = a_dev > 0, a_dev < 0
         weights = np.abs(a_dev) / max(float(np.abs(a_dev).max(initial=0.0)), 1e-6)  # (a,)
-        candidate_emb = self.embeddings if self.exhaustive else self.embeddings[candidates]  # no copy when all
+        every_row = len(candidates) == len(self.ids)
+        candidate_emb = self.embeddings if every_row else self.embeddings[candidates]  # no copy when all
         sims = candidate_emb @ seed_emb.T  # (m, a) cosines (in the metric W with whiten_closeness)
         weighted = sims * weights  # (m, a)
         like = _masked_max(weighted, liked)  # (m,), 0 where no liked item
@@ -332,13 +339,15 @@ class Recommender:
         """(``text`` stripped, its notes), checked as :meth:`search` takes it (refused: no text tower, not a str,
         empty, no known word)."""
         if self.encoder is None:
-            if self._encoder_error is not None:  # tried once: not again on every search
-                raise ValueError(self._encoder_error)
-            try:
-                self.encoder = self._bundle_encoder()
-            except ValueError as err:
-                self._encoder_error = str(err)
-                raise
+            with self._encoder_lock:  # one load: a second thread importing transformers half-way gets an ImportError
+                if self._encoder_error is not None:  # tried once: not again on every search
+                    raise ValueError(self._encoder_error)
+                if self.encoder is None:
+                    try:
+                        self.encoder = self._bundle_encoder()
+                    except ValueError as err:
+                        self._encoder_error = str(err)
+                        raise
         if not getattr(self.encoder, "has_text", False):
             kind = getattr(self.encoder, "kind", "none")
             raise ValueError(f"text search needs a CLIP bundle; this bundle's encoder ({kind}) has no text tower")
@@ -377,12 +386,15 @@ class Recommender:
             return self.probs[rows]
         return np.eye(self.probs.shape[1], dtype=np.float32)[self.labels[rows]]
 
-    def _candidates(self, seeds: np.ndarray, query: np.ndarray, affinity: np.ndarray, k: int) -> np.ndarray:
+    def _candidates(self, seeds: np.ndarray, query: np.ndarray, affinity: np.ndarray, k: int,
+                    rated: np.ndarray) -> np.ndarray:
         """Rows worth scoring: all of them for small catalogs; else the coarse neighbours of the ``seeds``
         (the most-liked pieces) and of the taste direction ``query`` (d,) — it carries most of the score, so
         its own top must be among the candidates; one more row in the same batched search — plus the most
         central items of the k clusters with the highest affinity (only k clusters can place an item in a top
-        k; unrated ones, at 0, outrank disliked ones)."""
+        k; unrated ones, at 0, outrank disliked ones). All rows again when those hold fewer than k that may be
+        picked (not ``rated``, recommendable): a long list or a sparse ``recommendable`` mask is never cut short
+        while the catalog has more."""
         if self.exhaustive:
             return np.arange(len(self.ids))
         probes = np.vstack([self.embeddings[seeds], query[None, :]]).astype(np.float32)  # (s + 1, d)
@@ -391,7 +403,11 @@ class Recommender:
         top_clusters = np.argsort(-affinity, kind="stable")[:k]
         parts += [self.central_items[c][: self.config.central] for c in top_clusters]
         pool = np.concatenate(parts).astype(np.int64)
-        return np.unique(pool[pool >= 0])
+        pool = np.unique(pool[pool >= 0])
+        usable = ~np.isin(pool, rated)
+        if self.recommendable is not None:
+            usable &= self.recommendable[pool]
+        return pool if int(usable.sum()) >= k else np.arange(len(self.ids))
 
 
 def _shown(item_id: object, limit: int = 60) -> str:
