@@ -268,3 +268,34 @@ def test_config_sections_that_are_not_objects_are_refused_at_load(tmp_path, edit
     (directory / "config.json").write_text(json.dumps(config | edit))
     with pytest.raises(BundleError, match=rf"config.json: sections {re.escape(named)} are .* must be a JSON object"):
         Bundle.load(directory)
+
+
+def test_a_bundle_saved_over_another_fit_refuses_that_fits_encoder_and_depict(tmp_path):
+    # Bundle.save hashes the sub-folders it finds: an older bundle's encoder/ (128-d) and depict/ (3 styles) were
+    # sealed into a 32-d, 6-style one, which loaded and then failed every search
+    from jewelrec.serving.bundle_files import sha256_file
+
+    bundle = make_synthetic_bundle(n_items=40, dim=32, n_clusters=6)
+    for folder, doc, wanted in (
+            ("encoder", {"type": "cnn", "dim": 128}, "encoder/ makes 128-d embeddings but the bundle's are 32-d"),
+            ("depict", {"format": "jewelrec.depict", "config": {"input_dim": 32, "n_clusters": 3}},
+             "depict/ holds 3 styles, the bundle 6"),
+            ("depict", {"format": "jewelrec.depict", "config": {"input_dim": 64, "n_clusters": 6}},
+             "depict/ was trained on 64-d embeddings")):
+        out = tmp_path / f"{folder}-{wanted[:12]}"
+        (out / folder).mkdir(parents=True)
+        (out / folder / "config.json").write_text(json.dumps(doc))
+        with pytest.raises(BundleError, match=re.escape(wanted) + ".*save into an empty folder"):
+            bundle.save(out)
+    sealed = bundle.save(tmp_path / "sealed")  # a hand edit after sealing is refused at load
+    (sealed / "encoder").mkdir()
+    (sealed / "encoder" / "config.json").write_text(json.dumps({"type": "catalog-clip", "dim": 128}))
+    config = json.loads((sealed / "config.json").read_text())
+    config["files"]["encoder/config.json"] = sha256_file(sealed / "encoder" / "config.json")
+    (sealed / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match="encoder/ makes 128-d embeddings"):
+        Bundle.load(sealed)
+    (sealed / "encoder" / "config.json").write_text(json.dumps({"type": "catalog-clip", "dim": 32}))
+    config["files"]["encoder/config.json"] = sha256_file(sealed / "encoder" / "config.json")
+    (sealed / "config.json").write_text(json.dumps(config))
+    assert Bundle.load(sealed).n_items == 40

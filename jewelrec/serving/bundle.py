@@ -220,6 +220,7 @@ class Bundle:
             clusters["latents"] = self.latents
         save_file(clusters, directory / "clusters.safetensors")
 
+        check_subfolders(directory, int(self.embeddings.shape[1]), self.n_clusters)
         files = list_files(directory)
         unknown = [f for f in files if not is_allowed(f)]
         if unknown:
@@ -287,8 +288,41 @@ class Bundle:
             raise BundleError(f"{directory}/config.json records " + ", ".join(f"{k}={c}" for k, (c, _) in wrong.items())
                               + " but its arrays hold " + ", ".join(f"{k}={v}" for k, (_, v) in wrong.items())
                               + "; re-create the bundle with training.fit or training.update")
+        check_subfolders(directory, recorded["embedding_dim"], bundle.n_clusters)
         bundle.embeddings = unit_rows(bundle.embeddings, bundle.item_ids, f"{directory}/embeddings.safetensors")
         return bundle
+
+
+def check_subfolders(directory: Path, embedding_dim: int, n_clusters: int) -> None:
+    """Refuse an ``encoder/`` or ``depict/`` that belongs to another fit: an encoder whose config records another
+    output width (search and photo uploads would fail on every query), a DEPICT model for other embeddings or
+    another number of styles (new items would be assigned to styles this bundle does not have). A bundle saved over
+    an older one keeps the older one's folders; a fit writes them fresh."""
+    shapes = []
+    encoder = _json_object(directory / "encoder" / CONFIG_NAME)
+    width = encoder.get("dim", encoder.get("projection_dim"))
+    if type(width) is int and width != embedding_dim:
+        shapes.append(f"encoder/ makes {width}-d embeddings but the bundle's are {embedding_dim}-d")
+    depict = _json_object(directory / "depict" / CONFIG_NAME).get("config")
+    if isinstance(depict, dict):
+        if type(depict.get("input_dim")) is int and depict["input_dim"] != embedding_dim:
+            shapes.append(f"depict/ was trained on {depict['input_dim']}-d embeddings, the bundle's are "
+                          f"{embedding_dim}-d")
+        if type(depict.get("n_clusters")) is int and depict["n_clusters"] != n_clusters:
+            shapes.append(f"depict/ holds {depict['n_clusters']} styles, the bundle {n_clusters}")
+    if shapes:
+        raise BundleError(f"{directory}: " + "; ".join(shapes) + " — those folders come from another fit (a bundle "
+                          "saved over an older one keeps its folders); save into an empty folder, or re-run "
+                          "training.fit")
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; {} when there is none (the loaders of those folders name a broken file)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def all_finite(array: np.ndarray) -> bool:
