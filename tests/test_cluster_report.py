@@ -160,3 +160,23 @@ def test_cli_errors_name_the_fix(tmp_path, capsys) -> None:
     assert compare.parse_config(["--clusters", "labels"]).clusters == "labels"
     assert compare.parse_config(["--clusters", "auto"]).clusters == "auto"
     assert compare.parse_config(["--clusters", "5"]).clusters == "5"
+
+
+def test_a_rerun_into_the_same_folder_removes_the_report_files_it_did_not_write(blobs, tmp_path, monkeypatch) -> None:
+    from jewelrec.serving.bundle import Bundle
+
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+    X, names = blobs
+    items = pd.DataFrame({"item_id": [f"item-{i}" for i in range(len(X))], "category": names})
+    k = 4
+    Bundle(items=items, embeddings=X, labels=np.zeros(len(X), np.int64), probs=np.full((len(X), k), 1 / k),
+           centroids=np.zeros((k, X.shape[1])), coords2d=np.zeros((len(X), 2)), config={}).save(tmp_path / "bundle")
+    out = tmp_path / "cmp"
+    args = ["--embeddings-from", str(tmp_path / "bundle"), "--out", str(out), "--layout", "pca", "--clusters", "4"]
+    assert compare.main([*args, "--methods", "kmeans,depict"]) == 0
+    assert (out / "comparison_depict_training.png").is_file()
+    (out / "notes.txt").write_text("mine")
+    assert compare.main([*args, "--methods", "kmeans"]) == 0
+    # the first run's depict curves beside a report without depict read as this run's
+    assert not (out / "comparison_depict_training.png").exists()
+    assert (out / "notes.txt").read_text() == "mine" and (out / "comparison_maps.png").is_file()

@@ -445,3 +445,121 @@ def test_a_missing_bundle_is_named_before_the_log_is_read(tmp_path, capsys, bund
     assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 2
     err = capsys.readouterr().err
     assert re.search(message, err) and "LOG-NOT-READ" not in err and not out.exists(), err
+
+
+HAND_LOG = """user_id,item_id,ts
+u1,a,2024-01-01
+u1,b,2024-01-01
+u2,a,2024-01-01
+u2,c,2024-01-02
+u3,a,2024-01-01
+u3,b,2024-01-02
+u3,d,2024-01-02
+u4,e,2024-01-01
+u1,c,2024-01-10
+u1,f,2024-01-10
+u2,b,2024-01-10
+u2,d,2024-01-10
+u3,e,2024-01-10
+u4,a,2024-01-10
+u5,a,2024-01-10
+"""
+
+
+def _hand_config(tmp_path: Path, **changes) -> dict:
+    (tmp_path / "log.csv").write_text(HAND_LOG)
+    return {"data": {"path": str(tmp_path / "log.csv"), "columns": {"time": "ts"}},
+            "split": {"method": "time", "test_days": 1}, "k": 2, **changes}
+
+
+def test_a_swept_model_whose_refit_fails_is_left_out_and_the_rest_is_written(tmp_path, capsys):
+    # the validation side holds 3 items, the full training side 5: every EASE trial fits, the refit exceeds
+    # max_items. The run died with KeyError 'ease' before writing anything, beside an older run's outputs.
+    config = _hand_config(tmp_path, run_mode="sweep", models=[
+        {"type": "popularity"}, {"name": "ease", "type": "ease", "params": {"l2": [1.0, 10.0], "max_items": 4}}])
+    out = tmp_path / "r"
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    assert "model 'ease' failed" in capsys.readouterr().err
+    results = read_results(out)
+    assert set(results) == {"popularity"}
+    assert not (out / "sweep.csv").exists()  # no trial of a model without results
+    assert "ease" in json.loads((out / "data_report.json").read_text())["failed_models"]
+
+
+def test_a_wandb_project_wandb_refuses_is_named_before_any_work(tmp_path, capsys):
+    config = _hand_config(tmp_path, tracker="wandb", project="team/offline-eval", models=[{"type": "popularity"}])
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "project 'team/offline-eval' is not a name wandb takes" in err and "WANDB_ENTITY" in err
+    assert not (tmp_path / "r").exists()  # it failed after the first model had trained, the folder left empty
+
+
+def test_a_tracker_that_fails_mid_run_loses_no_result(tmp_path, capsys, monkeypatch):
+    from jewelrec.evaluation import tracking
+
+    def broken(self, name, config):
+        raise RuntimeError("tracker database is locked")
+
+    monkeypatch.setattr(tracking.Tracker, "start_run", broken)
+    config = _hand_config(tmp_path, models=[{"type": "popularity"}, {"type": "item_knn"}])
+    out = tmp_path / "r"
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    assert "tracker none failed and logs nothing more (RuntimeError: tracker database is locked)" in \
+        capsys.readouterr().err
+    assert set(read_results(out)) == {"popularity", "item_knn"}
+    assert json.loads((out / "run.json").read_text())["tracker"]["failed"].startswith("RuntimeError")
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"synthetic": {"n_users": 50, "n_items": 20}},  # + path: the planted log won, run.json named the file
+     r"data: has both synthetic: \(a planted demo log\) and \['columns', 'path'\]"),
+    ({"columns": {"time": "ts", "user": "user_id", "item": "user_id"}},
+     "data.columns maps user and item to the same column 'user_id'"),
+    ({"columns": {"time": "ts", "weight": "ts"}}, "data.columns maps time and weight to the same column 'ts'"),
+])
+def test_a_data_block_that_says_two_things_is_refused_before_the_log_is_read(tmp_path, capsys, data, message):
+    config = _hand_config(tmp_path, models=[{"type": "popularity"}])
+    config["data"] = {**config["data"], **data}
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_epoch_seconds_under_unix_ms_are_refused_not_read_as_1970(tmp_path, capsys):
+    (tmp_path / "log.csv").write_text("user_id,item_id,ts\n" + "".join(
+        f"u{i % 5},i{i % 7},{1704880800 + 3600 * i}\n" for i in range(40)))
+    config = {"data": {"path": str(tmp_path / "log.csv"), "columns": {"time": "ts"}, "time_format": "unix_ms"},
+              "models": [{"type": "popularity"}]}
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert "look like epoch seconds: set data.time_format: unix" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.txt"])
+def test_a_json_lines_log_is_named_as_json_with_the_conversion(tmp_path, capsys, name):
+    (tmp_path / name).write_text('{"user_id": "u1", "item_id": "a"}\n{"user_id": "u2", "item_id": "b"}\n')
+    config = {"data": {"path": str(tmp_path / name)}, "models": [{"type": "popularity"}]}
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "is JSON, which the evaluator does not read" in err and "pd.read_json(" in err and "data.sep" not in err
+
+
+def test_extreme_model_settings_fail_one_model_or_run_not_the_process(tmp_path, capsys):
+    # EASE at l2: 1e-300 on a log whose items are copies of each other segfaulted in scipy.linalg.inv; item-kNN at
+    # 2**30 neighbours was killed for memory; 100,000 ALS threads crashed implicit
+    config = _hand_config(tmp_path, models=[
+        {"type": "popularity"}, {"name": "ease", "type": "ease", "params": {"l2": 1.0e-300}},
+        {"name": "knn", "type": "item_knn", "params": {"neighbours": 2**30}},
+        {"name": "als", "type": "als", "params": {"num_threads": 100000, "factors": 4, "iterations": 2}}])
+    (tmp_path / "log.csv").write_text(HAND_LOG.replace("u3,d,2024-01-02\n", "u3,d,2024-01-02\nu1,d,2024-01-01\n"))
+    out = tmp_path / "r"
+    proc = subprocess.run([sys.executable, "-m", "training.evaluate", "--config", write_eval_config(tmp_path, config),
+                           "--results-dir", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = read_results(out)
+    assert set(results) == {"popularity", "knn", "als"}
+    assert "not positive definite in floating point" in proc.stderr and "raise params.l2" in proc.stderr
+
+
+def test_a_number_yaml_reads_as_text_says_how_to_write_it(tmp_path, capsys):
+    config = _hand_config(tmp_path, models=[{"type": "ease", "params": {"l2": "1e3"}}])
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
+    assert "YAML reads 1e3 as text: write it with a dot and a sign, 1.0e+03, or as 1000" in capsys.readouterr().err

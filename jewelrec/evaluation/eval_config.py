@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from jewelrec.evaluation.models.params import is_number, is_whole
 from jewelrec.evaluation.models.registry import ModelSpec, check_spec
 from jewelrec.evaluation.splits import SplitConfig
 from jewelrec.evaluation.synthetic_logs import planted_arrays
-from jewelrec.evaluation.tracking import TRACKERS
+from jewelrec.evaluation.tracking import TRACKERS, check_tracker
 
 TOP_KEYS = {"name", "run_mode", "data", "split", "k", "metrics", "filter_seen", "max_eval_users", "seed", "bundle",
             "tracker", "project", "sweep", "models"}  # fmt: skip
@@ -107,8 +108,11 @@ class EvalConfig:
         for key in ("name", "project"):
             if not isinstance(getattr(self, key), str):
                 raise ValueError(f"{key} must be a string, got {getattr(self, key)!r}")
+        check_tracker(self.tracker, self.project)
         if self.bundle is not None and not isinstance(self.bundle, str):
             raise ValueError(f"bundle must be a bundle directory (or 'synthetic'), got {self.bundle!r}")
+        if self.bundle and self.bundle != "synthetic":
+            self.bundle = os.path.expanduser(self.bundle)  # ~/bundle as data.path takes it
         if not isinstance(self.metrics, list) or not all(isinstance(m, str) for m in self.metrics):
             raise ValueError(f"metrics must be a list of names from {list(ALL_METRICS)}, got {self.metrics!r}")
         check_data(self.data)
@@ -201,6 +205,10 @@ def check_data(data: Any) -> None:
     if not isinstance(data, dict):
         raise ValueError(f"data: must be a mapping, e.g. {DATA_EXAMPLE}; got {data!r}")
     if "synthetic" in data:
+        others = sorted(set(data) - {"synthetic"})
+        if others:  # a planted log and a file: the planted one won, silently, while run.json named the file
+            raise ValueError(f"data: has both synthetic: (a planted demo log) and {others} (a log file); keep "
+                             "synthetic: alone for the demo, or delete it to evaluate the file")
         synthetic_options(data)
     else:
         InteractionsConfig.from_dict(data)

@@ -44,7 +44,7 @@ from jewelrec.evaluation.results_dir import check_results_dir, mark_results_dir,
 from jewelrec.evaluation.splits import Split, make_split, split_report
 from jewelrec.evaluation.stars import StarRatings, training_stars
 from jewelrec.evaluation.synthetic_logs import item_id_strings, planted_arrays, planted_embeddings, user_id_strings
-from jewelrec.evaluation.tracking import make_tracker
+from jewelrec.evaluation.tracking import GuardedTracker, make_tracker
 from jewelrec.extras import missing_extra
 
 
@@ -191,7 +191,7 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
             datasets["validation"] = _validation_data(split, config)
             data_report["validation_split"] = datasets["validation"].report
 
-    tracker = make_tracker(config.tracker, config.project, out)
+    tracker = GuardedTracker(make_tracker(config.tracker, config.project, out))  # its failure loses no result
     results: dict[str, dict[str, float]] = {}
     infos: dict[str, dict[str, Any]] = {}
     trials: list[dict[str, Any]] = []
@@ -200,10 +200,10 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
             build_model(candidate, ctx["content"], ctx["item_ids"], bundles=bundles, default_bundle=config.bundle)
     failed: dict[str, str] = {}
     for spec in tqdm(config.models, desc="models", disable=None):
-        chosen = spec
+        chosen, model_trials = spec, []  # a model's trials join sweep.csv only when its refit is scored too
         try:
             if config.run_mode == "sweep" and swept_keys(spec):
-                chosen = _sweep(spec, datasets.get("validation", test_data), config, ctx, tracker, trials)
+                chosen = _sweep(spec, datasets.get("validation", test_data), config, ctx, tracker, model_trials)
             metrics, info = score_model(chosen, test_data, config, ctx)
         except Exception as err:  # one model failing must not lose the other models' results
             fix = missing_extra(err) if isinstance(err, ModuleNotFoundError) else None
@@ -213,6 +213,7 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
             continue
         results[spec.name] = {k: float(v) for k, v in metrics.items()}
         infos[spec.name] = info
+        trials.extend(model_trials)
         if info.get("note"):
             print(f"note: model {spec.name!r}: {info['note']}", file=sys.stderr)
         tracker.start_run(f"{config.name}/{spec.name}", {"model": spec.name, "type": spec.type, **info["params"]})

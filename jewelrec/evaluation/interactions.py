@@ -115,6 +115,15 @@ class InteractionsConfig:
                     and not isinstance(value, bool) else ""
                 raise ValueError(f"data.{key} (data.columns.{short}) must be a column name (string), got "
                                  f"{value!r}{quote}")
+        roles: dict[str, list[str]] = {}
+        for key, short in COLUMN_SHORTHAND.items():
+            if getattr(self, key) is not None:
+                roles.setdefault(getattr(self, key), []).append(short)
+        shared = {column: names for column, names in roles.items() if len(names) > 1}
+        if shared:  # one column read as two things: a pandas traceback after the whole log was read
+            column, names = next(iter(shared.items()))
+            raise ValueError(f"data.columns maps {' and '.join(names)} to the same column {column!r}; each role needs "
+                             "its own column (leave an optional one out rather than repeat a column)")
         if not isinstance(self.table, str) or not self.table:
             raise ValueError(f"data.table must be a table name (string), got {self.table!r}")
         self._check_encoding()
@@ -322,6 +331,13 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig, *,
             )
         drop(bad, "unparseable time")
         aside &= ~bad
+        if config.time_format == "unix_ms" and (~bad).any():
+            typical = float(np.median(np.abs(times[~bad])))
+            if 0 < typical < MAX_UNIX_SECONDS * 1e-3:  # 1e11 ms is March 1973: epoch seconds read as milliseconds
+                raise ValueError(
+                    f"time column {config.time_col!r} read under time_format: unix_ms lands in 1970–73 (median "
+                    f"{np.datetime64(int(typical), 's')}); its values look like epoch seconds: set data.time_format: "
+                    "unix")
 
     if not keep.any():
         hint = MALFORMED_HINT if MALFORMED in dropped else ""

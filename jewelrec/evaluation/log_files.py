@@ -29,6 +29,7 @@ FORMAT_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".sqlite": "sqlite",
 # Binary signatures only (no bzip2 "BZh", which a header could start with); not zip, as an .xlsx is a zip too.
 COMPRESSION_MAGIC = {b"\x1f\x8b": ("gzip", ".gz"), b"\xfd7zXZ\x00": ("xz", ".xz"), b"\x28\xb5\x2f\xfd": ("zstd", ".zst")}
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")  # those pandas decompresses by
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
 
 def _sniffed_format(path: Path) -> str | None:
@@ -55,6 +56,13 @@ def _detect_format(config: InteractionsConfig) -> tuple[str, str]:
         fmt = sniffed or FORMAT_SUFFIXES.get(suffix, "csv")
         if suffix == ".tsv" and fmt == "csv":
             sep = "\t"
+        if fmt == "csv" and (suffix in JSON_SUFFIXES or (path.is_file() and _head(path).lstrip()[:1] in (b"{", b"["))):
+            # read as a CSV its columns came out as '{"user_id":"u1"' and the error sent the user to data.sep
+            raise ValueError(
+                f"interaction log {str(path)!r} is JSON, which the evaluator does not read (CSV/TSV, parquet or "
+                f"SQLite); convert it once: python -c \"import pandas as pd; pd.read_json('{path}', "
+                f"lines={suffix != '.json'}).to_parquet('{path.with_suffix('.parquet')}')\" and set data.path to the "
+                "parquet file")
     elif sniffed is not None and sniffed != fmt:
         raise ValueError(f"interaction log {str(path)!r} is a {sniffed} file, but data.format is {fmt!r}; set "
                          f"data.format: {sniffed} (or auto)")

@@ -124,6 +124,56 @@ class WandbTracker(Tracker):
         }  # fmt: skip
 
 
+class GuardedTracker(Tracker):
+    """Another tracker whose first failure (a project name its service refuses, a full disk, a tracker bug) is
+    one warning: the evaluation goes on and writes its results without it; ``info()`` says what failed."""
+
+    def __init__(self, inner: Tracker):
+        self.inner, self.kind, self.error = inner, inner.kind, None
+
+    def _call(self, method: str, *args: Any) -> None:
+        if self.error is not None:
+            return
+        try:
+            getattr(self.inner, method)(*args)
+        except Exception as err:  # noqa: BLE001 - any tracker failure; the results matter more than the log of them
+            self.error = f"{type(err).__name__}: {err}"
+            print(f"warning: tracker {self.kind} failed and logs nothing more ({self.error}); the results are still "
+                  "written", file=sys.stderr)
+
+    def start_run(self, name: str, config: dict[str, Any]) -> None:
+        self._call("start_run", name, config)
+
+    def log(self, metrics: dict[str, float]) -> None:
+        self._call("log", metrics)
+
+    def finish_run(self) -> None:
+        self._call("finish_run")
+
+    def info(self) -> dict[str, Any]:
+        info = self.inner.info()
+        return info if self.error is None else {**info, "failed": self.error}
+
+
+# what wandb refuses in a project name (wandb.sdk.wandb_setup: "cannot contain characters ...") and its length cap
+WANDB_PROJECT_FORBIDDEN = "/\\#?%:"
+WANDB_PROJECT_MAX = 128
+
+
+def check_tracker(kind: str, project: str) -> None:
+    """Refuse, before any work, a tracker that would fail on its first run: wandb not installed, or a project name
+    wandb refuses (the "entity/project" habit: the entity is set with WANDB_ENTITY)."""
+    if kind != "wandb":
+        return
+    if importlib.util.find_spec("wandb") is None:
+        raise ValueError("tracker: wandb needs the wandb package (pip install 'jewelrec[eval]'), or use tracker: trackio")
+    bad = sorted(set(project) & set(WANDB_PROJECT_FORBIDDEN))
+    if bad or not project or len(project) > WANDB_PROJECT_MAX:
+        hint = " (for 'entity/project' set WANDB_ENTITY=entity and project: the rest)" if "/" in bad else ""
+        raise ValueError(f"project {project!r} is not a name wandb takes: 1–{WANDB_PROJECT_MAX} characters, none of "
+                         f"{' '.join(WANDB_PROJECT_FORBIDDEN)}{hint}")
+
+
 def make_tracker(kind: str, project: str, results_dir: str | Path) -> Tracker:
     """Build the configured tracker; ``kind`` is one of :data:`TRACKERS`."""
     if kind in (None, "none"):

@@ -57,6 +57,18 @@ def check_compare_out(out_dir: Path, where: str | None = None, bundle_dir: Path 
                          "write; give a new folder (or move those files away) — nothing was written there")
 
 
+def write_comparison(report: ComparisonReport, out_dir: str | Path) -> list[Path]:
+    """:func:`write_report`, then the report files of an earlier comparison in ``out_dir`` that this one did not
+    write are removed (``check_compare_out`` has made sure they are jewelrec's): a depict training plot beside a
+    report without depict would read as this run's."""
+    written = write_report(report, out_dir)
+    names = {path.name for path in written}
+    for name in REPORT_NAMES:
+        if name not in names and (Path(out_dir) / name).is_file():
+            (Path(out_dir) / name).unlink()
+    return written
+
+
 def pick_label_column(items: pd.DataFrame, requested: str, recorded: str | None) -> str | None:
     """Resolve ``--label-column`` against the item table's columns."""
     if requested == "none":
@@ -96,7 +108,7 @@ def compare_bundle(bundle_dir: str | Path, out_dir: str | Path, *, label_column:
     truth = bundle.items[column].to_numpy() if column else None
     report = compare_methods(bundle.embeddings, methods=tuple(methods), n_clusters=n_clusters, true_labels=truth,
                              label_column=column, seed=seed, k_range=k_range, layout=layout)
-    written = write_report(report, out_dir)
+    written = write_comparison(report, out_dir)
     if out_dir.resolve().is_relative_to(bundle_dir.resolve()):
         bundle.save(bundle_dir)  # re-seal: the manifest must list the comparison files
     log.info("wrote %s", ", ".join(p.name for p in written))
@@ -130,5 +142,5 @@ def run(config: CompareConfig) -> ComparisonReport:
     report = compare_methods(X, methods=methods, n_clusters=_n_clusters(config.clusters),
                              true_labels=items[column].to_numpy() if column else None, label_column=column,
                              seed=config.seed, k_range=k_range, layout=config.layout)
-    write_report(report, config.out)
+    write_comparison(report, config.out)
     return report

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from jewelrec.evaluation.models.base import usable_threads
 from jewelrec.evaluation.models.factors import FactorModel
 
 
@@ -36,7 +37,7 @@ class ALSModel(FactorModel):
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
                 factors=int(self.factors), regularization=float(self.regularization), alpha=float(self.alpha),
-                iterations=int(self.iterations), random_state=self.random_state, num_threads=int(self.num_threads),
+                iterations=int(self.iterations), random_state=self.random_state, num_threads=usable_threads(self.num_threads),
             )  # fmt: skip
             model.fit(user_items, show_progress=False)
         self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)  # (n_users, f)

@@ -18,11 +18,19 @@ Content models, which score every item from its embedding, set ``scores_items_wi
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.sparse as sp
 
 # 128 MiB of float32 scores per batch: big enough for BLAS to be efficient, small enough for a shared 2-core box.
 DEFAULT_BLOCK_BYTES = 128 * 2**20
+
+
+def usable_threads(requested: int) -> int:
+    """``num_threads`` as implicit may run it: 0 (all cores) as is, more than the machine's cores as the cores — a
+    config written for a bigger box still runs, and 100,000 threads (which crash implicit's OpenMP) are never made."""
+    return min(int(requested), os.cpu_count() or 1)
 
 
 class NotFittedError(RuntimeError):

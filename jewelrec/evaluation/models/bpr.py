@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from jewelrec.evaluation.models.base import usable_threads
 from jewelrec.evaluation.models.factors import FactorModel
 
 
@@ -37,7 +38,7 @@ class BPRModel(FactorModel):
             model = BayesianPersonalizedRanking(
                 factors=int(self.factors), learning_rate=float(self.learning_rate),
                 regularization=float(self.regularization), iterations=int(self.iterations),
-                random_state=self.random_state, num_threads=int(self.num_threads),
+                random_state=self.random_state, num_threads=usable_threads(self.num_threads),
             )  # fmt: skip
             model.fit(user_items, show_progress=False)
         # implicit appends an item-bias column to item factors and a constant 1 to user factors.

@@ -34,7 +34,15 @@ class EASEModel(CFModel):
             x.data[:] = 1.0
         gram = (x.T @ x).toarray()  # (n_active, n_active)
         gram[np.diag_indices_from(gram)] += float(self.l2)
-        precision = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)  # SPD, so inverse is stable
+        try:  # SPD in exact arithmetic; Cholesky checks it holds in floating point (inv segfaulted at l2: 1e-300)
+            factor = scipy.linalg.cho_factor(gram, overwrite_a=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            raise ValueError(f"EASE's item matrix plus l2={self.l2:g} is not positive definite in floating point "
+                             "(items bought by the same users are copies of each other); raise params.l2 (Steck "
+                             "uses hundreds)") from None
+        identity = np.eye(len(active))  # (n_active, n_active), overwritten by the inverse
+        precision = scipy.linalg.cho_solve(factor, identity, overwrite_b=True, check_finite=False)
+        del factor, gram
         precision /= -np.diag(precision)[None, :]  # in place: B_ij = -P_ij / P_jj
         precision[np.diag_indices_from(precision)] = 0.0
         self.active_items_ = active.astype(np.int64)  # (n_active,)

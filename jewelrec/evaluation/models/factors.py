@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from jewelrec.evaluation.models.base import CFModel
+from jewelrec.evaluation.models.base import CFModel, usable_threads
 
 # implicit's top-k marks filtered items with -FLT_MAX; anything at or below this is an empty slot.
 _FILTERED = np.float32(-3.0e38)
@@ -38,7 +38,7 @@ class FactorModel(CFModel):
         ids, scores = topk(
             self.item_factors_, self._user_rows(user_ids), kk,
             filter_query_items=user_items if filter_seen else None,
-            filter_items=never_seen if len(never_seen) else None, num_threads=self.num_threads,
+            filter_items=never_seen if len(never_seen) else None, num_threads=usable_threads(self.num_threads),
         )  # fmt: skip
         ids, scores = ids.astype(np.int64), scores.astype(np.float32)
         empty = scores <= _FILTERED

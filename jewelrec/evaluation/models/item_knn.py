@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from jewelrec.evaluation.models.base import CFModel
+from jewelrec.evaluation.models.base import CFModel, usable_threads
 
 
 class ItemKNNModel(CFModel):
@@ -24,7 +24,8 @@ class ItemKNNModel(CFModel):
         matrix = sp.csr_matrix(user_items, dtype=np.float64)  # implicit's kNN works in float64
         if self.binary:
             matrix.data[:] = 1.0
-        knn = CosineRecommender(K=int(self.neighbours), num_threads=int(self.num_threads))
+        k = min(int(self.neighbours), matrix.shape[1])  # more neighbours than items: all of them (2**30 was a crash)
+        knn = CosineRecommender(K=k, num_threads=usable_threads(self.num_threads))
         knn.fit(matrix, show_progress=False)  # unit-length item columns, then sparse all-pairs top-K dot products
         self.similarity_ = sp.csr_matrix(knn.similarity, dtype=np.float32)  # (n_items, n_items), ≤ K per row
         self.similarity_.sort_indices()

@@ -8,6 +8,7 @@ One rule per parameter name (the models share names for the same idea: ``factors
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -49,7 +50,20 @@ def check_value(key: str, value: Any, label: str, *, swept: bool = False) -> Non
         raise ValueError(f"model {label!r}: {key}: [] lists no values; give at least one")
     for one in value if swept and isinstance(value, list) else [value]:
         if not accepts(one):
-            raise ValueError(f"model {label!r}: {key} must be {wanted}, got {one!r}")
+            raise ValueError(f"model {label!r}: {key} must be {wanted}, got {one!r}{_yaml_number_hint(one)}")
+
+
+def _yaml_number_hint(value: Any) -> str:
+    """PyYAML (YAML 1.1) reads ``1e3`` and ``1e-3`` as strings: say how to write them as numbers."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    if not math.isfinite(number):  # 'nan', 'inf': not numbers a rule takes anyway
+        return ""
+    return f" (YAML reads {value} as text: write it with a dot and a sign, {number:.1e}, or as {number:g})"
 
 
 def check_params(cls: type, params: Mapping[str, Any], label: str, *, extra: Iterable[str] = (),

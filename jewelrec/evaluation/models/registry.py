@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,7 @@ def bundle_of(spec: ModelSpec, default: str | None) -> str:
         )
     if isinstance(path, list):
         raise ValueError(f"model {spec.name!r}: params.bundle cannot be swept; list one model per bundle")
-    return str(path)
+    return os.path.expanduser(str(path))  # ~/bundle as data.path takes it
 
 
 def build_jewelrec(spec: ModelSpec, bundles: dict[str, Any] | None = None, default: str | None = None) -> CFModel:
