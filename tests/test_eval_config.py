@@ -163,3 +163,15 @@ def test_the_popularity_baseline_takes_a_name_no_model_has(tmp_path):
     config.validate()  # run() validates again: the baseline is neither added twice nor a clash then
     assert [m.name for m in config.models] == ["popularity-baseline-2", "popularity", "popularity-baseline"]
     assert config.models[0].type == "popularity"
+
+
+def test_a_bundle_path_with_a_tilde_is_expanded_as_data_path_is(monkeypatch, tmp_path):
+    from jewelrec.evaluation.eval_config import EvalConfig
+    from jewelrec.evaluation.models.registry import bundle_of
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = EvalConfig(data={"synthetic": SMALL}, models=[ModelSpec("shipped", "jewelrec")], bundle="~/my_bundle")
+    config.validate()
+    assert config.bundle == str(tmp_path / "my_bundle")  # was looked up as ./~/my_bundle
+    own = ModelSpec("other", "jewelrec", params={"bundle": "~/other"})
+    assert bundle_of(own, None) == str(tmp_path / "other")
