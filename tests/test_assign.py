@@ -91,3 +91,15 @@ def test_nan_rows_outside_the_fitted_sample_are_refused_before_the_fit(method):
         fit_clusters_at_scale(X, method, 3, seed=0, sample_size=100)
     with pytest.raises(ValueError, match="sample_size=50.5 must be a whole number"):
         fit_clusters_at_scale(X, method, 3, seed=0, sample_size=50.5)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e30])
+def test_rows_at_any_finite_scale_are_styled_and_placed_as_at_unit_scale(scale):
+    # the neighbour search took raw inner products: at 1e-30 they underflowed (every assigned row one style, the
+    # map collapsed to a point), at 1e30 they overflowed (NaN map positions, or sklearn's "Input contains NaN")
+    X, y = planted(n=1200)
+    at_unit = fit_clusters_at_scale(X, "umap-kmeans", 5, seed=0, sample_size=300)
+    scaled = fit_clusters_at_scale((X * scale).astype(np.float32), "umap-kmeans", 5, seed=0, sample_size=300)
+    assert normalized_mutual_info_score(y, scaled.labels_) == pytest.approx(
+        normalized_mutual_info_score(y, at_unit.labels_), abs=0.02)
+    assert np.isfinite(scaled.coords2d_).all() and scaled.coords2d_[300:].std() > 0.1 * at_unit.coords2d_.std()

@@ -299,3 +299,15 @@ def test_a_bundle_saved_over_another_fit_refuses_that_fits_encoder_and_depict(tm
     config["files"]["encoder/config.json"] = sha256_file(sealed / "encoder" / "config.json")
     (sealed / "config.json").write_text(json.dumps(config))
     assert Bundle.load(sealed).n_items == 40
+
+
+def test_rows_far_from_unit_length_are_normalised_not_zeroed(tmp_path):
+    # float32 squares of a 1e20-sized row overflow (its norm was inf: the row became all zeros, "similar" to
+    # nothing) and those of a 1e-25-sized row underflow (it was called a zero vector)
+    bundle = make_synthetic_bundle(n_items=40, dim=32)
+    original = bundle.embeddings.copy()
+    bundle.embeddings[1] *= np.float32(1e20)
+    bundle.embeddings[2] *= np.float32(1e-25)
+    loaded = Bundle.load(bundle.save(tmp_path / "b"))
+    np.testing.assert_allclose(np.linalg.norm(loaded.embeddings, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(loaded.embeddings[[1, 2]], original[[1, 2]], atol=1e-5)

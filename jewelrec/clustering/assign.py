@@ -61,10 +61,22 @@ def soft_width(space: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> 
     return max(float(d2.mean()), 1e-12) * scale ** 2
 
 
+def _unit(X: np.ndarray) -> np.ndarray:
+    """X (n, d) with unit rows for the inner-product neighbour search: X itself when they are (a bundle's
+    embeddings), else a copy — ``fit_clusters_at_scale`` takes rows at any scale, and at 1e-30 or 1e30 their float32
+    inner products under- or overflowed (every row one style, the map collapsed to a point, NaN map positions)."""
+    from jewelrec.serving.bundle_content import UNIT_TOLERANCE, divide_rows, row_norms
+
+    norms = row_norms(X)  # (n,)
+    if np.all((norms == 0) | (np.abs(norms - 1.0) <= UNIT_TOLERANCE)):
+        return X
+    return divide_rows(X, norms)
+
+
 class Assigner:
     """Assign new embeddings to a fitted clustering; see the module docstring for the per-method rule.
 
-    ``reference`` (n, d): the embeddings the clustering was fitted on (L2-normalised), with their ``coords2d``
+    ``reference`` (n, d): the embeddings the clustering was fitted on (any scale: the neighbour search runs on unit copies), with their ``coords2d``
     (n, 2) and, when the method clusters in its own space, that space (n, d_space) or None.
     """
 
@@ -87,7 +99,7 @@ class Assigner:
         # exact up to FLAT_LIMIT fitted rows, the IVF above: a million rows against a 20k sample is ~1e13 flops
         # exact (tens of minutes on 2 cores), a tenth of that probed; neighbours only set map positions and UMAP
         # coordinates, where a near-exact neighbour does as well
-        self.index = VectorIndex(reference, exact_limit=FLAT_LIMIT, seed=seed)
+        self.index = VectorIndex(_unit(reference), exact_limit=FLAT_LIMIT, seed=seed)
 
     @classmethod
     def from_clustering(cls, clustering: Clustering, reference: np.ndarray, *, seed: int = 0,
@@ -118,7 +130,7 @@ class Assigner:
                    bundle.probs[take], space=space, model=model, seed=seed)
 
     def assign(self, X: np.ndarray) -> Assignment:
-        """Styles, map positions and nearest-row similarity for ``X`` (m, d), L2-normalised like the reference."""
+        """Styles, map positions and nearest-row similarity for ``X`` (m, d) (any scale; ``nearest`` is a cosine)."""
         X = np.ascontiguousarray(X, dtype=np.float32)
         if not len(X):
             has_space = self.method == "depict" or (self.method != "kmeans" and self.space is not None)
@@ -133,7 +145,7 @@ class Assigner:
     def _assign(self, X: np.ndarray) -> Assignment:
         k = min(NEIGHBOURS, self.index.n_items)
         # (m, k) each; rows -1 where an IVF probe found fewer. coarse: 2 lists probed, 8-bit scores, no re-rank
-        scores, rows = self.index.search(X, k, coarse=self.coarse)
+        scores, rows = self.index.search(_unit(X), k, coarse=self.coarse)
         valid = rows >= 0
         weights = np.where(valid, np.maximum(scores, 0.0) + 1e-6, 0.0)  # (m, k) closer rows count more
         weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)

@@ -45,12 +45,34 @@ def thumbnail_problem(items: pd.DataFrame, source: str) -> str | None:
     return None
 
 
+def row_norms(X: np.ndarray) -> np.ndarray:
+    """L2 norms (n,) float64 of the rows of X (n, d) float32 at any finite scale: computed in float32 (no (n, d)
+    float64 copy), then again in float64 for the few rows whose float32 squares overflow (|x| ~ 1e20: the norm came
+    out inf) or underflow (~1e-25: a non-zero row came out 0)."""
+    with np.errstate(over="ignore", under="ignore"):
+        norms = np.sqrt(np.einsum("nd,nd->n", X, X)).astype(np.float64)  # (n,)
+    suspect = np.flatnonzero(~np.isfinite(norms) | (norms < 1e-12))
+    norms[suspect] = np.linalg.norm(X[suspect].astype(np.float64), axis=1)
+    return norms
+
+
+def divide_rows(X: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """X (n, d) with each row divided by its ``norms`` entry (zero rows left zero), float32; a row whose norm
+    float32 cannot hold is divided in float64."""
+    safe = np.where(norms == 0, 1.0, norms)  # (n,)
+    top = float(np.finfo(np.float32).max)
+    out = (X / np.minimum(safe, top).astype(np.float32)[:, None]).astype(np.float32)  # (n, d)
+    big = np.flatnonzero(safe > top)
+    out[big] = X[big] / safe[big, None]
+    return out
+
+
 def unit_rows(embeddings: np.ndarray, item_ids: list[str], source: str) -> np.ndarray:
     """``embeddings`` (n, d) with every non-zero row of unit length: the same array when they already are, else
     normalised with a warning naming ``source``. Zero rows stay zero (normalising would give NaN), with a warning:
     every score against them is 0, so they are never near anything."""
-    norms = np.sqrt(np.einsum("nd,nd->n", embeddings, embeddings))  # (n,) in float32: no (n, d) float64 copy
-    zero = norms < 1e-12  # (n,)
+    norms = row_norms(embeddings)  # (n,)
+    zero = norms == 0  # (n,)
     if zero.any():
         log.warning("%s: the embeddings of %d items (%s) are zero vectors; they stay zero and score 0 against every "
                     "piece — re-run training.fit if they should look like something", source, int(zero.sum()),
@@ -61,4 +83,4 @@ def unit_rows(embeddings: np.ndarray, item_ids: list[str], source: str) -> np.nd
     log.warning("%s: %d of %d embeddings are not unit length (norms %.3g..%.3g); normalised on load so scores stay "
                 "cosines — re-run training.fit to store normalised ones", source, int(off.sum()), len(norms),
                 float(norms[~zero].min()), float(norms[~zero].max()))
-    return (embeddings / np.where(zero, 1.0, norms)[:, None]).astype(np.float32)  # (n, d)
+    return divide_rows(embeddings, norms)
