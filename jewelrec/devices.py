@@ -11,7 +11,18 @@ import torch
 def pick_device(device: str | None = None) -> torch.device:
     """``device`` when given, else CUDA when present, else CPU."""
     if device:
-        return torch.device(device)
+        try:
+            chosen = torch.device(device)
+        except (RuntimeError, TypeError) as err:  # "gpu", "cuda:x": torch's own words, then what to pass
+            raise ValueError(f"device {device!r} is not a torch device ({err}); pass 'cpu', 'cuda', 'cuda:0' or "
+                             "None (CUDA when present, else CPU)") from None
+        if chosen.type == "cuda" and not torch.cuda.is_available():  # torch's AssertionError came mid-load
+            raise ValueError(f"device {device!r} asked for, but this torch ({torch.__version__}) sees no CUDA GPU; "
+                             "pass device='cpu' or None (CUDA when present, else CPU)")
+        if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} asked for, but only {torch.cuda.device_count()} CUDA GPU(s) are "
+                             "visible; pass 'cuda:0' or None")
+        return chosen
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

@@ -103,3 +103,30 @@ def test_rows_at_any_finite_scale_are_styled_and_placed_as_at_unit_scale(scale):
     assert normalized_mutual_info_score(y, scaled.labels_) == pytest.approx(
         normalized_mutual_info_score(y, at_unit.labels_), abs=0.02)
     assert np.isfinite(scaled.coords2d_).all() and scaled.coords2d_[300:].std() > 0.1 * at_unit.coords2d_.std()
+
+
+def test_arguments_of_the_wrong_shape_are_named_not_left_to_faiss_or_numpy():
+    X, _ = planted(n=400)
+    clustering = fit_clusters(X[:200], "kmeans", 5, seed=0)
+    assigner = Assigner.from_clustering(clustering, X[:200])
+    for bad in (X[:3, :10], X[0]):  # faiss asserted on a wrong width; sklearn printed a 1-D array
+        with pytest.raises(ValueError, match=r"assign takes an \(m, 48\) array of embeddings"):
+            assigner.assign(bad)
+    rows = X[:4].copy()
+    rows[2, 0] = np.nan
+    with pytest.raises(ValueError, match=r"1 of the 4 rows to assign hold NaN or inf \(e.g. rows \[2\]\)"):
+        assigner.assign(rows)
+    for seed in (-1, 2.5):  # numpy's "expected non-negative integer" came from the sample draw before the check
+        with pytest.raises(ValueError, match="seed must be an integer"):
+            fit_clusters_at_scale(X, "kmeans", 3, seed=seed, sample_size=100)
+    for k_range in ((3.0, 6.0), ("3", "6"), (3,), None, (8, 4), (1, 4)):
+        with pytest.raises(ValueError, match=r"k_range must be \(k_min, k_max\), whole numbers with 2 <= k_min"):
+            fit_clusters(X, "kmeans", "auto", k_range=k_range)
+
+
+def test_an_update_reference_with_no_rows_is_refused(tmp_path):
+    from tests.conftest import make_synthetic_bundle
+
+    bundle = make_synthetic_bundle(n_items=40)
+    with pytest.raises(ValueError, match="rows selects no items of the bundle"):
+        Assigner.from_bundle(bundle, rows=np.array([], dtype=np.int64))  # faiss asserted

@@ -311,3 +311,37 @@ def test_rows_far_from_unit_length_are_normalised_not_zeroed(tmp_path):
     loaded = Bundle.load(bundle.save(tmp_path / "b"))
     np.testing.assert_allclose(np.linalg.norm(loaded.embeddings, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(loaded.embeddings[[1, 2]], original[[1, 2]], atol=1e-5)
+
+
+def test_a_recorded_index_whose_file_was_removed_is_rebuilt_and_other_odd_bundles_named(tmp_path, caplog):
+    from jewelrec.serving.index import VectorIndex
+    from jewelrec.serving.recommender import Recommender
+    from jewelrec.serving.stored_index import stale_reason
+
+    bundle = make_synthetic_bundle(n_items=3000, dim=16)
+    index = VectorIndex(bundle.embeddings, exact_limit=100)
+    path = bundle.save(tmp_path / "b", index=index)
+    (path / "index.faiss").unlink()  # removed and the manifest re-sealed by hand: the record stays
+    config = json.loads((path / "config.json").read_text())
+    del config["files"]["index.faiss"]
+    (path / "config.json").write_text(json.dumps(config))
+    loaded = Bundle.load(path)
+    assert stale_reason(loaded) == "config.json records index.faiss but the bundle holds no such file"
+    assert len(Recommender(loaded).similar(loaded.item_ids[0], k=3)) == 3  # was "cannot read index.faiss"
+    config["n_items"] = "3000"  # the message read "records n_items=3000 but its arrays hold n_items=3000"
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match=r"records n_items='3000' but its arrays hold n_items=3000"):
+        Bundle.load(path)
+    with pytest.raises(BundleError, match=r"embeddings have no columns \(shape \(40, 0\)\)"):
+        small = make_synthetic_bundle(n_items=40)
+        Bundle(items=small.items, embeddings=np.zeros((40, 0), np.float32), labels=small.labels, probs=small.probs,
+               centroids=small.centroids, coords2d=small.coords2d)
+
+
+def test_nearest_takes_one_embedding_only():
+    from jewelrec.serving.recommender import Recommender
+
+    rec = Recommender(make_synthetic_bundle(n_items=40, dim=32))
+    assert len(rec.nearest(rec.embeddings[0][None, :], k=3)) == 3
+    with pytest.raises(ValueError, match=r"vector must be a \(32,\) embedding.*got shape \(2, 16\)"):
+        rec.nearest(rec.embeddings[0].reshape(2, 16), k=3)  # 32 numbers, not one embedding: it was searched

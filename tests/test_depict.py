@@ -438,3 +438,14 @@ def test_fewer_clusters_than_asked_is_a_warning(monkeypatch) -> None:
     X = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
     with pytest.warns(ConvergenceWarning, match="DEPICT found 2 non-empty clusters of the 3 asked for"):
         Depict(3, seed=0, **FAST).fit(X)
+
+
+def test_a_device_this_machine_lacks_or_a_bad_input_dim_is_named_before_loading(fitted, tmp_path) -> None:
+    fitted.save_pretrained(tmp_path)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA GPU; pass device='cpu'"):
+            Depict.from_pretrained(tmp_path, device="cuda")  # torch's AssertionError came mid-load
+    with pytest.raises(ValueError, match="is not a torch device"):
+        Depict.from_pretrained(tmp_path, device="gpu")
+    with pytest.raises(ValueError, match="input_dim must be the embeddings' width"):
+        Depict.from_pretrained(tmp_path, input_dim="24")  # "trained on 24-dim … but these are 24-dim"

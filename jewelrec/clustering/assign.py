@@ -32,7 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from jewelrec.clustering.methods import DEFAULT_K_RANGE, Clustering, fit_clusters, magnitude_scale, soft_assign
+from jewelrec.clustering.methods import (
+    DEFAULT_K_RANGE,
+    Clustering,
+    check_seed,
+    fit_clusters,
+    magnitude_scale,
+    soft_assign,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +129,9 @@ class Assigner:
                 raise ValueError("this DEPICT bundle has no depict/ folder to assign new items with; refit it with "
                                  "training.fit --method depict")
             model = Depict.from_pretrained(bundle.path / "depict", input_dim=bundle.embeddings.shape[1])
+        if rows is not None and not len(rows):  # faiss asserted on an empty reference
+            raise ValueError("rows selects no items of the bundle to assign against; pass rows=None (all of them) or "
+                             "the rows an update keeps")
         take = slice(None) if rows is None else rows
         space = bundle.latents[take] if bundle.latents is not None else None
         if method == "umap-kmeans" and space is not None and space.shape[1] != bundle.centroids.shape[1]:
@@ -132,6 +142,15 @@ class Assigner:
     def assign(self, X: np.ndarray) -> Assignment:
         """Styles, map positions and nearest-row similarity for ``X`` (m, d) (any scale; ``nearest`` is a cosine)."""
         X = np.ascontiguousarray(X, dtype=np.float32)
+        width = self.index.vectors.shape[1]
+        if X.ndim != 2 or X.shape[1] != width:  # faiss asserted on a wrong width; sklearn printed a 1-D array
+            raise ValueError(f"assign takes an (m, {width}) array of embeddings from the encoder the clustering was fitted "
+                             f"with, got shape {X.shape}")
+        bad = [int(start + i) for start in range(0, len(X), BATCH)  # in batches: no (m, d) mask at 1M rows
+               for i in np.flatnonzero(~np.isfinite(X[start:start + BATCH]).all(axis=1))]
+        if bad:
+            raise ValueError(f"{len(bad)} of the {len(X)} rows to assign hold NaN or inf (e.g. rows {bad[:5]}); re-run "
+                             "the encoder on those items or leave them out")
         if not len(X):
             has_space = self.method == "depict" or (self.method != "kmeans" and self.space is not None)
             return Assignment(np.zeros(0, np.int64), np.zeros((0, len(self.centroids)), np.float32),
@@ -185,6 +204,7 @@ def fit_clusters_at_scale(X: np.ndarray, method: str = "kmeans", n_clusters: int
                          "a few thousand")
     if n <= sample_size:
         return fit_clusters(X, method, n_clusters, seed, k_range=k_range)
+    seed = check_seed(seed)  # before the sample is drawn with it (numpy's own error for -1 or 2.5 came first)
     X = np.ascontiguousarray(X, dtype=np.float32)
     # every row, not only the sample the fit checks; in blocks: a (1M, 512) mask at once would be 512 MB
     bad = np.flatnonzero(np.concatenate([~np.isfinite(X[i:i + 65_536]).all(axis=1) for i in range(0, n, 65_536)])

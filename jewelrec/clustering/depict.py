@@ -397,6 +397,9 @@ class Depict:
         ``input_dim`` (optional) is the width of the embeddings the caller will feed; a mismatch raises.
         """
         directory = Path(directory)
+        target = pick_device(device)  # a device this machine lacks is named before anything is read
+        if input_dim is not None and (not is_whole(input_dim) or input_dim < 1):
+            raise ValueError(f"input_dim must be the embeddings' width (a whole number ≥ 1) or None, got {input_dim!r}")
         config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
         for path in (config_path, weights_path):
             if not path.is_file():
@@ -439,7 +442,7 @@ class Depict:
                              "cannot assign clusters — refit it (or re-download the bundle)")
         hyperparams = {k: v for k, v in config.to_dict().items() if k not in ("input_dim", "n_clusters")}
         estimator = cls(config.n_clusters, seed=seed, device=device, **hyperparams)
-        estimator.model_ = model.to(pick_device(device)).eval()
+        estimator.model_ = model.to(target).eval()
         estimator.config_ = model.config
         if fit.get("history") is not None:
             estimator.history_ = fit["history"]

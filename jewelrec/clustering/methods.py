@@ -111,6 +111,17 @@ def _k_sweep(n_items: int, k_range: tuple[int, int]) -> range:
     return range(k_min, k_max + 1)
 
 
+def check_k_range(k_range: Any) -> tuple[int, int]:
+    """``k_range`` as (k_min, k_max), whole numbers with 2 ≤ k_min ≤ k_max, or a ``ValueError`` naming the fix."""
+    from jewelrec.config_keys import is_whole
+
+    if (not isinstance(k_range, (tuple, list)) or len(k_range) != 2 or not all(is_whole(k) for k in k_range)
+            or not 2 <= k_range[0] <= k_range[1]):
+        raise ValueError(f"k_range must be (k_min, k_max), whole numbers with 2 <= k_min <= k_max, got {k_range!r}; "
+                         f"pass e.g. k_range={DEFAULT_K_RANGE}")
+    return int(k_range[0]), int(k_range[1])
+
+
 def check_seed(seed: Any) -> int:
     """``seed`` as an int, or a ``ValueError`` naming the fix. None (a random fit) is refused: a fit is
     reproducible by design and its seed is saved with it."""
@@ -123,6 +134,7 @@ def check_seed(seed: Any) -> int:
 def check_n_clusters(n_clusters: Any, n_items: int, k_range: tuple[int, int] = DEFAULT_K_RANGE) -> int | str:
     """``n_clusters`` as an int in 2..n_items-1 or ``"auto"`` (with a k_range that fits n_items), else a
     ``ValueError`` naming the fix; checked before any work."""
+    check_k_range(k_range)
     if isinstance(n_clusters, str) and n_clusters == "auto":
         _k_sweep(n_items, k_range)
         return "auto"

@@ -142,6 +142,8 @@ class Bundle:
                 raise BundleError(f"{name} has {array.shape[0]} rows but the catalog has {n} items")
             if not all_finite(array):
                 raise BundleError(f"{name} holds NaN or infinite values; re-run training.fit on this catalog")
+        if self.embeddings.shape[1] == 0:  # every cosine 0/0: the recommender divided by zero
+            raise BundleError(f"embeddings have no columns (shape {self.embeddings.shape}); re-run training.fit")
         if self.coords2d.shape[1] != 2:
             raise BundleError(f"coords2d must be (n, 2), got {self.coords2d.shape}")
         if self.probs.size and (self.probs.min() < 0 or self.probs.max() > 1 + 1e-4):
@@ -285,7 +287,7 @@ class Bundle:
                     "n_clusters": bundle.n_clusters}
         wrong = {k: (config[k], v) for k, v in recorded.items() if k in config and config[k] != v}
         if wrong:  # arrays swapped in by hand: the encoder (sized by the fit) would no longer fit them
-            raise BundleError(f"{directory}/config.json records " + ", ".join(f"{k}={c}" for k, (c, _) in wrong.items())
+            raise BundleError(f"{directory}/config.json records " + ", ".join(f"{k}={c!r}" for k, (c, _) in wrong.items())
                               + " but its arrays hold " + ", ".join(f"{k}={v}" for k, (_, v) in wrong.items())
                               + "; re-create the bundle with training.fit or training.update")
         check_subfolders(directory, recorded["embedding_dim"], bundle.n_clusters)

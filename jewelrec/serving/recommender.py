@@ -311,7 +311,7 @@ class Recommender:
         except (TypeError, ValueError):
             raise TypeError(f"vector must be a ({dim},) array of numbers (an embedding from this bundle's encoder), "
                             f"got {type(vector).__name__}") from None
-        if query.size != dim:
+        if query.shape not in ((dim,), (1, dim)):  # a (2, d/2) array has d numbers too, and is not one embedding
             raise ValueError(f"vector must be a ({dim},) embedding from this bundle's encoder, got shape {query.shape}")
         if not np.isfinite(query).all():
             raise ValueError("vector holds NaN or infinite values; embed the photo again with the bundle's encoder")

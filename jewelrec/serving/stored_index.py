@@ -62,6 +62,8 @@ def stale_reason(bundle: Bundle) -> str | None:
     record = bundle.config.get("index")
     if bundle.path is None or not isinstance(record, dict):
         return ""
+    if INDEX_NAME not in (bundle.config.get("files") or {}):  # the file removed, the manifest sealed again by hand
+        return f"config.json records {INDEX_NAME} but the bundle holds no such file"
     n, d = bundle.embeddings.shape
     if record.get("n") != n or record.get("d") != d:
         return (f"{CUT_DOWN} {record.get('n')} x {record.get('d')} embeddings and this bundle has {n} x {d} (a "
