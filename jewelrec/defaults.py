@@ -5,3 +5,4 @@ DEFAULT_HUB_DATASET = "ayesha111/dataset_jewellery1"  # the jewelry catalog the 
 CLUSTER_METHODS = ("depict", "kmeans", "umap-kmeans")  # jewelrec.clustering.METHODS has exactly these keys
 ENCODERS = ("auto", "clip", "catalog-clip", "cnn")  # auto: pretrained CLIP → catalog CLIP (captions) → CNN
 TRACKERS = ("none", "trackio", "wandb")  # experiment trackers the offline evaluation can log to
+MAX_SEED = 2**32 - 1  # the largest seed numpy, scikit-learn and UMAP all accept

@@ -153,7 +153,7 @@ def test_cli_errors_name_the_fix(tmp_path, capsys) -> None:
                            (["--clusters", "1"], "one style is no clustering"),
                            (["--k-min", "10", "--k-max", "3"], "--k-min 10 is above --k-max 3"),
                            (["--k-min", "0"], "argument --k-min: must be a whole number >= 2, got 0"),
-                           (["--seed", "-1"], "argument --seed: must be a whole number >= 0")):
+                           (["--seed", "-1"], "argument --seed: must be a whole number from 0 to 4294967295")):
         with pytest.raises(SystemExit) as stopped:  # argparse's usage error, status 2 as in training.fit
             compare.parse_config(flags)
         assert stopped.value.code == 2 and message in capsys.readouterr().err, flags

@@ -85,6 +85,9 @@ def test_failed_fit_keeps_the_existing_bundle(sample_bundle_dir, tmp_path, capsy
     (["--limit", "-5"], "--limit: must be a whole number >= 1, got -5"),
     (["--cnn-threads", "0"], "--cnn-threads: must be a whole number >= 1"),
     (["--clip-seconds", "0"], "--clip-seconds: must be a number above 0"),
+    # numpy's seed limit: refused after the encoder had trained (and 10**23 overflowed a C long)
+    (["--seed", "4294967296"], "--seed: must be a whole number from 0 to 4294967295, got 4294967296"),
+    (["--seed", "99999999999999999999999"], "--seed: must be a whole number from 0 to 4294967295"),
     (["--k-min", "5", "--k-max", "4"], "--k-min 5 is above --k-max 4"),
     (["--push"], "--push needs --repo-id"),
     (["--method", "dbscan"], "invalid choice: 'dbscan'"),
@@ -371,3 +374,66 @@ def test_a_catalog_too_small_for_auto_is_refused_before_encoding(tmp_path, capsy
                  *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and "catalog CLIP" not in err and not out.exists()  # before the encoder trained
+
+
+def _colour_parquet(folder: Path, label: str = "category", gaps: bool = False, extra: str | None = None) -> Path:
+    """30 pictures in 3 colours, their colour in ``label`` (every 5th and 7th blank when ``gaps``), a name, and
+    ``extra`` (a second attribute column) when given."""
+    import io
+
+    import datasets
+    from PIL import Image
+
+    colours = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+    rows = {"image": [], label: [], "name": [], **({extra: []} if extra else {})}
+    for i in range(30):
+        colour = list(colours)[i % 3]
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), tuple(max(0, c - 3 * (i // 3)) for c in colours[colour])).save(buf, format="PNG")
+        rows["image"].append({"bytes": buf.getvalue(), "path": None})
+        rows[label].append((None if i % 5 == 0 else "" if i % 7 == 0 else colour) if gaps else colour)
+        rows["name"].append(f"{colour} ring")
+        if extra:
+            rows[extra].append("ruby" if i % 2 else "pearl")
+    folder.mkdir()
+    datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image()).to_parquet(str(folder / "c.parquet"))
+    return folder / "c.parquet"
+
+
+@pytest.mark.parametrize("encoder", ["cnn", "catalog-clip"])
+def test_a_label_column_with_gaps_is_scored_on_its_labelled_items(tmp_path, capsys, encoder):
+    # a blank category cell made every fit end in scikit-learn's "Input contains NaN" after the whole encode; the
+    # CNN learnt the gaps as a class of their own
+    dataset = _colour_parquet(tmp_path / "cat", gaps=True)
+    flags = ["--encoder", "cnn", "--cnn-epochs", "2"] if encoder == "cnn" else ["--clip-seconds", "3"]
+    out = tmp_path / "b"
+    assert main(["--dataset", str(dataset), *flags, "--method", "kmeans", "--clusters", "3",
+                 "--out", str(out)]) == 0, capsys.readouterr().err
+    metrics = json.loads((out / "config.json").read_text())["metrics"]
+    labelled = sum(1 for i in range(30) if i % 5 and i % 7)
+    assert metrics["labelled_items"] == labelled and 0 <= metrics["nmi"] <= 1
+    if encoder == "cnn":
+        assert sorted(json.loads((out / "encoder" / "config.json").read_text())["class_names"]) == \
+            ["blue", "green", "red"]
+
+
+def test_caption_columns_named_like_python_attributes_train_the_catalog_clip(tmp_path, capsys):
+    # the attribute heads were a ModuleDict keyed by column name: "type" or "stone.kind" raised a KeyError
+    dataset = _colour_parquet(tmp_path / "cat", label="type", extra="stone.kind")
+    out = tmp_path / "b"
+    assert main(["--dataset", str(dataset), "--clip-seconds", "3", "--label-column", "type",
+                 "--caption-columns", "name", "type", "stone.kind", "--method", "kmeans", "--clusters", "3",
+                 "--out", str(out)]) == 0, capsys.readouterr().err
+    assert json.loads((out / "encoder" / "config.json").read_text())["type"] == "catalog-clip"
+
+
+def test_out_dot_in_an_empty_folder_writes_the_bundle_there(tmp_path, monkeypatch, capsys):
+    # Path(".").parent is "." itself: the staging folder went inside --out, the swap failed after the whole fit,
+    # and the unmarked staging folder then blocked every rerun
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main([*FAST_FIT, "--out", "."]) == 0, capsys.readouterr().err
+    assert Bundle.load(here).n_items == 40
+    assert not [p.name for p in tmp_path.iterdir() if "staging" in p.name]
+    assert main([*FAST_FIT, "--out", "."]) == 0  # a rerun replaces the bundle it wrote

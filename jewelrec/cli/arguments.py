@@ -10,19 +10,20 @@ from typing import Any
 from jewelrec.pipeline.config import MIN_CLUSTERS
 
 
-def whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse ``type``: a whole number of at least ``minimum``."""
+def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number of at least ``minimum`` (and at most ``maximum``)."""
+    wanted = f"a whole number >= {minimum}" if maximum is None else f"a whole number from {minimum} to {maximum}"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {value}")
         return value
 
-    parse.__name__ = f"whole number >= {minimum}"
+    parse.__name__ = wanted.removeprefix("a ")
     return parse
 
 

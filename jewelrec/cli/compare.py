@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jewelrec.cli.arguments import cluster_count, whole_number
-from jewelrec.defaults import CLUSTER_METHODS, ENCODERS
+from jewelrec.defaults import CLUSTER_METHODS, ENCODERS, MAX_SEED
 from jewelrec.extras import reported
 from jewelrec.pipeline.config import MIN_CLUSTERS, CompareConfig
 
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k-min", type=whole_number(MIN_CLUSTERS), default=d.k_min,
                    help="smallest k tried by --clusters auto")
     p.add_argument("--k-max", type=whole_number(MIN_CLUSTERS), default=d.k_max, help="largest k tried by --clusters auto")
-    p.add_argument("--seed", type=whole_number(0), default=d.seed, help="seed for every method")
+    p.add_argument("--seed", type=whole_number(0, MAX_SEED), default=d.seed, help="seed for every method")
     p.add_argument("--sample-items", type=whole_number(1), default=d.sample_items,
                    help="sample catalog size (sample only)")
     p.add_argument("--encoder", default=d.encoder, choices=ENCODERS,

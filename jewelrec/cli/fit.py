@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from jewelrec.cli.arguments import MIN_CLUSTERS, check_push_flags, cluster_count, positive_number, whole_number
-from jewelrec.defaults import CLUSTER_METHODS, DEFAULT_HUB_DATASET, ENCODERS
+from jewelrec.defaults import CLUSTER_METHODS, DEFAULT_HUB_DATASET, ENCODERS, MAX_SEED
 from jewelrec.extras import reported
 from jewelrec.pipeline.config import FitConfig
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cnn-threads", type=whole_number(1), default=d.cnn_threads,
                    help="torch CPU threads for CNN training; 1 is fastest for its small convs on a shared CPU")
     p.add_argument("--device", default=d.device, help="torch device (default: cuda when present)")
-    p.add_argument("--seed", type=whole_number(0), default=d.seed, help="seed for every random step")
+    p.add_argument("--seed", type=whole_number(0, MAX_SEED), default=d.seed, help="seed for every random step")
     p.add_argument("--push", action="store_true", help="push the bundle to the Hub after a successful fit")
     p.add_argument("--repo-id", default=d.repo_id, help="Hub model repo for --push, e.g. user/jewelrec")
     p.add_argument("--private", action="store_true", help="create the Hub repo private")

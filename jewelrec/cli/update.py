@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from jewelrec.cli.arguments import check_push_flags, whole_number
+from jewelrec.defaults import MAX_SEED
 from jewelrec.extras import reported
 from jewelrec.pipeline.config import UpdateConfig
 
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read images a parquet catalog references by paths outside its own folder (skipped otherwise)")
     p.add_argument("--limit", type=whole_number(1), default=d.limit, help="use only the first N rows of --dataset")
     p.add_argument("--sample-items", type=whole_number(1), default=d.sample_items, help="size of the sample catalog")
-    p.add_argument("--seed", type=whole_number(0), default=d.seed, help="seed for the drift baseline's sample")
+    p.add_argument("--seed", type=whole_number(0, MAX_SEED), default=d.seed, help="seed for the drift baseline's sample")
     p.add_argument("--device", default=d.device, help="torch device for the encoder (default: cuda when present)")
     p.add_argument("--max-churn", type=float, default=d.max_churn,
                    help="a refit is due once this share of the fitted catalog has been added or removed")

@@ -14,16 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 from sklearn.metrics.cluster import contingency_matrix as sklearn_contingency
 from sklearn.metrics.pairwise import euclidean_distances
 
+from jewelrec.defaults import MAX_SEED
+
 DEFAULT_K_RANGE = (3, 16)  # fewer than 3 styles is no map; past ~16 a shopper can no longer tell them apart
 SILHOUETTE_SAMPLE = 5000  # silhouette is O(n^2); a seeded sample of this size estimates it well
 UMAP_PARAMS = {"n_components": 10, "n_neighbors": 15, "min_dist": 0.1}  # seed 000's setting
-MAX_SEED = 2**32 - 1  # the largest seed numpy, scikit-learn and UMAP all accept
 # max |x| outside this window is brought inside by a power of two (exact in floating point): far above it the
 # float32 squared distances overflow, far below it soft_assign's width floor (1e-12) blurs every assignment
 SAFE_MAGNITUDE = (2.0 ** -10, 2.0 ** 40)
@@ -294,10 +296,18 @@ def hungarian_accuracy(true: np.ndarray, pred: np.ndarray) -> float:
     return float(table[rows, cols].sum() / len(true))
 
 
+def labelled_mask(values: Any) -> np.ndarray:
+    """(n,) bool: the entries of ``values`` that are labels — not None / NaN, not empty or blank text (a
+    spreadsheet's gaps)."""
+    series = pd.Series(list(values), dtype=object)
+    return series.notna().to_numpy() & (series.astype(str).str.strip() != "").to_numpy()
+
+
 def cluster_metrics(result: Clustering, embeddings: np.ndarray, true_labels: np.ndarray | None = None,
                     seed: int = 0) -> dict[str, float]:
     """Silhouette in the method's own space and in the embedding space; NMI / ARI / matched accuracy
-    against ``true_labels`` when given."""
+    against ``true_labels`` when given, on the items that have a label (``labelled_items`` of them; a column with
+    gaps made scikit-learn raise "Input contains NaN" at the end of a fit)."""
     metrics = {
         "n_clusters": float(result.n_clusters),
         "silhouette": silhouette(result.space_, result.labels_, seed),
@@ -305,7 +315,12 @@ def cluster_metrics(result: Clustering, embeddings: np.ndarray, true_labels: np.
         "fit_seconds": result.fit_seconds_,
     }
     if true_labels is not None:
-        metrics["nmi"] = float(normalized_mutual_info_score(true_labels, result.labels_))
-        metrics["ari"] = float(adjusted_rand_score(true_labels, result.labels_))
-        metrics["accuracy"] = hungarian_accuracy(np.asarray(true_labels), result.labels_)
+        mask = labelled_mask(true_labels)
+        metrics["labelled_items"] = float(mask.sum())
+        if mask.any():
+            truth = np.asarray([str(v) for v in np.asarray(true_labels, dtype=object)[mask]])
+            predicted = result.labels_[mask]
+            metrics["nmi"] = float(normalized_mutual_info_score(truth, predicted))
+            metrics["ari"] = float(adjusted_rand_score(truth, predicted))
+            metrics["accuracy"] = hungarian_accuracy(truth, predicted)
     return metrics

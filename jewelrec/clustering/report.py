@@ -35,6 +35,7 @@ from jewelrec.clustering.methods import (
     cluster_metrics,
     fit_clusters,
     hungarian_accuracy,
+    labelled_mask,
     match_clusters,
     umap_embed,
 )
@@ -132,7 +133,7 @@ def _label_array(true_labels: Sequence[Any] | np.ndarray | None, n: int) -> tupl
     series = pd.Series(list(true_labels), dtype=object)
     if len(series) != n:
         raise ValueError(f"true_labels has {len(series)} entries but X has {n} rows; pass one label per item")
-    mask = series.notna().to_numpy() & (series.astype(str).str.strip() != "").to_numpy()
+    mask = labelled_mask(series)
     return series.where(mask, "").astype(str).to_numpy(), mask
 
 

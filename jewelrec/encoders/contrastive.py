@@ -102,8 +102,10 @@ class DualTrainer:
                  modules: dict[str, torch.nn.Module], scale: torch.nn.Parameter, head_dim: int | None):
         self.data, self.config, self.image_fn, self.text_fn = data, config, image_fn, text_fn
         self.modules, self.scale = modules, scale
-        self.heads = torch.nn.ModuleDict({c: torch.nn.Linear(head_dim, int(v.max()) + 1)
-                                          for c, v in data.attributes.items()}) if head_dim else torch.nn.ModuleDict()
+        # keyed by position: a column named "type" or "stone.kind" is no valid ModuleDict key (a KeyError traceback)
+        self.head_columns = list(data.attributes) if head_dim else []
+        self.heads = torch.nn.ModuleDict({f"head_{i}": torch.nn.Linear(head_dim, int(data.attributes[c].max()) + 1)
+                                          for i, c in enumerate(self.head_columns)})
         self.gen = torch.Generator().manual_seed(config.seed)
         self.history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "text_val_loss": []}
 
@@ -126,7 +128,8 @@ class DualTrainer:
                                    self.data.member[rows][:, captions], self.scale.exp().clamp(max=100))
         if self.heads:
             loss = loss + c.head_weight * sum(F.cross_entropy(head(pooled), self.data.attributes[col][rows])
-                                              for col, head in self.heads.items()) / len(self.heads)
+                                              for col, head in zip(self.head_columns, self.heads.values())
+                                              ) / len(self.heads)
         return loss
 
     def _params(self) -> list[torch.nn.Parameter]:

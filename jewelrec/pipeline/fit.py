@@ -8,6 +8,7 @@ directory and moved into place only when complete, so a failed run never damages
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from jewelrec.catalog.loading import label_column as detect_label_column
 from jewelrec.catalog.thumbnail import thumbnail
 from jewelrec.clustering import cluster_metrics
 from jewelrec.clustering.assign import fit_clusters_at_scale
+from jewelrec.clustering.methods import labelled_mask
 from jewelrec.encoders.clip import ClipEncoder, clip_available
 from jewelrec.pipeline.config import FitConfig, check_cluster_count
 from jewelrec.pipeline.out_dir import check_out_dir, clean_stale_staging, replace_dir, staged_bundle
@@ -102,7 +104,9 @@ def choose_encoder(config: FitConfig, catalog: Catalog, label_column: str | None
 
     encoder = CnnEncoder(epochs=config.cnn_epochs, seed=config.seed, device=config.device,
                          threads=config.cnn_threads)
-    encoder.fit(catalog.images, meta[label_column].astype(str).tolist())
+    labelled = np.flatnonzero(labelled_mask(meta[label_column]))  # a gap is no class: it trained a "nan" class
+    images = catalog.images
+    encoder.fit([images[i] for i in labelled], meta[label_column].iloc[labelled].astype(str).tolist())
     return encoder, reason
 
 
@@ -142,7 +146,7 @@ class EmbeddedCatalog:
 def run(config: FitConfig) -> dict[str, Any]:
     """The whole fit. Returns the summary that :func:`main` prints."""
     timings: dict[str, float] = {}
-    out = Path(config.out)
+    out = Path(os.path.abspath(config.out))  # `--out .` has no name to stage beside; its absolute path does
     check_out_dir(out, config.dataset)  # before any work: refusing after an hour of training helps nobody
     if config.compare_methods:  # its folder too: the comparison runs after the fit (and the push)
         from jewelrec.pipeline.compare import check_compare_out
@@ -203,7 +207,7 @@ def embed_locally(config: FitConfig, timings: dict[str, float]) -> Iterator[Embe
 
 def finish(config: FitConfig, embedded: EmbeddedCatalog, timings: dict[str, float]) -> dict[str, Any]:
     """Styles, search index, report and bundle from an engine's embeddings (then push / compare if asked)."""
-    out = Path(config.out)
+    out = Path(os.path.abspath(config.out))  # `--out .` has no name to stage beside; its absolute path does
     embeddings, encoder, meta, label_column = embedded.embeddings, embedded.encoder, embedded.meta, embedded.label_column
     # engines that learn the count only now
     check_cluster_count(config.clusters, len(embedded), embedded.skipped, (config.k_min, config.k_max))
@@ -217,7 +221,7 @@ def finish(config: FitConfig, embedded: EmbeddedCatalog, timings: dict[str, floa
         # trained once here instead of at every Space start (~20 s per million items); catalogs up to FLAT_LIMIT
         # are searched flat and store none. exact_limit=0: the flat copy is rebuilt at start, never stored
         index = VectorIndex(embeddings, exact_limit=0) if len(embeddings) > FLAT_LIMIT else None
-    true_labels = meta[label_column].astype(str).to_numpy() if label_column else None
+    true_labels = meta[label_column].to_numpy(dtype=object) if label_column else None  # gaps left out of the scores
     metrics = cluster_metrics(clusters, embeddings, true_labels, seed=config.seed)
 
     with staged_bundle(out) as staging:  # moved into place only when complete; kept (and named) if the move fails

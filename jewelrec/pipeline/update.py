@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections import Counter
 from datetime import UTC, datetime
@@ -55,7 +56,7 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
     the bundle is pushed as it stands: a retry after a failed push publishes it) and
     the summary's ``entry`` is None, its ``unchanged`` the counts and the last update's refit verdict."""
     timings: dict[str, float] = {}
-    source, out = Path(config.bundle), Path(config.out)
+    source, out = Path(config.bundle), Path(os.path.abspath(config.out))  # `--out .`: see training.fit
     if config.dataset is None and not config.remove:
         raise ValueError("nothing to update: pass --dataset SOURCE with the new items and/or --remove ID ...")
     if config.push and not config.repo_id:
