@@ -349,3 +349,22 @@ def test_push_flags_without_a_push_are_refused_not_dropped(sample_bundle_dir, tm
             command([*args, "--out", str(tmp_path / "out"), *flags])
         assert stop.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_update_reads_the_id_column_the_fit_was_told_to_use(tmp_path, capsys):
+    # without --id-column the update hashed every id, and each piece came in again as new (120 of 60)
+    from training.fit import main as fit
+
+    data = tmp_path / "data"
+    data.mkdir()
+    table = datasets.Dataset.from_parquet(str(build_sample(30, progress=False)))
+    table = table.map(lambda row: {"ref": row["item_id"]}).remove_columns("item_id")
+    table.to_parquet(str(data / "catalog.parquet"))
+    bundle = tmp_path / "bundle"
+    assert fit(["--dataset", str(data / "catalog.parquet"), "--id-column", "ref", "--encoder", "cnn",
+                "--cnn-epochs", "1", "--method", "kmeans", "--clusters", "3", "--out", str(bundle)]) == 0
+    capsys.readouterr()
+    assert run("--bundle", bundle, "--dataset", data / "catalog.parquet", "--out", tmp_path / "updated") == 0
+    out = capsys.readouterr().out
+    assert "nothing to do: 30 rows read, none new (skipped already_in_bundle: 30)" in out, out
+    assert not (tmp_path / "updated").exists()

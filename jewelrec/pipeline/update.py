@@ -189,8 +189,17 @@ def _new_items(config: UpdateConfig, bundle: Bundle, removed: set[str]
     """(metadata of the items to add, their image bytes, skipped counts by reason, rows read)."""
     if config.dataset is None:
         return pd.DataFrame({"item_id": pd.Series([], dtype=str)}), [], {}, 0
+    # the columns the fit was told to use, unless told otherwise: without them a catalog fitted with --id-column
+    # was read with hashed ids, and every piece came in again as new
+    recorded = (bundle.config.get("fit") or {}).get("args") or {}
+    columns = {name: getattr(config, name) or (recorded.get(name) if isinstance(recorded.get(name), str) else None)
+               for name in ("image_column", "id_column")}
+    for name, value in columns.items():
+        if value and not getattr(config, name):
+            log.info("reading the new items' %s from column %r, as the fit did (--%s to use another)",
+                     name.replace("_", " "), value, name.replace("_", "-"))
     catalog = load_catalog(config.dataset, revision=config.revision, split=config.split,
-                           image_column=config.image_column, id_column=config.id_column, limit=config.limit,
+                           image_column=columns["image_column"], id_column=columns["id_column"], limit=config.limit,
                            sample_items=config.sample_items, seed=config.seed,
                            allow_external_paths=config.allow_external_paths)
     skipped = dict(catalog.skipped)
