@@ -214,7 +214,7 @@ def test_depict_weights_travel_and_load_with_strict_keys(hub, bundle_copy, tmp_p
     from jewelrec.serving.hub import pull, push
 
     bundle = Bundle.load(bundle_copy)
-    depict = Depict(n_clusters=4, seed=0, pretrain_epochs=2, cluster_epochs=2).fit(bundle.embeddings)
+    depict = Depict(n_clusters=bundle.n_clusters, seed=0, pretrain_epochs=2, cluster_epochs=2).fit(bundle.embeddings)
     depict.save_pretrained(bundle_copy / "depict")
     bundle.save(bundle_copy)  # re-seal: the manifest now covers depict/
     assert "depict/model.safetensors" in bundle.config["files"]
