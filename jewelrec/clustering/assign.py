@@ -40,6 +40,7 @@ from jewelrec.clustering.methods import (
     magnitude_scale,
     soft_assign,
 )
+from jewelrec.serving.bundle_content import unit_copy
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +69,12 @@ def soft_width(space: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> 
     return max(float(d2.mean()), 1e-12) * scale ** 2
 
 
-def _unit(X: np.ndarray) -> np.ndarray:
-    """X (n, d) with unit rows for the inner-product neighbour search: X itself when they are (a bundle's
-    embeddings), else a copy — ``fit_clusters_at_scale`` takes rows at any scale, and at 1e-30 or 1e30 their float32
-    inner products under- or overflowed (every row one style, the map collapsed to a point, NaN map positions)."""
-    from jewelrec.serving.bundle_content import UNIT_TOLERANCE, divide_rows, row_norms
-
-    norms = row_norms(X)  # (n,)
-    if np.all((norms == 0) | (np.abs(norms - 1.0) <= UNIT_TOLERANCE)):
-        return X
-    return divide_rows(X, norms)
-
-
 class Assigner:
     """Assign new embeddings to a fitted clustering; see the module docstring for the per-method rule.
 
-    ``reference`` (n, d): the embeddings the clustering was fitted on (any scale: the neighbour search runs on unit copies), with their ``coords2d``
-    (n, 2) and, when the method clusters in its own space, that space (n, d_space) or None.
-    """
+    ``reference`` (n, d): the embeddings the clustering was fitted on, with their ``coords2d`` (n, 2) and, when the
+    method clusters in its own space, that space (n, d_space) or None. Any finite scale: the inner-product neighbour
+    search runs on unit copies (at 1e-30 or 1e30 float32 inner products under- or overflow)."""
 
     def __init__(self, method: str, reference: np.ndarray, coords2d: np.ndarray, centroids: np.ndarray,
                  labels: np.ndarray, probs: np.ndarray, *, space: np.ndarray | None = None, model: Any = None,
@@ -106,7 +95,7 @@ class Assigner:
         # exact up to FLAT_LIMIT fitted rows, the IVF above: a million rows against a 20k sample is ~1e13 flops
         # exact (tens of minutes on 2 cores), a tenth of that probed; neighbours only set map positions and UMAP
         # coordinates, where a near-exact neighbour does as well
-        self.index = VectorIndex(_unit(reference), exact_limit=FLAT_LIMIT, seed=seed)
+        self.index = VectorIndex(unit_copy(reference), exact_limit=FLAT_LIMIT, seed=seed)
 
     @classmethod
     def from_clustering(cls, clustering: Clustering, reference: np.ndarray, *, seed: int = 0,
@@ -164,7 +153,7 @@ class Assigner:
     def _assign(self, X: np.ndarray) -> Assignment:
         k = min(NEIGHBOURS, self.index.n_items)
         # (m, k) each; rows -1 where an IVF probe found fewer. coarse: 2 lists probed, 8-bit scores, no re-rank
-        scores, rows = self.index.search(_unit(X), k, coarse=self.coarse)
+        scores, rows = self.index.search(unit_copy(X), k, coarse=self.coarse)
         valid = rows >= 0
         weights = np.where(valid, np.maximum(scores, 0.0) + 1e-6, 0.0)  # (m, k) closer rows count more
         weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)

@@ -21,6 +21,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, s
 from sklearn.metrics.cluster import contingency_matrix as sklearn_contingency
 from sklearn.metrics.pairwise import euclidean_distances
 
+from jewelrec.config_keys import is_whole
 from jewelrec.defaults import MAX_SEED
 
 DEFAULT_K_RANGE = (3, 16)  # fewer than 3 styles is no map; past ~16 a shopper can no longer tell them apart
@@ -115,8 +116,6 @@ def _k_sweep(n_items: int, k_range: tuple[int, int]) -> range:
 
 def check_k_range(k_range: Any) -> tuple[int, int]:
     """``k_range`` as (k_min, k_max), whole numbers with 2 ≤ k_min ≤ k_max, or a ``ValueError`` naming the fix."""
-    from jewelrec.config_keys import is_whole
-
     if (not isinstance(k_range, (tuple, list)) or len(k_range) != 2 or not all(is_whole(k) for k in k_range)
             or not 2 <= k_range[0] <= k_range[1]):
         raise ValueError(f"k_range must be (k_min, k_max), whole numbers with 2 <= k_min <= k_max, got {k_range!r}; "

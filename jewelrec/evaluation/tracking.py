@@ -88,8 +88,7 @@ class WandbTracker(Tracker):
     kind = "wandb"
 
     def __init__(self, project: str, results_dir: Path):
-        if importlib.util.find_spec("wandb") is None:
-            raise ValueError("tracker: wandb needs the wandb package (pip install wandb), or use tracker: trackio")
+        check_tracker(self.kind, project)  # the config's own check, for a tracker made without one
         self.project = project
         self.directory = Path(results_dir)
         self.directory.mkdir(parents=True, exist_ok=True)

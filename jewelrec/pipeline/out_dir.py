@@ -155,14 +155,14 @@ def clean_stale_staging(out: Path) -> None:
             continue
 
 
-def _holds_cwd(target: Path) -> bool:
-    """Whether the working directory is ``target`` or inside it."""
+def _cwd_within(target: Path) -> str | None:
+    """``"at"`` when the working directory is ``target``, ``"inside"`` when it lies within it, else None."""
     try:
         cwd = Path.cwd().resolve()
     except OSError:  # the working directory was deleted
-        return False
+        return None
     resolved = target.resolve()
-    return cwd == resolved or resolved in cwd.parents
+    return "at" if cwd == resolved else "inside" if resolved in cwd.parents else None
 
 
 def replace_dir(new: Path, target: Path) -> None:
@@ -174,8 +174,8 @@ def replace_dir(new: Path, target: Path) -> None:
         new.rename(target)
         return
     check_out_dir(target, None)
-    inside = _holds_cwd(target)
-    if inside and target.is_dir() and not any(target.iterdir()):
+    cwd = _cwd_within(target)
+    if cwd and target.is_dir() and not any(target.iterdir()):
         # `--out .` in an empty folder: filled in place, so the shell that ran the fit still sees it (a swapped
         # folder leaves it in a deleted one); config.json last — without it the folder is not a bundle yet
         for child in sorted(new.iterdir(), key=lambda p: p.name == "config.json"):
@@ -191,8 +191,8 @@ def replace_dir(new: Path, target: Path) -> None:
         old.rename(target)
         shutil.rmtree(aside, ignore_errors=True)  # empty again: this process made it
         raise
-    if inside:
-        if Path(os.getcwd()).name == old.name and Path(os.getcwd()).parent == aside:  # it was target itself
+    if cwd:
+        if cwd == "at":
             os.chdir(target)  # this process follows; a shell sitting in the old folder needs `cd .`
         log.warning("%s, the folder this ran in, now holds the new bundle; run `cd .` in a shell that sits in it "
                     "to see it", target)

@@ -67,6 +67,18 @@ def divide_rows(X: np.ndarray, norms: np.ndarray) -> np.ndarray:
     return out
 
 
+def _off_unit(norms: np.ndarray) -> np.ndarray:
+    """(n,) bool: the non-zero rows whose norm is not 1 within :data:`UNIT_TOLERANCE`."""
+    return (norms != 0) & (np.abs(norms - 1.0) > UNIT_TOLERANCE)
+
+
+def unit_copy(X: np.ndarray) -> np.ndarray:
+    """X (n, d) itself when its non-zero rows are unit length, else a copy in which they are — :func:`unit_rows`
+    without its warnings, for vectors that may come at any scale (``fit_clusters_at_scale``'s rows)."""
+    norms = row_norms(X)  # (n,)
+    return divide_rows(X, norms) if _off_unit(norms).any() else X
+
+
 def unit_rows(embeddings: np.ndarray, item_ids: list[str], source: str) -> np.ndarray:
     """``embeddings`` (n, d) with every non-zero row of unit length: the same array when they already are, else
     normalised with a warning naming ``source``. Zero rows stay zero (normalising would give NaN), with a warning:
@@ -77,7 +89,7 @@ def unit_rows(embeddings: np.ndarray, item_ids: list[str], source: str) -> np.nd
         log.warning("%s: the embeddings of %d items (%s) are zero vectors; they stay zero and score 0 against every "
                     "piece — re-run training.fit if they should look like something", source, int(zero.sum()),
                     [item_ids[i] for i in np.flatnonzero(zero)[:3]])
-    off = ~zero & (np.abs(norms - 1.0) > UNIT_TOLERANCE)  # (n,)
+    off = _off_unit(norms)  # (n,)
     if not off.any():
         return embeddings
     log.warning("%s: %d of %d embeddings are not unit length (norms %.3g..%.3g); normalised on load so scores stay "
