@@ -144,9 +144,34 @@ def test_parquet_files_with_different_columns_are_named(tmp_path, sample_bundle_
                                          r"every file the same columns"):
         load_catalog(tmp_path)
     (tmp_path / "b.parquet").unlink()
+    (tmp_path / "new").mkdir()
+    (tmp_path / "a.parquet").rename(tmp_path / "new" / "a.parquet")
     shutil.copytree(sample_bundle_dir, tmp_path / "old-bundle")
     with pytest.raises(ValueError, match=r"belongs to the jewelrec bundle .*old-bundle: keep bundles outside"):
-        load_catalog(tmp_path)
+        load_catalog(str(tmp_path / "*" / "*.parquet"))  # a glob reaching into the bundle
+
+
+def test_a_bundle_inside_an_image_folder_is_refused(tmp_path, sample_bundle_dir, caplog):
+    """A bundle copied into the image folder made the next fit read its items.parquet (the last fit's 128-px
+    thumbnails, and only the items it knew) as the catalog, and ignore every picture beside it."""
+    import shutil
+
+    for label in ("ring", "necklace"):
+        (tmp_path / "shop" / label).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "shop" / label / f"{i}.jpg").write_bytes(jpeg((40 * i, 100, 100)))
+    assert len(load_catalog(tmp_path / "shop")) == 6
+    shutil.copytree(sample_bundle_dir, tmp_path / "shop" / "backup" / "old-bundle")
+    with pytest.raises(ValueError, match=r"holds the jewelrec bundle .*old-bundle: its thumbnails and report would "
+                                         r"be read as catalog items; move the bundle out of the dataset folder"):
+        load_catalog(tmp_path / "shop")
+    assert (tmp_path / "shop" / "backup" / "old-bundle" / "items.parquet").exists()
+    shutil.rmtree(tmp_path / "shop" / "backup")
+    write_parquet(tmp_path / "shop" / "notes.parquet", {"image": [{"bytes": png(), "path": None}],
+                                                        "category": ["ring"]})
+    with caplog.at_level("WARNING"):
+        assert len(load_catalog(tmp_path / "shop")) == 1
+    assert "holds parquet file(s) (notes.parquet) and 6 picture(s): it is read as a parquet catalog" in caplog.text
 
 
 def test_a_metadata_file_that_leaves_pictures_out_says_so(tmp_path, caplog):

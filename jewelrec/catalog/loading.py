@@ -307,10 +307,17 @@ def locate_source(source: str, *, sample_items: int = 720, seed: int = 0) -> Sou
                              ".parquet (or give an image folder, a Hub dataset id, or 'sample')")
         return SourceLocation("parquet", source, [path], path.parent, str(path))
     if path.is_dir():
+        _refuse_bundles_inside(path, source)
         parquet = sorted(path.rglob("*.parquet"))
+        n_images = sum(1 for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if parquet:
+            if n_images and any(p.name != "metadata.parquet" for p in parquet):
+                log.warning("folder %s holds parquet file(s) (%s) and %d picture(s): it is read as a parquet "
+                            "catalog, and a picture joins it only where a row names its file; to read the pictures "
+                            "as an image folder, move the parquet out of it", source, parquet[0].relative_to(path),
+                            n_images)
             return SourceLocation("parquet", source, parquet, path, str(path))
-        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*") if p.is_file()):
+        if n_images:
             return SourceLocation("imagefolder", source, [], path, str(path))
         raise ValueError(f"folder {source!r} holds neither parquet files nor images "
                          f"({', '.join(IMAGE_SUFFIXES)})")
@@ -324,6 +331,20 @@ def locate_source(source: str, *, sample_items: int = 720, seed: int = 0) -> Sou
         raise ValueError(f"unknown dataset source {source!r}; give 'sample', a local image folder, parquet "
                          f"file(s), or a Hub dataset id like {DEFAULT_HUB_DATASET!r}")
     return SourceLocation("hub", source, [], None, source)
+
+
+def _refuse_bundles_inside(folder: Path, source: str) -> None:
+    """Refuse a dataset folder holding a jewelrec bundle: its items.parquet (the last fit's thumbnails) would be
+    read as the catalog in place of the pictures beside it, or its report's plots would join the pictures."""
+    from jewelrec.pipeline.out_dir import enclosing_bundle
+
+    root = folder.resolve()
+    for config in sorted(folder.rglob("config.json")):
+        bundle = enclosing_bundle(config.parent)
+        if bundle is not None and bundle.is_relative_to(root):
+            raise ValueError(f"dataset folder {source!r} holds the jewelrec bundle {bundle}: its thumbnails and "
+                             "report would be read as catalog items; move the bundle out of the dataset folder "
+                             "(or point --dataset at the files to read, e.g. a glob of parquet files)")
 
 
 def open_source(location: SourceLocation, *, revision: str | None = None,
