@@ -96,6 +96,21 @@ def test_console_scripts_resolve_to_main_functions():
         assert callable(getattr(importlib.import_module(module), func))
 
 
+def test_usage_names_the_command_that_was_run(monkeypatch, capsys):
+    """``jewelrec-fit --help`` said ``usage: python -m training.fit``, a package a pip install does not have."""
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    for script, target in scripts.items():
+        module = importlib.import_module(target.partition(":")[0])
+        if script == "jewelrec-space":
+            continue  # not a training door: always jewelrec-space
+        for argv0, usage in ((f"/venv/bin/{script}", script),
+                             ("-m", f"python -m training.{module.__name__.rpartition('.')[2]}")):
+            monkeypatch.setattr(sys, "argv", [argv0])
+            with pytest.raises(SystemExit):
+                module.main(["--help"])
+            assert capsys.readouterr().out.startswith(f"usage: {usage} "), (script, argv0)
+
+
 def test_fit_help_imports_nothing_heavy():
     """``--help`` must not pay for torch, transformers, umap or datasets (lazy imports)."""
     code = ("import sys; from jewelrec.cli.fit import build_parser; build_parser().format_help(); "

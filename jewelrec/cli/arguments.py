@@ -4,10 +4,19 @@ before anything is loaded, with a message saying what the flag takes."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from jewelrec.pipeline.config import MIN_CLUSTERS
+
+
+def command_name(module: str) -> str:
+    """The command as it was run, for the usage line: the console script (``jewelrec-fit``), else the repository's
+    door ``python -m training.<module>`` (a pip install has no ``training`` package, so its usage must not say so)."""
+    invoked = Path(sys.argv[0]).name
+    return invoked if invoked.startswith("jewelrec-") else f"python -m training.{module}"
 
 
 def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from jewelrec.cli.arguments import cluster_count, whole_number
+from jewelrec.cli.arguments import cluster_count, command_name, whole_number
 from jewelrec.defaults import CLUSTER_METHODS, ENCODERS, MAX_SEED
 from jewelrec.extras import reported
 from jewelrec.pipeline.config import MIN_CLUSTERS, CompareConfig
@@ -25,7 +25,7 @@ from jewelrec.pipeline.config import MIN_CLUSTERS, CompareConfig
 
 def build_parser() -> argparse.ArgumentParser:
     d = CompareConfig()
-    p = argparse.ArgumentParser(prog="python -m training.compare", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog=command_name("compare"), description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--embeddings-from", default=d.embeddings_from, help="bundle directory, or 'sample'")
     p.add_argument("--out", default=d.out, help="directory for comparison.* files")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jewelrec.cli.arguments import command_name
 from jewelrec.extras import reported
 from jewelrec.space.deploy import DeployConfig
 
 
 def parse_config(argv: list[str] | None = None) -> DeployConfig:
     d = DeployConfig(space_id="")
-    p = argparse.ArgumentParser(prog="python -m training.deploy_space", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog=command_name("deploy_space"), description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--space-id", required=True, help="Space to create/update, e.g. user/jewelrec-space")
     p.add_argument("--repo", default=d.repo, help="bundle model repo the Space serves (JEWELREC_REPO)")

@@ -12,13 +12,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from jewelrec.cli.arguments import command_name
 from jewelrec.defaults import TRACKERS
 from jewelrec.extras import reported
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m training.evaluate", description=__doc__.split("\n\n")[0],
+        prog=command_name("evaluate"), description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )  # fmt: skip
     parser.add_argument("--config", required=True, help="evaluation YAML (see training/configs/)")

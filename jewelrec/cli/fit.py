@@ -14,14 +14,21 @@ import logging
 import sys
 from typing import Any
 
-from jewelrec.cli.arguments import MIN_CLUSTERS, check_push_flags, cluster_count, positive_number, whole_number
+from jewelrec.cli.arguments import (
+    MIN_CLUSTERS,
+    check_push_flags,
+    cluster_count,
+    command_name,
+    positive_number,
+    whole_number,
+)
 from jewelrec.defaults import CLUSTER_METHODS, DEFAULT_HUB_DATASET, ENCODERS, MAX_SEED
 from jewelrec.extras import reported
 from jewelrec.pipeline.config import FitConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.fit", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog=command_name("fit"), description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d = FitConfig()
     p.add_argument("--dataset", default=d.dataset,

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jewelrec.cli.arguments import command_name
 from jewelrec.extras import reported
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.push", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog=command_name("push"), description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--bundle", required=True, help="the bundle directory (written by training.fit or training.update)")
     p.add_argument("--repo-id", required=True, help="Hub model repo to publish to, e.g. user/jewelrec")

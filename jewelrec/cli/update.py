@@ -15,7 +15,7 @@ import logging
 import sys
 from typing import Any
 
-from jewelrec.cli.arguments import check_push_flags, whole_number
+from jewelrec.cli.arguments import check_push_flags, command_name, whole_number
 from jewelrec.defaults import MAX_SEED
 from jewelrec.extras import reported
 from jewelrec.pipeline.config import UpdateConfig
@@ -24,7 +24,7 @@ REFIT_DUE = 3  # exit status with --fail-if-refit-due
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.update", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog=command_name("update"), description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d = UpdateConfig()
     p.add_argument("--bundle", required=True, help="the bundle to update (a directory written by training.fit)")
