@@ -347,3 +347,43 @@ def test_empty_or_unreadable_parquet_is_a_clear_error(tmp_path):
     (tmp_path / "bad.parquet").write_text("hello")
     with pytest.raises(ValueError, match=r"bad\.parquet is not a readable parquet file"):
         load_catalog(tmp_path / "bad.parquet")
+
+
+def test_a_local_folder_is_split_as_the_hub_splits_a_dataset(tmp_path, caplog):
+    """`--split` was ignored for local folders: a folder of train-/test- parquet files was read as one catalog (the
+    test items fitted with the rest), and an image folder was always read as its train split."""
+    for split, n in (("train", 4), ("test", 2)):
+        write_parquet(tmp_path / "shards" / "data" / f"{split}-00000-of-00001.parquet",
+                      {"image": [{"bytes": jpeg((40 * i, 9, 9)), "path": None} for i in range(n)],
+                       "category": [split] * n})
+        for label in ("ring", "chain"):
+            (tmp_path / "pictures" / split / label).mkdir(parents=True)
+            for i in range(n):
+                (tmp_path / "pictures" / split / label / f"{i}.jpg").write_bytes(jpeg((40 * i, 100, 9)))
+    with caplog.at_level("WARNING"):
+        train = load_catalog(tmp_path / "shards")
+    assert len(train) == 4 and set(train.metadata()["category"]) == {"train"}
+    assert "split by its file and folder names into test (1 files), train (1 files); reading train" in caplog.text
+    assert set(load_catalog(tmp_path / "shards", split="test").metadata()["category"]) == {"test"}
+    with pytest.raises(ValueError, match=r"--split validation: the folder .* holds the split\(s\) \['test', "
+                                         r"'train'\] .*pass one of them to --split"):
+        load_catalog(tmp_path / "shards", split="validation")
+    pictures = load_catalog(tmp_path / "pictures", split="test")
+    assert len(pictures) == 4 and set(pictures.metadata()["label"]) == {"ring", "chain"}
+    assert len(load_catalog(tmp_path / "pictures")) == 8
+    with pytest.raises(ValueError, match=r"--split test: .*is one catalog with no splits; drop --split"):
+        load_catalog(tmp_path / "shards" / "data" / "test-00000-of-00001.parquet", split="test")
+
+
+def test_files_named_by_no_split_in_a_split_folder_are_named(tmp_path, caplog):
+    """One picture named like a split (`ring-test.jpg`) makes `datasets` read the folder by split names and leave
+    every other picture out; that is said, with the file that did it, instead of a bare unknown-split error."""
+    (tmp_path / "ring").mkdir()
+    for name in ("a", "b", "ring-test"):
+        (tmp_path / "ring" / f"{name}.jpg").write_bytes(jpeg())
+    with pytest.raises(ValueError, match=r"--split train: .*holds the split\(s\) \['test'\].*; 2 of its files \(e\.g\. "
+                                         r"'ring/a\.jpg'\) are named by no split and not read"):
+        load_catalog(tmp_path)
+    with caplog.at_level("WARNING"):
+        assert len(load_catalog(tmp_path, split="test")) == 1
+    assert "2 of its files (e.g. 'ring/a.jpg') are named by no split" in caplog.text

@@ -13,6 +13,7 @@ import hashlib
 import io
 import logging
 import math
+import os
 import warnings
 from collections import Counter
 from collections.abc import Iterable
@@ -291,10 +292,17 @@ class SourceLocation:
     label: str
 
 
-def locate_source(source: str, *, sample_items: int = 720, seed: int = 0) -> SourceLocation:
-    """Resolve ``--dataset`` without reading it (the sample catalog is built, once, into its cache).
+def locate_source(source: str, *, sample_items: int = 720, seed: int = 0, split: str = "train") -> SourceLocation:
+    """Resolve ``--dataset`` without reading it (the sample catalog is built, once, into its cache). A local
+    folder's files are split as the Hub splits a dataset repository's (``train-*.parquet`` / ``test/`` …, see
+    :func:`local_split_files`); a single file, a glob and the sample are one split, ``train``.
 
-    Raises ``ValueError`` naming the fix for an unknown source."""
+    Raises ``ValueError`` naming the fix for an unknown source or split."""
+    if source == "sample" or Path(source).expanduser().is_file() or \
+            (not Path(source).expanduser().is_dir() and any(ch in source for ch in "*?")):
+        if split != "train":
+            raise ValueError(f"--split {split}: {source!r} is one catalog with no splits; drop --split, or point "
+                             "--dataset at a folder whose files are named by split (train-*.parquet, test/ …)")
     if source == "sample":
         from jewelrec.catalog.sample import build_sample
 
@@ -308,7 +316,7 @@ def locate_source(source: str, *, sample_items: int = 720, seed: int = 0) -> Sou
         return SourceLocation("parquet", source, [path], path.parent, str(path))
     if path.is_dir():
         _refuse_bundles_inside(path, source)
-        parquet = sorted(path.rglob("*.parquet"))
+        parquet = local_split_files(path, split, (".parquet",))
         n_images = sum(1 for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if parquet:
             if n_images and any(p.name != "metadata.parquet" for p in parquet):
@@ -318,6 +326,7 @@ def locate_source(source: str, *, sample_items: int = 720, seed: int = 0) -> Sou
                             n_images)
             return SourceLocation("parquet", source, parquet, path, str(path))
         if n_images:
+            local_split_files(path, split, IMAGE_SUFFIXES)  # names a split the folder does not have
             return SourceLocation("imagefolder", source, [], path, str(path))
         raise ValueError(f"folder {source!r} holds neither parquet files nor images "
                          f"({', '.join(IMAGE_SUFFIXES)})")
@@ -331,6 +340,49 @@ def locate_source(source: str, *, sample_items: int = 720, seed: int = 0) -> Sou
         raise ValueError(f"unknown dataset source {source!r}; give 'sample', a local image folder, parquet "
                          f"file(s), or a Hub dataset id like {DEFAULT_HUB_DATASET!r}")
     return SourceLocation("hub", source, [], None, source)
+
+
+def local_split_files(folder: Path, split: str, suffixes: tuple[str, ...]) -> list[Path]:
+    """The files with one of ``suffixes`` that make split ``split`` of a local folder, by the rules ``datasets``
+    splits a dataset repository by (a ``test/`` folder, ``test-00000-of-00001.parquet``, ``validation.parquet`` …;
+    a folder not named by split is all ``train``). Every one of them when ``split`` is ``train`` and the folder
+    has no split names; [] when no file has those suffixes. Raises ``ValueError`` listing the folder's splits when it
+    lacks ``split`` (all of a split-named folder's files had been read as one catalog, whatever ``--split``)."""
+    from datasets.data_files import get_data_patterns, resolve_pattern
+
+    root = folder.resolve()
+
+    def kept(patterns: list[str]) -> list[Path]:
+        paths: set[Path] = set()
+        for pattern in patterns:
+            try:
+                paths.update(Path(f) for f in resolve_pattern(pattern, str(root)))
+            except FileNotFoundError:  # a pattern of this split that matches nothing
+                continue
+        return sorted(p for p in paths if p.suffix.lower() in suffixes and p.is_file() and not any(
+            part.startswith((".", "__")) for part in Path(os.path.relpath(p, root)).parts))
+
+    try:
+        patterns = get_data_patterns(str(root))
+    except FileNotFoundError:  # an empty folder
+        return []
+    splits = {str(name): kept(patterns[name]) for name in patterns}
+    splits = {name: files for name, files in splits.items() if files}
+    if not splits:
+        return []
+    in_none = sorted(set(kept(["**"])) - {f for files in splits.values() for f in files})
+    unsplit = (f"; {len(in_none)} of its files (e.g. {os.path.relpath(in_none[0], root)!r}) are named by no split and "
+               "not read: once one file or folder is named like a split ('ring-test.jpg'), files named like none are "
+               "left out — rename that one, or put every file in train/ and test/ folders" if in_none else "")
+    if split not in splits:
+        raise ValueError(f"--split {split}: the folder {str(folder)!r} holds the split(s) {sorted(splits)} (by its "
+                         f"file and folder names, as the Hub splits a dataset): pass one of them to --split{unsplit}")
+    if in_none:
+        log.warning("folder %s%s", folder, unsplit)
+    if len(splits) > 1:
+        log.warning("folder %s is split by its file and folder names into %s; reading %s (--split)", folder,
+                    ", ".join(f"{name} ({len(files)} files)" for name, files in sorted(splits.items())), split)
+    return splits[split]
 
 
 def _refuse_bundles_inside(folder: Path, source: str) -> None:
@@ -353,7 +405,7 @@ def open_source(location: SourceLocation, *, revision: str | None = None,
     if location.kind == "parquet":
         return _load_parquet(location.files)
     if location.kind == "imagefolder":
-        dataset = datasets.load_dataset("imagefolder", data_dir=str(location.base_dir), split="train")
+        dataset = datasets.load_dataset("imagefolder", data_dir=str(location.base_dir), split=split)
         if "label" not in dataset.features:
             check_class_folders(location.base_dir, len(dataset))
         return dataset
@@ -406,7 +458,7 @@ def check_class_folders(base_dir: Path, n_rows: int) -> None:
 def _open_source(source: str, *, revision: str | None, split: str, sample_items: int,
                  seed: int) -> tuple[datasets.Dataset, Path | None, str]:
     """Return (dataset, directory relative paths resolve against, label for messages)."""
-    location = locate_source(source, sample_items=sample_items, seed=seed)
+    location = locate_source(source, sample_items=sample_items, seed=seed, split=split)
     return open_source(location, revision=revision, split=split), location.base_dir, location.label
 
 

@@ -75,7 +75,8 @@ class CatalogPlan:
 
 def plan_catalog(config: FitConfig) -> CatalogPlan:
     """Locate ``--dataset`` and derive its row rules from its schema and first row, without reading it."""
-    location = locate_source(config.dataset, sample_items=config.sample_items, seed=config.seed)
+    location = locate_source(config.dataset, sample_items=config.sample_items, seed=config.seed,
+                               split=config.split)
     if location.kind == "parquet":
         n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in location.files)
         if n_rows == 0:
