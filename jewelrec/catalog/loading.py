@@ -189,12 +189,13 @@ class RowRules:
         """(the id the record asks for, whether the source gave it): an explicit id (a whole float such as 3.0, from
         an integer column with gaps, reads '3'), or the picture's hash. An id that is null, NaN or blank is no id:
         the row is named by its picture, as a row without the column would be (an empty id would make a bundle that
-        refuses to load)."""
+        refuses to load). Whitespace around an id is not part of it (``' jw-1 '`` is ``'jw-1'``), as in
+        training.evaluate's logs, which read the Space's ratings of the piece by the stripped id."""
         value = record.get(self.id_column) if self.id_column is not None else None
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
             value = int(value)  # 3.0 from an integer column with a gap is id '3', as in training.evaluate's logs
         if value is not None and not (isinstance(value, float) and math.isnan(value)) and str(value).strip():
-            return str(value), True
+            return str(value).strip(), True
         return "img-" + hashlib.sha1(data).hexdigest()[:12], False
 
     def metadata(self, record: dict[str, Any]) -> dict[str, Any]:
