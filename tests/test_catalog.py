@@ -398,3 +398,25 @@ def test_files_named_by_no_split_in_a_split_folder_are_named(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert len(load_catalog(tmp_path, split="test")) == 1
     assert "2 of its files (e.g. 'ring/a.jpg') are named by no split" in caplog.text
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("metadata.csv", "file_name,category,name\n0.jpg,ring,bagué\n1.jpg,chain,x\n".encode("latin-1"),
+     r"metadata.csv is not UTF-8 text \(byte 0xe9 at offset \d+\): save it as UTF-8"),
+    ("metadata.csv", b"file_name;category\n0.jpg;ring\n1.jpg;chain\n",
+     r"metadata.csv is separated by ';' .*save it comma-separated"),
+    ("metadata.csv", b"image,category\n0.jpg,ring\n1.jpg,chain\n",
+     r"metadata.csv has no file_name column naming each row's picture \(its columns: \['image', 'category'\]\)"),
+    ("metadata.jsonl", b"file_name,category\n", r"metadata.jsonl: its first line is not a JSON object"),
+])
+def test_a_metadata_file_datasets_cannot_read_is_named_with_the_fix(tmp_path, name, content, message):
+    """A Latin-1 or semicolon-separated metadata.csv (a spreadsheet's export) stopped the fit with a bare
+    UnicodeDecodeError, or `datasets`' "file_name ... must be present as dictionary key"."""
+    for i in range(2):
+        (tmp_path / f"{i}.jpg").write_bytes(jpeg((90 * i, 50, 50)))
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        load_catalog(tmp_path)
+    (tmp_path / name).write_text("file_name,category\n0.jpg,ring\n1.jpg,chain\n", encoding="utf-8-sig")
+    (tmp_path / name).rename(tmp_path / "metadata.csv")
+    assert load_catalog(tmp_path).metadata()["category"].tolist() == ["ring", "chain"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import io
+import json
 import logging
 import math
 import os
@@ -406,6 +407,7 @@ def open_source(location: SourceLocation, *, revision: str | None = None,
     if location.kind == "parquet":
         return _load_parquet(location.files)
     if location.kind == "imagefolder":
+        check_metadata_files(location.base_dir)
         dataset = datasets.load_dataset("imagefolder", data_dir=str(location.base_dir), split=split)
         if "label" not in dataset.features:
             check_class_folders(location.base_dir, len(dataset))
@@ -418,6 +420,46 @@ def open_source(location: SourceLocation, *, revision: str | None = None,
         raise ValueError(f"could not load Hub dataset {location.source!r} (revision {revision or 'main'}): "
                          f"{type(err).__name__}: {err}. Check the id and your network / HF_TOKEN, or use "
                          "--dataset sample or a local folder") from None
+
+
+FILE_NAME_KEYS = ("file_name", "file_names")  # `datasets` also takes any column ending in _file_name(s)
+
+
+def check_metadata_files(base_dir: Path) -> None:
+    """Refuse an image folder's ``metadata.csv`` / ``metadata.jsonl`` that ``datasets`` would stop on with a bare
+    codec or key error: text that is not UTF-8 (a spreadsheet's Latin-1 or UTF-16 export), a CSV separated by
+    ``;`` or tabs, or a file without the ``file_name`` column that says which picture each row describes."""
+    import csv
+
+    for path in sorted(base_dir.rglob("metadata.*")):
+        if path.name not in ("metadata.csv", "metadata.jsonl") or not path.is_file():
+            continue
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path} is not UTF-8 text (byte {raw[err.start]:#04x} at offset {err.start}): save it "
+                             "as UTF-8 (a spreadsheet's 'CSV UTF-8' export, or iconv -f latin1 -t utf-8)") from None
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        if path.suffix == ".csv":
+            keys = next(csv.reader([first]), [])
+        else:
+            try:
+                row = json.loads(first)
+            except ValueError:
+                raise ValueError(f"{path}: its first line is not a JSON object ({first[:80]!r}); metadata.jsonl holds "
+                                 'one object per line, e.g. {"file_name": "ring/1.jpg", "category": "ring"}') from None
+            keys = list(row) if isinstance(row, dict) else []
+        keys = [str(k).strip() for k in keys]
+        if any(k in FILE_NAME_KEYS or k.endswith(tuple("_" + n for n in FILE_NAME_KEYS)) for k in keys):
+            continue
+        separator = next((name for sep, name in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")) if sep in first), None)
+        if path.suffix == ".csv" and separator is not None and len(keys) <= 1:
+            raise ValueError(f"{path} is separated by {separator} ({first[:80]!r}); datasets reads metadata.csv "
+                             "with commas: save it comma-separated")
+        raise ValueError(f"{path} has no file_name column naming each row's picture (its columns: {keys[:10]}); add "
+                         "one holding each picture's path relative to the file (e.g. ring/1.jpg), or remove the file "
+                         "to read the folder by its class folders")
 
 
 def check_class_folders(base_dir: Path, n_rows: int) -> None:
