@@ -118,6 +118,24 @@ def test_deploy_refuses_unknown_bundle_revision_and_missing_token(hub, space_yam
         main(["--space-id", "alice/s2", "--revision", "abc"])  # --revision without --repo is a usage error
 
 
+def test_a_source_that_is_no_checkout_is_named_before_the_hub(hub, tmp_path, space_yaml, monkeypatch, capsys):
+    """Installed from a wheel, the default --source was site-packages' parent: the error said space.yaml was not
+    found and to "run from the repository root", which changed nothing. The default is now the folder the command
+    runs in when the package has no checkout around it, and a --source that is no checkout is named at once."""
+    from jewelrec.space import deploy as deploy_module
+    from training.deploy_space import main
+
+    assert main(["--space-id", "alice/s3", "--source", str(tmp_path), "--space-yaml", str(space_yaml)]) == 2
+    err = capsys.readouterr().err
+    assert "--source " + str(tmp_path) + " is not a jewelrec checkout (no app.py, pyproject.toml" in err
+    assert "pass --source <repository root>" in err and ("space", "alice/s3") not in hub.repos
+    monkeypatch.setattr(deploy_module, "ROOT", tmp_path / "site-packages")  # an installed package
+    monkeypatch.chdir(deploy_module.Path(__file__).resolve().parents[1])
+    assert deploy_module.DeployConfig(space_id="alice/s3").source == str(deploy_module.Path.cwd())
+    monkeypatch.chdir(tmp_path)
+    assert deploy_module.DeployConfig(space_id="alice/s3").source == str(tmp_path)
+
+
 def test_space_yaml_must_exist_and_be_gradio(tmp_path):
     from jewelrec.space.deploy import read_space_settings
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.parser import Parser
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,26 @@ import httpx2
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout this module sits in (when it does)
+CHECKOUT_FILES = ("app.py", "pyproject.toml", "requirements.txt", "jewelrec/__init__.py")  # what a deploy uploads from
+
+
+def is_checkout(path: Path) -> bool:
+    return all((path / name).is_file() for name in CHECKOUT_FILES)
+
+
+def default_source() -> str:
+    """The checkout this jewelrec was imported from; installed from a wheel (site-packages holds no app.py), the
+    folder the command runs in."""
+    return str(ROOT if is_checkout(ROOT) else Path.cwd())
+
+
+def check_source(source: Path) -> None:
+    """Refuse a ``--source`` that is not a jewelrec checkout, before any Hub call."""
+    missing = [name for name in CHECKOUT_FILES if not (source / name).is_file()]
+    if missing:
+        raise ValueError(f"--source {source} is not a jewelrec checkout (no {', '.join(missing)}): a deploy uploads "
+                         "the checkout's app.py, its package as a wheel and its pinned requirements.txt — pass "
+                         "--source <repository root> (a git clone of jewelrec), or run from there")
 # Space front matter keys the Hub knows (https://huggingface.co/docs/hub/spaces-config-reference); others are
 # dropped with a warning rather than sent.
 SPACE_KEYS = {
@@ -45,7 +65,7 @@ class DeployConfig:
     repo: str | None = None  # bundle model repo; None keeps the Space on its built-in sample
     revision: str | None = None  # commit sha (pinned) or branch/tag; None = main
     space_yaml: str | None = None  # None = <source>/space.yaml
-    source: str = str(ROOT)  # checkout holding app.py, jewelrec/, requirements.txt
+    source: str = field(default_factory=default_source)  # checkout holding app.py, jewelrec/, requirements.txt
     private: bool = False
     token: str | None = None  # None = HF_TOKEN / `hf auth login`
 
@@ -54,7 +74,7 @@ def read_space_settings(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """space.yaml → (README front matter, Space variables)."""
     if not path.is_file():
         raise ValueError(f"{path} not found; it holds the Space settings (title, sdk, sdk_version, app_file, "
-                         "...); pass --space-yaml or run from the repository root")
+                         "...); pass --space-yaml FILE, or --source <repository root> (it holds space.yaml)")
     try:
         settings = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:  # one line: where, what, the fix
@@ -168,7 +188,8 @@ def deploy(config: DeployConfig) -> dict[str, Any]:
 
     from jewelrec.serving.hub import check_repo_id, check_write_access, hub_endpoint, hub_failure
 
-    source = Path(config.source)
+    source = Path(config.source).expanduser()
+    check_source(source)
     yaml_path = Path(config.space_yaml) if config.space_yaml else source / "space.yaml"
     front, variables = read_space_settings(yaml_path)
     config = _bundle_from_variables(config, variables, yaml_path)
@@ -192,13 +213,13 @@ def _bundle_from_variables(config: DeployConfig, variables: dict[str, str], path
     from dataclasses import replace
 
     chosen = {}
-    for key, field in (("JEWELREC_REPO", "repo"), ("JEWELREC_REVISION", "revision")):
-        value, flag = variables.pop(key, "").strip(), f"--{field}"
-        given = getattr(config, field)
+    for key, name in (("JEWELREC_REPO", "repo"), ("JEWELREC_REVISION", "revision")):
+        value, flag = variables.pop(key, "").strip(), f"--{name}"
+        given = getattr(config, name)
         if value and given and value != given:
             raise ValueError(f"{path} sets {key}: {value!r} but {flag} is {given!r}; give the bundle one way — "
                              f"drop {key} from the variables, or {flag}")
-        chosen[field] = given or value or None
+        chosen[name] = given or value or None
     if chosen["revision"] and not chosen["repo"]:
         raise ValueError(f"a bundle revision ({chosen['revision']!r}) needs its repo: set --repo user/name or "
                          f"JEWELREC_REPO in {path}")
