@@ -111,6 +111,15 @@ def test_usage_names_the_command_that_was_run(monkeypatch, capsys):
             assert capsys.readouterr().out.startswith(f"usage: {usage} "), (script, argv0)
 
 
+def test_the_commands_log_leaves_out_faiss_loader_chatter():
+    """Every fit's log began with faiss's loader saying ``ModuleNotFoundError("No module named
+    'faiss.swigfaiss_avx2'")`` at INFO, which reads as a fault; jewelrec's own INFO lines stay."""
+    code = ("import logging; from jewelrec.cli.arguments import configure_logging; configure_logging(); "
+            "import faiss; logging.getLogger('jewelrec.fit').info('load catalog ...')")
+    err = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stderr
+    assert "jewelrec.fit: load catalog ..." in err and "faiss" not in err, err
+
+
 def test_fit_help_imports_nothing_heavy():
     """``--help`` must not pay for torch, transformers, umap or datasets (lazy imports)."""
     code = ("import sys; from jewelrec.cli.fit import build_parser; build_parser().format_help(); "

@@ -4,6 +4,7 @@ before anything is loaded, with a message saying what the flag takes."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,18 @@ def command_name(module: str) -> str:
     door ``python -m training.<module>`` (a pip install has no ``training`` package, so its usage must not say so)."""
     invoked = Path(sys.argv[0]).name
     return invoked if invoked.startswith("jewelrec-") else f"python -m training.{module}"
+
+
+# libraries whose INFO lines read as faults in a command's log: faiss's loader reports the CPU build it could not
+# load ("ModuleNotFoundError(... swigfaiss_avx2)") before the one it does
+QUIET_LOGGERS = ("faiss.loader",)
+
+
+def configure_logging() -> None:
+    """The commands' log: jewelrec's progress at INFO, with the time; the libraries' own chatter only when it warns."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:

@@ -11,13 +11,12 @@ sample catalog, encoded the way ``training.fit`` would). Writes ``comparison.jso
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
-from jewelrec.cli.arguments import cluster_count, command_name, whole_number
+from jewelrec.cli.arguments import cluster_count, command_name, configure_logging, whole_number
 from jewelrec.defaults import CLUSTER_METHODS, ENCODERS, MAX_SEED
 from jewelrec.extras import reported
 from jewelrec.pipeline.config import MIN_CLUSTERS, CompareConfig
@@ -78,7 +77,7 @@ def print_summary(report: Any, out: str | Path, file: Any = None) -> None:
 
 @reported
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    configure_logging()
     config = parse_config(argv)
     from jewelrec.pipeline.compare import run
 

@@ -10,7 +10,6 @@ failed run never damages the bundle already at ``--out``.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
@@ -19,6 +18,7 @@ from jewelrec.cli.arguments import (
     check_push_flags,
     cluster_count,
     command_name,
+    configure_logging,
     positive_number,
     whole_number,
 )
@@ -125,7 +125,7 @@ def print_summary(summary: dict[str, Any], file=None) -> None:
 
 @reported
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    configure_logging()
     config = parse_config(argv)
     from jewelrec.pipeline.fit import run  # heavy (torch, umap): only once there is work to do
 

@@ -11,11 +11,10 @@ complete. When the catalog has drifted too far from the one the styles were fitt
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
-from jewelrec.cli.arguments import check_push_flags, command_name, whole_number
+from jewelrec.cli.arguments import check_push_flags, command_name, configure_logging, whole_number
 from jewelrec.defaults import MAX_SEED
 from jewelrec.extras import reported
 from jewelrec.pipeline.config import UpdateConfig
@@ -102,7 +101,7 @@ def print_summary(summary: dict[str, Any], file=None) -> None:
 
 @reported
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    configure_logging()
     config = parse_config(argv)
     from jewelrec.pipeline.update import run_update  # heavy (torch, faiss): only once there is work to do
 
