@@ -313,6 +313,22 @@ def test_bad_inputs_and_hyperparameters_raise() -> None:
         DepictConfig.from_dict({"input_dim": 3, "n_clusters": 2, "depth": 4})
 
 
+def test_repeated_rows_or_a_constant_guide_are_refused_before_training() -> None:
+    """Depict used directly split 30 identical rows between two clusters (fit_clusters refused that, Depict did
+    not); a constant guide trained to "loss became NaN/inf; lower lr", the wrong fix."""
+    rng = np.random.default_rng(0)
+    X = np.repeat(rng.normal(size=(2, 16)), 30, axis=0).astype(np.float32)
+    with pytest.raises(ValueError, match=r"n_clusters=3 but the 60 embeddings hold only 2 distinct rows .*pass "
+                                         r"n_clusters=2 or fewer"):
+        Depict(3).fit(X)
+    X = rng.normal(size=(60, 16)).astype(np.float32)
+    for guide, distinct in ((np.ones((60, 10), np.float32), 1),
+                            (np.repeat(rng.normal(size=(2, 10)), 30, axis=0).astype(np.float32), 2)):
+        with pytest.raises(ValueError, match=rf"guide holds {distinct} distinct point\(s\) for n_clusters=3: it "
+                                             r"cannot tell the items apart; pass the UMAP of this X"):
+            Depict(3).fit(X, guide=guide)
+
+
 def test_wrong_input_dim_at_load_and_predict(fitted, tmp_path) -> None:
     fitted.save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="trained on 24-dim embeddings but these are 512-dim; refit"):

@@ -30,7 +30,7 @@ from safetensors import SafetensorError
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
-from jewelrec.clustering.methods import check_seed
+from jewelrec.clustering.methods import check_distinct, check_seed, distinct_rows
 from jewelrec.config_keys import Rules, check_fields, check_keys, is_number, is_whole
 from jewelrec.devices import pick_device
 
@@ -296,6 +296,7 @@ class Depict:
         n = X.shape[0]
         if config.n_clusters > n:
             raise ValueError(f"n_clusters={config.n_clusters} exceeds the {n} items; use n_clusters ≤ {n}")
+        check_distinct(X, config.n_clusters, flag="n_clusters=")  # identical rows were split between clusters
         return config
 
     def fit(self, X: np.ndarray, guide: np.ndarray | None = None) -> Depict:
@@ -319,6 +320,10 @@ class Depict:
             if guide.shape != (X.shape[0], config.umap_components):
                 raise ValueError(f"guide has shape {guide.shape} but X needs ({X.shape[0]}, {config.umap_components}) "
                                  "(n items, umap_components); pass the UMAP of this X or guide=None")
+            distinct = distinct_rows(guide)  # a constant guide ended in "loss became NaN; lower lr"
+            if distinct < config.n_clusters:
+                raise ValueError(f"guide holds {distinct} distinct point(s) for n_clusters={config.n_clusters}: it "
+                                 "cannot tell the items apart; pass the UMAP of this X, or guide=None to make it")
         result = train(config, X, seed=seed, device=pick_device(self.device), guide=guide)
         self.model_: DepictModel = result.model
         self.config_ = self.model_.config

@@ -149,18 +149,29 @@ def check_n_clusters(n_clusters: Any, n_items: int, k_range: tuple[int, int] = D
     return k
 
 
+def distinct_rows(X: np.ndarray) -> int:
+    """How many different rows the (n, d) array ``X`` holds."""
+    return len(np.unique(np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()))
+
+
+def check_distinct(X: np.ndarray, n_clusters: int | None, *, flag: str = "--clusters ") -> int:
+    """The number of distinct rows of ``X``; ``ValueError`` when all are identical or when fewer than
+    ``n_clusters`` (``flag``: how the message names the setting)."""
+    distinct = distinct_rows(X)
+    if distinct < 2:
+        raise ValueError(f"all {len(X)} embeddings are identical, so nothing tells the items apart; check the "
+                         "encoder (every picture the same? a failed download?) before clustering")
+    if n_clusters is not None and n_clusters > distinct:
+        raise ValueError(f"n_clusters={n_clusters} but the {len(X)} embeddings hold only {distinct} distinct "
+                         f"rows (repeated items): pass {flag}{distinct} or fewer")
+    return distinct
+
+
 def _distinct_k(X: np.ndarray, n_clusters: int | str, k_range: tuple[int, int]) -> tuple[int, int]:
     """Refuse more styles than ``X`` has distinct rows — no method can give identical items different styles
     honestly (kmeans left styles empty, UMAP-based methods split identical items at random) — and cap the
     ``"auto"`` sweep at that count. Returns the k_range to sweep."""
-    rows = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
-    distinct = len(np.unique(rows))
-    if distinct < 2:
-        raise ValueError(f"all {len(X)} embeddings are identical, so nothing tells the items apart; check the "
-                         "encoder (every picture the same? a failed download?) before clustering")
-    if n_clusters != "auto" and int(n_clusters) > distinct:
-        raise ValueError(f"n_clusters={int(n_clusters)} but the {len(X)} embeddings hold only {distinct} distinct "
-                         f"rows (repeated items): pass --clusters {distinct} or fewer")
+    distinct = check_distinct(X, None if n_clusters == "auto" else int(n_clusters))
     if n_clusters == "auto" and distinct < k_range[0]:
         raise ValueError(f"the {len(X)} embeddings hold only {distinct} distinct rows, fewer than the {k_range[0]} "
                          f"styles --clusters auto tries first: pass --clusters {distinct} or fewer, or lower --k-min")
