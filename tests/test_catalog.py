@@ -420,3 +420,30 @@ def test_a_metadata_file_datasets_cannot_read_is_named_with_the_fix(tmp_path, na
     (tmp_path / name).write_text("file_name,category\n0.jpg,ring\n1.jpg,chain\n", encoding="utf-8-sig")
     (tmp_path / name).rename(tmp_path / "metadata.csv")
     assert load_catalog(tmp_path).metadata()["category"].tolist() == ["ring", "chain"]
+
+
+def test_linked_folders_and_pictures_say_what_reads_them(tmp_path, caplog):
+    """Class folders linked into the dataset folder (datasets does not follow them) gave "holds neither parquet
+    files nor images"; linked pictures, skipped as path_outside_dataset, never named --allow-external-paths."""
+    for label in ("ring", "chain"):
+        (tmp_path / "real" / label).mkdir(parents=True)
+        for i in range(2):
+            (tmp_path / "real" / label / f"{i}.jpg").write_bytes(jpeg((60 * i, 90, 9)))
+        (tmp_path / "linked").mkdir(exist_ok=True)
+        (tmp_path / "linked" / label).symlink_to(tmp_path / "real" / label, target_is_directory=True)
+    with pytest.raises(ValueError, match=r"holds no pictures of its own, only linked folders \(e\.g\. 'chain' -> "
+                                         r".*real/chain'\), which datasets does not follow: point --dataset at the "
+                                         r"folder they link to"):
+        load_catalog(tmp_path / "linked")
+    (tmp_path / "linked" / "own").mkdir()
+    (tmp_path / "linked" / "own" / "0.jpg").write_bytes(jpeg())
+    with caplog.at_level("WARNING"):
+        assert len(load_catalog(tmp_path / "linked")) == 1
+    assert "2 linked folder(s) (e.g. chain -> " in caplog.text and "copy them in" in caplog.text
+    (tmp_path / "files" / "ring").mkdir(parents=True)
+    for i in range(2):
+        (tmp_path / "files" / "ring" / f"{i}.jpg").symlink_to(tmp_path / "real" / "ring" / f"{i}.jpg")
+    with pytest.raises(ValueError, match=r"skipped: \{'path_outside_dataset': 2\}.*not read unless you pass "
+                                         r"--allow-external-paths"):
+        load_catalog(tmp_path / "files")
+    assert len(load_catalog(tmp_path / "files", allow_external_paths=True)) == 2

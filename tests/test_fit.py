@@ -437,3 +437,26 @@ def test_out_dot_in_an_empty_folder_writes_the_bundle_there(tmp_path, monkeypatc
     assert Bundle.load(here).n_items == 40
     assert not [p.name for p in tmp_path.iterdir() if "staging" in p.name]
     assert main([*FAST_FIT, "--out", "."]) == 0  # a rerun replaces the bundle it wrote
+
+
+def test_the_summary_names_the_flag_for_pictures_outside_the_dataset(tmp_path, capsys):
+    """A fit that skipped pictures reached through symlinks or paths leading out of the dataset folder said only
+    'path_outside_dataset: 3'; the summary now says which flag reads them."""
+    from types import SimpleNamespace
+
+    from jewelrec.cli.fit import print_summary
+
+    class Catalog(SimpleNamespace):
+        def __len__(self) -> int:
+            return 5
+
+    summary = {"catalog": Catalog(source="shop", n_rows_read=8, skipped={"path_outside_dataset": 3}),
+               "clusters": SimpleNamespace(method="kmeans", n_clusters=2, k_selection_={"reason": "k=2 was given"}),
+               "metrics": {"silhouette": 0.5, "silhouette_embedding": 0.4}, "encoder": "CNN", "dim": 8,
+               "label_column": None, "timings": {"encode": 1.0}, "out": tmp_path, "comparison": None, "push_url": None}
+    print_summary(summary)
+    out = capsys.readouterr().out
+    assert "skipped path_outside_dataset: 3" in out and "unless you pass --allow-external-paths" in out
+    summary["catalog"].skipped = {"undecodable": 3}
+    print_summary(summary)
+    assert "--allow-external-paths" not in capsys.readouterr().out

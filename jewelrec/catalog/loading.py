@@ -79,6 +79,19 @@ class Catalog:
         return label_column(self.metadata(), preferred, required=required)
 
 
+# what to do about a skip reason whose fix is not the picture itself (the summaries and errors print them)
+SKIP_HINTS = {
+    "path_outside_dataset": "path_outside_dataset: pictures reached through a path or symlink leading out of the "
+                            "dataset folder are not read unless you pass --allow-external-paths (for a catalog you "
+                            "trust)",
+}
+
+
+def skip_hints(skipped: dict[str, int]) -> list[str]:
+    """The hints of :data:`SKIP_HINTS` for the reasons in ``skipped``."""
+    return [hint for reason, hint in SKIP_HINTS.items() if skipped.get(reason)]
+
+
 def validate_image(data: bytes | None) -> str | None:
     """Return ``None`` if ``data`` is a complete image in an accepted format, else the skip reason."""
     if data is None:
@@ -155,8 +168,9 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
         for column, value in rules.metadata(record).items():
             rows[column].append(value)
     if not rows["item_id"]:
+        hints = "".join(f"; {hint}" for hint in skip_hints(skipped))
         raise ValueError(f"dataset {label!r} has no decodable image among {len(dataset)} rows "
-                         f"(skipped: {dict(skipped)}); check the image column {rules.image_column!r}")
+                         f"(skipped: {dict(skipped)}); check the image column {rules.image_column!r}{hints}")
     features = rules.features()
     if any(stems):
         rows["name"] = [stem or None for stem in stems]
@@ -327,9 +341,18 @@ def locate_source(source: str, *, sample_items: int = 720, seed: int = 0, split:
                             "as an image folder, move the parquet out of it", source, parquet[0].relative_to(path),
                             n_images)
             return SourceLocation("parquet", source, parquet, path, str(path))
+        linked = sorted(p for p in path.rglob("*") if p.is_symlink() and p.is_dir())
         if n_images:
             local_split_files(path, split, IMAGE_SUFFIXES)  # names a split the folder does not have
+            if linked:
+                log.warning("folder %s: %d linked folder(s) (e.g. %s -> %s) are not read — datasets does not "
+                            "follow links to folders; copy them in to include their pictures", source, len(linked),
+                            linked[0].relative_to(path), linked[0].resolve())
             return SourceLocation("imagefolder", source, [], path, str(path))
+        if linked:
+            raise ValueError(f"folder {source!r} holds no pictures of its own, only linked folders (e.g. "
+                             f"{str(linked[0].relative_to(path))!r} -> {str(linked[0].resolve())!r}), which datasets "
+                             "does not follow: point --dataset at the folder they link to, or copy them in")
         raise ValueError(f"folder {source!r} holds neither parquet files nor images "
                          f"({', '.join(IMAGE_SUFFIXES)})")
     if any(ch in source for ch in "*?") or source.endswith(".parquet") or source.startswith((".", "/", "~")):

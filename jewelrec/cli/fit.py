@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "present, else a detected categorical column; a column named here must exist)")
     p.add_argument("--image-column", default=d.image_column, help="image column (detected when omitted)")
     p.add_argument("--allow-external-paths", action="store_true",
-                   help="read images a parquet catalog references by paths outside its own folder (skipped otherwise)")
+                   help="read images a catalog reaches by paths or symlinks leading out of its folder (skipped otherwise)")
     p.add_argument("--id-column", default=d.id_column, help="item id column (detected or hashed when omitted)")
     p.add_argument("--method", default=d.method, choices=CLUSTER_METHODS, help="clustering method")
     p.add_argument("--clusters", default=d.clusters, type=cluster_count, help="number of styles, or 'auto' (best silhouette)")
@@ -100,6 +100,7 @@ def parse_config(argv: list[str] | None) -> FitConfig:
 
 
 def print_summary(summary: dict[str, Any], file=None) -> None:
+    from jewelrec.catalog.loading import skip_hints
     catalog, clusters, metrics = summary["catalog"], summary["clusters"], summary["metrics"]
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(catalog.skipped.items())) or "none"
     lines = [
@@ -116,6 +117,7 @@ def print_summary(summary: dict[str, Any], file=None) -> None:
         "  time         " + ", ".join(f"{k} {v:.1f}s" for k, v in summary["timings"].items()),
         f"  bundle       {summary['out']}  (report: {summary['out'] / 'report'})",
     ]
+    lines += [f"  note         {hint}" for hint in skip_hints(catalog.skipped)]
     if summary["comparison"]:
         lines.append(f"  comparison   {summary['comparison']} (kmeans / umap-kmeans / depict side by side)")
     if summary["push_url"]:

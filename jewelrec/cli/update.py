@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-column", default=d.image_column, help="image column (detected when omitted)")
     p.add_argument("--id-column", default=d.id_column, help="item id column (detected or hashed when omitted)")
     p.add_argument("--allow-external-paths", action="store_true",
-                   help="read images a parquet catalog references by paths outside its own folder (skipped otherwise)")
+                   help="read images a catalog reaches by paths or symlinks leading out of its folder (skipped otherwise)")
     p.add_argument("--limit", type=whole_number(1), default=d.limit, help="use only the first N rows of --dataset")
     p.add_argument("--sample-items", type=whole_number(1), default=d.sample_items, help="size of the sample catalog")
     p.add_argument("--seed", type=whole_number(0, MAX_SEED), default=d.seed, help="seed for the drift baseline's sample")
@@ -66,6 +66,7 @@ def parse_config(argv: list[str] | None) -> UpdateConfig:
 
 
 def print_summary(summary: dict[str, Any], file=None) -> None:
+    from jewelrec.catalog.loading import skip_hints
     entry = summary["entry"]
     if entry is None:  # nothing new: no revision written or pushed
         unchanged = summary["unchanged"]
@@ -94,6 +95,7 @@ def print_summary(summary: dict[str, Any], file=None) -> None:
         "  time         " + ", ".join(f"{k} {v:.1f}s" for k, v in summary["timings"].items()),
         f"  bundle       {summary['out']}: {entry['items_after']} items",
     ]
+    lines += [f"  note         {hint}" for hint in skip_hints((entry["dataset"] or {}).get("skipped") or {})]
     if summary["push_url"]:
         lines.append(f"  pushed       {summary['push_url']}")
     print("\n".join(lines), file=file or sys.stdout)
