@@ -315,6 +315,25 @@ def test_the_summary_counts_new_items_by_style_name(sample_bundle_dir, tmp_path,
     assert line.endswith(f"new items by style: {by_style}") and all(name in line for name in by_style)
 
 
+def test_a_style_whose_items_change_what_they_share_is_renamed_everywhere(sample_bundle_dir, tmp_path, capsys):
+    """Removing a "gold ring" style's gold rings kept the name in config.json, the card and the summary while the
+    Space (which names styles from their items) called it "rose gold diamond ring": two names for one style, one
+    of them false. The update renames it once, for all of them, and records the rename."""
+    bundle = Bundle.load(sample_bundle_dir)
+    names = bundle.config["clustering"]["cluster_names"]
+    items = bundle.items.assign(style=bundle.labels)
+    style, metal = next((c, m) for c, name in enumerate(names) for m in items["metal"].unique()
+                        if name.startswith(f"{m} ") and (items[items["style"] == c]["metal"] != m).any())
+    gone = items[(items["style"] == style) & (items["metal"] == metal)]["item_id"].tolist()
+    assert run("--bundle", sample_bundle_dir, "--remove", *gone, "--out", tmp_path / "v2") == 0
+    updated = Bundle.load(tmp_path / "v2")
+    served = Recommender(updated).cluster_names
+    assert updated.config["clustering"]["cluster_names"] == served and served[style] != names[style]
+    assert updated.config["updates"][-1]["renamed"] == {names[style]: served[style]}
+    assert f"{names[style]!r} renamed {served[style]!r}" in capsys.readouterr().out
+    assert f"styles: {', '.join(served)}" in (tmp_path / "v2" / "README.md").read_text()
+
+
 def test_columns_of_different_types_on_the_two_sides_are_joined_as_text(tmp_path):
     """Timestamps in the bundle and 'yesterday' in the new rows, lists against text: pyarrow refused them when the
     updated bundle was written — after the new items were read and encoded."""

@@ -88,7 +88,8 @@ def print_summary(summary: dict[str, Any], file=None) -> None:
         f"  from         {summary['bundle']}: {entry['items_before']} items",
         f"  added        {entry['added']} (replacing {entry['replaced']})" + (f"; skipped {skipped}" if skipped else ""),
         f"  removed      {entry['removed']}",
-        f"  styles       new items by style: {entry['styles_of_new_items'] or 'none'}",
+        f"  styles       new items by style: {entry['styles_of_new_items'] or 'none'}"
+        + "".join(f"; {old!r} renamed {new!r}" for old, new in (entry.get("renamed") or {}).items()),
         f"  drift        {drift['churn']:.0%} of the fitted catalog changed since the fit; "
         f"{drift['far_items']} new items unlike any in the catalog",
         "  refit        " + ("DUE: " + "; ".join(entry["reasons"]) if entry["refit_due"] else "not due"),

@@ -7,7 +7,8 @@
    holds are skipped as ``already_in_bundle``, unless they are also removed (then the new row replaces the old);
 3. embed them with the bundle's own encoder (``encoder/``), style them with its stored clustering and place them on
    the map among their nearest neighbours (:class:`jewelrec.clustering.assign.Assigner`); every kept item keeps
-   its row's embedding, style, probabilities and map position, and the styles keep their names;
+   its row's embedding, style, probabilities and map position; a style whose items no longer share what its name
+   said is renamed by what they do share (``renamed`` in the update record), as the Space names it;
 4. fill the bundle's trained search index with the new catalog (FAISS ``add`` into the same trained lists; no
    retraining), or train one if the catalog has just outgrown the flat scan;
 5. measure drift and say when a refit is due (``config["updates"][-1]``, printed and logged): the share of the
@@ -40,6 +41,7 @@ from jewelrec.pipeline.fit import check_out_dir, clean_stale_staging, stage, thu
 from jewelrec.pipeline.out_dir import staged_bundle
 from jewelrec.serving.bundle import INDEX_NAME, Bundle, BundleError
 from jewelrec.serving.index import FLAT_LIMIT, VectorIndex
+from jewelrec.serving.recommender import cluster_names
 
 log = logging.getLogger("jewelrec.update")
 FAR_QUANTILE = 0.01  # a new item is "far" when its nearest-item cosine is below this quantile of the catalog's own
@@ -142,8 +144,11 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
     with stage(timings, "search index"):
         index = updated_index(bundle, keep, updated.embeddings)
 
-    stored = (bundle.config.get("clustering") or {}).get("cluster_names") or []  # the fit's names, kept with its styles
-    names = [str(stored[c]) if c < len(stored) else f"style {c}" for c in range(bundle.n_clusters)]
+    stored = (bundle.config.get("clustering") or {}).get("cluster_names") or []  # the names the styles had
+    before = [str(stored[c]) if c < len(stored) else f"style {c}" for c in range(bundle.n_clusters)]
+    # a style's name says what its items share, so it follows them (the Space names them so from the items; a kept
+    # "gold ring" over rose-gold rings told the card and the summary something the Space and the items did not)
+    names = cluster_names(updated)
     entry = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": None if config.dataset is None else {
@@ -155,10 +160,12 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
         "from_embeddings_sha256": (bundle.config.get("files") or {}).get("embeddings.safetensors"),
         # by the styles' names ("ring"), as the card and the summary show them, not their indices
         "styles_of_new_items": dict(Counter(names[c] for c in np.sort(assigned.labels))),
+        "renamed": {old: new for old, new in zip(before, names, strict=True) if old != new},  # what the items now share
         "drift": {k: v for k, v in drift.items() if k != "reasons"},
         "refit_due": bool(drift["reasons"]), "reasons": drift["reasons"], "timings_s": timings,
     }
     updated.config = _carried_config(bundle.config) | {"updates": [*bundle.config.get("updates", []), entry]}
+    updated.config["clustering"] = {**(bundle.config.get("clustering") or {}), "cluster_names": names}
 
     with staged_bundle(out) as staging:  # moved into place only when complete; kept (and named) if the move fails
         with stage(timings, "write bundle"):
