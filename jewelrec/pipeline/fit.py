@@ -41,8 +41,9 @@ __all__ = ["EmbeddedCatalog", "FitConfig", "check_out_dir", "choose_encoder", "c
 
 
 @contextmanager
-def stage(timings: dict[str, float], name: str) -> Iterator[None]:
-    log.info("%s ...", name)
+def stage(timings: dict[str, float], name: str, logger: logging.Logger | None = None) -> Iterator[None]:
+    """Time the block into ``timings[name]``, saying it starts in ``logger``'s log (default: the fit's)."""
+    (logger or log).info("%s ...", name)
     start = time.perf_counter()
     yield
     timings[name] = round(time.perf_counter() - start, 2)

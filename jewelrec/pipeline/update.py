@@ -67,7 +67,7 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
         raise ValueError(f"--out {out} lies inside the bundle {source}, which would then hold files it did not write "
                          f"and no longer load; pick an --out beside it (e.g. {source.parent / (source.name + '-v2')}), "
                          f"or --out {source} to update it in place — nothing was written")
-    with stage(timings, "load bundle"):
+    with stage(timings, "load bundle", log):
         bundle = Bundle.load(source)
     check_out_dir(out, config.dataset)
     clean_stale_staging(out)
@@ -89,7 +89,7 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
         raise ValueError(f"--remove would leave {len(keep)} of {bundle.n_items} items; a catalog that small needs "
                          "a new fit, not an update")
 
-    with stage(timings, "load new items"):
+    with stage(timings, "load new items", log):
         new_meta, images, skipped, rows_read = _new_items(config, bundle, set(removed))
     if not images and not removed:  # every row already in the bundle (or skipped): a new revision would be a copy
         log.info("nothing to add or remove: %s is left as it is and nothing is written", source)
@@ -100,7 +100,7 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
         if config.push:
             from jewelrec.serving.hub import holds_bundle, push
 
-            with stage(timings, "push"):
+            with stage(timings, "push", log):
                 if not holds_bundle(source, config.repo_id, branch=config.branch):
                     push_url = push(source, config.repo_id, private=config.private, branch=config.branch,
                                     commit_message=f"jewelrec update: nothing new; the bundle as it stands "
@@ -112,7 +112,7 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
     if images:
         if bundle.encoder_dir is None:
             raise BundleError(f"{source} has no encoder/ folder to embed new items with; re-run training.fit")
-        with stage(timings, "encode"):
+        with stage(timings, "encode", log):
             from jewelrec.encoders import load_encoder
 
             try:
@@ -123,7 +123,7 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
         if embeddings.shape[1] != bundle.embeddings.shape[1]:
             raise BundleError(f"the bundle's encoder gives {embeddings.shape[1]}-d embeddings but the bundle holds "
                               f"{bundle.embeddings.shape[1]}-d ones; its encoder/ does not belong to it — refit")
-    with stage(timings, "assign styles"):
+    with stage(timings, "assign styles", log):
         assigner = Assigner.from_bundle(bundle, rows=keep, seed=config.seed)
         assigned = assigner.assign(embeddings)
     drift = measure_drift(bundle, assigner, assigned.nearest, keep, n_added=len(images), n_removed=len(removed),
@@ -141,7 +141,7 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
                      labels=np.concatenate([bundle.labels[keep], assigned.labels]),
                      probs=np.concatenate([bundle.probs[keep], assigned.probs]), centroids=bundle.centroids,
                      coords2d=np.concatenate([bundle.coords2d[keep], assigned.coords2d]), latents=latents)
-    with stage(timings, "search index"):
+    with stage(timings, "search index", log):
         index = updated_index(bundle, keep, updated.embeddings)
 
     stored = (bundle.config.get("clustering") or {}).get("cluster_names") or []  # the names the styles had
@@ -168,7 +168,7 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
     updated.config["clustering"] = {**(bundle.config.get("clustering") or {}), "cluster_names": names}
 
     with staged_bundle(out) as staging:  # moved into place only when complete; kept (and named) if the move fails
-        with stage(timings, "write bundle"):
+        with stage(timings, "write bundle", log):
             for name in COPIED:
                 if (source / name).is_dir():
                     shutil.copytree(source / name, staging / name)
@@ -184,7 +184,7 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
     if config.push:
         from jewelrec.serving.hub import push
 
-        with stage(timings, "push"):
+        with stage(timings, "push", log):
             summary["push_url"] = push(out, config.repo_id, private=config.private, branch=config.branch,
                                        commit_message=f"jewelrec update: +{entry['added']} / -{entry['removed']} "
                                                       f"items ({entry['items_after']} in all)")
