@@ -101,6 +101,8 @@ def test_bad_requests_raise(blobs) -> None:
     X, names = blobs
     with pytest.raises(ValueError, match="unknown clustering methods"):
         compare_methods(X, methods=("dbscan",))
+    with pytest.raises(ValueError, match=r"\['kmeans'\] are named more than once"):  # not two rows named kmeans
+        compare_methods(X, methods=("kmeans", "umap-kmeans", "kmeans"))
     with pytest.raises(ValueError, match="one label per item"):
         compare_methods(X, methods=("kmeans",), true_labels=names[:10])
     with pytest.raises(ValueError, match="needs a label column"):
@@ -149,6 +151,7 @@ def test_cli_errors_name_the_fix(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
         compare.main(["--methods", "kmeans,dbscan"])
     for flags, message in ((["--methods", "kmeans,dbscan"], "unknown methods ['dbscan']"),
+                           (["--methods", ","], "names none; give a comma-separated list"),
                            (["--clusters", "-3"], "argument --clusters: must be 'auto' or a whole number >= 2"),
                            (["--clusters", "1"], "one style is no clustering"),
                            (["--k-min", "10", "--k-max", "3"], "--k-min 10 is above --k-max 3"),
@@ -160,6 +163,8 @@ def test_cli_errors_name_the_fix(tmp_path, capsys) -> None:
     assert compare.parse_config(["--clusters", "labels"]).clusters == "labels"
     assert compare.parse_config(["--clusters", "auto"]).clusters == "auto"
     assert compare.parse_config(["--clusters", "5"]).clusters == "5"
+    # a list as people type it: spaces after commas, a trailing comma, a method named twice (fitted once)
+    assert compare.parse_config(["--methods", "kmeans, depict,kmeans,"]).methods == "kmeans,depict"
 
 
 def test_a_rerun_into_the_same_folder_removes_the_report_files_it_did_not_write(blobs, tmp_path, monkeypatch) -> None:

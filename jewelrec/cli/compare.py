@@ -60,9 +60,12 @@ def parse_config(argv: list[str] | None) -> CompareConfig:
             parser.error(f"argument --clusters: {err} (or 'labels')")
     if config.k_min > config.k_max:
         parser.error(f"--k-min {config.k_min} is above --k-max {config.k_max}; --clusters auto tries k-min..k-max")
-    unknown = [m for m in config.methods.split(",") if m not in CLUSTER_METHODS]
-    if unknown:
-        parser.error(f"--methods has unknown methods {unknown}; choose from {list(CLUSTER_METHODS)}")
+    named = [m.strip() for m in config.methods.split(",") if m.strip()]  # "kmeans, depict," as typed
+    unknown = [m for m in named if m not in CLUSTER_METHODS]
+    if unknown or not named:
+        parser.error(f"--methods {config.methods!r} names {'unknown methods ' + str(unknown) if unknown else 'none'}; "
+                     f"give a comma-separated list from {list(CLUSTER_METHODS)}")
+    config.methods = ",".join(dict.fromkeys(named))  # a method named twice is fitted once
     return config
 
 

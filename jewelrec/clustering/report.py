@@ -165,6 +165,9 @@ def compare_methods(X: np.ndarray, *, methods: Sequence[str] = DEFAULT_METHODS, 
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"unknown clustering methods {unknown}; choose from {sorted(METHODS)}")
+    repeated = sorted({m for m in methods if list(methods).count(m) > 1})
+    if repeated:  # the report is one row per method: a second fit of one would be two rows of one name
+        raise ValueError(f"clustering methods {repeated} are named more than once; name each once")
     if layout not in ("umap", "pca"):
         raise ValueError(f"layout must be 'umap' or 'pca', got {layout!r}")
     X = np.ascontiguousarray(X, dtype=np.float32)
