@@ -130,7 +130,8 @@ def plot_eval_metrics(results: dict[str, dict[str, float]], path: str | Path, ba
                 ax.text(v, yi, f" {v:.3g}", va="center", fontsize=7)
     for ax in axes.ravel()[len(metrics) :]:
         ax.axis("off")
-    fig.suptitle("Offline evaluation (grey: popularity baseline)", fontsize=11)
+    named = "" if baseline == "popularity" else f", {baseline}"
+    fig.suptitle(f"Offline evaluation (grey: the popularity baseline{named})", fontsize=11)
     return _save(fig, path)
 
 
@@ -143,7 +144,8 @@ def plot_lift(results: dict[str, dict[str, float]], path: str | Path, baseline: 
     models = [m for m in results if m != baseline]
     if not accuracy or not models:
         return None
-    fig, ax = plt.subplots(figsize=(min(12.0, 2.0 + 1.0 * len(models)), 3.8))
+    # room on the right for the legend, outside the bars (inside, on a narrow chart, it covered the first series)
+    fig, ax = plt.subplots(figsize=(min(13.5, 3.5 + 1.0 * len(models)), 3.8))
     width = 0.8 / len(accuracy)
     x = np.arange(len(models))
     for i, metric in enumerate(sorted(accuracy, key=_metric_order)):
@@ -153,7 +155,7 @@ def plot_lift(results: dict[str, dict[str, float]], path: str | Path, baseline: 
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(x, models, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"% change vs {baseline}")
-    ax.legend(fontsize=7, ncol=min(5, len(accuracy)))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return _save(fig, path)
 
 

@@ -96,7 +96,7 @@ SWEEP = {"run_mode": "sweep", "models": [{"name": "ease", "type": "ease", "param
      "models[0].cf.params.factors: [] lists no values"),
     ({**SWEEP, "k": 5, "sweep": {"metric": "map@10"}}, "sweep.metric 'map@10' is not computed; use one of ['map@5'"),
     ({**SWEEP, "metrics": ["ndcg"], "sweep": {"metric": "map@12"}}, "use one of ['ndcg@12']"),
-    ({**SWEEP, "sweep": {"metric": "diversity@12"}}, "'diversity@12' is not computed (diversity needs bundle:)"),
+    ({**SWEEP, "sweep": {"metric": "diversity@12"}}, "'diversity@12' is not computed (diversity needs item embeddings: set bundle:)"),
     ({**SWEEP, "sweep": {"metirc": "map@12"}}, "sweep block has unknown keys ['metirc']; allowed keys are"),
     ({"metrics": []}, "metrics: [] computes nothing"),
     ({"metrics": ["diversity"]}, "metrics: lists diversity, which needs item embeddings: set bundle:"),

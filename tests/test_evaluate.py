@@ -563,3 +563,67 @@ def test_a_number_yaml_reads_as_text_says_how_to_write_it(tmp_path, capsys):
     config = _hand_config(tmp_path, models=[{"type": "ease", "params": {"l2": "1e3"}}])
     assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(tmp_path / "r")]) == 2
     assert "YAML reads 1e3 as text: write it with a dot and a sign, 1.0e+03, or as 1000" in capsys.readouterr().err
+
+
+def test_a_run_where_every_model_asked_for_fails_writes_nothing_and_keeps_the_last_results(tmp_path, capsys):
+    """The popularity baseline the run adds always succeeds, so "every model failed" never fired: the run exited 0
+    and replaced a complete results.json with the baseline alone."""
+    out = tmp_path / "r"
+    good = _hand_config(tmp_path, models=[{"name": "ease", "type": "ease"}])
+    assert main(["--config", write_eval_config(tmp_path, good), "--results-dir", str(out)]) == 0
+    before = {name: (out / name).read_bytes() for name in ("results.json", "results.csv", "run.json")}
+    bad = _hand_config(tmp_path, models=[{"name": "ease", "type": "ease", "params": {"max_items": 2}}])
+    assert main(["--config", write_eval_config(tmp_path, bad), "--results-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"every model failed, so nothing was written \(results already in .* are kept\): 'ease': "
+                     r".*max_items", err), err
+    assert {name: (out / name).read_bytes() for name in before} == before
+    # the baseline listed by name is a model asked for: its results are written
+    listed = _hand_config(tmp_path, models=[{"type": "popularity"}, {"name": "ease", "type": "ease",
+                                                                    "params": {"max_items": 2}}])
+    assert main(["--config", write_eval_config(tmp_path, listed), "--results-dir", str(out)]) == 0
+    assert set(read_results(out)) == {"popularity"}
+
+
+def test_a_windowed_popularity_named_popularity_is_not_taken_for_the_baseline(tmp_path):
+    """An unnamed ``type: popularity`` with a window takes the name ``popularity``; the baseline becomes
+    ``popularity-baseline``, and the plots' grey bar and lifts must be relative to it (they were relative to the
+    windowed model)."""
+    from jewelrec import plotting
+
+    seen = {}
+    original = plotting.plot_lift
+
+    def spy(results, path, baseline="popularity"):
+        seen["lift"] = baseline
+        return original(results, path, baseline=baseline)
+
+    config = _hand_config(tmp_path, models=[{"type": "popularity", "params": {"window_days": 3}},
+                                            {"name": "ease", "type": "ease"}])
+    out = tmp_path / "r"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plotting, "plot_lift", spy)
+        assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    assert list(read_results(out)) == ["popularity-baseline", "popularity", "ease"]
+    assert seen["lift"] == "popularity-baseline"
+    assert json.loads((out / "run.json").read_text())["baseline"] == "popularity-baseline"
+
+
+def test_diversity_at_k_1_is_named_not_left_null(tmp_path, capsys):
+    """A list of one has no pair to compare: diversity@1 was null in results.json with no word, and a sweep on it
+    trained every trial, then dropped the model."""
+    base = {"data": {"synthetic": {"n_users": 100, "n_items": 30, "seed": 0}}, "bundle": "synthetic", "k": 1,
+            "models": [{"name": "ease", "type": "ease", "params": {"l2": [1.0, 10.0]}}]}
+    out = tmp_path / "r"
+    sweep = {**base, "run_mode": "sweep", "sweep": {"metric": "diversity@1"}}
+    assert main(["--config", write_eval_config(tmp_path, sweep), "--results-dir", str(out)]) == 2
+    assert "'diversity@1' is not computed (diversity needs lists of two or more: k ≥ 2)" in capsys.readouterr().err
+    named = {**base, "metrics": ["map", "diversity"]}
+    assert main(["--config", write_eval_config(tmp_path, named), "--results-dir", str(out)]) == 2
+    assert "k: 1 lists one piece; set k: 2 or more, or drop diversity" in capsys.readouterr().err
+    assert not out.exists()
+    single = {**base, "models": [{"name": "ease", "type": "ease"}]}  # metrics left out: all that apply
+    assert main(["--config", write_eval_config(tmp_path, single), "--results-dir", str(out)]) == 0
+    assert not any(m.startswith("diversity") for m in read_results(out)["ease"])
+    assert json.loads((out / "run.json").read_text())["skipped_metrics"] == {
+        "diversity": "needs lists of two or more: k ≥ 2"}

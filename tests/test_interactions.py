@@ -422,3 +422,58 @@ def test_ids_spelled_like_pandas_na_words_are_ids_not_missing(tmp_path):
     log = load_interactions(InteractionsConfig.from_dict(config))
     assert sorted(log.user_ids) == ["NA", "c", "nan"] and sorted(log.item_ids) == ["NULL", "None", "n/a"]
     assert len(log) == 4 and log.dropped == {"missing user id": 1, "missing item id": 1, "unparseable rating": 2}
+
+
+def test_whole_float_ids_in_a_text_log_are_the_whole_numbers(tmp_path):
+    """'7' and '7.0' in one CSV column (concatenated exports, an int column with a gap) are one item, as the same
+    column read from parquet is; a column with any other id keeps its '7.0' as an id of its own."""
+    csv = tmp_path / "log.csv"
+    csv.write_text("user_id,item_id\nu1,7\nu1,8.0\nu2,7.0\nu2,8\nu3, 9.00\n")
+    log = load_interactions(InteractionsConfig(path=str(csv)))
+    assert sorted(log.item_ids) == ["7", "8", "9"] and len(log) == 5
+    summary = log_summary(log)
+    assert summary["ids_whole_float"] == 3 and summary["ids_stripped"] == 1 and summary["rows_dropped"] == {}
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("user_id,item_id\nu1,7\nu1,7.0\nu2,A7\n")
+    log = load_interactions(InteractionsConfig(path=str(mixed)))
+    assert sorted(log.item_ids) == ["7", "7.0", "A7"] and "ids_whole_float" not in log_summary(log)
+
+
+def test_weights_past_what_float32_sums_hold_are_dropped_and_counted(tmp_path):
+    """1e39 is finite in float64 and inf in the float32 the models use (ALS failed with NaN factors, item-kNN
+    wrote metrics of inf / inf); three 3e38 rows of one pair overflow when summed."""
+    path = tmp_path / "log.csv"
+    rows = [f"u{u},i{i},1" for u in range(5) for i in range(4)] + ["u0,i0,1e39", "u1,i1,3e38", "u1,i1,3e38",
+                                                                    "u2,i2,1e6"]
+    path.write_text("user_id,item_id,w\n" + "\n".join(rows) + "\n")
+    log = load_interactions(InteractionsConfig.from_dict({"path": str(path), "columns": {"weight": "w"}}))
+    assert log.dropped == {"weight too large": 3}
+    assert np.isfinite(log.to_csr().toarray()).all() and log.weights.max() == 1e6  # a big real quantity stays
+
+
+def test_a_header_row_read_under_header_false_is_refused(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("User_ID, item_id,QTY\nu1,a,1\nu2,b,2\n")  # its header, in another case and spacing
+    names = ["user_id", "item_id", "qty"]
+    with pytest.raises(ValueError, match=r"starts with a header row .* data.header is false.*set data.header: true"):
+        load_interactions(InteractionsConfig.from_dict({"path": str(path), "header": False, "names": names}))
+    headerless = tmp_path / "headerless.csv"
+    headerless.write_text("u1,a,1\nu2,b,2\n")  # no header: read as before
+    log = load_interactions(InteractionsConfig.from_dict({"path": str(headerless), "header": False,
+                                                          "names": ["user_id", "item_id", "qty"]}))
+    assert len(log) == 2
+
+
+def test_a_utf16_or_zipped_log_is_named_for_what_it_is(tmp_path):
+    """Excel's "Unicode text" (UTF-16 with a byte-order mark) was told to try latin-1, which reads every column
+    name with NUL bytes in it; an .xlsx (a zip) got the same advice."""
+    text = "user_id\titem_id\nu1\ta\nu2\tb\n"
+    utf16 = tmp_path / "log.tsv"
+    utf16.write_bytes(text.encode("utf-16"))
+    with pytest.raises(ValueError, match=r"byte-order mark of utf-16.*set data.encoding: utf-16"):
+        load_interactions(InteractionsConfig(path=str(utf16)))
+    assert len(load_interactions(InteractionsConfig(path=str(utf16), encoding="utf-16"))) == 2
+    sheet = tmp_path / "log.xlsx"
+    sheet.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe\x00\x00")
+    with pytest.raises(ValueError, match=r"zip archive .*export the sheet as CSV"):
+        load_interactions(InteractionsConfig(path=str(sheet)))

@@ -97,3 +97,24 @@ def test_a_results_dir_in_a_bundle_or_read_only_is_refused_before_the_log_is_rea
     err = capsys.readouterr().err
     assert "cannot be written to: Read-only file system; give a folder this user can write" in err
     assert "MISSING" not in err
+
+
+def test_an_output_name_that_is_a_symbolic_link_is_refused(tmp_path, capsys):
+    """A link named results.csv — dangling (``exists()`` is false) or to a file elsewhere, in a fresh folder or one
+    jewelrec wrote — had the run write its table into the file the link names, outside --results-dir."""
+    config = write_eval_config(tmp_path, {"data": {"synthetic": SMALL}, "models": [{"type": "item_knn"}]})
+    victim = tmp_path / "elsewhere" / "victim.csv"
+    victim.parent.mkdir()
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "results.csv").symlink_to(victim)  # dangling
+    assert main(["--config", config, "--results-dir", str(fresh)]) == 2
+    assert "holds ['results.csv'] as symbolic links" in capsys.readouterr().err and not victim.exists()
+    ours = tmp_path / "ours"
+    assert main(["--config", config, "--results-dir", str(ours)]) == 0
+    victim.write_text("mine\n")
+    (ours / "results.json").unlink()
+    (ours / "results.json").symlink_to(victim)
+    assert main(["--config", config, "--results-dir", str(ours)]) == 2
+    assert "holds ['results.json'] as symbolic links" in capsys.readouterr().err
+    assert victim.read_text() == "mine\n" and (ours / "results.json").is_symlink()

@@ -59,6 +59,8 @@ class EvalConfig:
     tracker: str = "none"  # "none" | "trackio" | "wandb"
     project: str = "jewelrec-offline-eval"
     sweep: dict[str, Any] = field(default_factory=dict)  # {metric: map@12, select_on: validation | test}
+    # the name validate() gave the popularity baseline it added (None: the models listed one); not a YAML key
+    added_baseline: str | None = field(default=None, init=False)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> EvalConfig:
@@ -86,6 +88,9 @@ class EvalConfig:
                 # asked for by name, so not skipped quietly (as it is when metrics: is left out)
                 raise ValueError("metrics: lists diversity, which needs item embeddings: set bundle: (a bundle "
                                  "directory, or bundle: synthetic with data: {synthetic: ...}) or drop diversity")
+            if isinstance(raw.get("metrics"), list) and "diversity" in raw["metrics"] and raw.get("k") == 1:
+                raise ValueError("metrics: lists diversity, which compares the pieces of one list, and k: 1 lists one "
+                                 "piece; set k: 2 or more, or drop diversity")
             config = cls(**raw)
             config.validate()
         except (TypeError, ValueError) as err:
@@ -130,19 +135,41 @@ class EvalConfig:
             _no_empty_lists(i, spec)
             self._check_grid_size(spec)
             check_spec(spec, sweep=self.run_mode == "sweep")
-        if not any(m.type == "popularity" and not m.params and not m.rerank for m in self.models):
-            self.models.insert(0, ModelSpec(name=_free_name("popularity", names), type="popularity"))
+        if not any(_is_baseline(m) for m in self.models):
+            self.added_baseline = _free_name("popularity", names)
+            self.models.insert(0, ModelSpec(name=self.added_baseline, type="popularity"))
+
+    @property
+    def baseline(self) -> str:
+        """The model the plots and lifts compare with: the plain all-time popularity, whatever its name (a windowed
+        ``type: popularity`` listed first takes the name ``popularity``; the baseline is then ``popularity-baseline``).
+        Only after :meth:`validate`, which adds it when the models lack one."""
+        return next(m.name for m in self.models if _is_baseline(m))
 
     @property
     def computed_metrics(self) -> list[str]:
-        """The metric names results.json will hold (``map@12``…): diversity only with a bundle's embeddings (the
-        other beyond-accuracy metrics need only the training data)."""
-        return [f"{m}@{self.k}" for m in self.metrics if m != "diversity" or self.bundle]
+        """The metric names results.json will hold (``map@12``…): diversity only with a bundle's embeddings and
+        lists of two or more (at k: 1 a list has no pair to compare); the other beyond-accuracy metrics need only
+        the training data."""
+        return [f"{m}@{self.k}" for m in self.metrics if m != "diversity" or (self.bundle and self.k >= 2)]
+
+    def skipped_metric_reason(self, metric: str) -> str | None:
+        """Why ``metric`` (a name of metrics:, no @k) is not computed; None when it is."""
+        if f"{metric}@{self.k}" in self.computed_metrics:
+            return None
+        if metric not in self.metrics:
+            return "not in metrics:"
+        if metric == "diversity":
+            return "needs item embeddings: set bundle:" if not self.bundle else "needs lists of two or more: k ≥ 2"
+        return "inputs missing"
 
     def _check_metrics(self) -> None:
         if not self.metrics:
             raise ValueError(f"metrics: [] computes nothing; list some of {list(ALL_METRICS)} (or drop the key for "
                              "all of them)")
+        if not self.computed_metrics and self.bundle:
+            raise ValueError("metrics: diversity compares the pieces of one list, so it needs k ≥ 2; set k: or add "
+                             "metrics such as map")
         if not self.computed_metrics:
             raise ValueError("metrics: diversity needs bundle: (item embeddings: a bundle directory, or bundle: "
                              "synthetic with data: {synthetic: ...}); set bundle: or add metrics such as map")
@@ -155,7 +182,8 @@ class EvalConfig:
                                                        f"{MAX_TRIALS})")
         # the sweep ranks its trials by this metric, so one that is never computed would drop the swept model
         if self.run_mode == "sweep" and self.sweep_metric not in self.computed_metrics:
-            hint = " (diversity needs bundle:)" if self.sweep_metric.startswith("diversity@") and not self.bundle else ""
+            reason = self.skipped_metric_reason(self.sweep_metric.split("@")[0]) if "@" in self.sweep_metric else None
+            hint = f" ({self.sweep_metric.split('@')[0]} {reason})" if reason and reason != "inputs missing" else ""
             raise ValueError(f"sweep.metric {self.sweep_metric!r} is not computed{hint}; use one of "
                              f"{self.computed_metrics} (the metrics: list at k: {self.k})")
 
@@ -225,6 +253,10 @@ def _no_empty_lists(index: int, spec: ModelSpec) -> None:
 def _whole(key: str, value: Any, low: int, hint: str) -> None:
     if not is_whole(value) or value < low:
         raise ValueError(f"{key} must be a whole number ≥ {low} {hint}".rstrip() + f", got {value!r}")
+
+
+def _is_baseline(spec: ModelSpec) -> bool:
+    return spec.type == "popularity" and not spec.params and not spec.rerank
 
 
 def _free_name(name: str, taken: list[str]) -> str:

@@ -127,7 +127,8 @@ def score_model(spec: ModelSpec, data: EvalData, config: EvalConfig, ctx: dict[s
     t2 = time.perf_counter()
     item_users = np.bincount(data.train.indices, minlength=data.train.shape[1])
     metrics = evaluate_ranking(
-        data.relevant, ranked, config.k, metrics=config.metrics, n_items=data.train.shape[1], item_users=item_users,
+        data.relevant, ranked, config.k, metrics=[m for m in config.metrics if not config.skipped_metric_reason(m)],
+        n_items=data.train.shape[1], item_users=item_users,
         n_train_users=int((np.diff(data.train.indptr) > 0).sum()),
         embeddings=ctx["embeddings"], has_embedding=ctx["has_embedding"],
     )  # fmt: skip
@@ -222,8 +223,10 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
 
     if failed:
         data_report["failed_models"] = failed
-    if not results:
-        raise ValueError(f"every model failed, so there are no results: {failed}")
+        if set(results) <= {config.added_baseline}:  # the baseline it added answers nothing that was asked
+            reasons = "; ".join(f"{name!r}: {why}" for name, why in failed.items())
+            raise ValueError(f"every model failed, so nothing was written (results already in {out} are kept): "
+                             f"{reasons}")
     _write_outputs(out, config, results, infos, trials, data_report, tracker.info(), started)
     return results
 
@@ -339,7 +342,8 @@ def _versions() -> dict[str, str | None]:
 def _write_outputs(out, config, results, infos, trials, data_report, tracker_info, started) -> None:
     mark_results_dir(out)
     # the figures first: the step most likely to fail (odd names, fonts), before any earlier result is replaced
-    plots = [plotting.plot_eval_metrics(results, out / "metrics.png"), plotting.plot_lift(results, out / "lift.png")]
+    plots = [plotting.plot_eval_metrics(results, out / "metrics.png", baseline=config.baseline),
+             plotting.plot_lift(results, out / "lift.png", baseline=config.baseline)]
     if trials:
         plots.append(plotting.plot_sweep(trials, config.sweep_metric, out / "sweep.png"))
     jsonio.write(out / "results.json", results, sort_keys=False)  # config order: baseline first
@@ -353,10 +357,9 @@ def _write_outputs(out, config, results, infos, trials, data_report, tracker_inf
         jsonio.write(out / "best_params.json", best)
     config_dict = asdict(config)
     computed = {m.split("@")[0] for values in results.values() for m in values}
-    skipped = {m: ("needs item embeddings: set bundle:" if m == "diversity" else "inputs missing")
-               for m in config.metrics if m not in computed}  # fmt: skip
+    skipped = {m: config.skipped_metric_reason(m) or "inputs missing" for m in config.metrics if m not in computed}
     record = {
-        "config": config_dict, "started_at": started, "duration_seconds": round(time.time() - started, 3),
+        "config": config_dict, "baseline": config.baseline, "started_at": started, "duration_seconds": round(time.time() - started, 3),
         "models": infos, "sweep_selected_on": data_name(config) if trials else None, "tracker": tracker_info, "skipped_metrics": skipped,
         "versions": _versions(), "plots": [str(p.name) for p in plots if p is not None],
     }  # fmt: skip

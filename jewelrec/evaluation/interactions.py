@@ -208,6 +208,8 @@ class InteractionLog:
     # read raw stars (``jewelrec``); the splits put each one on the train or the test side
     dislikes: InteractionLog | None = None
     ids_stripped: int = 0  # rows whose user or item id had whitespace around it: read as the stripped id, not dropped
+    # rows whose id was written as a whole float ("7.0") in a column of whole numbers: read as "7", not dropped
+    ids_whole_float: int = 0
 
     @property
     def n_users(self) -> int:
@@ -226,7 +228,7 @@ class InteractionLog:
         return InteractionLog(
             self.user_ids, self.item_ids, self.users[mask], self.items[mask], self.weights[mask],
             None if self.times is None else self.times[mask], self.n_rows_read, dict(self.dropped),
-            None if self.stars is None else self.stars[mask], dislikes, self.ids_stripped,
+            None if self.stars is None else self.stars[mask], dislikes, self.ids_stripped, self.ids_whole_float,
         )  # fmt: skip
 
     def to_csr(self) -> sp.csr_matrix:
@@ -296,9 +298,12 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig, *,
 
     users, user_stripped = _stripped_ids(frame[config.user_col])
     items, item_stripped = _stripped_ids(frame[config.item_col])
+    users, user_float = _whole_number_ids(users)
+    items, item_float = _whole_number_ids(items)
     drop(users.isna().to_numpy() | (users == "").fillna(False).to_numpy(dtype=bool), "missing user id")
     drop(items.isna().to_numpy() | (items == "").fillna(False).to_numpy(dtype=bool), "missing item id")
     ids_stripped = int((keep & (user_stripped | item_stripped)).sum())  # of the rows that have both ids
+    ids_whole_float = int((keep & (user_float | item_float)).sum())
 
     weights = np.ones(n_read, dtype=np.float64)
     if config.weight_col:
@@ -316,6 +321,10 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig, *,
         drop(aside, "rating maps to zero confidence")
         weights = weights * np.nan_to_num(confidence, nan=0.0, posinf=0.0)
         drop(np.isinf(rating), "non-finite weight")
+    # the models work in float32 and sum squared weights (item-kNN's norms, ALS' Gram matrix): a weight past
+    # √(float32 max / rows) — 1.8e16 at a million rows — is a data error that would overflow to inf, not a quantity
+    limit = math.sqrt(float(np.finfo(np.float32).max) / max(n_read, 1))
+    drop(~np.isnan(weights) & (weights > limit), "weight too large")
 
     times = None
     if config.time_col:
@@ -346,7 +355,7 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig, *,
     if aside.any():
         dislikes = _factorised(users, items, aside, np.ones(n_read), times, rating, n_rows_read, {})
     log = _factorised(users, items, keep, weights, times, rating, n_rows_read, dropped, dislikes)
-    log.ids_stripped = ids_stripped
+    log.ids_stripped, log.ids_whole_float = ids_stripped, ids_whole_float
     return log
 
 
@@ -358,6 +367,30 @@ def _stripped_ids(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
     stripped = column.str.strip()
     changed = ((stripped != column) & (stripped != "")).fillna(False).to_numpy(dtype=bool)
     return stripped, changed
+
+
+# a whole number, optionally written as a float with zeros after the point ("7", "-3", "7.0", "7.00")
+WHOLE_NUMBER = r"[+-]?\d+(?:\.0*)?"
+
+
+def _whole_number_ids(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Ids of a column that holds only whole numbers with "7.0" written for some — what pandas writes for an int
+    column with a gap, or a spreadsheet for a number cell — as "7" (the same rule that reads a float parquet column),
+    and which (n,) bool changed. A column with any other id ("7.5", "A7") is left as it is: there "7.0" may be a
+    real id of its own."""
+    unchanged = np.zeros(len(column), dtype=bool)
+    present = column.notna() & (column != "")
+    values = column[present]
+    if not len(values) or not values.str.contains(".", regex=False).any():
+        return column, unchanged
+    if not values.str.fullmatch(WHOLE_NUMBER).all():
+        return column, unchanged
+    whole = values.str.replace(r"\.0*$", "", regex=True)
+    changed = unchanged.copy()
+    changed[present.to_numpy(dtype=bool)] = (whole != values).to_numpy(dtype=bool)
+    column = column.copy()
+    column[present] = whole
+    return column, changed
 
 
 def _factorised(users: pd.Series, items: pd.Series, rows: np.ndarray, weights: np.ndarray, times, rating,
@@ -438,6 +471,8 @@ def log_summary(log: InteractionLog) -> dict[str, Any]:
         summary["dislikes_kept_for_star_models"] = len(log.dislikes)  # of the rows under "rating maps to zero …"
     if log.ids_stripped:  # a note, not a drop: rows whose ids had stray whitespace, read as the stripped ids
         summary["ids_stripped"] = log.ids_stripped
+    if log.ids_whole_float:  # a note too: "7.0" beside "7" (a spreadsheet's or pandas' float export) is one id
+        summary["ids_whole_float"] = log.ids_whole_float
     if log.times is not None and len(log):
         summary["time_min"] = str(np.datetime64(int(log.times.min()), "s"))
         summary["time_max"] = str(np.datetime64(int(log.times.max()), "s"))

@@ -7,6 +7,7 @@ of the Space's SQLite ratings database (read-only), and one-line errors naming t
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import sqlite3
@@ -177,6 +178,12 @@ def _read_text(path: Path, config: InteractionsConfig, sep: str, needed: list[st
                 names = list(pd.read_csv(path, sep=sep, nrows=0, encoding=encoding).columns)
             _check_columns(needed, names, path, sep=sep)
             first = _first_row(path, sep, encoding, header_lines)
+            if not config.header and _is_header(first, names):
+                raise ValueError(
+                    f"interaction log {str(path)!r} starts with a header row ({first[:len(names)]}) but data.header is "
+                    "false, so it would be read as an interaction of a user named like the column; set data.header: "
+                    "true (data.names can then be left out)"
+                )  # fmt: skip
             if not config.header and len(first) < len(names):
                 raise ValueError(
                     f"interaction log {str(path)!r} has {len(first)} fields in its first row (separator {sep!r}) but "
@@ -227,6 +234,12 @@ def _read_text(path: Path, config: InteractionsConfig, sep: str, needed: list[st
     return frame, malformed
 
 
+def _is_header(first: list[Any], names: list[str]) -> bool:
+    """Whether a first data row spells ``names`` (case and surrounding spaces aside): the file's own header."""
+    fields = ["" if pd.isna(value) else str(value).strip().lower() for value in first[:len(names)]]
+    return len(fields) == len(names) and fields == [str(name).strip().lower() for name in names]
+
+
 def _first_row(path: Path, sep: str, encoding: str, header_lines: int) -> list[Any]:
     """The fields of the first data row (after the header), however many there are."""
     probe = pd.read_csv(path, sep=sep, header=None, skiprows=header_lines, nrows=1, dtype="string",
@@ -256,6 +269,11 @@ def _parser_error(path: Path, exc: pd.errors.ParserError) -> ValueError:
                       "and data.sep")
 
 
+# longest first: UTF-32 LE's mark starts with UTF-16 LE's
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+                    (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
+
+
 def _decode_error(path: Path, encoding: str, err: UnicodeDecodeError) -> ValueError:
     raw = path.read_bytes()
     try:  # pandas reports the offset inside its read buffer; find the first bad byte in the file itself
@@ -264,8 +282,15 @@ def _decode_error(path: Path, encoding: str, err: UnicodeDecodeError) -> ValueEr
     except UnicodeDecodeError as exact:
         start = exact.start
     line = raw[:start].count(b"\n") + 1
-    return ValueError(f"interaction log {str(path)!r} is not {encoding} text: byte {start} (line {line}) is "
-                      f"{raw[start:start + 1]!r}; set data.encoding to the file's encoding (e.g. latin-1 or cp1252)")
+    where = f"interaction log {str(path)!r} is not {encoding} text: byte {start} (line {line}) is {raw[start:start + 1]!r}"
+    for bom, name in BYTE_ORDER_MARKS:  # the file says what it is: no guess to offer
+        if raw.startswith(bom):
+            return ValueError(f"{where}; it starts with the byte-order mark of {name} (Excel's \"Unicode text\" is "
+                              f"utf-16): set data.encoding: {name}")
+    if raw.startswith(b"PK\x03\x04"):
+        return ValueError(f"{where}; it is a zip archive — a spreadsheet (.xlsx, .ods) or a zipped CSV: export the "
+                          "sheet as CSV, or give a zipped CSV a name ending in .zip")
+    return ValueError(f"{where}; set data.encoding to the file's encoding (e.g. latin-1 or cp1252)")
 
 
 def _id_strings(column: pd.Series) -> pd.Series:

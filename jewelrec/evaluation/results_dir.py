@@ -57,6 +57,11 @@ def check_results_dir(results_dir: str | Path) -> Path:
     except OSError as err:
         raise ValueError(f"{where} cannot be written to: {err.strerror or err}; give a folder this user can "
                          "write") from None
+    links = sorted(name for name in (*OUTPUTS, MARKER) if (out / name).is_symlink())
+    if links:  # writing results.csv would write into whatever file the link names, outside the folder
+        raise ValueError(f"{where} holds {links} as symbolic links, so the outputs would be written into the files "
+                         "they point to; remove the links (the files they name are left as they are) or give a new "
+                         "folder")
     if _is_ours(out):
         return out
     taken = sorted(name for name in (*OUTPUTS, MARKER) if (out / name).exists())
