@@ -627,3 +627,16 @@ def test_diversity_at_k_1_is_named_not_left_null(tmp_path, capsys):
     assert not any(m.startswith("diversity") for m in read_results(out)["ease"])
     assert json.loads((out / "run.json").read_text())["skipped_metrics"] == {
         "diversity": "needs lists of two or more: k ≥ 2"}
+
+
+def test_a_windowed_popularity_on_a_log_without_times_is_refused_before_any_model_trains(tmp_path, capsys):
+    (tmp_path / "log.csv").write_text("user_id,item_id\n" + "".join(f"u{u},i{(u * 3 + j) % 9}\n" for u in range(8)
+                                                                  for j in range(3)))
+    config = {"data": {"path": str(tmp_path / "log.csv")}, "split": {"method": "random"}, "k": 2,
+              "models": [{"name": "ease", "type": "ease"}, {"name": "pop-7d", "type": "popularity",
+                                                            "params": {"window_days": 7}}]}
+    out = tmp_path / "r"
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "model 'pop-7d' counts a window (window_days), which needs the log's times" in err
+    assert "failed" not in err and not (out / "results.json").exists()  # stopped before EASE trained

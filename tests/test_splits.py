@@ -123,3 +123,33 @@ def test_dislikes_follow_the_split_and_never_change_it():
     assert split.train.stars.tolist() == [5.0] * len(split.train)  # stars ride along the merged pairs
     validation = make_split(split.train, SplitConfig("random", test_fraction=0.5, seed=3))  # a sweep's split
     assert len(validation.train.dislikes) + len(validation.test.dislikes) == 3
+
+
+def test_a_re_rated_pair_keeps_its_dislike_on_its_own_side_in_a_random_split():
+    """1★ then 5★ on a second look: the dislike was held out or kept independently of the pair's positive row, so
+    the star model saw a test pair as rated (and never picked it) while the collaborative models could."""
+    from jewelrec.evaluation.stars import training_stars
+
+    users = np.repeat(np.arange(12), 5)  # 12 users × 5 items
+    items = np.concatenate([np.random.default_rng(u).choice(20, 5, replace=False) for u in range(12)])
+    log = _log(users, items, days=np.zeros(len(users), int))
+    log.stars = np.full(len(log), 5.0, np.float32)
+    first = items[::5]  # each user's first item was rated 1★ before, plus one item nobody bought
+    d_users = np.concatenate([np.arange(12), np.arange(12)])
+    d_items = np.concatenate([first, np.full(12, 20)])
+    log.dislikes = InteractionLog(
+        np.array([f"u{u}" for u in range(12)], object), np.array([f"i{i}" for i in range(21)], object),
+        d_users.astype(np.int32), d_items.astype(np.int32), np.ones(24, np.float32),
+        np.full(24, DAY0 - SECONDS_PER_DAY), 24, stars=np.ones(24, np.float32),
+    )  # fmt: skip
+    for seed in range(5):
+        split = random_split(log, 0.4, seed=seed)
+        test = {(split.test.user_ids[u], split.test.item_ids[i]) for u, i in zip(split.test.users, split.test.items)}
+        stars = training_stars(split.train)
+        seen = {(split.train.user_ids[u], item) for u in range(split.train.n_users) for item in stars.of_user(u)}
+        assert not test & seen, seed
+        held = split.test.dislikes
+        held_pairs = {(held.user_ids[u], held.item_ids[i]) for u, i in zip(held.users, held.items)}
+        re_rated = {(f"u{u}", f"i{i}") for u, i in zip(range(12), first)}
+        assert held_pairs & re_rated == test & re_rated  # a re-rated pair's dislike is where its pair is
+        assert len(held_pairs - re_rated) in range(1, 12)  # the others: held back at the same rate, per user

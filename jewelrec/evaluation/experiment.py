@@ -184,7 +184,8 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
             "training_ratings": int(test_data.stars.matrix.nnz), "training_dislikes": test_data.stars.n_dislikes,
             "dislikes_of_users_without_a_positive": test_data.stars.n_dislikes_of_unknown_users,
             "rule": "jewelrec model: raw stars of the training side, 1–2★ included; collaborative models see only "
-                    "the positive rows; dislikes follow the split (time: cutoff; random: the same share held back)",
+                    "the positive rows; dislikes follow the split (time: cutoff; random: a re-rated pair's on its pair's "
+                    "side, the rest held back at the same share)",
         }  # fmt: skip
     datasets = {"test": test_data}
     if config.run_mode == "sweep" and config.sweep.get("select_on", "validation") == "validation":
@@ -198,7 +199,11 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
     trials: list[dict[str, Any]] = []
     for spec in config.models:  # what needs the data (bundles, embeddings) is checked before the first one trains
         for candidate in expand_grid(spec):
-            build_model(candidate, ctx["content"], ctx["item_ids"], bundles=bundles, default_bundle=config.bundle)
+            model = build_model(candidate, ctx["content"], ctx["item_ids"], bundles=bundles,
+                                default_bundle=config.bundle)
+            if getattr(model, "needs_times", False) and log.times is None:  # it failed after the others trained
+                raise ValueError(f"model {spec.name!r} counts a window (window_days), which needs the log's times; "
+                                 "set data.columns.time (or a preset with times) or drop window_days")
     failed: dict[str, str] = {}
     for spec in tqdm(config.models, desc="models", disable=None):
         chosen, model_trials = spec, []  # a model's trials join sweep.csv only when its refit is scored too

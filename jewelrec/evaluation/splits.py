@@ -7,8 +7,9 @@
 
 Both keep the log's id vocabularies, so train and test codes index the same users and items. The split is made on
 the log's (positive) rows alone, so kept-aside dislikes (``log.dislikes``) never change it; they follow it — time:
-by the same cutoff; random: a seeded ``test_fraction`` of each user's dislikes is held back too (and used by no
-model), so a star-reading model knows no more of a user than the training side shows. Users that appear only
+by the same cutoff; random: a dislike of a pair that also has a positive row goes to that pair's side, and a
+seeded ``test_fraction`` of each user's other dislikes is held back too (and used by no model), so a star-reading
+model knows no more of a user than the training side shows, and never a test pair as rated. Users that appear only
 in test (cold users) and items that appear only in test (cold items) are counted by :func:`split_report`; the
 evaluator gives cold users the popularity list and keeps cold items in the relevant sets (no model can hit them,
 as in the competition's scoring).
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from jewelrec.config_keys import check_keys
 from jewelrec.evaluation.interactions import SECONDS_PER_DAY, InteractionLog, aggregate_pairs
@@ -98,7 +100,24 @@ def time_split(log: InteractionLog, test_days: int = 7, *, source: str = "log") 
 
 def random_split(log: InteractionLog, test_fraction: float = 0.2, seed: int = 0) -> Split:
     """Per-user random hold-out over distinct (user, item) pairs (duplicates are merged first, so one pair never
-    lands on both sides). Deterministic for a given ``seed``."""
+    lands on both sides). Deterministic for a given ``seed``. A kept-aside dislike of a pair that also has a positive
+    row (1★, then 5★ on a second look) goes to that pair's side; the other dislikes are held back at the same rate."""
+    pairs, is_test = _held_out(log, test_fraction, seed)
+    held = None
+    if log.dislikes is not None:
+        dislikes, disliked_test = _held_out(log.dislikes, test_fraction, seed)
+        positive = pd.MultiIndex.from_arrays([log.user_ids[pairs.users], log.item_ids[pairs.items]])
+        position = positive.get_indexer(pd.MultiIndex.from_arrays(
+            [log.dislikes.user_ids[dislikes.users], log.dislikes.item_ids[dislikes.items]]))  # (n_disliked,) -1: none
+        disliked_test = np.where(position >= 0, is_test[np.maximum(position, 0)], disliked_test)
+        held = (dislikes.subset(~disliked_test), dislikes.subset(disliked_test))
+    return Split(train=pairs.subset(~is_test, held and held[0]), test=pairs.subset(is_test, held and held[1]),
+                 method="random")
+
+
+def _held_out(log: InteractionLog, test_fraction: float, seed: int) -> tuple[InteractionLog, np.ndarray]:
+    """``log``'s distinct (user, item) pairs as a log (weights summed, latest time and rating) and which (n_pairs,)
+    bool are held out: a seeded ``test_fraction`` of each user's pairs, at least one on each side from two up."""
     matrix, latest = aggregate_pairs(log.users, log.items, log.weights, log.times, log.n_users, log.n_items)
     coo = matrix.tocoo()
     users, items, weights = coo.row.astype(np.int32), coo.col.astype(np.int32), coo.data  # (n_pairs,)
@@ -119,9 +138,7 @@ def random_split(log: InteractionLog, test_fraction: float = 0.2, seed: int = 0)
         log.user_ids, log.item_ids, users, items, weights.astype(np.float32), times, log.n_rows_read, dict(log.dropped),
         stars,
     )  # fmt: skip
-    held = random_split(log.dislikes, test_fraction, seed) if log.dislikes is not None else None
-    return Split(train=pairs.subset(~is_test, held and held.train), test=pairs.subset(is_test, held and held.test),
-                 method="random")
+    return pairs, is_test
 
 
 SPLITS = {"time": time_split, "random": random_split}

@@ -20,6 +20,12 @@ class PopularityModel(CFModel):
         self.window_days = window_days  # None = all time; H&M solutions used the last week
         self.by = by  # "users" is robust to a few heavy buyers; "weight" follows volume
 
+    @property
+    def needs_times(self) -> bool:
+        """Whether :meth:`fit` needs ``days_ago`` (a window): the evaluator checks the log has times before any
+        model trains."""
+        return self.window_days is not None
+
     def _fit(self, user_items: sp.csr_matrix, days_ago: sp.csr_matrix | None) -> None:
         if self.by not in ("users", "weight"):
             raise ValueError(f"PopularityModel.by must be 'users' or 'weight', got {self.by!r}")
