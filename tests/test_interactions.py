@@ -477,3 +477,15 @@ def test_a_utf16_or_zipped_log_is_named_for_what_it_is(tmp_path):
     sheet.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe\x00\x00")
     with pytest.raises(ValueError, match=r"zip archive .*export the sheet as CSV"):
         load_interactions(InteractionsConfig(path=str(sheet)))
+
+
+def test_an_infinite_rating_is_dropped_not_kept_aside_as_a_dislike(tmp_path):
+    """-inf maps to a confidence ≤ 0, so it was set aside with the 1–2★ dislikes (counted as "rating maps to zero
+    confidence") before the non-finite check could drop it."""
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,stars\nu1,a,5\nu1,b,-inf\nu2,a,inf\nu2,b,1\nu2,c,4\n")
+    for mapping in (None, {1: 0, 2: 0, 3: 1, 4: 2, 5: 4}):
+        log = load_interactions(InteractionsConfig.from_dict({"path": str(path), "columns": {"rating": "stars"},
+                                                              "rating_confidence": mapping}))
+        assert log.dropped["non-finite weight"] == 2, mapping
+        assert log.dislikes is None or np.isfinite(log.dislikes.stars).all()

@@ -40,14 +40,16 @@ def test_time_split_takes_last_calendar_days():
 
 
 def test_a_test_window_cut_off_from_the_log_gets_a_note(capsys):
-    """One row dated 2099 made the test window that one row (every model 0.0) without a word."""
+    """One row dated 2099 made the test window that one row (every model 0.0) without a word; the note is also
+    kept in the split's report (data_report.json)."""
     days = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-    time_split(_log(list(range(10)), list(range(10)), days=days), 3)
-    assert capsys.readouterr().err == ""  # an ordinary log: no note
-    time_split(_log(list(range(10)), list(range(10)), days=[*days[:-1], 9 + 365 * 75]), 3)
+    ordinary = time_split(_log(list(range(10)), list(range(10)), days=days), 3)
+    assert capsys.readouterr().err == "" and "note" not in split_report(ordinary)  # an ordinary log: no note
+    split = time_split(_log(list(range(10)), list(range(10)), days=[*days[:-1], 9 + 365 * 75]), 3)
     err = capsys.readouterr().err
     assert "holds 1 of 10 interactions and starts 27374 days after the latest one before it" in err
     assert "check the newest times in the log" in err
+    assert split_report(split)["note"] in err  # in data_report.json too, not only on a terminal scrolled away
 
 
 def test_time_split_errors():

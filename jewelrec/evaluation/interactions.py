@@ -316,11 +316,11 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig, *,
     if config.rating_col:
         rating = pd.to_numeric(frame[config.rating_col], errors="coerce").to_numpy(dtype=np.float64)
         drop(np.isnan(rating), "unparseable rating")
+        drop(np.isinf(rating), "non-finite weight")  # before the dislikes are set aside: -inf is no 1★
         confidence = _rating_to_confidence(rating, config.rating_confidence, drop)
         aside = keep & ~np.isnan(confidence) & (confidence <= 0)  # dislikes: out of this log, kept beside it
         drop(aside, "rating maps to zero confidence")
         weights = weights * np.nan_to_num(confidence, nan=0.0, posinf=0.0)
-        drop(np.isinf(rating), "non-finite weight")
     # the models work in float32 and sum squared weights (item-kNN's norms, ALS' Gram matrix): a weight past
     # √(float32 max / rows) — 1.8e16 at a million rows — is a data error that would overflow to inf, not a quantity
     limit = math.sqrt(float(np.finfo(np.float32).max) / max(n_read, 1))

@@ -63,6 +63,7 @@ class Split:
     test: InteractionLog
     method: str
     cutoff: int | None = None  # time split: unix seconds where test starts; the "now" of the training data
+    note: str | None = None  # what looks wrong about the split (a test window cut off from the log), for the report
 
 
 def time_split(log: InteractionLog, test_days: int = 7, *, source: str = "log") -> Split:
@@ -86,16 +87,19 @@ def time_split(log: InteractionLog, test_days: int = 7, *, source: str = "log") 
     if gap_days > max(4 * int(test_days), 28):  # the test window is cut off from the rest: a stray future time?
         stamp = datetime.fromtimestamp(int(log.times.max()), UTC).strftime("%Y-%m-%d")
         before_stamp = datetime.fromtimestamp(int(log.times[~is_test].max()), UTC).strftime("%Y-%m-%d")
-        print(f"note: the {source}'s test window (the last {test_days} day(s), up to {stamp}) holds "
-              f"{int(is_test.sum())} of {len(is_test)} interactions and starts {gap_days:.0f} days after the latest "
-              f"one before it ({before_stamp}); a time far in the future (a typo, a placeholder date) makes such a "
-              "window — check the newest times in the log", file=sys.stderr)
+        note = (f"the {source}'s test window (the last {test_days} day(s), up to {stamp}) holds {int(is_test.sum())} "
+                f"of {len(is_test)} interactions and starts {gap_days:.0f} days after the latest one before it "
+                f"({before_stamp}); a time far in the future (a typo, a placeholder date) makes such a window — check "
+                "the newest times in the log")
+        print(f"note: {note}", file=sys.stderr)
+    else:
+        note = None
     train_dislikes = test_dislikes = None
     if log.dislikes is not None:
         before = log.dislikes.times < cutoff  # (n_dislikes,)
         train_dislikes, test_dislikes = log.dislikes.subset(before), log.dislikes.subset(~before)
     return Split(train=log.subset(~is_test, train_dislikes), test=log.subset(is_test, test_dislikes), method="time",
-                 cutoff=cutoff)
+                 cutoff=cutoff, note=note)
 
 
 def random_split(log: InteractionLog, test_fraction: float = 0.2, seed: int = 0) -> Split:
@@ -182,4 +186,6 @@ def split_report(split: Split) -> dict[str, Any]:
     }  # fmt: skip
     if split.cutoff is not None:
         report["test_start"] = str(np.datetime64(split.cutoff, "s"))
+    if split.note:
+        report["note"] = split.note
     return report
