@@ -332,6 +332,11 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig, *,
         if bad.any() and config.on_bad_time != "drop":
             rows = np.flatnonzero(bad)[:3]
             examples = ["<missing>" if pd.isna(value) else str(value) for value in frame[config.time_col].iloc[rows]]
+            if pd.api.types.is_datetime64_any_dtype(frame[config.time_col]):  # no format to fix: the times are gaps
+                raise ValueError(
+                    f"{int(bad.sum())} of {n_read} values in time column {config.time_col!r} are missing timestamps "
+                    f"(NaT; e.g. rows {rows.tolist()}); set data.on_bad_time: drop to skip those rows (time_format "
+                    "does not apply to a column of timestamps)")
             raise ValueError(
                 f"{int(bad.sum())} of {n_read} values in time column {config.time_col!r} cannot be parsed with "
                 f"time_format={config.time_format!r} (e.g. rows {rows.tolist()}: {examples})."
@@ -446,8 +451,6 @@ def _parse_times(column: pd.Series, time_format: str | None) -> tuple[np.ndarray
 
 def _time_hint(column: pd.Series, bad: np.ndarray, time_format: str | None) -> str:
     """What the unparseable values of a time column look like, as a fix (or "")."""
-    if pd.api.types.is_datetime64_any_dtype(column):  # timestamps already: the bad ones are missing, not misread
-        return " They are missing timestamps (NaT): set data.on_bad_time: drop to skip those rows."
     numbers = pd.to_numeric(column[bad], errors="coerce").to_numpy(dtype=np.float64)
     numbers = numbers[np.isfinite(numbers)]
     if len(numbers) * 2 <= int(bad.sum()):  # mostly not numbers: the format is the fix, said below

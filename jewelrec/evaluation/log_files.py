@@ -12,6 +12,7 @@ import os
 import re
 import sqlite3
 import warnings
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -221,6 +222,15 @@ def _read_text(path: Path, config: InteractionsConfig, sep: str, needed: list[st
             raise _parser_error(path, exc) from None
         except UnicodeDecodeError as err:
             raise _decode_error(path, encoding, err) from None
+        except ValueError as exc:
+            if "files found in ZIP file" not in str(exc):  # ours (they name the file), or not a zip's
+                raise
+            # pandas reads a .zip holding exactly one file: "Multiple files found in ZIP file. Only one file per ZIP"
+            with zipfile.ZipFile(path) as archive:
+                members = [name for name in archive.namelist() if not name.endswith("/")]
+            held = f"holds {len(members)} files ({members[:5]}{' …' * (len(members) > 5)})" if members else "is empty"
+            raise ValueError(f"interaction log {str(path)!r} is a zip archive that {held}; a zipped log must hold "
+                             "exactly one file: unzip it and set data.path to the file to read") from None
         except (OSError, EOFError) as exc:  # a truncated or mis-named .gz / .zip, a file that vanished mid-read
             raise ValueError(f"interaction log {str(path)!r} cannot be read ({exc}); check that the file is complete "
                              "and that its suffix (.gz, .zip …) matches its compression") from None
