@@ -62,3 +62,23 @@ def test_item_names_fall_back_to_category_and_id():
     assert item_names(pd.DataFrame({"item_id": ["a", "b"], "name": ["Gold ring", None]})) == ["Gold ring", "b"]
     assert item_names(pd.DataFrame({"item_id": ["a"], "label": ["cats"]})) == ["cats a"]
     assert item_names(pd.DataFrame({"item_id": ["img-1"]})) == ["img-1"]
+
+
+def test_an_attribute_with_gaps_is_named_only_where_most_members_have_it():
+    """An optional attribute (a stone on 2 of 6 pieces, a column still empty everywhere) holds NA under pandas 3's
+    string dtype, which value_counts() drops: a style with no member having it crashed the fit's report, an update
+    and ``Recommender(bundle)`` with IndexError."""
+    from jewelrec.serving.naming import fits_style_names, style_claims
+
+    items = pd.DataFrame({"item_id": [str(i) for i in range(9)], "category": ["ring"] * 3 + ["pendant"] * 6,
+                          "gemstone": ["ruby", None, None, None, None, None, "pearl", "pearl", "pearl"],
+                          "engraving": pd.Series([None] * 9, dtype=object)})
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    claims = style_claims(items, labels, 3)
+    assert claims == [{"category": "ring"}, {"category": "pendant"}, {"gemstone": "pearl", "category": "pendant"}]
+    assert style_names(items, labels, 3) == ["ring", "pendant", "pearl pendant"]
+    assert fits_style_names(items, labels, claims).all()
+    items.loc[5, "gemstone"] = None  # gaps count as members without the value: 2 pearls of 3 still hold
+    items.loc[8, "gemstone"] = None
+    assert style_names(items, labels, 3)[2] == "pearl pendant"
+    assert fits_style_names(items, labels, style_claims(items, labels, 3)).tolist()[6:] == [True, True, False]

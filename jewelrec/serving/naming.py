@@ -53,14 +53,21 @@ def attribute_columns(items: pd.DataFrame) -> list[str]:
     return adjectives + others + nouns
 
 
+def attribute_text(column: pd.Series) -> pd.Series:
+    """An attribute column as stripped text, a gap (None, NaN, NA) as "" — never dropped: a share of the members
+    counts them, and a style none of whose members has the attribute has no value to claim."""
+    return column.astype("string").fillna("").str.strip().astype(object)
+
+
 def claimed_attributes(members: pd.DataFrame, columns: list[str]) -> dict[str, str]:
     """{column: value} for every attribute at least ``CLAIM_SHARE`` of ``members`` share (empty values never)."""
     claims = {}
     for column in columns:
-        values = members[column].astype(str).str.strip()
+        values = attribute_text(members[column])
         if len(values) == 0:
             continue
-        top, count = values.value_counts().index[0], int(values.value_counts().iloc[0])
+        counts = values.value_counts()
+        top, count = counts.index[0], int(counts.iloc[0])
         if count / len(values) >= CLAIM_SHARE and top.lower() not in EMPTY:
             claims[column] = top
     return claims
@@ -97,7 +104,7 @@ def fits_style_names(items: pd.DataFrame, labels: np.ndarray, claims: list[dict[
     """(n,) bool: whether each item has every attribute value its style's name claims (vectorised per style and
     column, so a million-item bundle pays milliseconds at start-up, not a Python loop over rows)."""
     fits = np.ones(len(items), dtype=bool)
-    columns = {c: items[c].astype(str).str.strip().to_numpy() for c in {c for claim in claims for c in claim}}
+    columns = {c: attribute_text(items[c]).to_numpy() for c in {c for claim in claims for c in claim}}
     for cluster, claim in enumerate(claims):
         members = labels == cluster
         for column, value in claim.items():

@@ -21,7 +21,7 @@ from PIL import Image
 
 from jewelrec.serving.blend import CrowdRecommender
 from jewelrec.serving.bundle import Bundle
-from jewelrec.serving.naming import CLAIM_SHARE, EMPTY, NOUN_COLUMNS, attribute_columns
+from jewelrec.serving.naming import CLAIM_SHARE, EMPTY, NOUN_COLUMNS, attribute_columns, attribute_text
 from jewelrec.serving.recommender import Recommender
 from jewelrec.space import views
 from jewelrec.space.bundle_source import (  # noqa: F401  (moved out of this module; importable here as before)
@@ -310,10 +310,10 @@ class SpaceService:
         columns = attribute_columns(items)
         traits: list[list[tuple[str, float, bool]]] = []
         for c in range(self.bundle.n_clusters):
-            members = items.loc[labels == c, columns].astype(str)
+            members = items.loc[labels == c, columns]
             found = []
             for column in columns:
-                counts = members[column].str.strip().value_counts()
+                counts = attribute_text(members[column]).value_counts()
                 if len(counts) and counts.index[0].lower() not in EMPTY:
                     share = float(counts.iloc[0] / len(members))
                     found.append((counts.index[0], share, share >= CLAIM_SHARE))
