@@ -447,3 +447,32 @@ def test_linked_folders_and_pictures_say_what_reads_them(tmp_path, caplog):
                                          r"--allow-external-paths"):
         load_catalog(tmp_path / "files")
     assert len(load_catalog(tmp_path / "files", allow_external_paths=True)) == 2
+
+
+def test_relative_image_paths_are_looked_for_beside_their_own_parquet_file(tmp_path):
+    """Two shops' a/cat.parquet and b/cat.parquet both name imgs/0.png: read as a glob (or their folder), every row
+    of b took a's picture, because relative paths resolved against the first file's folder. A path relative to the
+    dataset folder (a folder's data/train.parquet naming images/x.png) is still found."""
+    from jewelrec.pipeline.distributed import FitConfig, plan_catalog
+
+    colours = {"a": [(200, 30, 30), (30, 200, 30)], "b": [(30, 30, 200), (200, 200, 30)]}
+    for shop, shades in colours.items():
+        (tmp_path / "data" / shop / "imgs").mkdir(parents=True)
+        for j, colour in enumerate(shades):
+            (tmp_path / "data" / shop / "imgs" / f"{j}.jpg").write_bytes(jpeg(colour))
+        pd.DataFrame({"item_id": [f"{shop}-{j}" for j in range(2)], "image": [f"imgs/{j}.jpg" for j in range(2)]}
+                     ).to_parquet(tmp_path / "data" / shop / "cat.parquet", index=False)
+    expected = {f"{shop}-{j}": jpeg(colour) for shop, shades in colours.items() for j, colour in enumerate(shades)}
+    for source in (str(tmp_path / "data" / "*" / "cat.parquet"), str(tmp_path / "data")):
+        catalog = load_catalog(source)
+        assert catalog.skipped == {} and dict(zip(catalog.item_ids, catalog.dataset["image"])) == expected, source
+        plan = plan_catalog(FitConfig(dataset=source, out=str(tmp_path / "bundle")))  # the Ray engine's rules
+        rows = [(f, r) for f in sorted((tmp_path / "data").glob("*/cat.parquet"))
+                for r in pd.read_parquet(f).to_dict("records")]
+        for row, (_, record) in enumerate(rows):
+            assert plan.rules.image(record, row)[0] == expected[record["item_id"]]
+    (tmp_path / "flat" / "images").mkdir(parents=True)
+    (tmp_path / "flat" / "images" / "x.jpg").write_bytes(jpeg())
+    (tmp_path / "flat" / "data").mkdir()
+    pd.DataFrame({"item_id": ["x"], "image": ["images/x.jpg"]}).to_parquet(tmp_path / "flat" / "data" / "train.parquet")
+    assert load_catalog(tmp_path / "flat").item_ids == ["x"]

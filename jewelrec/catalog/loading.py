@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
@@ -136,12 +137,13 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
     if limit is not None and limit < 1:
         raise ValueError(f"limit {limit} would read no rows; give a number of rows >= 1 (--limit N), or drop it "
                          "to read them all")
-    dataset, base_dir, label = _open_source(str(source), revision=revision, split=split,
-                                            sample_items=sample_items, seed=seed)
+    location = locate_source(str(source), sample_items=sample_items, seed=seed, split=split)
+    dataset, base_dir, label = open_source(location, revision=revision, split=split), location.base_dir, location.label
     if len(dataset) == 0:
         raise ValueError(f"dataset {label!r} is empty; point --dataset at a catalog with images")
     rules = row_rules(dataset, label, base_dir, image_column=image_column, id_column=id_column,
-                      allow_external_paths=allow_external_paths)
+                      allow_external_paths=allow_external_paths,
+                      files=location.files if location.kind == "parquet" else None)
     if isinstance(dataset.features.get(rules.image_column), datasets.Image):
         dataset = dataset.cast_column(rules.image_column, datasets.Image(decode=False))
     if limit is not None:
@@ -151,8 +153,8 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
     rows: dict[str, list[Any]] = {"item_id": [], "image": [], **{c: [] for c in rules.meta_columns}}
     seen_ids: set[str] = set()
     stems: list[str] = []
-    for record in dataset:
-        data, reason = rules.image(record)
+    for row, record in enumerate(dataset):
+        data, reason = rules.image(record, row)
         if reason is None:
             item_id = unique_item_id(*rules.base_id(record, data), seen_ids)
             if item_id is None:
@@ -191,14 +193,27 @@ class RowRules:
     meta_columns: list[str]
     source_features: datasets.Features  # the source's own features (class labels, value types)
     name_from_files: bool  # no name/title column: items are named by their image files (when they have any)
-    base_dir: Path | None  # relative image paths resolve against it
+    base_dir: Path | None  # relative image paths resolve against it (after the row's own file's folder)
     roots: list[Path] | None  # folders an image path may lead into; None: anywhere (--allow-external-paths)
+    # parquet sources: (first catalog row of each file, its folder), so a row's relative image path is looked for
+    # beside the file it came from first — two shops' a/cat.parquet and b/cat.parquet both say imgs/0.png
+    file_dirs: tuple[np.ndarray, list[Path]] | None = None
 
-    def image(self, record: dict[str, Any]) -> tuple[bytes | None, str | None]:
-        """(the record's fully validated image bytes, None) or (None, the skip reason)."""
-        data = _image_bytes(record[self.image_column], self.base_dir, self.roots)
+    def image(self, record: dict[str, Any], row: int | None = None) -> tuple[bytes | None, str | None]:
+        """(the record's fully validated image bytes, None) or (None, the skip reason); ``row``: its position in
+        the source (which file it came from)."""
+        data = _image_bytes(record[self.image_column], self._bases(row), self.roots)
         reason = data if isinstance(data, str) else validate_image(data)
         return (data, None) if reason is None else (None, reason)
+
+    def _bases(self, row: int | None) -> list[Path]:
+        """The folders a relative image path of source row ``row`` is looked for in, in order."""
+        bases = [] if self.base_dir is None else [self.base_dir]
+        if self.file_dirs is not None and row is not None:
+            starts, dirs = self.file_dirs
+            own = dirs[int(np.searchsorted(starts, row, side="right")) - 1]
+            bases = [own, *(b for b in bases if b != own)]
+        return bases
 
     def base_id(self, record: dict[str, Any], data: bytes) -> tuple[str, bool]:
         """(the id the record asks for, whether the source gave it): an explicit id (a whole float such as 3.0, from
@@ -243,8 +258,10 @@ def _holds_pictures(feature: Any) -> bool:
 
 
 def row_rules(dataset: datasets.Dataset, label: str, base_dir: Path | None, *, image_column: str | None = None,
-              id_column: str | None = None, allow_external_paths: bool = False) -> RowRules:
-    """The :class:`RowRules` of a non-empty source ``dataset`` (only its features and first rows are read).
+              id_column: str | None = None, allow_external_paths: bool = False,
+              files: list[Path] | None = None) -> RowRules:
+    """The :class:`RowRules` of a non-empty source ``dataset`` (only its features and first rows are read);
+    ``files``: a parquet source's files in row order, whose own folders its relative image paths are looked in.
 
     Raises ``ValueError`` naming the fix when there is no image column or the one asked for is missing.
     """
@@ -277,11 +294,19 @@ def row_rules(dataset: datasets.Dataset, label: str, base_dir: Path | None, *, i
                          f"{image_column!r}; the catalog keeps {list(RESERVED_COLUMNS)} for its own picture bytes "
                          f"and thumbnails, so that column's values would be lost: rename it in the dataset (e.g. "
                          f"to {taken[0] + '_info'!r}), or pass --image-column {taken[0]} if it holds the pictures")
+    file_dirs = None
+    if files and any(f.parent != base_dir for f in files):
+        import pyarrow.parquet as pq
+
+        counts = [pq.read_metadata(f).num_rows for f in files]
+        file_dirs = (np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64), [f.parent for f in files])
+    dirs = [] if file_dirs is None else sorted(set(file_dirs[1]))
     return RowRules(image_column=image_column, id_column=id_column, meta_columns=meta_columns,
                     source_features=dataset.features,
                     # a catalog without names (an image folder) is named by its files: "gold_band-02.jpg" → "gold band 02"
                     name_from_files=not ({"name", "title"} & set(meta_columns)),
-                    base_dir=base_dir, roots=None if allow_external_paths else _path_roots(base_dir))
+                    base_dir=base_dir, roots=None if allow_external_paths else _path_roots(base_dir, dirs),
+                    file_dirs=file_dirs)
 
 
 def unique_item_id(base: str, explicit: bool, seen: set[str]) -> str | None:
@@ -521,13 +546,6 @@ def check_class_folders(base_dir: Path, n_rows: int) -> None:
                      "of the dataset folder)")
 
 
-def _open_source(source: str, *, revision: str | None, split: str, sample_items: int,
-                 seed: int) -> tuple[datasets.Dataset, Path | None, str]:
-    """Return (dataset, directory relative paths resolve against, label for messages)."""
-    location = locate_source(source, sample_items=sample_items, seed=seed, split=split)
-    return open_source(location, revision=revision, split=split), location.base_dir, location.label
-
-
 def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
     """The parquet files as one dataset; each file's footer is read first, so a file that is not parquet or a
     catalog without rows gets a ``ValueError`` naming it instead of a `datasets` build error."""
@@ -568,19 +586,20 @@ def _bundle_hint(path: Path) -> str:
     return f" ({path} belongs to the jewelrec bundle {folder}: keep bundles outside the dataset folder)" if folder else ""
 
 
-def _path_roots(base_dir: Path | None) -> list[Path]:
-    """Folders an image given by path may come from: the dataset's own folder, and the caches the ``datasets`` /
-    ``huggingface_hub`` libraries download a Hub dataset's files into."""
+def _path_roots(base_dir: Path | None, file_dirs: Iterable[Path] = ()) -> list[Path]:
+    """Folders an image given by path may come from: the dataset's own folder (and those of its parquet files),
+    and the caches the ``datasets`` / ``huggingface_hub`` libraries download a Hub dataset's files into."""
     from huggingface_hub import constants
 
     roots = [Path(datasets.config.HF_DATASETS_CACHE), Path(constants.HF_HUB_CACHE)]
-    return [r.resolve() for r in ([base_dir] if base_dir is not None else []) + roots]
+    return [r.resolve() for r in ([base_dir] if base_dir is not None else []) + list(file_dirs) + roots]
 
 
-def _image_bytes(value: Any, base_dir: Path | None, roots: list[Path] | None) -> bytes | str | None:
-    """Raw bytes from an undecoded Image value, a ``{"bytes", "path"}`` dict, or a path string; a path leading
-    outside ``roots`` (None: anywhere is allowed) gives the skip reason ``"path_outside_dataset"`` instead —
-    a catalog must not be able to read (and publish as thumbnails) any file of the machine it is fitted on."""
+def _image_bytes(value: Any, bases: list[Path], roots: list[Path] | None) -> bytes | str | None:
+    """Raw bytes from an undecoded Image value, a ``{"bytes", "path"}`` dict, or a path string (relative: looked
+    for in each of ``bases`` in turn); a path leading outside ``roots`` (None: anywhere is allowed) gives the skip
+    reason ``"path_outside_dataset"`` instead — a catalog must not be able to read (and publish as thumbnails) any
+    file of the machine it is fitted on."""
     if isinstance(value, dict):
         if value.get("bytes") is not None:
             return bytes(value["bytes"])
@@ -589,8 +608,8 @@ def _image_bytes(value: Any, base_dir: Path | None, roots: list[Path] | None) ->
         return bytes(value)
     if isinstance(value, str) and value:
         path = Path(value).expanduser()
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
+        if not path.is_absolute() and bases:
+            path = next((base / path for base in bases if (base / path).is_file()), bases[0] / path)
         if roots is not None and not any(path.resolve().is_relative_to(root) for root in roots):
             return "path_outside_dataset"
         try:

@@ -88,7 +88,8 @@ def plan_catalog(config: FitConfig) -> CatalogPlan:
         if n_rows == 0:
             raise ValueError(f"dataset {location.label!r} is empty; point --dataset at a catalog with images")
     rules = row_rules(head, location.label, location.base_dir, image_column=config.image_column,
-                      id_column=config.id_column, allow_external_paths=config.allow_external_paths)
+                      id_column=config.id_column, allow_external_paths=config.allow_external_paths,
+                      files=location.files if location.kind == "parquet" else None)
     if config.limit is not None:
         n_rows = min(n_rows, config.limit)
     return CatalogPlan(location, rules, n_rows, config.revision, config.split, config.sample_items, config.seed)
@@ -190,7 +191,7 @@ def validate_batch(table: pa.Table, *, plan: CatalogPlan, keep_images: bool) -> 
     out: dict[str, list[Any]] = {c: [] for c in (ROW, REASON, BASE_ID, EXPLICIT, STEM, IMAGE, THUMB)}
     meta: dict[str, list[Any]] = {c: [] for c in rules.meta_columns}
     for row, record in zip(table.column(ROW).to_pylist(), table.drop_columns([ROW]).to_pylist()):
-        data, reason = rules.image(record)
+        data, reason = rules.image(record, row)
         base, explicit = rules.base_id(record, data) if reason is None else (None, None)
         out[ROW].append(row)
         out[REASON].append(reason)
