@@ -146,3 +146,33 @@ def test_a_clip_checkpoint_missing_weights_is_refused(tiny_clip_dir, tmp_path):
     save_file(tensors, weights, metadata={"format": "pt"})
     with pytest.raises(ValueError, match=r"the weights do not fit CLIPModel \(missing 1 \(e\.g\. \['visual_projection"):
         load_encoder(tmp_path / "encoder")
+
+
+def test_a_transparent_background_is_white_in_every_view_of_the_picture():
+    """A dark ring cut out on a transparent PNG came out on black (the colour under the clear pixels) — invisible
+    in its thumbnail, and an embedding that depended on what the exporter left there."""
+    from jewelrec.catalog.thumbnail import thumbnail
+    from jewelrec.encoders import to_rgb
+
+    def saved(image: Image.Image, **options) -> bytes:
+        out = io.BytesIO()
+        image.save(out, format="PNG", **options)
+        return out.getvalue()
+
+    cutout = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+    cutout.paste((40, 40, 40, 255), (10, 10, 30, 30))
+    under_red = Image.new("RGBA", (40, 40), (255, 0, 0, 0))  # the same picture, another colour under the clear pixels
+    under_red.paste((40, 40, 40, 255), (10, 10, 30, 30))
+    palette = Image.new("P", (40, 40), 0)
+    palette.putpalette([0, 0, 0, 40, 40, 40] + [0] * 762)
+    palette.paste(1, (10, 10, 30, 30))
+    grey_alpha = Image.new("LA", (40, 40), (0, 0))
+    grey_alpha.paste((40, 255), (10, 10, 30, 30))
+    views = [saved(cutout), saved(under_red), saved(palette, transparency=0), saved(grey_alpha)]
+    for data in views:
+        rgb = np.asarray(to_rgb(data))
+        assert rgb[0, 0].tolist() == [255, 255, 255] and rgb[20, 20].tolist() == [40, 40, 40]
+        assert np.asarray(Image.open(io.BytesIO(thumbnail(data))))[0, 0].min() >= 250  # JPEG: near white
+    assert (np.asarray(to_rgb(views[0])) == np.asarray(to_rgb(views[1]))).all()
+    opaque = Image.new("RGB", (8, 8), (1, 2, 3))
+    assert np.asarray(to_rgb(saved(opaque)))[0, 0].tolist() == [1, 2, 3]

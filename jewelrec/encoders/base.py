@@ -61,6 +61,9 @@ def truncation_note(tokenizer, text: str, limit: int) -> str | None:
             f"\"{kept[:80]}{'…' if len(kept) > 80 else ''}\"")
 
 
+TRANSPARENT_BACKGROUND = (255, 255, 255, 255)  # what a transparent pixel becomes: a shop page's white
+
+
 def upright(image: ImageLike) -> Image.Image:
     """The picture the way it is meant to be seen, before the conversion to RGB: EXIF orientation applied (phones store
     portrait shots sideways), 16-bit greyscale scaled down rather than clipped to white, the first frame of a
@@ -80,8 +83,15 @@ def upright(image: ImageLike) -> Image.Image:
 
 
 def to_rgb(image: ImageLike) -> Image.Image:
-    """Decode to 8-bit RGB: :func:`upright`, then converted (always a new image, never the caller's)."""
-    return upright(image).convert("RGB")
+    """Decode to 8-bit RGB: :func:`upright`, then converted (always a new image, never the caller's). A picture with
+    transparency (a product cut out on a transparent PNG, a GIF's transparent index) is laid on white, as a shop page
+    shows it: a plain conversion keeps whatever colour the exporter left under the clear pixels — usually black, which
+    hid a dark ring and made its embedding depend on the exporter."""
+    image = upright(image)
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        layer = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", layer.size, TRANSPARENT_BACKGROUND), layer).convert("RGB")
+    return image.convert("RGB")
 
 
 def _bounded_aspect(image: Image.Image) -> Image.Image:
