@@ -476,3 +476,19 @@ def test_relative_image_paths_are_looked_for_beside_their_own_parquet_file(tmp_p
     (tmp_path / "flat" / "data").mkdir()
     pd.DataFrame({"item_id": ["x"], "image": ["images/x.jpg"]}).to_parquet(tmp_path / "flat" / "data" / "train.parquet")
     assert load_catalog(tmp_path / "flat").item_ids == ["x"]
+
+
+def test_a_parquet_replaced_with_the_same_mtime_is_read_afresh(tmp_path):
+    """`datasets` caches a local file under its path and mtime: a night's export copied over the last one with
+    `cp -p` / `rsync -t` was read from the cache — the old rows — and the update found "nothing new"."""
+    import os
+
+    path = tmp_path / "new_arrivals.parquet"
+    pd.DataFrame({"item_id": ["a", "b"], "image": [jpeg((10, 10, 10)), jpeg((20, 20, 20))]}).to_parquet(path)
+    stamp = os.stat(path)
+    assert load_catalog(path).item_ids == ["a", "b"]
+    pd.DataFrame({"item_id": ["c", "d", "e"], "image": [jpeg((30, 30, 30)), jpeg((40, 40, 40)), jpeg()]}
+                 ).to_parquet(path)
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert load_catalog(path).item_ids == ["c", "d", "e"]
+    assert load_catalog(path).item_ids == ["c", "d", "e"]  # and cached again for the next read

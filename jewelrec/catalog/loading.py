@@ -554,12 +554,14 @@ def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
     paths = list(paths)
     n_rows, columns = 0, []
     first: tuple[Path, Any] | None = None
+    footers = hashlib.sha256()
     for path in paths:
         try:
             metadata = pq.read_metadata(path)
         except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
             raise ValueError(f"{path} is not a readable parquet file ({err}); point --dataset at parquet files, "
                              "an image folder or a Hub dataset") from None
+        footers.update(json.dumps([str(path), os.path.getsize(path), metadata.to_dict()], default=str).encode())
         n_rows += metadata.num_rows
         schema = metadata.schema.to_arrow_schema()
         columns = columns or schema.names
@@ -575,7 +577,11 @@ def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
         shown = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files from {paths[0]}"
         raise ValueError(f"dataset {shown} is empty: its parquet holds 0 rows (columns {columns}); point "
                          "--dataset at a catalog with images")
-    return datasets.load_dataset("parquet", data_files=[str(p) for p in paths], split="train")
+    # `datasets` keys its cache of local files on path and mtime: a file replaced by one with the same mtime (cp -p,
+    # rsync -t, tar, a build that fixes timestamps) was read from the cache of the old one, rows and all. The files'
+    # footers (row groups, sizes, statistics) name the cache too, so new content is a new cache.
+    return datasets.load_dataset("parquet", name=f"jewelrec-{footers.hexdigest()[:16]}",
+                                 data_files=[str(p) for p in paths], split="train")
 
 
 def _bundle_hint(path: Path) -> str:
