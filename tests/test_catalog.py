@@ -492,3 +492,29 @@ def test_a_parquet_replaced_with_the_same_mtime_is_read_afresh(tmp_path):
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     assert load_catalog(path).item_ids == ["c", "d", "e"]
     assert load_catalog(path).item_ids == ["c", "d", "e"]  # and cached again for the next read
+
+
+def test_repeated_column_names_are_refused_and_uint64_metadata_past_int64_is_kept(tmp_path):
+    """Two columns named 'category' (a SQL join's export) ended in a DatasetGenerationError traceback; a uint64
+    column holding values past 2**63 (a barcode hash) in OverflowError, as `datasets` infers int64."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jewelrec.pipeline.distributed import FitConfig, plan_catalog
+
+    doubled = tmp_path / "joined" / "cat.parquet"
+    doubled.parent.mkdir()
+    pq.write_table(pa.Table.from_arrays([pa.array(["a", "b"]), pa.array([jpeg(), png()], pa.binary()),
+                                         pa.array(["ring", "pendant"]), pa.array(["gold", "silver"])],
+                                        names=["item_id", "image", "category", "category"]), doubled)
+    with pytest.raises(ValueError, match=r"cat.parquet has more than one column named 'category'; give each column"):
+        load_catalog(doubled)
+    with pytest.raises(ValueError, match=r"more than one column named 'category'"):
+        plan_catalog(FitConfig(dataset=str(doubled), out=str(tmp_path / "b")))  # the Ray engine's plan
+    wide = tmp_path / "wide.parquet"
+    barcodes = np.array([2**63 + 5, 7], dtype=np.uint64)
+    pd.DataFrame({"item_id": ["a", "b"], "image": [jpeg(), png()], "barcode": barcodes}).to_parquet(wide)
+    catalog = load_catalog(wide)
+    assert catalog.dataset.features["barcode"] == datasets.Value("uint64")
+    assert catalog.metadata()["barcode"].tolist() == [2**63 + 5, 7]

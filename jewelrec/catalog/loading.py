@@ -25,6 +25,7 @@ from typing import Any
 import datasets
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
 
 from jewelrec.catalog.columns import (  # noqa: F401  (detect_image_column: importable here as before)
@@ -177,6 +178,9 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
     if any(stems):
         rows["name"] = [stem or None for stem in stems]
         features["name"] = datasets.Value("string")
+    for column in rules.meta_columns:  # `datasets` infers int64 for Python ints: one past 2**63 was OverflowError
+        if features[column] == datasets.Value("uint64"):
+            rows[column] = pa.array(rows[column], type=pa.uint64())
     catalog_ds = datasets.Dataset.from_dict(rows, features=features)
     return Catalog(dataset=catalog_ds, source=label, revision=revision, skipped=dict(skipped),
                    n_rows_read=len(dataset))
@@ -564,6 +568,7 @@ def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
         footers.update(json.dumps([str(path), os.path.getsize(path), metadata.to_dict()], default=str).encode())
         n_rows += metadata.num_rows
         schema = metadata.schema.to_arrow_schema()
+        check_unique_columns(path, schema.names)
         columns = columns or schema.names
         if first is None:
             first = (path, schema)
@@ -582,6 +587,15 @@ def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
     # footers (row groups, sizes, statistics) name the cache too, so new content is a new cache.
     return datasets.load_dataset("parquet", name=f"jewelrec-{footers.hexdigest()[:16]}",
                                  data_files=[str(p) for p in paths], split="train")
+
+
+def check_unique_columns(path: Path, names: list[str]) -> None:
+    """Refuse a parquet file with two columns of one name (a SQL join's or duckdb's export): `datasets` stopped with
+    a DatasetGenerationError whose cause, pyarrow's "Multiple matches for FieldRef", sat far up the traceback."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{path} has more than one column named {', '.join(map(repr, repeated))}; give each column "
+                         "its own name (e.g. alias them in the query that wrote the file) and write it again")
 
 
 def _bundle_hint(path: Path) -> str:

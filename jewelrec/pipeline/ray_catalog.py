@@ -34,6 +34,7 @@ from jewelrec.catalog.loading import (
     Catalog,
     RowRules,
     SourceLocation,
+    check_unique_columns,
     locate_source,
     open_source,
     row_rules,
@@ -78,7 +79,11 @@ def plan_catalog(config: FitConfig) -> CatalogPlan:
     location = locate_source(config.dataset, sample_items=config.sample_items, seed=config.seed,
                                split=config.split)
     if location.kind == "parquet":
-        n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in location.files)
+        n_rows = 0
+        for f in location.files:
+            metadata = pq.ParquetFile(f).metadata
+            check_unique_columns(f, metadata.schema.to_arrow_schema().names)
+            n_rows += metadata.num_rows
         if n_rows == 0:
             raise ValueError(f"dataset {location.label!r} is empty; point --dataset at a catalog with images")
         head = _parquet_head(location.files)
