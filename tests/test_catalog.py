@@ -518,3 +518,15 @@ def test_repeated_column_names_are_refused_and_uint64_metadata_past_int64_is_kep
     catalog = load_catalog(wide)
     assert catalog.dataset.features["barcode"] == datasets.Value("uint64")
     assert catalog.metadata()["barcode"].tolist() == [2**63 + 5, 7]
+
+
+def test_an_image_folder_with_one_class_folder_keeps_its_label(tmp_path):
+    """`datasets` takes folder names as labels from two class folders up: an update from new/ring/*.png added the
+    night's rings with no label beside a bundle whose pieces all had one. A flat folder still has none."""
+    (tmp_path / "new" / "ring").mkdir(parents=True)
+    (tmp_path / "flat").mkdir()
+    for i, colour in enumerate([(200, 0, 0), (0, 200, 0)]):
+        (tmp_path / "new" / "ring" / f"r{i}.jpg").write_bytes(jpeg(colour))
+        (tmp_path / "flat" / f"r{i}.jpg").write_bytes(jpeg(colour))
+    assert load_catalog(tmp_path / "new").metadata()["label"].tolist() == ["ring", "ring"]
+    assert "label" not in load_catalog(tmp_path / "flat").metadata()

@@ -463,6 +463,9 @@ def open_source(location: SourceLocation, *, revision: str | None = None,
         dataset = datasets.load_dataset("imagefolder", data_dir=str(location.base_dir), split=split)
         if "label" not in dataset.features:
             check_class_folders(location.base_dir, len(dataset))
+            if _one_class_folder(location.base_dir):  # `datasets` labels two classes up; one is a label too
+                dataset = datasets.load_dataset("imagefolder", data_dir=str(location.base_dir), split=split,
+                                                drop_labels=False)
         return dataset
     try:
         return datasets.load_dataset(location.source, revision=revision, split=split)
@@ -512,6 +515,25 @@ def check_metadata_files(base_dir: Path) -> None:
         raise ValueError(f"{path} has no file_name column naming each row's picture (its columns: {keys[:10]}); add "
                          "one holding each picture's path relative to the file (e.g. ring/1.jpg), or remove the file "
                          "to read the folder by its class folders")
+
+
+def _one_class_folder(base_dir: Path) -> bool:
+    """Whether every picture of an image folder without a metadata file sits in one and the same class folder
+    (``new/ring/*.png``: a night's new rings). `datasets` takes folder names as labels from two classes up, so an
+    update of such a folder added its pieces with no label, beside a bundle whose pieces all have one."""
+    from datasets.packaged_modules.imagefolder.imagefolder import ImageFolder
+
+    if any((base_dir / name).exists() for name in ImageFolder.METADATA_FILENAMES):
+        return False
+    folders = set()
+    for path in base_dir.rglob("*"):
+        relative = path.relative_to(base_dir)
+        if path.suffix.lower() in ImageFolder.EXTENSIONS and path.is_file() and \
+                not any(part.startswith((".", "__")) for part in relative.parts):
+            if len(relative.parts) != 2:
+                return False
+            folders.add(relative.parts[0])
+    return len(folders) == 1
 
 
 def check_class_folders(base_dir: Path, n_rows: int) -> None:
