@@ -530,3 +530,13 @@ def test_an_image_folder_with_one_class_folder_keeps_its_label(tmp_path):
         (tmp_path / "flat" / f"r{i}.jpg").write_bytes(jpeg(colour))
     assert load_catalog(tmp_path / "new").metadata()["label"].tolist() == ["ring", "ring"]
     assert "label" not in load_catalog(tmp_path / "flat").metadata()
+
+
+def test_a_saved_pandas_index_is_not_metadata(tmp_path):
+    """A filtered DataFrame's to_parquet stores its index as __index_level_0__, which leaked into items.parquet."""
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame({"item_id": ["a", "b", "c"], "image": [jpeg(), png(), jpeg((1, 2, 3))], "metal": ["gold"] * 3})
+    frame.iloc[[2, 0, 1]].to_parquet(tmp_path / "cat.parquet")  # an index of 2, 0, 1 (no range): stored as a column
+    assert "__index_level_0__" in pq.read_schema(tmp_path / "cat.parquet").names
+    assert list(load_catalog(tmp_path / "cat.parquet").metadata().columns) == ["item_id", "metal"]

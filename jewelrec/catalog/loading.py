@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 import warnings
 from collections import Counter
 from collections.abc import Iterable
@@ -252,6 +253,9 @@ class RowRules:
                                   **{c: _plain_feature(self.source_features[c]) for c in self.meta_columns}})
 
 
+PANDAS_INDEX = re.compile(r"__index_level_\d+__")  # what DataFrame.to_parquet names a non-default index
+
+
 RESERVED_COLUMNS = ("image", "thumbnail")  # what the catalog and the bundle's items.parquet store themselves
 
 
@@ -286,7 +290,9 @@ def row_rules(dataset: datasets.Dataset, label: str, base_dir: Path | None, *, i
         raise ValueError(f"--id-column {id_column!r} is the image column of dataset {label!r}; pick a column that "
                          f"holds ids (columns are {list(dataset.column_names)})")
     id_column = id_column or next((c for c in ID_CANDIDATES if c in dataset.column_names), None)
-    meta_columns = [c for c in dataset.column_names if c not in (image_column, id_column, "item_id")]
+    # a pandas index saved beside the rows (a filtered DataFrame's to_parquet) is row numbering, not metadata
+    meta_columns = [c for c in dataset.column_names if c not in (image_column, id_column, "item_id")
+                    and not PANDAS_INDEX.fullmatch(c)]
     pictures = [c for c in meta_columns if c in RESERVED_COLUMNS and _holds_pictures(dataset.features[c])]
     if pictures:  # a second picture column (a source's own thumbnails): the catalog makes its own from the image
         log.warning("dataset %r: column(s) %s hold pictures beside the image column %r and are not kept (the "
