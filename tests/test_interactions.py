@@ -437,6 +437,14 @@ def test_whole_float_ids_in_a_text_log_are_the_whole_numbers(tmp_path):
     mixed.write_text("user_id,item_id\nu1,7\nu1,7.0\nu2,A7\n")
     log = load_interactions(InteractionsConfig(path=str(mixed)))
     assert sorted(log.item_ids) == ["7", "7.0", "A7"] and "ids_whole_float" not in log_summary(log)
+    db = tmp_path / "ratings.db"  # the Space wrote the bundle's own ids: kept as they are
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE ratings(user_id TEXT, item_id TEXT, stars INTEGER, updated_at REAL, "
+                     "PRIMARY KEY(user_id, item_id))")
+        conn.executemany("INSERT INTO ratings VALUES (?, ?, ?, ?)", [("u1", "7.0", 5, 1.7e9), ("u1", "8", 4, 1.7e9),
+                                                                      ("u2", "7.0", 5, 1.7e9)])
+    log = load_interactions(InteractionsConfig.from_dict({"preset": "space-ratings", "path": str(db)}))
+    assert sorted(log.item_ids) == ["7.0", "8"] and "ids_whole_float" not in log_summary(log)
 
 
 def test_weights_past_what_float32_sums_hold_are_dropped_and_counted(tmp_path):

@@ -107,7 +107,9 @@ def _read_frame(config: InteractionsConfig) -> tuple[pd.DataFrame, dict[str, int
     fmt, sep = _detect_format(config)
     needed = _needed_columns(config)
     if fmt == "sqlite":
-        return _read_sqlite(path, config.table, needed), {}
+        frame = _read_sqlite(path, config.table, needed)
+        frame.attrs["exact_ids"] = True  # the Space wrote the bundle's own ids: "7.0" there is an id, not a float
+        return frame, {}
     if path.stat().st_size == 0:
         raise ValueError(f"interaction log {str(path)!r} is empty (0 bytes); point data.path at a log with rows")
     dropped: dict[str, int] = {}
