@@ -176,3 +176,10 @@ def test_a_transparent_background_is_white_in_every_view_of_the_picture():
     assert (np.asarray(to_rgb(views[0])) == np.asarray(to_rgb(views[1]))).all()
     opaque = Image.new("RGB", (8, 8), (1, 2, 3))
     assert np.asarray(to_rgb(saved(opaque)))[0, 0].tolist() == [1, 2, 3]
+    import base64
+
+    from jewelrec.space.service import _preview  # the Space shows an uploaded photo above its matches
+
+    uri = _preview(views[0])
+    shown = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert np.asarray(shown.convert("RGB"))[0, 0].min() >= 250

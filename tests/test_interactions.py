@@ -426,7 +426,8 @@ def test_ids_spelled_like_pandas_na_words_are_ids_not_missing(tmp_path):
 
 def test_whole_float_ids_in_a_text_log_are_the_whole_numbers(tmp_path):
     """'7' and '7.0' in one CSV column (concatenated exports, an int column with a gap) are one item, as the same
-    column read from parquet is; a column with any other id keeps its '7.0' as an id of its own."""
+    column read from parquet is; a column with any other id keeps its '7.0' as an id of its own, and so do the
+    Space's database and a parquet's text column, which hold ids as they were typed."""
     csv = tmp_path / "log.csv"
     csv.write_text("user_id,item_id\nu1,7\nu1,8.0\nu2,7.0\nu2,8\nu3, 9.00\n")
     log = load_interactions(InteractionsConfig(path=str(csv)))
@@ -445,6 +446,9 @@ def test_whole_float_ids_in_a_text_log_are_the_whole_numbers(tmp_path):
                                                                       ("u2", "7.0", 5, 1.7e9)])
     log = load_interactions(InteractionsConfig.from_dict({"preset": "space-ratings", "path": str(db)}))
     assert sorted(log.item_ids) == ["7.0", "8"] and "ids_whole_float" not in log_summary(log)
+    typed = tmp_path / "typed.parquet"  # a parquet's text ids are text: "1.0" is an id (its floats are numbers)
+    pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["1.0", "2.0", "1.0"]}).to_parquet(typed)
+    assert sorted(load_interactions(InteractionsConfig(path=str(typed))).item_ids) == ["1.0", "2.0"]
 
 
 def test_weights_past_what_float32_sums_hold_are_dropped_and_counted(tmp_path):

@@ -62,6 +62,9 @@ def test_item_names_fall_back_to_category_and_id():
     assert item_names(pd.DataFrame({"item_id": ["a", "b"], "name": ["Gold ring", None]})) == ["Gold ring", "b"]
     assert item_names(pd.DataFrame({"item_id": ["a"], "label": ["cats"]})) == ["cats a"]
     assert item_names(pd.DataFrame({"item_id": ["img-1"]})) == ["img-1"]
+    odd = pd.DataFrame({"item_id": ["a", "b", "c"], "category": ["ring"] * 3,
+                        "name": [{"en": "Gold ring"}, 0.0, "  Rose band "]})  # not text: no name
+    assert item_names(odd) == ["ring a", "ring b", "Rose band"]
 
 
 def test_an_attribute_with_gaps_is_named_only_where_most_members_have_it():

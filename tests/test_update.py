@@ -387,3 +387,28 @@ def test_an_update_reads_the_id_column_the_fit_was_told_to_use(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "nothing to do: 30 rows read, none new (skipped already_in_bundle: 30)" in out, out
     assert not (tmp_path / "updated").exists()
+
+
+def test_an_update_from_one_class_folder_labels_its_pieces_as_the_fit_did(sample_bundle_dir, tmp_path):
+    """A bundle fitted on class folders (a `label` per piece); the night's new/ring/*.png is one class folder, which
+    `datasets` reads without labels (from two up): the new rings came in with none. A fit of one folder of
+    pictures (shop/images/) still gets no label: that folder is no class."""
+    from jewelrec.catalog import load_catalog
+
+    old = Bundle.load(sample_bundle_dir)
+    root = tmp_path / "bundle"
+    shutil.copytree(sample_bundle_dir / "encoder", root / "encoder")
+    config = {k: v for k, v in old.config.items() if k != "files"}
+    Bundle(items=old.items.assign(label=old.items["category"]), embeddings=old.embeddings, labels=old.labels,
+           probs=old.probs, centroids=old.centroids, coords2d=old.coords2d, config=config).save(root)
+    night = tmp_path / "data" / "new" / "ring"
+    night.mkdir(parents=True)
+    sample = datasets.Dataset.from_parquet(str(build_sample(80, progress=False)))
+    sample = sample.cast_column("image", datasets.Image(decode=False))
+    rings = [row for row in sample if row["category"] == "ring"][:3]
+    for i, row in enumerate(rings):
+        (night / f"ring-{i}.jpg").write_bytes(row["image"]["bytes"])
+    assert run("--bundle", root, "--dataset", night.parent, "--out", tmp_path / "v2") == 0
+    new = Bundle.load(tmp_path / "v2")
+    assert new.items["label"].tolist()[old.n_items:] == ["ring"] * 3
+    assert "label" not in load_catalog(night.parent).metadata()  # read alone, as a fit reads it: no label

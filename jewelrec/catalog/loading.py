@@ -179,12 +179,17 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
     if any(stems):
         rows["name"] = [stem or None for stem in stems]
         features["name"] = datasets.Value("string")
-    for column in rules.meta_columns:  # `datasets` infers int64 for Python ints: one past 2**63 was OverflowError
-        if features[column] == datasets.Value("uint64"):
-            rows[column] = pa.array(rows[column], type=pa.uint64())
-    catalog_ds = datasets.Dataset.from_dict(rows, features=features)
+    catalog_ds = catalog_dataset(rows, features)
     return Catalog(dataset=catalog_ds, source=label, revision=revision, skipped=dict(skipped),
                    n_rows_read=len(dataset))
+
+
+def catalog_dataset(columns: dict[str, list[Any]], features: datasets.Features) -> datasets.Dataset:
+    """``Dataset.from_dict`` of the catalog's columns; a uint64 column goes in as an Arrow array, as `datasets`
+    infers int64 for Python ints and a value past 2**63 (a barcode hash) was an OverflowError."""
+    columns = {name: pa.array(values, type=pa.uint64()) if features.get(name) == datasets.Value("uint64") else values
+               for name, values in columns.items()}
+    return datasets.Dataset.from_dict(columns, features=features)
 
 
 @dataclass
@@ -217,7 +222,9 @@ class RowRules:
         if self.file_dirs is not None and row is not None:
             starts, dirs = self.file_dirs
             own = dirs[int(np.searchsorted(starts, row, side="right")) - 1]
-            bases = [own, *(b for b in bases if b != own)]
+            # the dataset folder is a fallback only for files inside it: a glob's first file's folder is another
+            # shop's, and its imgs/1.png is not this row's picture
+            bases = [own, *(b for b in bases if b != own and own.is_relative_to(b))]
         return bases
 
     def base_id(self, record: dict[str, Any], data: bytes) -> tuple[str, bool]:
@@ -469,9 +476,6 @@ def open_source(location: SourceLocation, *, revision: str | None = None,
         dataset = datasets.load_dataset("imagefolder", data_dir=str(location.base_dir), split=split)
         if "label" not in dataset.features:
             check_class_folders(location.base_dir, len(dataset))
-            if _one_class_folder(location.base_dir):  # `datasets` labels two classes up; one is a label too
-                dataset = datasets.load_dataset("imagefolder", data_dir=str(location.base_dir), split=split,
-                                                drop_labels=False)
         return dataset
     try:
         return datasets.load_dataset(location.source, revision=revision, split=split)
@@ -523,23 +527,24 @@ def check_metadata_files(base_dir: Path) -> None:
                          "to read the folder by its class folders")
 
 
-def _one_class_folder(base_dir: Path) -> bool:
-    """Whether every picture of an image folder without a metadata file sits in one and the same class folder
-    (``new/ring/*.png``: a night's new rings). `datasets` takes folder names as labels from two classes up, so an
-    update of such a folder added its pieces with no label, beside a bundle whose pieces all have one."""
+def single_class_folder(base_dir: Path) -> str | None:
+    """The one folder every picture of an image folder (without a metadata file) sits in — ``new/ring/*.png`` —
+    or None. `datasets` takes folder names as labels from two classes up, so such a folder reads with no label: for
+    a fit that is right (``shop/images/`` is no class), for an update of a bundle labelled by class folders it is
+    the label of the night's new pieces (:mod:`jewelrec.pipeline.update`)."""
     from datasets.packaged_modules.imagefolder.imagefolder import ImageFolder
 
-    if any((base_dir / name).exists() for name in ImageFolder.METADATA_FILENAMES):
-        return False
+    if not base_dir.is_dir() or any((base_dir / name).exists() for name in ImageFolder.METADATA_FILENAMES):
+        return None
     folders = set()
     for path in base_dir.rglob("*"):
         relative = path.relative_to(base_dir)
         if path.suffix.lower() in ImageFolder.EXTENSIONS and path.is_file() and \
                 not any(part.startswith((".", "__")) for part in relative.parts):
             if len(relative.parts) != 2:
-                return False
+                return None
             folders.add(relative.parts[0])
-    return len(folders) == 1
+    return folders.pop() if len(folders) == 1 else None
 
 
 def check_class_folders(base_dir: Path, n_rows: int) -> None:
@@ -593,7 +598,9 @@ def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
         except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
             raise ValueError(f"{path} is not a readable parquet file ({err}); point --dataset at parquet files, "
                              "an image folder or a Hub dataset") from None
-        footers.update(json.dumps([str(path), os.path.getsize(path), metadata.to_dict()], default=str).encode())
+        stat = os.stat(path)  # a copy keeping mtime (cp -p, rsync -t, tar) cannot keep the inode change time
+        footers.update(json.dumps([str(path), stat.st_size, stat.st_ino, stat.st_ctime_ns, metadata.to_dict()],
+                                  default=str).encode())
         n_rows += metadata.num_rows
         schema = metadata.schema.to_arrow_schema()
         check_unique_columns(path, schema.names)
@@ -612,7 +619,7 @@ def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
                          "--dataset at a catalog with images")
     # `datasets` keys its cache of local files on path and mtime: a file replaced by one with the same mtime (cp -p,
     # rsync -t, tar, a build that fixes timestamps) was read from the cache of the old one, rows and all. The files'
-    # footers (row groups, sizes, statistics) name the cache too, so new content is a new cache.
+    # inode, change time (which no copy can set) and footers (row groups, sizes, statistics) name the cache too.
     return datasets.load_dataset("parquet", name=f"jewelrec-{footers.hexdigest()[:16]}",
                                  data_files=[str(p) for p in paths], split="train")
 

@@ -88,7 +88,8 @@ class EvalConfig:
                 # asked for by name, so not skipped quietly (as it is when metrics: is left out)
                 raise ValueError("metrics: lists diversity, which needs item embeddings: set bundle: (a bundle "
                                  "directory, or bundle: synthetic with data: {synthetic: ...}) or drop diversity")
-            if isinstance(raw.get("metrics"), list) and "diversity" in raw["metrics"] and raw.get("k") == 1:
+            if isinstance(raw.get("metrics"), list) and "diversity" in raw["metrics"] and raw.get("k") == 1 \
+                    and not isinstance(raw.get("k"), bool):
                 raise ValueError("metrics: lists diversity, which compares the pieces of one list, and k: 1 lists one "
                                  "piece; set k: 2 or more, or drop diversity")
             config = cls(**raw)

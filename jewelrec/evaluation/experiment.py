@@ -361,6 +361,7 @@ def _write_outputs(out, config, results, infos, trials, data_report, tracker_inf
         best = {t["model"]: infos[t["model"]]["params"] for t in trials if t["best"]}
         jsonio.write(out / "best_params.json", best)
     config_dict = asdict(config)
+    config_dict.pop("added_baseline", None)  # not a setting: the record's "baseline" says which model it is
     computed = {m.split("@")[0] for values in results.values() for m in values}
     skipped = {m: config.skipped_metric_reason(m) or "inputs missing" for m in config.metrics if m not in computed}
     record = {

@@ -298,11 +298,11 @@ def frame_to_log(frame: pd.DataFrame, config: InteractionsConfig, *,
 
     users, user_stripped = _stripped_ids(frame[config.user_col])
     items, item_stripped = _stripped_ids(frame[config.item_col])
-    if frame.attrs.get("exact_ids"):  # a ratings database the Space wrote holds the bundle's ids as they are
-        user_float = item_float = np.zeros(n_read, dtype=bool)
-    else:
+    if frame.attrs.get("text_ids"):  # a CSV / TSV log; a parquet's or the Space's database's ids are kept as typed
         users, user_float = _whole_number_ids(users)
         items, item_float = _whole_number_ids(items)
+    else:
+        user_float = item_float = np.zeros(n_read, dtype=bool)
     drop(users.isna().to_numpy() | (users == "").fillna(False).to_numpy(dtype=bool), "missing user id")
     drop(items.isna().to_numpy() | (items == "").fillna(False).to_numpy(dtype=bool), "missing item id")
     ids_stripped = int((keep & (user_stripped | item_stripped)).sum())  # of the rows that have both ids

@@ -107,9 +107,7 @@ def _read_frame(config: InteractionsConfig) -> tuple[pd.DataFrame, dict[str, int
     fmt, sep = _detect_format(config)
     needed = _needed_columns(config)
     if fmt == "sqlite":
-        frame = _read_sqlite(path, config.table, needed)
-        frame.attrs["exact_ids"] = True  # the Space wrote the bundle's own ids: "7.0" there is an id, not a float
-        return frame, {}
+        return _read_sqlite(path, config.table, needed), {}
     if path.stat().st_size == 0:
         raise ValueError(f"interaction log {str(path)!r} is empty (0 bytes); point data.path at a log with rows")
     dropped: dict[str, int] = {}
@@ -243,6 +241,8 @@ def _read_text(path: Path, config: InteractionsConfig, sep: str, needed: list[st
         else:  # not ours to swallow
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=needed)
+    # text has no number types: "7.0" beside "7" is a float export of an int id (parquet and SQLite keep their types)
+    frame.attrs["text_ids"] = True
     return frame, malformed
 
 

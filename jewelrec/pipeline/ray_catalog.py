@@ -34,6 +34,7 @@ from jewelrec.catalog.loading import (
     Catalog,
     RowRules,
     SourceLocation,
+    catalog_dataset,
     check_unique_columns,
     locate_source,
     open_source,
@@ -302,6 +303,6 @@ def training_catalog(plan: CatalogPlan, config: FitConfig) -> Catalog:
         features["name"] = datasets.Value("string")
     rows_dict = {"item_id": ids, "image": table.column(IMAGE).to_pylist(),
                  **{c: meta[c].tolist() for c in meta.columns if c != "item_id"}}
-    dataset = datasets.Dataset.from_dict(rows_dict, features=features)
+    dataset = catalog_dataset(rows_dict, features)
     return Catalog(dataset=dataset, source=plan.location.label, revision=plan.revision, skipped=skipped,
                    n_rows_read=len(table))

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from jewelrec import plotting
 from jewelrec.catalog import load_catalog
+from jewelrec.catalog.loading import single_class_folder
 from jewelrec.clustering.assign import Assigner
 from jewelrec.pipeline.config import UpdateConfig
 from jewelrec.pipeline.fit import check_out_dir, clean_stale_staging, stage, thumbnail
@@ -211,6 +212,14 @@ def _new_items(config: UpdateConfig, bundle: Bundle, removed: set[str]
                            allow_external_paths=config.allow_external_paths)
     skipped = dict(catalog.skipped)
     meta = catalog.metadata()
+    folder = Path(str(config.dataset)).expanduser()
+    if "label" in bundle.items.columns and "label" not in meta.columns and folder.is_dir() and \
+            (label := single_class_folder(folder)) is not None:
+        # the fit's pieces are labelled by their class folders; a night's new/ring/ is one class, which `datasets`
+        # reads without labels (from two up): the new rings came in with none
+        log.info("the new items all sit in the class folder %r: labelled %r, as the fit's class folders were",
+                 label, label)
+        meta["label"] = label
     ids = meta["item_id"].astype(str)
     new = (~ids.map(bundle.has_item) | ids.isin(removed)).to_numpy()
     if (~new).any():

@@ -23,12 +23,14 @@ NEUTRAL = re.compile(r"style \d+( #\d+)?")  # the name of a style whose members 
 
 
 def item_names(items: pd.DataFrame) -> list[str]:
-    """A display name per item: its ``name`` (or ``title``); else its category and id; else the id."""
+    """A display name per item: its ``name`` (or ``title``) when that is text; else its category and id; else the
+    id. A name that is not text — a number, a ``{"en": …}`` struct — is no name ("like the {'en': 'ring'} you
+    rated" was a reason)."""
     for column in ("name", "title"):
         if column in items.columns:
-            names = items[column].astype("string").fillna("").str.strip()
+            names = [value.strip() if isinstance(value, str) else "" for value in items[column].tolist()]
             fallback = _fallback_names(items)
-            return [n if n else f for n, f in zip(names.tolist(), fallback)]
+            return [n if n else f for n, f in zip(names, fallback)]
     return _fallback_names(items)
 
 

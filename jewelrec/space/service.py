@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from jewelrec.encoders.base import to_rgb
 from jewelrec.serving.blend import CrowdRecommender
 from jewelrec.serving.bundle import Bundle
 from jewelrec.serving.naming import CLAIM_SHARE, EMPTY, NOUN_COLUMNS, attribute_columns, attribute_text
@@ -396,7 +397,7 @@ def _preview(image: Image.Image | bytes, size: int = 256) -> str:
     """An uploaded photo, reduced to a small JPEG data URI, to show above its matches."""
     with (Image.open(io.BytesIO(image)) if isinstance(image, bytes) else image.copy()) as picture:
         picture.draft("RGB", (size, size))
-        small = picture.convert("RGB")
+        small = to_rgb(picture)  # upright and on white, as the encoder sees it (a cut-out was shown on black)
     small.thumbnail((size, size))
     out = io.BytesIO()
     small.save(out, "JPEG", quality=80)
