@@ -223,3 +223,46 @@ def test_a_star_whose_save_failed_is_put_back_and_the_shopper_told(served, brows
     expect(status).to_contain_text("Saved 5★", timeout=15_000)
     expect(cards.nth(1).locator(".jr-star.on")).to_have_count(5)
     page.close()
+
+
+def test_an_anonymous_shopper_is_the_same_shopper_after_the_space_restarts(sample_bundle_dir, browser, tmp_path):
+    """gr.BrowserState without a key of its own encrypts the browser's copy of its id with a random key drawn per
+    process: after a restart (a redeploy, a Space waking up) the page could not read it back, the shopper got a new
+    id, and their ratings stayed behind under the old one."""
+    from playwright.sync_api import expect
+    from test_app import free_port
+
+    from jewelrec.serving.bundle import Bundle
+    from jewelrec.space import SpaceService
+    from jewelrec.space.ratings import RatingStore
+    from jewelrec.space.ui import build_demo, launch_kwargs
+
+    bundle, port = Bundle.load(sample_bundle_dir), free_port()  # one origin: localStorage belongs to host and port
+
+    def serve():
+        service = SpaceService.start(bundle, {"notice": "test sample"}, RatingStore(tmp_path / "ratings.db"))
+        demo = build_demo(service)
+        demo.queue(max_size=16, default_concurrency_limit=2)
+        _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True,
+                                **(launch_kwargs(tmp_path) | {"server_port": port}))
+        return demo, url, service
+
+    demo, url, service = serve()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(url, wait_until="load", timeout=30_000)
+    cards = page.locator("#rate-cards .jr-card")
+    cards.first.locator("[data-stars='5']").click()
+    expect(page.locator("#rate-status")).to_contain_text("1 rated so far", timeout=15_000)
+    rated = cards.first.get_attribute("data-item")
+    demo.close()  # the restart: a new process would build the page again, with a new BrowserState
+    demo, url, service = serve()
+    try:
+        page.goto(url, wait_until="load", timeout=30_000)
+        page.get_by_role("tab", name="For you").click()
+        expect(page.locator("#foryou-note")).to_contain_text("from your 1 rating", timeout=20_000)
+        (user,) = _users(service)
+        assert service.store.ratings(user) == {rated: 5}
+    finally:
+        context.close()
+        demo.close()

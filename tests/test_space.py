@@ -125,7 +125,7 @@ def test_map_band_lists_the_pieces_there(service):
         warnings.simplefilter("error")
         assert service.map_pieces(1e308, 1e308)[0].empty
         assert service.map_pieces(-1e308, 1e308)[1] == f"{len(x)} pieces in the band, 12 listed, spread over it"
-    for bad in ((None, 1.0), (float("nan"), 1.0)):
+    for bad in ((None, 1.0), (float("nan"), 1.0), ([1], [2]), ([1, 2], [3, 4])):  # lists: a TypeError in float()
         with pytest.raises(ValueError, match="two numbers"):
             service.map_pieces(*bad)
 
@@ -172,6 +172,8 @@ def test_identity_and_origin():
     assert len(long_keys) == 3 and all(k.startswith("session:sha256:") and len(k) <= 128 for k in long_keys)
     assert user_key(None, None, "\ud800").startswith("session:sha256:") and user_key(None, None, "a\nb") != "session:a\nb"
     assert user_key(None, None, "\ud800") == user_key(None, None, "\ud800")  # stable: the same shopper next time
+    spelled = user_key(None, None, "x" * 200).removeprefix("session:")  # a short hash spelling a long one's key
+    assert user_key(None, None, spelled) != user_key(None, None, "x" * 200)
     secret = b"k" * 32
     minted = new_browser_id(None, secret)
     assert new_browser_id(minted, secret) == minted and len(minted) == 48 and new_browser_id("../../x", secret) != "../../x"

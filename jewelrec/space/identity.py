@@ -3,6 +3,8 @@ server mints (and checks) for shoppers who are not signed in."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import uuid
 from pathlib import Path
@@ -27,20 +29,27 @@ MAX_KEY = 128  # the ratings store's id limit (MAX_ID_LEN)
 def _bounded(kind: str, value: str) -> str:
     """``kind:value`` when it is short, printable text; else ``kind:sha256:…`` of it. Cutting a long value to 128
     characters made every raw-API session hash that shares its first 120 one shopper; a lone surrogate could not be
-    stored or logged at all."""
+    stored or logged at all. A short value that itself starts ``sha256:`` is hashed too: kept as it is, it was the
+    key of the long value it spells the hash of."""
     key = f"{kind}:{value}"
-    if len(key) <= MAX_KEY and key.isprintable():
+    if len(key) <= MAX_KEY and key.isprintable() and not value.startswith("sha256:"):
         try:
             key.encode("utf-8")
             return key
         except UnicodeEncodeError:
             pass
-    import hashlib
-
     return f"{kind}:sha256:{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 BROWSER_ID_HEX, SIGNATURE_HEX = 32, 16  # a random id and the first 64 bits of its HMAC-SHA256
+
+
+def browser_state_key(secret: bytes) -> str:
+    """The key ``gr.BrowserState`` encrypts the browser's copy of its id with, derived from ``secret`` (the signing
+    key, :func:`browser_secret`) one way, as gradio hands it to the page: without one, gradio drew a random key per
+    process, so after every restart (a redeploy, a Space waking up) no browser could read its id back, and every
+    anonymous shopper became a new one, their ratings left behind under the old id."""
+    return hmac.new(secret, b"jewelrec gr.BrowserState key", hashlib.sha256).hexdigest()[:32]
 
 
 def browser_secret(directory: str | Path | None = None) -> bytes:
@@ -79,17 +88,12 @@ def browser_secret(directory: str | Path | None = None) -> bytes:
 
 
 def _signature(random_id: str, secret: bytes) -> str:
-    import hashlib
-    import hmac
-
     return hmac.new(secret, random_id.encode(), hashlib.sha256).hexdigest()[:SIGNATURE_HEX]
 
 
 def verify_browser_id(token: str | None, secret: bytes) -> str | None:
     """``token`` when this server minted it (its signature checks out), else None: a client cannot make up, or
     copy in by hand, an id it was not given."""
-    import hmac
-
     if not isinstance(token, str) or len(token) != BROWSER_ID_HEX + SIGNATURE_HEX:
         return None
     random_id, signature = token[:BROWSER_ID_HEX], token[BROWSER_ID_HEX:]

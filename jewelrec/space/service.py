@@ -346,14 +346,14 @@ class SpaceService:
         clients: a table (``MAP_COLUMNS``) and a headline. More than ``k`` pieces are thinned evenly from the top
         of the band to the bottom, so the list still spans it."""
         try:
-            band = np.asarray([x_min, x_max], dtype=np.float64)  # (2,)
+            band = np.asarray([x_min, x_max], dtype=np.float64)  # (2,); [[1], [2]] is (2, 1): no band
         except (TypeError, ValueError):
             band = np.full(2, np.nan)
-        if not np.isfinite(band).all():
+        if band.shape != (2,) or not np.isfinite(band).all():
             raise ValueError("give the band of the style map to list as two numbers, x_min and x_max")
         if not 1 <= int(k) <= 200:
             raise ValueError(f"k must be from 1 to 200, got {k}")
-        lo, hi = sorted((float(x_min), float(x_max)))
+        lo, hi = sorted(band.tolist())
         xy = self.bundle.coords2d  # (n, 2)
         x = xy[:, 0].astype(np.float64)  # (n,) a band past float32's range (1e308) compares, not overflows a cast
         inside = np.flatnonzero((x >= lo) & (x <= hi))  # (m,)

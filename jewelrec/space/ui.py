@@ -20,7 +20,7 @@ from starlette.middleware import Middleware
 
 from jewelrec.space import views
 from jewelrec.space.bundle_source import origin_text
-from jewelrec.space.identity import new_browser_id, user_key, verify_browser_id
+from jewelrec.space.identity import browser_state_key, new_browser_id, user_key, verify_browser_id
 from jewelrec.space.page_assets import CARDS_JS, CSS, HEAD, MAP_JS
 from jewelrec.space.rating_checks import RatingStoreBusy, RatingStoreError
 from jewelrec.space.ratings import MAX_ID_LEN
@@ -185,7 +185,9 @@ def build_demo(service: SpaceService) -> gr.Blocks:
     # uploads are used once and then only clutter the disk: gradio deletes cached files older than ttl, every ttl
     ttl = int(os.environ.get("JEWELREC_UPLOAD_TTL", "3600"))  # seconds an upload is kept in gradio's cache
     with gr.Blocks(title="jewelrec · find your style", delete_cache=(ttl, ttl)) as demo:
-        browser_id = gr.BrowserState(None, storage_key="jewelrec-browser-id")
+        # a key of this Space's own, the same after a restart: the browser can read its id back (gradio's random
+        # default changed with every process, and every anonymous shopper lost their ratings on a redeploy)
+        browser_id = gr.BrowserState(None, storage_key="jewelrec-browser-id", secret=browser_state_key(service.secret))
         gr.HTML("<div id='hero'><h1>◆ jewelrec</h1><p>Rate a few pieces and we'll learn your style — "
                 "then browse pieces like the ones you love.</p></div>")
         if os.environ.get("OAUTH_CLIENT_ID"):  # set by Spaces when hf_oauth is on (space.yaml)
