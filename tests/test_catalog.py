@@ -479,6 +479,14 @@ def test_relative_image_paths_are_looked_for_beside_their_own_parquet_file(tmp_p
     (tmp_path / "flat" / "data").mkdir()
     pd.DataFrame({"item_id": ["x"], "image": ["images/x.jpg"]}).to_parquet(tmp_path / "flat" / "data" / "train.parquet")
     assert load_catalog(tmp_path / "flat").item_ids == ["x"]
+    import os
+
+    here = os.getcwd()
+    os.chdir(tmp_path)  # --dataset flat, as typed in its parent folder: the split files come back resolved
+    try:
+        assert load_catalog("flat").item_ids == ["x"]
+    finally:
+        os.chdir(here)
 
 
 def test_a_parquet_replaced_with_the_same_mtime_is_read_afresh(tmp_path):

@@ -125,7 +125,7 @@ def test_map_band_lists_the_pieces_there(service):
         warnings.simplefilter("error")
         assert service.map_pieces(1e308, 1e308)[0].empty
         assert service.map_pieces(-1e308, 1e308)[1] == f"{len(x)} pieces in the band, 12 listed, spread over it"
-    for bad in ((None, 1.0), (float("nan"), 1.0), ([1], [2]), ([1, 2], [3, 4])):  # lists: a TypeError in float()
+    for bad in ((None, 1.0), (float("nan"), 1.0), ([1], [2]), ([1, 2], [3, 4]), (10**400, 1.0)):  # lists, huge ints
         with pytest.raises(ValueError, match="two numbers"):
             service.map_pieces(*bad)
 

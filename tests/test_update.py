@@ -412,3 +412,11 @@ def test_an_update_from_one_class_folder_labels_its_pieces_as_the_fit_did(sample
     new = Bundle.load(tmp_path / "v2")
     assert new.items["label"].tolist()[old.n_items:] == ["ring"] * 3
     assert "label" not in load_catalog(night.parent).metadata()  # read alone, as a fit reads it: no label
+    from jewelrec.catalog.loading import single_class_folder
+
+    (tmp_path / "data" / "split" / "train").mkdir(parents=True)  # a split of pictures, not a class
+    shutil.copy(night / "ring-0.jpg", tmp_path / "data" / "split" / "train")
+    (tmp_path / "data" / "shop" / "imgs").mkdir(parents=True)  # a parquet catalog whose pictures sit in imgs/
+    shutil.copy(night / "ring-0.jpg", tmp_path / "data" / "shop" / "imgs")
+    pd.DataFrame({"item_id": ["x"], "image": ["imgs/ring-0.jpg"]}).to_parquet(tmp_path / "data" / "shop" / "a.parquet")
+    assert [single_class_folder(tmp_path / "data" / name) for name in ("new", "split", "shop")] == ["ring", None, None]

@@ -373,6 +373,7 @@ def locate_source(source: str, *, sample_items: int = 720, seed: int = 0, split:
                              ".parquet (or give an image folder, a Hub dataset id, or 'sample')")
         return SourceLocation("parquet", source, [path], path.parent, str(path))
     if path.is_dir():
+        path = path.resolve()  # the split files come back resolved: a relative --dataset must compare with them
         _refuse_bundles_inside(path, source)
         parquet = local_split_files(path, split, (".parquet",))
         n_images = sum(1 for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -536,6 +537,8 @@ def single_class_folder(base_dir: Path) -> str | None:
 
     if not base_dir.is_dir() or any((base_dir / name).exists() for name in ImageFolder.METADATA_FILENAMES):
         return None
+    if local_split_files(base_dir, "train", (".parquet",)):  # read as a parquet catalog: its pictures are files
+        return None
     folders = set()
     for path in base_dir.rglob("*"):
         relative = path.relative_to(base_dir)
@@ -544,7 +547,12 @@ def single_class_folder(base_dir: Path) -> str | None:
             if len(relative.parts) != 2:
                 return None
             folders.add(relative.parts[0])
-    return folders.pop() if len(folders) == 1 else None
+    from datasets.data_files import SPLIT_KEYWORDS
+
+    splits = {word for words in SPLIT_KEYWORDS.values() for word in words}
+    if len(folders) != 1 or {f.lower() for f in folders} & splits:  # new/train/ is a split of pictures, not a class
+        return None
+    return folders.pop()
 
 
 def check_class_folders(base_dir: Path, n_rows: int) -> None:

@@ -214,7 +214,7 @@ def _new_items(config: UpdateConfig, bundle: Bundle, removed: set[str]
     meta = catalog.metadata()
     folder = Path(str(config.dataset)).expanduser()
     if "label" in bundle.items.columns and "label" not in meta.columns and folder.is_dir() and \
-            (label := single_class_folder(folder)) is not None:
+            (label := single_class_folder(folder.resolve())) is not None:
         # the fit's pieces are labelled by their class folders; a night's new/ring/ is one class, which `datasets`
         # reads without labels (from two up): the new rings came in with none
         log.info("the new items all sit in the class folder %r: labelled %r, as the fit's class folders were",

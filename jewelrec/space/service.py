@@ -347,7 +347,7 @@ class SpaceService:
         of the band to the bottom, so the list still spans it."""
         try:
             band = np.asarray([x_min, x_max], dtype=np.float64)  # (2,); [[1], [2]] is (2, 1): no band
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # 10**400 is an int no float holds
             band = np.full(2, np.nan)
         if band.shape != (2,) or not np.isfinite(band).all():
             raise ValueError("give the band of the style map to list as two numbers, x_min and x_max")
