@@ -308,6 +308,10 @@ def test_blank_or_nan_ids_are_no_ids_and_the_picture_names_the_row(tmp_path):
         named = [i for i in catalog.item_ids if i.startswith("img-")]
         assert [i for i in catalog.item_ids if not i.startswith("img-")] == given and len(named) == 5 - len(given)
         assert catalog.skipped == {} and all(catalog.item_ids)
+        # counted and said, not silent (the fit's summary and config.json's dataset section carry it)
+        assert catalog.unnamed is not None and (catalog.unnamed.column, catalog.unnamed.rows) == ("sku", len(named))
+        assert catalog.unnamed.text().startswith(f"{len(named)} rows had no id in column 'sku'")
+    assert load_catalog(tmp_path / "cat.parquet", id_column="category").unnamed is None  # every row has an id
 
 
 def test_whitespace_around_an_id_is_not_part_of_it(tmp_path):

@@ -409,7 +409,9 @@ def test_a_label_column_with_gaps_is_scored_on_its_labelled_items(tmp_path, caps
     out = tmp_path / "b"
     assert main(["--dataset", str(dataset), *flags, "--method", "kmeans", "--clusters", "3",
                  "--out", str(out)]) == 0, capsys.readouterr().err
-    metrics = json.loads((out / "config.json").read_text())["metrics"]
+    config = json.loads((out / "config.json").read_text())
+    metrics = config["metrics"]
+    assert "named_by_picture" not in config["dataset"]  # no id column: every piece is named by its picture, no note
     labelled = sum(1 for i in range(30) if i % 5 and i % 7)
     assert metrics["labelled_items"] == labelled and 0 <= metrics["nmi"] <= 1
     if encoder == "cnn":
@@ -450,7 +452,7 @@ def test_the_summary_names_the_flag_for_pictures_outside_the_dataset(tmp_path, c
         def __len__(self) -> int:
             return 5
 
-    summary = {"catalog": Catalog(source="shop", n_rows_read=8, skipped={"path_outside_dataset": 3}),
+    summary = {"catalog": Catalog(source="shop", n_rows_read=8, skipped={"path_outside_dataset": 3}, unnamed=None),
                "clusters": SimpleNamespace(method="kmeans", n_clusters=2, k_selection_={"reason": "k=2 was given"}),
                "metrics": {"silhouette": 0.5, "silhouette_embedding": 0.4}, "encoder": "CNN", "dim": 8,
                "label_column": None, "timings": {"encode": 1.0}, "out": tmp_path, "comparison": None, "push_url": None}
@@ -460,3 +462,24 @@ def test_the_summary_names_the_flag_for_pictures_outside_the_dataset(tmp_path, c
     summary["catalog"].skipped = {"undecodable": 3}
     print_summary(summary)
     assert "--allow-external-paths" not in capsys.readouterr().out
+    from jewelrec.catalog.loading import IdNote
+
+    summary["catalog"].unnamed = IdNote("sku", 2)  # rows whose id column held no id: said, not silent
+    print_summary(summary)
+    assert "note         2 rows had no id in column 'sku' (empty, blank or NaN) and are named by their picture" in \
+        capsys.readouterr().out
+
+
+def test_rows_whose_id_column_has_gaps_are_counted_in_the_config_and_the_summary(tmp_path, capsys):
+    """A NaN or blank id is no id: the row is named by its picture — that was done without a word."""
+    import pandas as pd
+
+    dataset = _colour_parquet(tmp_path / "cat")
+    frame = pd.read_parquet(dataset)
+    frame["sku"] = [None if i % 10 == 0 else f"sku-{i}" for i in range(len(frame))]
+    frame.to_parquet(dataset)
+    out = tmp_path / "b"
+    assert main(["--dataset", str(dataset), "--encoder", "cnn", "--cnn-epochs", "2", "--method", "kmeans",
+                 "--clusters", "3", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["dataset"]["named_by_picture"] == {"column": "sku", "rows": 3}
+    assert "3 rows had no id in column 'sku'" in capsys.readouterr().out

@@ -180,6 +180,7 @@ def test_rows_are_decided_in_catalog_order_and_counted_once():
     kept, ids, _, skipped = d.decide_rows(keys, n_rows=5)
     assert kept.tolist() == [0, 2, 3] and ids == ["sku-1", "img-aa", "img-aa-2"]
     assert skipped == {"truncated": 1, "duplicate_id": 1}
+    assert d.unnamed_rows(keys, kept) == 2  # rows 2 and 3 were named by their picture; row 2's copy counts once
     with pytest.raises(RuntimeError, match="4 of 6 catalog rows"):
         d.decide_rows(keys.slice(1), n_rows=6)
 

@@ -46,6 +46,22 @@ MAX_PIXELS = 40_000_000
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class IdNote:
+    """Rows of a catalog whose id column held no id, named by their picture instead: reported, never silent."""
+
+    column: str
+    rows: int
+
+    @classmethod
+    def of(cls, column: str | None, rows: int) -> IdNote | None:
+        return cls(column, rows) if column is not None and rows else None
+
+    def text(self) -> str:
+        return (f"{self.rows} row{'s' * (self.rows != 1)} had no id in column {self.column!r} (empty, blank or "
+                "NaN) and are named by their picture (img-…)")
+
+
 @dataclass
 class Catalog:
     """Validated catalog rows.
@@ -59,6 +75,8 @@ class Catalog:
     revision: str | None = None
     skipped: dict[str, int] = field(default_factory=dict)
     n_rows_read: int = 0
+    # kept rows whose id column held no id (empty, blank, NaN): named by their picture (img-…), not dropped
+    unnamed: IdNote | None = None
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -155,12 +173,16 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
     rows: dict[str, list[Any]] = {"item_id": [], "image": [], **{c: [] for c in rules.meta_columns}}
     seen_ids: set[str] = set()
     stems: list[str] = []
+    unnamed = 0
     for row, record in enumerate(dataset):
         data, reason = rules.image(record, row)
         if reason is None:
-            item_id = unique_item_id(*rules.base_id(record, data), seen_ids)
+            base, explicit = rules.base_id(record, data)
+            item_id = unique_item_id(base, explicit, seen_ids)
             if item_id is None:
                 reason = "duplicate_id"
+            elif not explicit and rules.id_column is not None:
+                unnamed += 1
         if reason is not None:
             skipped[reason] += 1
             continue
@@ -181,7 +203,7 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
         features["name"] = datasets.Value("string")
     catalog_ds = catalog_dataset(rows, features)
     return Catalog(dataset=catalog_ds, source=label, revision=revision, skipped=dict(skipped),
-                   n_rows_read=len(dataset))
+                   n_rows_read=len(dataset), unnamed=IdNote.of(rules.id_column, unnamed))
 
 
 def catalog_dataset(columns: dict[str, list[Any]], features: datasets.Features) -> datasets.Dataset:

@@ -118,6 +118,8 @@ def print_summary(summary: dict[str, Any], file=None) -> None:
         f"  bundle       {summary['out']}  (report: {summary['out'] / 'report'})",
     ]
     lines += [f"  note         {hint}" for hint in skip_hints(catalog.skipped)]
+    if catalog.unnamed is not None:
+        lines.append(f"  note         {catalog.unnamed.text()}")
     if summary["comparison"]:
         lines.append(f"  comparison   {summary['comparison']} (kmeans / umap-kmeans / depict side by side)")
     if summary["push_url"]:

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
-from jewelrec.catalog.loading import Catalog
+from jewelrec.catalog.loading import Catalog, IdNote
 from jewelrec.pipeline.config import FitConfig
 from jewelrec.pipeline.ray_catalog import (  # noqa: F401  (the reading side's public names, importable here as before)
     BASE_ID,
@@ -57,6 +57,7 @@ from jewelrec.pipeline.ray_catalog import (  # noqa: F401  (the reading side's p
     meta_frame,
     plan_catalog,
     training_catalog,
+    unnamed_rows,
     validate_batch,
 )
 
@@ -187,7 +188,8 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
         yield EmbeddedCatalog(source=plan.location.label, revision=plan.revision, n_rows_read=plan.n_rows,
                               skipped=skipped, meta=meta, label_column=label, embeddings=embeddings,
                               encoder=encoder, encoder_reason=f"{reason}; embedded on Ray",
-                              write_items=write_items)
+                              write_items=write_items,
+                              unnamed=IdNote.of(plan.rules.id_column, unnamed_rows(keys, kept)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

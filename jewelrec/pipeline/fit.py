@@ -22,6 +22,7 @@ import pandas as pd
 
 from jewelrec import plotting
 from jewelrec.catalog import Catalog, load_catalog
+from jewelrec.catalog.loading import IdNote
 from jewelrec.catalog.loading import label_column as detect_label_column
 from jewelrec.catalog.thumbnail import thumbnail
 from jewelrec.clustering import cluster_metrics
@@ -139,6 +140,7 @@ class EmbeddedCatalog:
     encoder: Any
     encoder_reason: str
     write_items: Callable[[Path], None]  # writes items.parquet (meta + thumbnail) to the path given
+    unnamed: IdNote | None = None  # rows whose id column held no id, named by their picture
 
     def __len__(self) -> int:
         return len(self.meta)
@@ -203,7 +205,8 @@ def embed_locally(config: FitConfig, timings: dict[str, float]) -> Iterator[Embe
 
     yield EmbeddedCatalog(source=catalog.source, revision=catalog.revision, n_rows_read=catalog.n_rows_read,
                           skipped=catalog.skipped, meta=meta, label_column=label_column, embeddings=embeddings,
-                          encoder=encoder, encoder_reason=encoder_reason, write_items=write_items)
+                          encoder=encoder, encoder_reason=encoder_reason, write_items=write_items,
+                          unnamed=catalog.unnamed)
 
 
 def finish(config: FitConfig, embedded: EmbeddedCatalog, timings: dict[str, float]) -> dict[str, Any]:
@@ -238,7 +241,8 @@ def finish(config: FitConfig, embedded: EmbeddedCatalog, timings: dict[str, floa
             bundle.config = {
                 "dataset": {"source": embedded.source, "revision": embedded.revision, "split": config.split,
                             "rows_read": embedded.n_rows_read, "items": len(embedded),
-                            "skipped": embedded.skipped, "label_column": label_column},
+                            "skipped": embedded.skipped, "label_column": label_column,
+                            **({"named_by_picture": asdict(embedded.unnamed)} if embedded.unnamed else {})},
                 "encoder": {**encoder.describe(), "reason": embedded.encoder_reason},
                 "clustering": {"method": clusters.method, "n_clusters": clusters.n_clusters,
                                "params": clusters.params, "seed": config.seed,

@@ -254,6 +254,15 @@ def decide_rows(keys: pa.Table, n_rows: int) -> tuple[np.ndarray, list[str], lis
     return np.asarray(kept, np.int64), ids, stems, dict(skipped)
 
 
+def unnamed_rows(keys: pa.Table, kept: np.ndarray) -> int:
+    """How many of the ``kept`` catalog positions were named by their picture (no id in the id column): read from
+    the key columns :func:`decide_rows` decided on, a retried task's copy of a row counted once."""
+    rows = keys.column(ROW).to_numpy()
+    explicit = keys.column(EXPLICIT).to_numpy(zero_copy_only=False)
+    unique, first = np.unique(rows, return_index=True)
+    return int((explicit[first[np.searchsorted(unique, kept)]] == False).sum())  # noqa: E712  (None: a skipped row)
+
+
 def meta_frame(plan: CatalogPlan, tables: Iterator[pa.Table], kept: np.ndarray, ids: list[str],
                stems: list[str | None]) -> pd.DataFrame:
     """The kept rows' metadata in catalog order, as ``Catalog.metadata()`` gives it: item_id, metadata columns,
