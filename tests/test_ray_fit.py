@@ -177,10 +177,10 @@ def test_rows_are_decided_in_catalog_order_and_counted_once():
     keys = pa.table({d.ROW: [3, 0, 2, 1, 2, 4], d.REASON: [None, None, None, "truncated", None, None],
                      d.BASE_ID: ["img-aa", "sku-1", "img-aa", None, "img-aa", "sku-1"],
                      d.EXPLICIT: [False, True, False, None, False, True], d.STEM: [None] * 6})
-    kept, ids, _, skipped = d.decide_rows(keys, n_rows=5)
+    kept, ids, _, skipped, unnamed = d.decide_rows(keys, n_rows=5)
     assert kept.tolist() == [0, 2, 3] and ids == ["sku-1", "img-aa", "img-aa-2"]
     assert skipped == {"truncated": 1, "duplicate_id": 1}
-    assert d.unnamed_rows(keys, kept) == 2  # rows 2 and 3 were named by their picture; row 2's copy counts once
+    assert unnamed == 2  # rows 2 and 3 were named by their picture; row 2's copy counts once
     with pytest.raises(RuntimeError, match="4 of 6 catalog rows"):
         d.decide_rows(keys.slice(1), n_rows=6)
 

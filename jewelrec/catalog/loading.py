@@ -18,7 +18,7 @@ import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -550,6 +550,18 @@ def check_metadata_files(base_dir: Path) -> None:
                          "to read the folder by its class folders")
 
 
+def _folder_pictures(base_dir: Path) -> Iterator[Path]:
+    """The pictures `datasets`' imagefolder reads from ``base_dir`` (its extensions; not hidden, not ``__…``), as
+    paths relative to it."""
+    from datasets.packaged_modules.imagefolder.imagefolder import ImageFolder
+
+    for path in base_dir.rglob("*"):
+        relative = path.relative_to(base_dir)
+        if path.suffix.lower() in ImageFolder.EXTENSIONS and path.is_file() and \
+                not any(part.startswith((".", "__")) for part in relative.parts):
+            yield relative
+
+
 def single_class_folder(base_dir: Path) -> str | None:
     """The one folder every picture of an image folder (without a metadata file) sits in — ``new/ring/*.png`` —
     or None. `datasets` takes folder names as labels from two classes up, so such a folder reads with no label: for
@@ -562,13 +574,10 @@ def single_class_folder(base_dir: Path) -> str | None:
     if local_split_files(base_dir, "train", (".parquet",)):  # read as a parquet catalog: its pictures are files
         return None
     folders = set()
-    for path in base_dir.rglob("*"):
-        relative = path.relative_to(base_dir)
-        if path.suffix.lower() in ImageFolder.EXTENSIONS and path.is_file() and \
-                not any(part.startswith((".", "__")) for part in relative.parts):
-            if len(relative.parts) != 2:
-                return None
-            folders.add(relative.parts[0])
+    for relative in _folder_pictures(base_dir):
+        if len(relative.parts) != 2:
+            return None
+        folders.add(relative.parts[0])
     from datasets.data_files import SPLIT_KEYWORDS
 
     splits = {word for words in SPLIT_KEYWORDS.values() for word in words}
@@ -586,11 +595,8 @@ def check_class_folders(base_dir: Path, n_rows: int) -> None:
     from datasets.packaged_modules.imagefolder.imagefolder import ImageFolder
 
     by_depth: dict[int, list[Path]] = {}
-    for path in sorted(base_dir.rglob("*")):
-        relative = path.relative_to(base_dir)
-        if path.suffix.lower() in ImageFolder.EXTENSIONS and path.is_file() and \
-                not any(part.startswith((".", "__")) for part in relative.parts):
-            by_depth.setdefault(len(relative.parts), []).append(relative)
+    for relative in sorted(_folder_pictures(base_dir)):
+        by_depth.setdefault(len(relative.parts), []).append(relative)
     metadata = [name for name in ImageFolder.METADATA_FILENAMES if (base_dir / name).exists()]
     if metadata:  # the metadata file decides which pictures are rows, and its columns replace the folder labels
         n_files = sum(len(v) for v in by_depth.values())

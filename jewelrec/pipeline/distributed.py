@@ -57,7 +57,6 @@ from jewelrec.pipeline.ray_catalog import (  # noqa: F401  (the reading side's p
     meta_frame,
     plan_catalog,
     training_catalog,
-    unnamed_rows,
     validate_batch,
 )
 
@@ -173,7 +172,7 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
             with stage(timings, "gather"):
                 shards = _ordered_shards(work / "shards")
                 keys = pa.concat_tables([pq.read_table(s, columns=KEY_COLUMNS) for s in shards])
-                kept, ids, stems, skipped = decide_rows(keys, plan.n_rows)
+                kept, ids, stems, skipped, unnamed = decide_rows(keys, plan.n_rows)
                 if not len(kept):
                     raise ValueError(f"dataset {plan.location.label!r} has no decodable image among {plan.n_rows} "
                                      f"rows (skipped: {skipped}); check the image column {plan.rules.image_column!r}")
@@ -189,7 +188,7 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
                               skipped=skipped, meta=meta, label_column=label, embeddings=embeddings,
                               encoder=encoder, encoder_reason=f"{reason}; embedded on Ray",
                               write_items=write_items,
-                              unnamed=IdNote.of(plan.rules.id_column, unnamed_rows(keys, kept)))
+                              unnamed=IdNote.of(plan.rules.id_column, unnamed))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

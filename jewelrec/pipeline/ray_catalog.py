@@ -224,17 +224,18 @@ def catalog_pipeline(plan: CatalogPlan, rows: np.ndarray | None = None) -> ray.d
         validate_batch, batch_format="pyarrow", batch_size=None, fn_kwargs={"plan": plan, "keep_images": True})
 
 
-def decide_rows(keys: pa.Table, n_rows: int) -> tuple[np.ndarray, list[str], list[str | None], dict[str, int]]:
+def decide_rows(keys: pa.Table, n_rows: int) -> tuple[np.ndarray, list[str], list[str | None], dict[str, int], int]:
     """From the key columns of every row (any order, a retried task's rows possibly twice): (kept catalog
-    positions (n,) sorted, their item ids, their file stems, skip counts by reason) — :func:`load_catalog`'s rule,
-    applied in catalog order. Raises ``RuntimeError`` if a row is missing (a lost shard must not pass silently)."""
+    positions (n,) sorted, their item ids, their file stems, skip counts by reason, how many kept rows are named
+    by their picture) — :func:`load_catalog`'s rule, applied in catalog order. Raises ``RuntimeError`` if a row is
+    missing (a lost shard must not pass silently)."""
     keys = keys.sort_by(ROW)
     rows = keys.column(ROW).to_numpy()
     first = np.ones(len(rows), bool)
     first[1:] = rows[1:] != rows[:-1]  # a retried task's copy of a row: the first one counts
     if int(first.sum()) != n_rows:
         raise RuntimeError(f"the Ray pipeline returned {int(first.sum())} of {n_rows} catalog rows; re-run the fit")
-    kept, ids, stems, skipped, seen = [], [], [], Counter(), set()
+    kept, ids, stems, skipped, seen, unnamed = [], [], [], Counter(), set(), 0
     columns = [keys.column(c).to_pylist() for c in (REASON, BASE_ID, EXPLICIT, STEM)]
     for i, (reason, base, explicit, stem) in enumerate(zip(*columns)):
         if not first[i]:
@@ -251,16 +252,8 @@ def decide_rows(keys: pa.Table, n_rows: int) -> tuple[np.ndarray, list[str], lis
         kept.append(int(rows[i]))
         ids.append(item_id)
         stems.append(stem)
-    return np.asarray(kept, np.int64), ids, stems, dict(skipped)
-
-
-def unnamed_rows(keys: pa.Table, kept: np.ndarray) -> int:
-    """How many of the ``kept`` catalog positions were named by their picture (no id in the id column): read from
-    the key columns :func:`decide_rows` decided on, a retried task's copy of a row counted once."""
-    rows = keys.column(ROW).to_numpy()
-    explicit = keys.column(EXPLICIT).to_numpy(zero_copy_only=False)
-    unique, first = np.unique(rows, return_index=True)
-    return int((explicit[first[np.searchsorted(unique, kept)]] == False).sum())  # noqa: E712  (None: a skipped row)
+        unnamed += not explicit
+    return np.asarray(kept, np.int64), ids, stems, dict(skipped), unnamed
 
 
 def meta_frame(plan: CatalogPlan, tables: Iterator[pa.Table], kept: np.ndarray, ids: list[str],
@@ -304,7 +297,8 @@ def training_catalog(plan: CatalogPlan, config: FitConfig) -> Catalog:
         rows = np.sort(np.random.default_rng(config.seed).choice(plan.n_rows, size=TRAIN_SAMPLE, replace=False))
     tables = list(catalog_pipeline(plan, rows).iter_batches(batch_format="pyarrow", batch_size=None))
     table = pa.concat_tables(tables)
-    kept, ids, stems, skipped = decide_rows(table.select(KEY_COLUMNS), len(rows) if rows is not None else plan.n_rows)
+    kept, ids, stems, skipped, _ = decide_rows(table.select(KEY_COLUMNS),
+                                               len(rows) if rows is not None else plan.n_rows)
     table = first_copies(table, kept).sort_by(ROW)
     meta = meta_frame(plan, iter([table]), kept, ids, stems)
     features = plan.rules.features()
