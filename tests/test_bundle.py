@@ -69,6 +69,31 @@ def test_save_refuses_to_seal_unknown_files(tmp_path):
         make_synthetic_bundle(n_items=20, dim=4, n_clusters=2).save(tmp_path)
 
 
+def test_a_refused_save_over_a_bundle_leaves_it_loadable(tmp_path):
+    # Bundle.save wrote items, embeddings and clusters before its checks: the refusal left a bundle that no longer
+    # matched its own manifest (BundleChanged), its pieces lost
+    (tmp_path / "b" / "encoder").mkdir(parents=True)  # an older fit's bundle with its encoder/
+    (tmp_path / "b" / "encoder" / "config.json").write_text(json.dumps({"type": "cnn", "dim": 32}))
+    sealed = make_synthetic_bundle(n_items=40, dim=32, n_clusters=6).save(tmp_path / "b")
+    before = Bundle.load(sealed)
+    narrower = make_synthetic_bundle(n_items=20, dim=8, n_clusters=2, seed=3)
+    with pytest.raises(BundleError, match="encoder/ makes 32-d embeddings but the bundle's are 8-d"):
+        narrower.save(sealed)
+    (sealed / "notes.txt").write_text("mine")
+    with pytest.raises(BundleError, match=r"may not hold: \['notes.txt'\]"):
+        make_synthetic_bundle(n_items=20, dim=32, n_clusters=2, seed=3).save(sealed)
+    (sealed / "notes.txt").unlink()
+    after = Bundle.load(sealed)
+    assert after.item_ids == before.item_ids and np.array_equal(after.embeddings, before.embeddings)
+
+
+def test_a_bundle_needs_at_least_one_piece():
+    bundle = make_synthetic_bundle(n_items=20, dim=4, n_clusters=2)
+    with pytest.raises(BundleError, match="no rows: a bundle needs at least one piece"):
+        Bundle(items=bundle.items.iloc[:0], embeddings=bundle.embeddings[:0], labels=bundle.labels[:0],
+               probs=bundle.probs[:0], centroids=bundle.centroids, coords2d=bundle.coords2d[:0])
+
+
 def test_shape_and_id_checks():
     bundle = make_synthetic_bundle(n_items=20, dim=4, n_clusters=2)
     with pytest.raises(BundleError, match="rows"):

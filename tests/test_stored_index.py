@@ -171,3 +171,13 @@ def test_save_refuses_an_index_it_cannot_vouch_for(indexed_copy, tmp_path):
     (tmp_path / "c" / INDEX_NAME).write_bytes((indexed_copy / INDEX_NAME).read_bytes())  # a file with no record
     with pytest.raises(BundleError, match="holds index.faiss but the bundle has no record"):
         bundle.save(tmp_path / "c")
+
+
+def test_a_save_refused_for_a_stored_index_leaves_the_bundle_there_loadable(indexed_copy):
+    # the refusal came after items, embeddings and clusters were overwritten: the old bundle failed its hashes
+    before = Bundle.load(indexed_copy)
+    stranger = make_synthetic_bundle(n_items=50, dim=16, n_clusters=3, seed=2)  # no record of index.faiss
+    with pytest.raises(BundleError, match="holds index.faiss but the bundle has no record"):
+        stranger.save(indexed_copy)
+    after = Bundle.load(indexed_copy)
+    assert after.item_ids == before.item_ids and np.array_equal(after.embeddings, before.embeddings)

@@ -120,6 +120,9 @@ class Bundle:
             rows = np.flatnonzero(missing_id | (np.asarray(ids, dtype=object) == ""))[:3].tolist()
             raise BundleError(f"items table rows {rows} have no item_id (null or empty); every piece needs one — "
                               "re-create the bundle from a catalog with ids")
+        if n == 0:  # every consumer would divide by the catalog's size or search an empty index
+            raise BundleError("the items table has no rows: a bundle needs at least one piece; fit it on a catalog "
+                              "with pictures")
         self._index = dict(zip(ids, range(len(ids))))
         if len(self._index) != n:
             dupes = pd.Series(ids)[pd.Series(ids).duplicated()].head(3).tolist()
@@ -200,20 +203,32 @@ class Bundle:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = dict(self.config)
-        if index is not None:
-            if not (index.vectors is self.embeddings or np.array_equal(index.vectors, self.embeddings)):
-                raise BundleError("the search index passed to Bundle.save was built from other embeddings than this "
-                                  "bundle's; build it from bundle.embeddings (VectorIndex(bundle.embeddings))")
-            (directory / INDEX_NAME).unlink(missing_ok=True)  # replaced, or none when the index is flat only
-            config.pop("index", None)
-            if index.ivf is not None:  # a flat index is a copy of the embeddings: rebuilt in ms, not stored
-                index.write(directory / INDEX_NAME)
+        if index is not None and not (index.vectors is self.embeddings
+                                      or np.array_equal(index.vectors, self.embeddings)):
+            raise BundleError("the search index passed to Bundle.save was built from other embeddings than this "
+                              "bundle's; build it from bundle.embeddings (VectorIndex(bundle.embeddings))")
         if items_written:
             written = pq.read_table(directory / "items.parquet", columns=["item_id"]).column("item_id").to_pylist()
             if written != self.item_ids:
                 raise BundleError(f"{directory}/items.parquet holds other items ({len(written)}) than this bundle "
                                   f"({self.n_items}) or in another order; write it from bundle.items")
-        else:
+        # Every refusal comes before the first write: a save refused over an existing bundle leaves it loadable.
+        check_subfolders(directory, int(self.embeddings.shape[1]), self.n_clusters)
+        present = list_files(directory)
+        unknown = [f for f in present if not is_allowed(f)]
+        if unknown:
+            raise BundleError(f"refusing to seal {directory}: files a bundle may not hold: {unknown}; move them "
+                              "elsewhere or save into an empty folder")
+        if index is None and INDEX_NAME in present and not isinstance(config.get("index"), dict):
+            raise BundleError(f"refusing to seal {directory}: it holds {INDEX_NAME} but the bundle has no record of "
+                              "what it is; pass index=VectorIndex(bundle.embeddings) to save, or delete the file")
+
+        if index is not None:
+            (directory / INDEX_NAME).unlink(missing_ok=True)  # replaced, or none when the index is flat only
+            config.pop("index", None)
+            if index.ivf is not None:  # a flat index is a copy of the embeddings: rebuilt in ms, not stored
+                index.write(directory / INDEX_NAME)
+        if not items_written:
             self.items.to_parquet(directory / "items.parquet", index=False)
         save_file({"embeddings": self.embeddings}, directory / "embeddings.safetensors")
         clusters = {"labels": self.labels, "probs": self.probs, "centroids": self.centroids,
@@ -222,11 +237,7 @@ class Bundle:
             clusters["latents"] = self.latents
         save_file(clusters, directory / "clusters.safetensors")
 
-        check_subfolders(directory, int(self.embeddings.shape[1]), self.n_clusters)
         files = list_files(directory)
-        unknown = [f for f in files if not is_allowed(f)]
-        if unknown:
-            raise BundleError(f"refusing to seal {directory}: files a bundle may not hold: {unknown}")
         manifest = {f: sha256_file(directory / f) for f in files if f not in UNHASHED}
         if index is not None and index.ivf is not None:
             # the embeddings file it was built from: what makes a later stale index detectable
@@ -234,9 +245,6 @@ class Bundle:
                                "embeddings_sha256": manifest["embeddings.safetensors"]}
         if INDEX_NAME not in files:
             config.pop("index", None)
-        elif not isinstance(config.get("index"), dict):
-            raise BundleError(f"refusing to seal {directory}: it holds {INDEX_NAME} but the bundle has no record of "
-                              "what it is; pass index=VectorIndex(bundle.embeddings) to save, or delete the file")
         config.update(
             format_version=FORMAT_VERSION if INDEX_NAME in files else 1,
             jewelrec_version=jewelrec.__version__,
