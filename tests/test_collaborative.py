@@ -139,6 +139,34 @@ def test_a_reason_never_says_loved_of_a_piece_the_shopper_disliked(bundle, recom
     assert any(why == f"shoppers who loved the {names[bundle.index_of(a)]} also loved this" for _, _, why in loved)
 
 
+def test_a_reason_says_loved_only_of_a_pair_enough_shoppers_loved(bundle, recommender):
+    """A crowd that rated a and b 1★ together makes them similar; a newcomer who loves a was told 'shoppers who
+    loved the <a> also loved this' of b, which nobody loved."""
+    a, b = A[0], B[0]
+    users = [f"crowd-{u}" for u in range(8) for _ in (0, 1)]
+    model = CollaborativeModel(bundle.item_ids).fit([a, b] * 8, users, [1, 1] * 8)
+    assert model.also_loved(a) == [] and b in {model.item_ids[c] for c in model.neighbours_of(model.row_of(a))[0]}
+    picks = dict((item, why) for item, _, why in CrowdRecommender(recommender, lambda: model).recommend({a: 5}, 20))
+    assert "loved the" not in picks.get(b, ""), picks.get(b)
+    assert all("loved the" not in why for why in picks.values()), picks
+
+
+def test_the_crowd_counts_a_shopper_once_per_piece_and_takes_whole_stars_only(bundle):
+    # six rows of one shopper made a pair "9 shoppers loved both" past the 5-shopper threshold; 4.9★ was cast
+    # to 4★, True to a 1★ dislike
+    a, b = A[0], A[1]
+    model = CollaborativeModel(bundle.item_ids).fit([a, b] * 3, ["alice"] * 6, [5] * 6)
+    assert model.n_pairs == 0 and model.also_loved(a) == [] and model.summary()["ratings"] == 2
+    again = CollaborativeModel(bundle.item_ids, min_shoppers=1).fit([a, a], ["alice"] * 2, [1, 5])
+    assert again.n_ratings_ == 1 and again.similarity_.nnz == 0  # the last of a shopper's ratings counts
+    for stars, wanted in (([4.9], r"whole numbers 1–5, got \[4.9\]"), ([True], "type bool"),
+                          (["5"], "type <U1"), ([float("nan")], "whole numbers 1–5, got \\[nan\\]"),
+                          ([6], "1–5, got values from 6")):
+        with pytest.raises(ValueError, match=wanted):
+            CollaborativeModel(bundle.item_ids).fit([a], ["alice"], stars)
+    assert CollaborativeModel(bundle.item_ids).fit([a], ["alice"], [4.0]).n_ratings_ == 1  # a whole float is fine
+
+
 def test_a_failing_refresh_keeps_the_last_good_model(tmp_path, bundle):
     store = RatingStore(tmp_path / "r.db", known_items=set(bundle.item_ids))
     calls = {"n": 0}

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jewelrec.serving.collaborative import STAR_CONFIDENCE, CollaborativeModel
+from jewelrec.serving.collaborative import STAR_CONFIDENCE, STARS, CollaborativeModel
 from jewelrec.serving.recommender import Recommender
 
 
@@ -68,13 +68,16 @@ class CrowdRecommender:
         parts = []
         for item_id, stars in ratings.items():
             seed = model.row_of(item_id)
-            confidence = float(STAR_CONFIDENCE[int(round(float(stars)))])
+            # the crowd's own map, read between its whole stars: 3.5★ is +0.25 (rounding made it a 4★ like)
+            confidence = float(np.interp(float(stars), STARS, STAR_CONFIDENCE[1:]))
             if seed < 0 or confidence == 0.0:
                 continue
             cols, sims, raters = model.neighbours_of(seed)
             if len(cols):
+                # "shoppers who loved <seed> also loved this" needs shoppers who loved both, as also_loved does
+                loved_both = model.loved_with(seed) >= model.min_shoppers
                 parts.append((cols, confidence * sims, raters, np.full(len(cols), seed), abs(confidence),
-                              confidence > 0))
+                              (confidence > 0) & loved_both))
         empty = np.zeros(0, dtype=np.int64)
         if not parts:
             return empty, np.zeros(0), np.zeros(0), empty
@@ -83,12 +86,14 @@ class CrowdRecommender:
         raters = np.concatenate([p[2] for p in parts]).astype(np.float64)
         seeds = np.concatenate([p[3] for p in parts]).astype(np.int64)
         weight = np.concatenate([np.full(len(p[0]), p[4]) for p in parts])
-        liked = np.concatenate([np.full(len(p[0]), p[5]) for p in parts])  # (l,) the shopper liked the seed
+        # (l,) the shopper liked the seed and enough shoppers loved it together with the candidate
+        liked = np.concatenate([np.broadcast_to(p[5], len(p[0])) for p in parts])
         rows, at = np.unique(cols, return_inverse=True)  # (m,)
         cf = np.bincount(at, contrib, len(rows)) / np.bincount(at, weight, len(rows))  # (m,)
         evidence = np.bincount(at, raters, len(rows))  # (m,)
-        # the seed a reason may name: one the shopper liked whose fans also rate the candidate up (a disliked seed
-        # anti-correlated with it also contributes positively, but "shoppers who loved <it>" would be false)
+        # the seed a reason may name: one the shopper liked whose fans also love the candidate (a disliked seed
+        # anti-correlated with it also contributes positively, and a pair the crowd only disliked together is
+        # similar too, but "shoppers who loved <it>" would be false for both)
         nameable = liked & (contrib > 0)  # (l,)
         key = np.where(nameable, contrib, -np.inf)
         best = np.full(len(rows), -1, dtype=np.int64)

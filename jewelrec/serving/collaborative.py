@@ -28,6 +28,7 @@ MIN_SHOPPERS = 5  # k-anonymity: fewer distinct shoppers behind a pair and the p
 LOVED = 4  # stars from which a rating counts as "loved" in "shoppers who loved this also loved"
 STAR_CONFIDENCE = np.array([0.0, -1.0, -0.5, 0.0, 0.5, 1.0], dtype=np.float32)  # index = stars (1..5)
 HALF_STEPS = (2 * STAR_CONFIDENCE).astype(np.int64)  # the same in halves: whole numbers, so sums are exact
+STARS = np.arange(1, 6, dtype=np.float64)  # the whole stars STAR_CONFIDENCE[1:] maps
 
 
 class CollaborativeModel:
@@ -49,7 +50,8 @@ class CollaborativeModel:
     def fit(self, items: Sequence[str] | np.ndarray, users: Sequence | np.ndarray,
             stars: Sequence[int] | np.ndarray) -> CollaborativeModel:
         """Learn from one rating per row: ``items`` (m,) item ids, ``users`` (m,) any hashable shopper keys
-        (used only to group rows, then dropped), ``stars`` (m,) 1–5. Items outside the catalog are skipped.
+        (used only to group rows, then dropped), ``stars`` (m,) whole numbers 1–5. Items outside the catalog are
+        skipped; a shopper's repeated rating of one piece counts once, the last row (a history, not a vote each).
         The same as ``finish(totals(items, users, stars))``."""
         return self.finish(self.totals(items, users, stars))
 
@@ -57,12 +59,10 @@ class CollaborativeModel:
                stars: Sequence[int] | np.ndarray) -> CoRatingTotals:
         """The :class:`CoRatingTotals` of these ratings (same arguments as :meth:`fit`)."""
         items = np.asarray(items, dtype=object)
-        stars = np.asarray(stars, dtype=np.int64)
+        stars = whole_stars(stars)
         if not (len(items) == len(users) == len(stars)):
             raise ValueError(f"items, users and stars must have one value per rating, got lengths "
                              f"{len(items)}, {len(users)}, {len(stars)}")
-        if len(stars) and (stars.min() < 1 or stars.max() > 5):
-            raise ValueError(f"stars must be 1–5, got values from {stars.min()} to {stars.max()}")
         rows = np.fromiter((self._row.get(str(i), -1) for i in items), dtype=np.int64, count=len(items))
         known = rows >= 0
         _, shopper = np.unique(np.asarray(users, dtype=object)[known].astype(str), return_inverse=True)
@@ -132,6 +132,11 @@ class CollaborativeModel:
         lo, hi = s.indptr[row], s.indptr[row + 1]
         return s.indices[lo:hi], s.data[lo:hi], self.co_raters_.data[lo:hi]
 
+    def loved_with(self, row: int) -> np.ndarray:
+        """(l,) shoppers who loved both ``row`` and each of its kept links, in :meth:`neighbours_of`'s order."""
+        s = self.similarity_
+        return self.co_lovers_.data[s.indptr[row]:s.indptr[row + 1]]
+
     def also_loved(self, item_id: str, k: int = 8) -> list[tuple[str, float, int]]:
         """"Shoppers who loved this also loved": ``[(item_id, similarity, shoppers who loved both)]``, only pairs
         that at least ``min_shoppers`` shoppers loved together and that the crowd rates alike (similarity > 0);
@@ -176,10 +181,13 @@ class CoRatingTotals:
            dislikes: bool = True) -> CoRatingTotals:
         """Totals of ratings given as ``rows`` (m,) catalog rows, ``shoppers`` (m,) 0-based shopper numbers and
         ``stars`` (m,) 1–5. A shopper counts in ``n_shoppers`` when they have at least one of these rows."""
-        rows, stars = np.asarray(rows, dtype=np.int64), np.asarray(stars, dtype=np.int64)
+        rows, stars = np.asarray(rows, dtype=np.int64), whole_stars(stars)
         shoppers = np.asarray(shoppers, dtype=np.int64)
-        if len(stars) and (stars.min() < 1 or stars.max() > 5):
-            raise ValueError(f"stars must be 1–5, got values from {stars.min()} to {stars.max()}")
+        if len(rows):  # a shopper's repeated rating of a piece is one rating, the last: each pair counts shoppers
+            key = shoppers * max(n_items, 1) + rows
+            _, last = np.unique(key[::-1], return_index=True)
+            keep = np.sort(len(key) - 1 - last)
+            rows, stars, shoppers = rows[keep], stars[keep], shoppers[keep]
         m = int(shoppers.max()) + 1 if len(shoppers) else 0
         confidence = HALF_STEPS if dislikes else np.maximum(HALF_STEPS, 0)
         shape = (m, n_items)
@@ -214,6 +222,24 @@ class CoRatingTotals:
         if negative < 0:
             raise ValueError("a crowd total went below zero: the ratings removed were never added; refit in full")
         return out
+
+
+def whole_stars(stars: Sequence[int] | np.ndarray) -> np.ndarray:
+    """(m,) int64 stars, refusing anything but whole numbers 1–5: a cast truncated 4.9★ to 4★ and read True as 1★."""
+    values = np.asarray(stars)
+    if values.dtype == bool or not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        raise ValueError(f"stars must be whole numbers 1–5, got values of type {values.dtype} (e.g. "
+                         f"{values.ravel()[:1].tolist()}); convert them to integers first")
+    whole = values.astype(np.int64) if np.issubdtype(values.dtype, np.integer) else None
+    if whole is None:
+        finite = np.isfinite(values)
+        if not finite.all() or not np.array_equal(values, np.round(values)):
+            bad = values[~finite | (values != np.round(values))][:3].tolist()
+            raise ValueError(f"stars must be whole numbers 1–5, got {bad}; round or drop those ratings first")
+        whole = values.astype(np.int64)
+    if len(whole) and (whole.min() < 1 or whole.max() > 5):
+        raise ValueError(f"stars must be 1–5, got values from {whole.min()} to {whole.max()}")
+    return whole
 
 
 def _top_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
