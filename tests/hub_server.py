@@ -62,6 +62,9 @@ class HubServer:
         self.lfs_objects: dict[str, bytes] = {}  # sha256 hex -> content, uploaded through the LFS batch API
         self.drop_downloads = False  # True: file downloads (resolve) get the connection closed without an answer
         self.hang_seconds = 0.0  # > 0: every request is accepted and then left unanswered this long
+        self.drop_all = False  # True: every request gets the connection closed without an answer
+        self.upload_status: int | None = None  # set to e.g. 503 and every file upload (LFS PUT) gets that answer
+        self.html_status: int | None = None  # set to 200: every request is answered with a web page, not JSON
         self.lock = threading.Lock()
         self._counter = 0
         self._httpd: ThreadingHTTPServer | None = None
@@ -170,6 +173,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes --------------------------------------------------------------------------------------
     def _outage(self, head: bool = False) -> bool:
+        if self.server_hub.drop_all:
+            self._body()
+            self.close_connection = True  # no status line: the socket just closes
+            return True
+        if self.server_hub.html_status is not None:  # a proxy's login page where the API should be
+            self._body()
+            page = b"<html><body>Sign in to continue</body></html>"
+            self.send_response(self.server_hub.html_status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(page)
+            return True
         if self.server_hub.hang_seconds:
             import time
 
@@ -366,6 +383,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.server_hub.requests.append(("PUT", url.path))
         if not url.path.startswith("/lfs-upload/"):
             return self._error(404, f"no route for {url.path}")
+        if self.server_hub.upload_status is not None:
+            self._body()
+            return self._error(self.server_hub.upload_status, "Service Unavailable")
         oid, body = url.path.rsplit("/", 1)[1], self._body()
         if hashlib.sha256(body).hexdigest() != oid:
             return self._error(400, "uploaded content does not match its sha256 oid")

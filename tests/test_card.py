@@ -53,6 +53,22 @@ def test_local_or_sample_catalog_gets_no_datasets_or_base_model():
     assert "datasets" not in meta and "base_model" not in meta and "model-index" not in meta
 
 
+def test_only_a_hub_dataset_is_cited_and_a_branch_push_names_its_branch():
+    # a fit on 'shop/*.parquet' claimed the Hub dataset 'shop/*.parquet'; a push to --branch staging told readers
+    # to pull main, which held no bundle
+    for dataset, cited in (({"source": "shop/*.parquet", "kind": "parquet"}, None),
+                           ({"source": "shop/items", "kind": "imagefolder"}, None),
+                           ({"source": "ayesha111/dataset_jewellery1", "kind": "hub"}, "ayesha111/dataset_jewellery1"),
+                           ({"source": "shop/*.parquet"}, None), ({"source": "shop/items.parquet"}, None),
+                           ({"source": "ayesha111/dataset_jewellery1"}, "ayesha111/dataset_jewellery1")):
+        meta = card_metadata({**clip_config(), "dataset": dataset})
+        assert meta.get("datasets") == ([cited] if cited else None), dataset
+        types = {r["dataset"]["type"] for r in meta["model-index"][0]["results"]}
+        assert types == {cited or "catalog"}, dataset
+    card = render_card(clip_config(), repo_id="alice/jewelrec", revision="staging")
+    assert 'hub.pull("alice/jewelrec", revision="staging")' in card and "<commit sha of staging>" in card
+
+
 def test_body_has_three_line_snippet_overview_image_and_depict_weights():
     card = render_card(clip_config(), repo_id="alice/jewelrec")
     snippet = load_snippet("alice/jewelrec")

@@ -481,5 +481,7 @@ def test_rows_whose_id_column_has_gaps_are_counted_in_the_config_and_the_summary
     out = tmp_path / "b"
     assert main(["--dataset", str(dataset), "--encoder", "cnn", "--cnn-epochs", "2", "--method", "kmeans",
                  "--clusters", "3", "--out", str(out)]) == 0, capsys.readouterr().err
-    assert json.loads((out / "config.json").read_text())["dataset"]["named_by_picture"] == {"column": "sku", "rows": 3}
+    recorded = json.loads((out / "config.json").read_text())["dataset"]
+    assert recorded["named_by_picture"] == {"column": "sku", "rows": 3}
+    assert recorded["kind"] == "parquet"  # what the model card may cite: only a "hub" source is a Hub dataset
     assert "3 rows had no id in column 'sku'" in capsys.readouterr().out

@@ -185,7 +185,7 @@ def test_flipped_byte_in_cache_is_refused_offline_and_fetched_again_online(hub, 
     # online it is fetched again (the fix named before — delete the snapshot — relinked the same damaged blob)
     repaired, origin = pull("alice/jewelrec-flip", revision=sha, cache_dir=cache)
     assert origin["commit"] == sha and blob.read_bytes() == (bundle_copy / "embeddings.safetensors").read_bytes()
-    assert "was damaged" in caplog.text and repaired.n_items == bundle.n_items
+    assert "did not match its manifest" in caplog.text and repaired.n_items == bundle.n_items
 
 
 def test_training_fit_push_end_to_end(hub, tmp_path, monkeypatch, capsys):
@@ -522,3 +522,66 @@ def test_private_on_an_existing_public_repo_is_refused(hub, bundle_copy):
     assert "config.json" not in hub.head_files("model", "alice/public-one")
     push_bundle(bundle_copy, "alice/private-one", private=True)  # a new repo is made private
     assert HfApi(endpoint=hub.url, token=WRITE).repo_info("alice/private-one").private
+
+
+def test_a_failed_file_upload_keeps_the_bundle_and_says_push_it_again(hub, bundle_copy):
+    # huggingface_hub wraps an upload's failure in RuntimeError: the push (and fit --push) ended in a traceback
+    from jewelrec.serving.bundle import Bundle
+    from jewelrec.serving.hub import HubError, push
+
+    hub.upload_status = 403  # the storage refuses the file (a 5xx is retried with back-off for half a minute first)
+    stored = dict(hub.lfs_objects)
+    hub.lfs_objects.clear()  # an earlier test's push of the same files would make this one upload nothing
+    try:
+        with pytest.raises(HubError, match=r"pushing .* to alice/jewelrec-upload failed \(Error while uploading "
+                                           r".* the Hub answered 403\); the bundle at .* is complete and kept — "
+                                           r"push it again once that is fixed: jewelrec-push --bundle"):
+            push(bundle_copy, "alice/jewelrec-upload")
+    finally:
+        hub.upload_status = None
+        hub.lfs_objects.update(stored)
+    assert Bundle.load(bundle_copy).n_items and push(bundle_copy, "alice/jewelrec-upload")  # the retry goes through
+
+
+def test_a_dropped_connection_a_429_or_a_web_page_serves_the_cached_copy(hub, bundle_copy, tmp_path):
+    # only refused connections, timeouts and 5xx fell back to the cache: a connection closed without an answer
+    # (RemoteProtocolError), 429 Too Many Requests and a proxy's HTML page stopped the Space though a copy was cached
+    from jewelrec.serving.hub import HubError, check_write_access, pull, push
+
+    sha = push(bundle_copy, "alice/jewelrec-drop").rsplit("/", 1)[1]
+    cache = tmp_path / "cache"
+    pull("alice/jewelrec-drop", cache_dir=cache)
+    for setting, value, said in (("drop_all", True, "unreachable (RemoteProtocolError)"),
+                                 ("outage_status", 429, "the Hub answered 429"),
+                                 ("html_status", 200, "did not answer as the Hub's API does")):
+        default = getattr(hub, setting)
+        setattr(hub, setting, value)
+        try:
+            _, origin = pull("alice/jewelrec-drop", cache_dir=cache)
+            with pytest.raises(HubError, match=r"(cannot reach the Hub|answered 429|did not answer as the Hub's "
+                                               r"API does).*nothing was sent"):
+                check_write_access("alice/jewelrec-drop")
+        finally:
+            setattr(hub, setting, default)
+        assert origin["offline"] is True and origin["commit"] == sha and said in origin["notice"], origin
+
+
+def test_a_bad_copy_on_the_hub_is_named_as_the_hubs_not_the_caches(hub, bundle_copy, tmp_path):
+    # a flipped byte, a missing or an extra file in the repo were reported as a damaged cache to delete and fetch
+    # again, which fetched the same files
+    from jewelrec.serving.bundle import BundleChanged, BundleError
+    from jewelrec.serving.hub import pull, push
+
+    push(bundle_copy, "alice/jewelrec-bad")
+    repo = hub.repos[("model", "alice/jewelrec-bad")]
+    good = dict(hub.head_files("model", "alice/jewelrec-bad"))
+    flipped = bytearray(good["embeddings.safetensors"])
+    flipped[-1] ^= 0x01
+    report = next(path for path in good if path.startswith("report/"))
+    for n, (files, error) in enumerate((({**good, "embeddings.safetensors": bytes(flipped)}, BundleChanged),
+                                        ({p: v for p, v in good.items() if p != report}, BundleError),
+                                        ({**good, "report/extra.png": good[report]}, BundleError))):
+        hub.new_commit(repo, repo.branches["main"], files, "main")
+        with pytest.raises(error, match=r"alice/jewelrec-bad@\w{12} on the Hub is not the bundle its own "
+                                        r"config.json describes .* push the bundle again"):
+            pull("alice/jewelrec-bad", cache_dir=tmp_path / f"cache-{n}")

@@ -40,7 +40,7 @@ def assert_same_bundle(local: Bundle, ray_bundle: Bundle) -> None:
     pd.testing.assert_frame_equal(ray_bundle.items, local.items)  # metadata and thumbnails, byte for byte
     np.testing.assert_allclose(ray_bundle.embeddings, local.embeddings, atol=1e-5)
     np.testing.assert_array_equal(ray_bundle.labels, local.labels)
-    for key in ("rows_read", "items", "skipped", "label_column"):
+    for key in ("rows_read", "items", "skipped", "label_column", "kind"):
         assert ray_bundle.config["dataset"][key] == local.config["dataset"][key], key
     assert ray_bundle.config["fit"]["args"]["engine"] == "ray"
 

@@ -77,6 +77,7 @@ class Catalog:
     n_rows_read: int = 0
     # kept rows whose id column held no id (empty, blank, NaN): named by their picture (img-…), not dropped
     unnamed: IdNote | None = None
+    kind: str | None = None  # SourceLocation.kind: parquet, imagefolder or hub (what the model card may cite)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -203,7 +204,7 @@ def load_catalog(source: str | Path = "sample", *, revision: str | None = None, 
         features["name"] = datasets.Value("string")
     catalog_ds = catalog_dataset(rows, features)
     return Catalog(dataset=catalog_ds, source=label, revision=revision, skipped=dict(skipped),
-                   n_rows_read=len(dataset), unnamed=IdNote.of(rules.id_column, unnamed))
+                   n_rows_read=len(dataset), unnamed=IdNote.of(rules.id_column, unnamed), kind=location.kind)
 
 
 def catalog_dataset(columns: dict[str, list[Any]], features: datasets.Features) -> datasets.Dataset:

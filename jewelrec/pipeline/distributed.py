@@ -184,7 +184,8 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
         def write_items(path: Path) -> None:
             _stream_items(shards, kept, meta, path)
 
-        yield EmbeddedCatalog(source=plan.location.label, revision=plan.revision, n_rows_read=plan.n_rows,
+        yield EmbeddedCatalog(source=plan.location.label, kind=plan.location.kind, revision=plan.revision,
+                              n_rows_read=plan.n_rows,
                               skipped=skipped, meta=meta, label_column=label, embeddings=embeddings,
                               encoder=encoder, encoder_reason=f"{reason}; embedded on Ray",
                               write_items=write_items,

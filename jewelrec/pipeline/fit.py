@@ -131,6 +131,7 @@ class EmbeddedCatalog:
     path for ``--engine local`` and ``--engine ray``."""
 
     source: str
+    kind: str | None  # SourceLocation.kind: parquet, imagefolder or hub
     revision: str | None
     n_rows_read: int
     skipped: dict[str, int]  # rows dropped, by reason
@@ -203,7 +204,8 @@ def embed_locally(config: FitConfig, timings: dict[str, float]) -> Iterator[Embe
         items["thumbnail"] = [thumbnail(b) for b in catalog.images]
         items.to_parquet(path, index=False)
 
-    yield EmbeddedCatalog(source=catalog.source, revision=catalog.revision, n_rows_read=catalog.n_rows_read,
+    yield EmbeddedCatalog(source=catalog.source, kind=catalog.kind, revision=catalog.revision,
+                          n_rows_read=catalog.n_rows_read,
                           skipped=catalog.skipped, meta=meta, label_column=label_column, embeddings=embeddings,
                           encoder=encoder, encoder_reason=encoder_reason, write_items=write_items,
                           unnamed=catalog.unnamed)
@@ -239,7 +241,8 @@ def finish(config: FitConfig, embedded: EmbeddedCatalog, timings: dict[str, floa
                             latents=None if clusters.method == "kmeans" else clusters.space_)
             report = write_report(staging / "report", bundle, clusters, encoder, metrics)
             bundle.config = {
-                "dataset": {"source": embedded.source, "revision": embedded.revision, "split": config.split,
+                "dataset": {"source": embedded.source, "kind": embedded.kind, "revision": embedded.revision,
+                            "split": config.split,
                             "rows_read": embedded.n_rows_read, "items": len(embedded),
                             "skipped": embedded.skipped, "label_column": label_column,
                             **({"named_by_picture": asdict(embedded.unnamed)} if embedded.unnamed else {})},

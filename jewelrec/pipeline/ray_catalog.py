@@ -308,4 +308,4 @@ def training_catalog(plan: CatalogPlan, config: FitConfig) -> Catalog:
                  **{c: meta[c].tolist() for c in meta.columns if c != "item_id"}}
     dataset = catalog_dataset(rows_dict, features)
     return Catalog(dataset=dataset, source=plan.location.label, revision=plan.revision, skipped=skipped,
-                   n_rows_read=len(table))
+                   n_rows_read=len(table), kind=plan.location.kind)

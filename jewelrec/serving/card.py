@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,15 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _hub_dataset(source: str) -> str | None:
-    """``user/name`` when the catalog came from a Hub dataset, else None (local folders, the sample)."""
-    if source.count("/") == 1 and not source.startswith((".", "/", "~")) and not Path(source).exists():
+def _hub_dataset(dataset: dict[str, Any]) -> str | None:
+    """``user/name`` when the catalog came from a Hub dataset, else None (local folders and files, the sample).
+    A fit records where its catalog came from (``kind``); a bundle from before that is judged by the id's shape,
+    which no local path or glob passes (``shop/*.parquet``, ``shop/items.parquet`` read elsewhere)."""
+    source = str(dataset.get("source", ""))
+    if "kind" in dataset:
+        return source if dataset["kind"] == "hub" and source else None
+    if (source.count("/") == 1 and not source.startswith((".", "/", "~")) and not Path(source).exists()
+            and re.fullmatch(r"[\w.-]+/[\w.-]+", source) and not source.endswith((".parquet", ".arrow"))):
         return source
     return None
 
@@ -59,9 +66,9 @@ def card_data(config: dict[str, Any]) -> ModelCardData:
     clustering = config.get("clustering", {})
     metrics = config.get("metrics", {})
     source = str(dataset.get("source", ""))
-    hub_dataset = _hub_dataset(source)
+    hub_dataset = _hub_dataset(dataset)
     results = [EvalResult(task_type="image-clustering", task_name="Style clustering",
-                          dataset_type=hub_dataset or source or "catalog", dataset_name=source or "catalog",
+                          dataset_type=hub_dataset or "catalog", dataset_name=source or "catalog",
                           dataset_revision=dataset.get("revision") or None,
                           metric_type=name, metric_name=name.replace("_", " "),
                           metric_value=round(float(metrics[name]), 4))
@@ -83,17 +90,23 @@ def card_metadata(config: dict[str, Any]) -> dict[str, Any]:
     return card_data(config).to_dict()
 
 
-def load_snippet(repo_id: str | None) -> str:
-    """The three lines that load this bundle and recommend from it."""
-    where = f'hub.pull("{repo_id}")  # revision="<commit sha>" pins it' if repo_id else \
-        'Bundle.load("path/to/this/bundle"), None  # or hub.pull("user/repo", revision)'
+def load_snippet(repo_id: str | None, revision: str | None = None) -> str:
+    """The three lines that load this bundle and recommend from it (``revision``: the branch it was pushed to,
+    None for the default branch)."""
+    if repo_id and revision:
+        where = f'hub.pull("{repo_id}", revision="{revision}")  # a commit sha pins it'
+    elif repo_id:
+        where = f'hub.pull("{repo_id}")  # revision="<commit sha>" pins it'
+    else:
+        where = 'Bundle.load("path/to/this/bundle"), None  # or hub.pull("user/repo", revision)'
     return (f"from jewelrec import Bundle, Recommender, hub\n"
             f"bundle, origin = {where}\n"
             f"print(Recommender(bundle).recommend({{bundle.item_ids[0]: 5}}, k=10))")
 
 
-def render_card(config: dict[str, Any], *, repo_id: str | None = None) -> str:
-    """The README.md text for a bundle whose config.json is ``config``; ``repo_id`` goes into the snippet."""
+def render_card(config: dict[str, Any], *, repo_id: str | None = None, revision: str | None = None) -> str:
+    """The README.md text for a bundle whose config.json is ``config``; ``repo_id`` and ``revision`` (the branch
+    it is pushed to, None for the default one) go into the snippet and the deploy line."""
     encoder, dataset = config.get("encoder", {}), config.get("dataset", {})
     clustering, metrics = config.get("clustering", {}), config.get("metrics", {})
     names = clustering.get("cluster_names", [])
@@ -114,8 +127,9 @@ def render_card(config: dict[str, Any], *, repo_id: str | None = None) -> str:
         updated = (f"- updated {len(updates)} time(s) since the fit with `training.update` (last: +{last.get('added')} "
                    f"/ -{last.get('removed')} items, {last.get('at')}; refit "
                    f"{'due: ' + '; '.join(last.get('reasons') or []) if last.get('refit_due') else 'not due'})\n")
+    pin = f"<commit sha of {revision}>" if revision else "<commit sha>"
     serve = (f"Serve it in the jewelrec Space: `python -m training.deploy_space --space-id user/space --repo "
-             f"{repo_id or 'user/repo'} --revision <commit sha>` (sets `JEWELREC_REPO` / `JEWELREC_REVISION`).")
+             f"{repo_id or 'user/repo'} --revision {pin}` (sets `JEWELREC_REPO` / `JEWELREC_REVISION`).")
     return f"""---
 {front}
 ---
@@ -131,7 +145,7 @@ the recommender scores items by a user's ratings, style membership and similarit
 ## Load it
 
 ```python
-{load_snippet(repo_id)}
+{load_snippet(repo_id, revision)}
 ```
 
 {serve}

@@ -10,6 +10,7 @@ The endpoint is the standard one: ``$HF_ENDPOINT`` (read at call time) or huggin
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -96,6 +97,13 @@ def hub_failure(err: Exception) -> str:
     return f"the Hub answered {status}" if status else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
 
 
+def hub_outage(err: HfHubHTTPError) -> bool:
+    """The Hub is down or busy (5xx, 429 Too Many Requests, no answer): a cached copy may stand in; any other
+    status is an answer about the request itself (not found, forbidden) and is raised."""
+    status = err.response.status_code if err.response is not None else None
+    return status is None or status >= 500 or status == 429
+
+
 def check_repo_id(repo_id: str, *, flag: str = "--repo-id") -> None:
     """Refuse a repo id the Hub would refuse (``user/name``; letters, digits, ``-``, ``_``, ``.``; at most 96
     characters; no ``--`` or ``..``), before any work is done or anything is sent."""
@@ -147,14 +155,17 @@ def check_write_access(repo_id: str, *, token: str | None = None, endpoint: str 
         me = _api(token, endpoint).whoami(token=token)
     except HfHubHTTPError as err:
         status = err.response.status_code if err.response is not None else None
-        if status is None or status >= 500 or status == 429:  # the Hub is down or busy: the token is not the problem
+        if hub_outage(err):  # the Hub is down or busy: the token is not the problem
             raise HubError(f"the Hub at {hub_endpoint(endpoint)} answered {status or 'nothing usable'} when asked "
                            "who the token belongs to; try again later (nothing was sent)") from None
         raise HubError(f"the Hub rejected the token ({status}): create a new write token at "
                        "https://huggingface.co/settings/tokens and set HF_TOKEN") from None
-    except (httpx2.ConnectError, httpx2.TimeoutException) as err:
-        raise HubError(f"cannot reach the Hub at {hub_endpoint(endpoint)} ({err}); check the network or "
-                       "HF_ENDPOINT (nothing was sent)") from None
+    except httpx2.TransportError as err:  # refused, timed out, or the connection dropped without an answer
+        raise HubError(f"cannot reach the Hub at {hub_endpoint(endpoint)} ({type(err).__name__}: {err}); check "
+                       "the network or HF_ENDPOINT (nothing was sent)") from None
+    except json.JSONDecodeError:  # a proxy's login page, a wrong HF_ENDPOINT: a web page, not the Hub's API
+        raise HubError(f"{hub_endpoint(endpoint)} did not answer as the Hub's API does (not JSON); check "
+                       "HF_ENDPOINT or the proxy (nothing was sent)") from None
     access = (me.get("auth") or {}).get("accessToken") or {}
     if access.get("role") == "read":
         raise HubError(f"the token of {me.get('name')!r} is read-only; pushing to {repo_id!r} needs a token "
@@ -194,7 +205,8 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
     try:
         check_write_access(repo_id, token=token, endpoint=endpoint)
         token = token or get_token()
-        card = render_card(bundle.config, repo_id=repo_id).encode()
+        card = render_card(bundle.config, repo_id=repo_id,
+                           revision=branch if branch and branch != constants.DEFAULT_REVISION else None).encode()
         api = _api(token, endpoint)
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         if private and not api.repo_info(repo_id, repo_type="model").private:
@@ -216,8 +228,11 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
         return api.create_commit(repo_id, operations, commit_message=message, revision=branch, repo_type="model")
     except HubError as err:  # no token, no access, Hub down: after a fit or an update the bundle is already written
         raise HubError(f"{err}; {kept}") from None
-    except (HfHubHTTPError, httpx2.HTTPError, HFValidationError) as err:  # the Hub went away or refused mid-push
+    except (HfHubHTTPError, httpx2.HTTPError, HFValidationError, json.JSONDecodeError) as err:  # refused mid-push
         raise HubError(f"pushing {bundle_dir} to {repo_id} failed ({hub_failure(err)}); {kept}") from None
+    except RuntimeError as err:  # huggingface_hub's "Error while uploading '<file>' to the Hub", the cause chained
+        raise HubError(f"pushing {bundle_dir} to {repo_id} failed ({str(err).splitlines()[0][:200]} "
+                       f"{hub_failure(err.__cause__ or err)}); {kept}") from None
     except OSError as err:  # local (after the Hub's: HfHubHTTPError is an OSError): an unreadable file
         raise HubError(f"pushing {bundle_dir} to {repo_id} failed on this machine ({err}); {kept}") from None
 
@@ -266,6 +281,16 @@ def check_tree(repo_id: str, commit: str, remote: list[str]) -> None:
                           "pick a revision that holds one")
 
 
+def _bad_on_hub(repo_id: str, commit: str, err: BundleError) -> BundleError:
+    """The error for a revision whose files on the Hub are not the bundle its manifest describes: re-fetching
+    cannot help (the message of :meth:`Bundle.load` alone pointed at the cache), pushing the bundle again does."""
+    kind = BundleChanged if isinstance(err, BundleChanged) else BundleError
+    args = (err.files,) if isinstance(err, BundleChanged) else ()
+    return kind(f"{repo_id}@{commit[:12]} on the Hub is not the bundle its own config.json describes ({err}); "
+                "downloading it again gives the same files — push the bundle again (jewelrec-push --bundle <dir> "
+                f"--repo-id {repo_id}) or pull an earlier revision", *args)
+
+
 def check_remote_bundle(api: HfApi, repo_id: str, commit: str) -> None:
     """:func:`check_tree` on ``repo_id@commit`` as the Hub lists it (the deploy's check of the bundle it points a
     Space at: what :func:`pull` would refuse when the Space starts)."""
@@ -300,10 +325,12 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
         except RepositoryNotFoundError:
             raise HubError(f"model repo {repo_id!r} was not found at {hub_endpoint(endpoint)} (or it is private "
                            "and no token with access was given: set HF_TOKEN)") from None
-        except (httpx2.ConnectError, httpx2.TimeoutException, OfflineModeIsEnabled) as err:
+        except (httpx2.TransportError, OfflineModeIsEnabled) as err:  # refused, timed out, dropped
             reason = f"the Hub at {hub_endpoint(endpoint)} is unreachable ({type(err).__name__})"
+        except json.JSONDecodeError:
+            reason = f"{hub_endpoint(endpoint)} did not answer as the Hub's API does (not JSON; check HF_ENDPOINT)"
         except HfHubHTTPError as err:
-            if err.response is not None and err.response.status_code < 500:
+            if not hub_outage(err):
                 raise
             reason = f"the Hub answered {err.response.status_code}"
         else:
@@ -312,7 +339,7 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
         try:
             folder = snapshot_download(revision=commit, allow_patterns=list(ALLOWED_PATTERNS), **kwargs)
         except HfHubHTTPError as err:
-            if err.response is not None and err.response.status_code < 500:
+            if not hub_outage(err):
                 raise
             reason = f"the Hub answered {err.response.status_code if err.response is not None else '?'} during the download"
         except (httpx2.HTTPError, OfflineModeIsEnabled, OSError) as err:  # the Hub went away mid-download
@@ -326,8 +353,9 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
         try:
             folder = snapshot_download(revision=revision, local_files_only=True, **kwargs)
         except LocalEntryNotFoundError:
+            fix = "unset HF_HUB_OFFLINE and connect to the Hub once" if offline_mode() else "connect to the Hub once"
             raise HubError(f"cannot fetch {repo_id}@{revision}: {reason}, and no copy of that revision is "
-                           "cached; connect to the Hub once (or unset HF_HUB_OFFLINE) to download it") from None
+                           f"cached; {fix} to download it") from None
         commit = Path(folder).name
         notice = (f"Offline: {reason}; serving the cached copy of {repo_id}@{revision} "
                   f"(commit {commit[:12]}), which may not be the latest.")
@@ -340,10 +368,17 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
                                 f"bundle's SHA-256) and the Hub cannot be asked for a fresh one ({reason}); delete "
                                 f"{cache} (deleting the snapshot alone is not enough: a new one links the same "
                                 "damaged blobs) and fetch it again once the Hub answers", err.files) from None
-        log.warning("the cached copy of %s@%s was damaged (%s); downloading it again into %s", repo_id, revision,
-                    err.files, cache)
+        log.warning("the cached copy of %s@%s did not match its manifest (%s); downloading it again into %s",
+                    repo_id, revision, err.files, cache)
         folder = snapshot_download(revision=commit, allow_patterns=list(ALLOWED_PATTERNS), force_download=True,
                                    **kwargs)
-        bundle = Bundle.load(folder)  # the Hub's own copy must match too: a repo whose files were edited is refused
+        try:
+            bundle = Bundle.load(folder)
+        except BundleError as again:  # fetched afresh, every file: it is the Hub's copy that is bad
+            raise _bad_on_hub(repo_id, commit, again) from None
+    except BundleError as err:
+        if reason is not None:  # the cache, as it was kept: its own message says what to delete
+            raise
+        raise _bad_on_hub(repo_id, commit, err) from None  # a file missing or extra in what the Hub listed and sent
     return bundle, {"repo_id": repo_id, "revision": revision, "commit": commit, "offline": reason is not None,
                     "notice": notice}
