@@ -244,13 +244,19 @@ def test_a_slow_refresh_never_blocks_a_request(tmp_path, bundle, recommender):
 
 
 def test_crowd_settings_from_env_name_the_fix(monkeypatch):
-    monkeypatch.setenv("JEWELREC_CROWD_EVERY_RATINGS", "ten")
-    with pytest.raises(ValueError, match="JEWELREC_CROWD_EVERY_RATINGS='ten' is not a number"):
-        CrowdSettings.from_env()
-    monkeypatch.setenv("JEWELREC_CROWD_EVERY_RATINGS", "3")
-    monkeypatch.setenv("JEWELREC_CROWD", "0")
+    for name, value, said in (("JEWELREC_CROWD_EVERY_RATINGS", "ten", "is not a whole number"),
+                              ("JEWELREC_CROWD_EVERY_RATINGS", "2.5", "is not a whole number"),
+                              ("JEWELREC_CROWD_EVERY_S", "nan", "is not a number"),  # nan never came due
+                              ("JEWELREC_CROWD_EVERY_S", "0", "must be > 0"),
+                              ("JEWELREC_CROWD", "maybe", "is neither on nor off")):  # read as on, silently
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValueError, match=f"{name}='{value}' {said}"):
+            CrowdSettings.from_env()
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("JEWELREC_CROWD_EVERY_RATINGS", "1e3")  # a whole number however written
+    monkeypatch.setenv("JEWELREC_CROWD", "Off")
     settings = CrowdSettings.from_env()
-    assert settings.every_ratings == 3 and not settings.enabled
+    assert settings.every_ratings == 1000 and not settings.enabled
 
 
 def test_the_refresher_survives_a_store_it_cannot_read_and_keeps_its_model(tmp_path, bundle):

@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from conftest import wait_for
 
 from jewelrec.space.rating_backups import is_network_mount, mount_type
 from jewelrec.space.rating_checks import FIX
@@ -203,7 +204,7 @@ def test_network_mount_keeps_live_db_local_and_restores_backup(tmp_path, monkeyp
     mounts = tmp_path / "mounts"
     mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nbucket {persistent} fuse.hf-mount rw 0 0\n")
     store = RatingStore.open(persistent, mounts_file=mounts)
-    assert store.path == tmp_path / "home" / "live-ratings" / "ratings.db"
+    assert store.path.parent.parent == tmp_path / "home" / "live-ratings" and store.path.name == "ratings.db"
     assert not (persistent / "ratings.db").exists()
     store.rate("u", "a", 5)
     store.close()  # final backup at shutdown
@@ -282,12 +283,81 @@ def test_a_backup_that_is_not_sqlite_is_named_and_the_live_ratings_are_kept(tmp_
     persistent = tmp_path / "data"
     mounts = tmp_path / "mounts"
     mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nbucket {persistent} fuse.hf-mount rw 0 0\n")
-    RatingStore.open(persistent, mounts_file=mounts).rate("u", "a", 5)
+    live = RatingStore.open(persistent, mounts_file=mounts)
+    live.rate("u", "a", 5)
     (persistent / "ratings.backup.db").write_text("not a database")  # newer than the live file: restored at start
     with pytest.raises(RatingStoreError, match="ratings.backup.db' is not an SQLite database"):
         RatingStore.open(persistent, mounts_file=mounts)
     assert (persistent / "ratings.backup.db").read_text() == "not a database"
-    assert RatingStore(tmp_path / "home" / "live-ratings" / "ratings.db").ratings("u") == {"a": 5}
+    assert RatingStore(live.path).ratings("u") == {"a": 5}
+
+
+def network_mount(tmp_path, *folders):
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/sda1 / ext4 rw 0 0\n" + "".join(f"bucket{n} {f} nfs4 rw 0 0\n"
+                                                           for n, f in enumerate(folders)))
+    return mounts
+
+
+def test_two_data_dirs_on_network_mounts_keep_their_own_ratings(tmp_path, monkeypatch):
+    # every network-mounted data dir shared one live copy: shop B started with shop A's ratings and backed them up
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+    shop_a, shop_b = tmp_path / "a", tmp_path / "b"
+    mounts = network_mount(tmp_path, shop_a, shop_b)
+    a = RatingStore.open(shop_a, mounts_file=mounts)
+    a.rate("alice", "x", 5)
+    a.close()
+    b = RatingStore.open(shop_b, mounts_file=mounts)
+    assert b.ratings("alice") == {} and b.path != a.path
+    b.rate("bob", "y", 4)
+    b.close()
+    assert RatingStore(shop_b / "ratings.backup.db").ratings("alice") == {}
+    assert RatingStore.open(shop_a, mounts_file=mounts).ratings("alice") == {"x": 5}
+
+
+def test_a_ratings_db_in_a_network_mounted_data_dir_starts_the_live_copy(tmp_path, monkeypatch):
+    # a ratings.db where the README says ratings live (copied in) was passed over for an empty live copy
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+    data = tmp_path / "data"
+    RatingStore(data / "ratings.db").rate("u", "a", 3)
+    store = RatingStore.open(data, mounts_file=network_mount(tmp_path, data))
+    assert store.ratings("u") == {"a": 3} and store.backup_path == data / "ratings.backup.db"
+    store.rate("u", "b", 5)
+    store.close()
+    assert RatingStore(data / "ratings.backup.db").ratings("u") == {"a": 3, "b": 5}
+    assert RatingStore(data / "ratings.db").ratings("u") == {"a": 3}  # left as it was
+
+
+def test_a_failed_periodic_backup_is_logged_and_the_next_one_goes_through(tmp_path, monkeypatch, caplog):
+    # one failure (a mount hiccup) killed the backup thread: no backup was written again until exit
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+    data = tmp_path / "data"
+    store = RatingStore.open(data, mounts_file=network_mount(tmp_path, data))
+    store.rate("u", "a", 5)
+    blocker = data / "ratings.backup.db.tmp"
+    blocker.mkdir()  # the backup's temporary file cannot be written
+    thread = store.start_backups(interval_s=0.05)
+    assert wait_for(lambda: "ratings backup to" in caplog.text, 10)
+    blocker.rmdir()
+    assert wait_for(lambda: (data / "ratings.backup.db").exists(), 10) and thread.is_alive()
+    store.close()
+    assert RatingStore(data / "ratings.backup.db").ratings("u") == {"a": 5}
+
+
+def test_a_damaged_database_is_named_with_the_fix(tmp_path):
+    # 'database disk image is malformed' was a traceback at start, or every rating failing with no path in the log
+    path = tmp_path / "ratings.db"
+    store = RatingStore(path)
+    for n in range(300):
+        store.rate(f"u{n}", "a", 5)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    data = bytearray(path.read_bytes())
+    data[100:600] = b"\xff" * 500  # the header's tail and the schema page
+    path.write_bytes(bytes(data))
+    with pytest.raises(RatingStoreError, match=r"ratings.db' is damaged \(.*malformed.*left as it is\): restore it"):
+        RatingStore(path).ratings("u1")
 
 
 def test_a_write_locked_out_past_the_timeout_says_nothing_was_saved_and_the_space_says_so_plainly(tmp_path, caplog):

@@ -262,6 +262,26 @@ def test_a_bad_bundle_setting_stops_the_space_with_the_fix_not_a_traceback(tmp_p
         create_demo()
 
 
+def test_a_bad_setting_in_the_environment_stops_the_space_with_its_name(tmp_path, monkeypatch, synthetic_bundle):
+    # JEWELREC_UPLOAD_TTL=abc was a traceback, -5 deleted every upload before it was read, 0 kept them forever;
+    # a damaged ratings database was a raw sqlite3 traceback
+    from jewelrec.space.app import create_demo
+
+    monkeypatch.setenv("JEWELREC_BUNDLE", str(synthetic_bundle.save(tmp_path / "bundle")))
+    monkeypatch.setenv("JEWELREC_DATA_DIR", str(tmp_path / "data"))
+    for value, said in (("abc", "is not a whole number"), ("-5", "must be ≥ 1"), ("0", "must be ≥ 1"),
+                        ("1.5", "is not a whole number")):
+        monkeypatch.setenv("JEWELREC_UPLOAD_TTL", value)
+        with pytest.raises(SystemExit, match=rf"error: the Space cannot start: JEWELREC_UPLOAD_TTL='{re.escape(value)}' "
+                                             rf"{said}; set it to a whole number ≥ 1, e.g. 3600, or unset it"):
+            create_demo()
+    monkeypatch.delenv("JEWELREC_UPLOAD_TTL")
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "ratings.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    with pytest.raises(SystemExit, match=r"error: the Space cannot start: .*ratings.db' (is damaged|is not an SQLite)"):
+        create_demo()
+
+
 def test_uploads_are_checked_before_they_are_decoded(tmp_path, sample_bundle_dir):
     """#14 items 4, 5: a 49-Mpx PNG (a few hundred kB) is refused from its header, a non-image with a message."""
     import time

@@ -28,14 +28,14 @@ START_TIMEOUT_S = 90  # normally ~6 s; generous for a loaded 2-core CI box
 class App:
     """``python app.py`` in a subprocess, its output in a log file."""
 
-    def __init__(self, env: dict[str, str], log: Path):
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, command: list[str] | None = None):
+        self.env, self.log, self.command = env, log, command or [sys.executable, "app.py"]
         self.url = f"http://127.0.0.1:{env['GRADIO_SERVER_PORT']}/"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> App:
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=self.env, stdout=out,
+            self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -133,3 +133,31 @@ def test_kill_9_loses_no_acknowledged_rating(app, synthetic_bundle):
     app.kill()
     check, after, _ = read_db(db_path)
     assert check == "ok" and after == latest | {(f"session:{burst.session_hash}", ids[7]): 4}
+
+
+# app.py with the data dir taken for a network mount (where the live copy sits on local disk and only the backups
+# reach the data dir): /proc/mounts cannot be faked for a subprocess, so the check is patched before start
+ON_A_NETWORK_MOUNT = """
+import runpy
+import jewelrec.space.ratings as ratings
+ratings.is_network_mount = lambda path, mounts_file='/proc/mounts': True
+runpy.run_path('app.py', run_name='__main__')
+"""
+
+
+def test_sigterm_writes_the_final_backup_of_a_space_on_a_network_mount(app, synthetic_bundle):
+    # SIGTERM (how Spaces, Docker and systemd stop a process) skipped atexit: no backup, the ratings since the
+    # last periodic one (up to 5 minutes) lost at every restart
+    app.command = [sys.executable, "-c", ON_A_NETWORK_MOUNT]
+    data = Path(app.env["JEWELREC_DATA_DIR"])
+    app.start()
+    shopper = Client(app.url, verbose=False)
+    ids = synthetic_bundle.item_ids
+    for n in range(3):
+        assert "Saved" in shopper.predict(ids[n], 5 - n, api_name="/rate")
+    assert not (data / "ratings.db").exists() and not (data / "ratings.backup.db").exists()  # live copy elsewhere
+    app.proc.send_signal(signal.SIGTERM)
+    status, app.proc = app.proc.wait(timeout=60), None  # stopped here: nothing left for the fixture to kill
+    assert status == 128 + signal.SIGTERM
+    check, latest, _ = read_db(data / "ratings.backup.db")
+    assert check == "ok" and latest == {(f"session:{shopper.session_hash}", ids[n]): 5 - n for n in range(3)}

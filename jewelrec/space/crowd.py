@@ -27,13 +27,14 @@ full every time, as before incremental refreshes: a switch for comparisons or if
 from __future__ import annotations
 
 import logging
-import os
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from jewelrec.serving.collaborative import MIN_SHOPPERS, CollaborativeModel, CoRatingTotals
+from jewelrec.space.env_settings import env_flag, env_number
 from jewelrec.space.ratings import RatingLogRewound, RatingStore, replay
 
 log = logging.getLogger(__name__)
@@ -50,25 +51,10 @@ class CrowdSettings:
 
     @classmethod
     def from_env(cls) -> CrowdSettings:
-        def number(name: str, default: float, kind: type) -> float:
-            raw = os.environ.get(name)
-            if raw in (None, ""):
-                return default
-            try:
-                value = kind(raw)
-            except ValueError:
-                raise ValueError(f"{name}={raw!r} is not a number; set it to e.g. {default} or unset it") from None
-            if value <= 0:
-                raise ValueError(f"{name}={raw!r} must be positive; set it to e.g. {default} or unset it")
-            return value
-
-        def flag(name: str) -> bool:
-            return os.environ.get(name, "1").strip().lower() not in ("0", "false", "off", "no")
-
-        return cls(enabled=flag("JEWELREC_CROWD"), incremental=flag("JEWELREC_CROWD_INCREMENTAL"),
-                   every_ratings=int(number("JEWELREC_CROWD_EVERY_RATINGS", cls.every_ratings, int)),
-                   every_s=float(number("JEWELREC_CROWD_EVERY_S", cls.every_s, float)),
-                   min_shoppers=int(number("JEWELREC_CROWD_MIN_SHOPPERS", cls.min_shoppers, int)))
+        return cls(enabled=env_flag("JEWELREC_CROWD"), incremental=env_flag("JEWELREC_CROWD_INCREMENTAL"),
+                   every_ratings=int(env_number("JEWELREC_CROWD_EVERY_RATINGS", cls.every_ratings, int)),
+                   every_s=float(env_number("JEWELREC_CROWD_EVERY_S", cls.every_s, float)),
+                   min_shoppers=int(env_number("JEWELREC_CROWD_MIN_SHOPPERS", cls.min_shoppers, int)))
 
 
 class CrowdRefresher:
@@ -188,6 +174,7 @@ class CrowdRefresher:
 
         def loop() -> None:
             last = time.monotonic()
+            said, said_at = None, -math.inf  # the failure last logged, and when: a lasting one is logged once a minute
             while not self._stop.is_set():
                 self._wake.wait(self.settings.poll_s)
                 self._wake.clear()
@@ -198,7 +185,11 @@ class CrowdRefresher:
                         self.refresh()
                         last = time.monotonic()
                 except Exception as err:  # noqa: BLE001  the store hiccuped: try again at the next poll
-                    log.warning("crowd refresher could not read the rating store: %s", err)
+                    now = time.monotonic()
+                    if str(err) != said or now - said_at >= 60:
+                        log.warning("crowd refresher could not read the rating store (trying again every %.0f s; "
+                                    "the last model is kept): %s", self.settings.poll_s, err)
+                        said, said_at = str(err), now
 
         self._thread = threading.Thread(target=loop, name="crowd-refresh", daemon=True)
         self._thread.start()

@@ -125,6 +125,11 @@ def store_error(path: Path, err: sqlite3.Error) -> RatingStoreError | None:
     if "no such table" in str(err):  # deleted or replaced while the Space ran: SQLite made an empty file there
         return RatingStoreError(f"the ratings database {where!r} has lost its tables (was it deleted or replaced "
                                 "while the Space ran?); restart the Space to recreate it, or restore the file")
+    if code.startswith("SQLITE_CORRUPT") or "malformed" in str(err):
+        return RatingStoreError(f"the ratings database {where!r} is damaged ({err}; it was left as it is): "
+                                "restore it from a copy (a Space on a network mount keeps ratings.backup.db "
+                                "beside it), or move it away and start with an empty one; `sqlite3 <file> "
+                                "'.recover'` may save what is readable")
     if code == "SQLITE_NOTADB" or "not a database" in str(err):
         return RatingStoreError(f"{where!r} is not an SQLite database (it was left as it is); move it away or "
                                 f"{FIX}")

@@ -17,6 +17,7 @@ mount the live database stays on local disk and is copied to the data dir with t
 from __future__ import annotations
 
 import atexit
+import hashlib
 import logging
 import os
 import sqlite3
@@ -155,11 +156,19 @@ class RatingStore:
         make_folder(directory, directory / "ratings.db")  # RatingStoreError naming the folder and the fix
         if not is_network_mount(directory, mounts_file):
             return cls(directory / "ratings.db", known_items=known_items)
-        live = cache_dir("live-ratings") / "ratings.db"
+        # one live copy per data dir: two Spaces (two shops) on network mounts shared one, each other's ratings
+        key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+        live = cache_dir("live-ratings") / key / "ratings.db"
         backup = directory / BACKUP_NAME
+        if not backup.exists() and (directory / "ratings.db").exists():
+            # a database put where the README says ratings live (copied in, or from before the mount): its ratings
+            # start the live copy instead of being passed over for an empty one
+            log.info("ratings: %s is on a network mount; starting the live copy from %s (backups go to %s)",
+                     directory, directory / "ratings.db", backup)
+            backup = directory / "ratings.db"
         if backup.exists() and (not live.exists() or backup.stat().st_mtime >= live.stat().st_mtime):
             restore(backup, live)
-        return cls(live, known_items=known_items, backup_path=backup)
+        return cls(live, known_items=known_items, backup_path=directory / BACKUP_NAME)
 
     def _connect(self) -> sqlite3.Connection:
         """A new connection; :class:`RatingStoreError` (path and fix) when the file cannot be opened."""
@@ -353,7 +362,11 @@ class RatingStore:
 
         def loop() -> None:
             while not self._stop.wait(interval_s):
-                self.backup()
+                try:
+                    self.backup()
+                except Exception as err:  # noqa: BLE001  a mount hiccup: the next interval tries again
+                    log.warning("ratings backup to %s failed (%s); trying again in %.0f s", self.backup_path, err,
+                                interval_s)
 
         atexit.register(self.close)
         thread = threading.Thread(target=loop, name="ratings-backup", daemon=True)

@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 
 from jewelrec.space import views
 from jewelrec.space.bundle_source import origin_text
+from jewelrec.space.env_settings import env_number
 from jewelrec.space.identity import browser_state_key, new_browser_id, user_key, verify_browser_id
 from jewelrec.space.page_assets import CARDS_JS, CSS, HEAD, MAP_JS
 from jewelrec.space.rating_checks import RatingStoreBusy, RatingStoreError
@@ -183,7 +184,7 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 def build_demo(service: SpaceService) -> gr.Blocks:
     # uploads are used once and then only clutter the disk: gradio deletes cached files older than ttl, every ttl
-    ttl = int(os.environ.get("JEWELREC_UPLOAD_TTL", "3600"))  # seconds an upload is kept in gradio's cache
+    ttl = int(env_number("JEWELREC_UPLOAD_TTL", 3600, int, minimum=1, inclusive=True))  # s an upload is kept
     with gr.Blocks(title="jewelrec · find your style", delete_cache=(ttl, ttl)) as demo:
         # a key of this Space's own, the same after a restart: the browser can read its id back (gradio's random
         # default changed with every process, and every anonymous shopper lost their ratings on a redeploy)
