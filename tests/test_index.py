@@ -57,6 +57,29 @@ def test_k_larger_than_the_catalog_is_clamped():
     assert rows.shape == (1, 50) and sorted(rows[0].tolist()) == list(range(50))
 
 
+@pytest.mark.parametrize("k", [600, 3000, 6000])
+def test_a_large_k_from_the_ivf_comes_back_whole(k):
+    # 16 probed lists hold ~16·√n items: similar/nearest/search above the exact limit returned fewer than k
+    x = _clustered(6000)
+    index = VectorIndex(x, exact_limit=1000, flat_limit=1000)
+    scores, rows = index.search(x[:3], k)
+    assert rows.shape == (3, k) and (rows >= 0).all() and np.isfinite(scores).all()
+    assert all(len(set(r)) == k for r in rows.tolist())
+
+
+def test_nearest_answers_cosines_for_any_length_and_refuses_a_zero_vector():
+    from jewelrec.serving.recommender import Recommender
+    from tests.conftest import make_synthetic_bundle
+
+    rec = Recommender(make_synthetic_bundle(n_items=60, dim=16, n_clusters=3))
+    unit = rec.bundle.embeddings[0]
+    scaled, plain = rec.nearest(100 * unit, 3), rec.nearest(unit, 3)
+    assert [i for i, _ in scaled] == [i for i, _ in plain]
+    assert [s for _, s in scaled] == pytest.approx([s for _, s in plain]) and scaled[0][1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="all zeros"):
+        rec.nearest(np.zeros(16), 3)
+
+
 def _stored(index: VectorIndex, tmp_path) -> np.ndarray:
     index.write(tmp_path / "index.faiss")
     return np.fromfile(tmp_path / "index.faiss", dtype=np.uint8)

@@ -445,3 +445,20 @@ def test_concurrent_first_searches_load_the_bundle_encoder_once(monkeypatch):
     with ThreadPoolExecutor(8) as pool:
         hits = list(pool.map(lambda _: rec.search("gold ring", k=3), range(16)))
     assert len(loads) == 1 and all(len(h) == 3 for h in hits)
+
+
+def test_a_list_longer_than_mmr_head_is_mmr_at_the_head_then_by_score():
+    # greedy MMR over every pick cost k · 2k · d: 92 s for k = 10,000 on 100k items (the Space caps k at 100,
+    # the library did not)
+    from jewelrec.serving.selection import MMR_HEAD, mmr_top
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(5000, 16)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    scores = rng.random(5000).astype(np.float32)
+    k = 3 * MMR_HEAD
+    long, head = mmr_top(scores, emb, k, 0.5, 100), mmr_top(scores, emb, MMR_HEAD, 0.5, 100)
+    assert len(long) == len(set(long)) == k and set(head) <= set(long)
+    rest = [i for i in np.argsort(-scores, kind="stable").tolist() if i not in set(head)][: k - MMR_HEAD]
+    assert set(long) == set(head) | set(rest)  # past the head, the best scores of what MMR left
+    assert all(scores[a] >= scores[b] for a, b in zip(long, long[1:]))  # read best first

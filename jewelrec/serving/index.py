@@ -142,11 +142,18 @@ class VectorIndex:
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1 if len(queries) < 64 else threads)
         try:
-            if self.ivf is not None and (coarse or self.flat is None):
-                nprobe = min(self.nlist, COARSE_NPROBE) if coarse else self.nprobe
-                fetch = k if coarse else min(self.n_items, RERANK * k)
+            if self.ivf is not None and coarse:
+                nprobe = min(self.nlist, COARSE_NPROBE)
+                return self.ivf.search(queries, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
+            if self.ivf is not None and self.flat is None:
+                fetch = min(self.n_items, RERANK * k)
+                # lists hold n / nlist items on average: probe enough of them to hold what is fetched, twice over
+                # (16 lists hold ~16·√n, so a large k came back short, padded with -1, without a word)
+                nprobe = min(self.nlist, max(self.nprobe, math.ceil(2 * fetch * self.nlist / self.n_items)))
                 scores, rows = self.ivf.search(queries, fetch, params=faiss.SearchParametersIVF(nprobe=nprobe))
-                return (scores, rows) if coarse else self._rerank(queries, rows, k)
+                if nprobe < self.nlist and (rows[:, :k] < 0).any():  # uneven lists: every one, so k are found
+                    scores, rows = self.ivf.search(queries, fetch, params=faiss.SearchParametersIVF(nprobe=self.nlist))
+                return self._rerank(queries, rows, k)
             return self.flat.search(queries, k)  # (q, k)
         finally:
             faiss.omp_set_num_threads(threads)

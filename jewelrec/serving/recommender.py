@@ -304,7 +304,8 @@ class Recommender:
         return [hit for hit in self.nearest(self.embeddings[row], k + 1) if hit[0] != str(item_id)][:k]
 
     def nearest(self, vector: np.ndarray, k: int = 10) -> list[tuple[str, float]]:
-        """The ``k`` items closest to an embedding ``vector`` (d,), e.g. of an uploaded photo."""
+        """The ``k`` items closest to an embedding ``vector`` (d,), e.g. of an uploaded photo, with their cosines
+        (the vector is normalised first; an all-zero one is refused)."""
         k, dim = _check_k(k), self.embeddings.shape[1]
         try:
             query = np.asarray(vector, np.float32)
@@ -315,6 +316,10 @@ class Recommender:
             raise ValueError(f"vector must be a ({dim},) embedding from this bundle's encoder, got shape {query.shape}")
         if not np.isfinite(query).all():
             raise ValueError("vector holds NaN or infinite values; embed the photo again with the bundle's encoder")
+        norm = float(np.linalg.norm(query))
+        if norm < 1e-12:  # every piece at cosine 0: k arbitrary pieces
+            raise ValueError("vector is all zeros and points nowhere; embed the photo again with the bundle's encoder")
+        query = query / norm  # scores are cosines whatever the vector's length (an unnormalised one scaled them)
         scores, rows = self.index.search(query.reshape(1, dim), k)
         return [(str(self.ids[r]), float(s)) for s, r in zip(scores[0], rows[0]) if r >= 0]
 
