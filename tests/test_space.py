@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import make_synthetic_bundle, wait_for
 
+from jewelrec.serving.bundle import Bundle
 from jewelrec.space import SpaceService, new_browser_id, origin_text, resolve_bundle, user_key
 from jewelrec.space.crowd import CrowdSettings
 from jewelrec.space.ratings import RatingError, RatingStore, RatingStoreError
@@ -282,6 +283,27 @@ def test_a_bad_setting_in_the_environment_stops_the_space_with_its_name(tmp_path
         create_demo()
 
 
+def test_a_catalog_keyed_by_long_ids_can_be_rated_and_browsed(tmp_path):
+    # ids past the store's 128-character limit (product URLs) were fitted and served, and every rating, Similar
+    # pick and map tooltip of them was refused
+    from jewelrec.space.ratings import MAX_ID_LEN
+
+    bundle = make_synthetic_bundle(n_items=40, dim=16, n_clusters=4)
+    long_ids = [f"https://shop.example.com/collections/rings/products/{'x' * 120}-{n:04d}?variant=1" for n in range(40)]
+    items = bundle.items.assign(item_id=long_ids)
+    bundle = Bundle(items=items, embeddings=bundle.embeddings, labels=bundle.labels, probs=bundle.probs,
+                    centroids=bundle.centroids, coords2d=bundle.coords2d)
+    store = RatingStore(tmp_path / "ratings.db", known_items=set(long_ids))
+    service = SpaceService.start(bundle, {"notice": "synthetic"}, store)
+    assert len(long_ids[0]) > MAX_ID_LEN and service.id_limit == len(long_ids[0])
+    assert "Saved 5★" in service.rate("u", long_ids[0], 5) and service.my_ratings("u") == {long_ids[0]: 5}
+    assert service.hover(long_ids[1]) and service.hover(long_ids[1] + "x" * 500) == ""
+    with pytest.raises(RatingError, match="at most 128"):
+        service.rate("u", "y" * 500, 5)  # not a piece, and too long to be one: refused by its shape
+    with pytest.raises(RatingError, match="unknown item"):
+        service.rate("u", "z" * 100, 5)
+
+
 def test_uploads_are_checked_before_they_are_decoded(tmp_path, sample_bundle_dir):
     """#14 items 4, 5: a 49-Mpx PNG (a few hundred kB) is refused from its header, a non-image with a message."""
     import time
@@ -427,6 +449,19 @@ def test_the_browser_key_is_never_empty_and_is_published_whole(tmp_path, monkeyp
     fresh = browser_secret(tmp_path)
     assert len(fresh) == 64 and fresh != key and os.listdir(tmp_path) == ["browser-id.key"]
     assert (tmp_path / "browser-id.key").stat().st_mode & 0o077 == 0  # owner-only
+    binary = bytes(range(256))[::-1] * 2  # `head -c 512 /dev/urandom > browser-id.key`: a key, not an error
+    (tmp_path / "browser-id.key").write_bytes(binary)
+    assert browser_secret(tmp_path) == binary.strip()
+
+
+def test_for_you_says_so_when_every_piece_is_rated(tmp_path):
+    # a shopper who had rated everything got a blank tab under "Picked for you from your 40 ratings"
+    bundle = make_synthetic_bundle(n_items=40, dim=16, n_clusters=4)
+    service = SpaceService.start(bundle, {}, RatingStore(tmp_path / "r.db"), crowd=CrowdSettings(enabled=False))
+    for n, item in enumerate(bundle.item_ids):
+        service.rate("u", item, 1 + n % 5)
+    cards, table, note = service.for_you("u", k=8)
+    assert len(table) == 0 and "You have rated every piece" in note and "(40)" in note
 
 
 def test_a_store_opened_for_another_catalog_does_not_save_a_piece_this_one_lacks(tmp_path):

@@ -60,9 +60,11 @@ def browser_secret(directory: str | Path | None = None) -> bytes:
     if os.environ.get("JEWELREC_SECRET"):
         return os.environ["JEWELREC_SECRET"].encode()
     path = Path(directory or data_dir()) / "browser-id.key"
-    key = path.read_text().strip() if path.is_file() else ""
+    # bytes, whatever they are: a key made with `head -c 32 /dev/urandom` is a good key (read as text, it stopped
+    # the Space with a bare "'utf-8' codec can't decode")
+    key = path.read_bytes().strip() if path.is_file() else b""
     if key:
-        return key.encode()
+        return key
     # none yet, or an empty one (a crash between create and write): a new key, written whole, then published
     # atomically — os.link fails when another process published first, and then its key is the one
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +86,7 @@ def browser_secret(directory: str | Path | None = None) -> bytes:
             os.replace(draft, path)
     finally:
         draft.unlink(missing_ok=True)
-    return path.read_text().strip().encode()
+    return path.read_bytes().strip()
 
 
 def _signature(random_id: str, secret: bytes) -> str:

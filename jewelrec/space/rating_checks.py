@@ -40,18 +40,19 @@ class RatingStoreBusy(RatingStoreError):
     work."""
 
 
-def check_id(what: str, value: object) -> None:
-    """:class:`RatingError` unless ``value`` (a user or item id) is a non-empty str of at most MAX_ID_LEN chars."""
+def check_id(what: str, value: object, known: Collection[str] | None = None) -> None:
+    """:class:`RatingError` unless ``value`` (a user or item id) is a non-empty str of at most MAX_ID_LEN chars
+    — or, however long, one of ``known`` (a catalog's own ids: a URL id of 150 characters is a real piece)."""
     if not isinstance(value, str) or not value.strip():
         raise RatingError(f"{what} must be a non-empty string, got {reprlib.repr(value)}")
-    if len(value) > MAX_ID_LEN:
+    if len(value) > MAX_ID_LEN and not (known is not None and value in known):
         raise RatingError(f"{what} is {len(value)} characters; at most {MAX_ID_LEN} are allowed")
 
 
 def validate_rating(user_id: str, item_id: str, stars: object, known_items: Collection[str] | None) -> int:
     """The stars as an int 1–5, or :class:`RatingError` saying what is wrong with the rating."""
     check_id("user id", user_id)
-    check_id("item id", item_id)
+    check_id("item id", item_id, known_items)
     whole = f"stars must be a whole number from 1 to 5, got {reprlib.repr(stars)}"
     if isinstance(stars, bool) or not isinstance(stars, numbers.Real):
         raise RatingError(whole)

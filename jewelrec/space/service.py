@@ -184,8 +184,8 @@ class SpaceService:
         this catalog does not list among them, checked here, not by the store's ``known_items`` (a store opened for
         another bundle would save it, and the confirmation would then fail)."""
         check_id("user id", user_id)
-        check_id("item id", item_id)  # its shape first (empty, too long), then whether this catalog lists it
-        if not self.bundle.has_item(item_id):
+        if not (isinstance(item_id, str) and self.bundle.has_item(item_id)):  # a listed id may be long (a URL)
+            check_id("item id", item_id)  # its shape first (empty, too long), then that this catalog lacks it
             raise RatingError(f"unknown item {item_id!r}: it is not in this catalog ({self.bundle.n_items} pieces)")
         n = self.store.rate(user_id, item_id, stars)
         if self.crowd is not None:
@@ -227,6 +227,9 @@ class SpaceService:
         if not ratings:
             note = ("**Nothing rated yet** — these are signature pieces of each style. Rate a few pieces on the "
                     "*Rate* tab and this page learns what you like.")
+        elif not hits:  # every piece rated: nothing left to pick (the tab was blank under "Picked for you")
+            note = (f"**You have rated every piece** ({len(ratings)}) — there is nothing left to pick. Your ratings "
+                    "are on the *Rate* tab; *Similar* and *Explore* still browse the whole catalog.")
         else:
             note = f"Picked for you from your **{len(ratings)}** rating{'s' * (len(ratings) != 1)}."
         if gone:
@@ -294,10 +297,16 @@ class SpaceService:
         """The style map (SVG) and its legend, built once: the same for every shopper."""
         return views.style_map(self.bundle.coords2d, self.bundle.labels, self.styles, self.bundle.item_ids, self.cluster_sizes()["pieces"].to_numpy())
 
+    @cached_property
+    def id_limit(self) -> int:
+        """The longest id a request may name: the store's limit, or the catalog's longest id when that is longer
+        (a catalog keyed by product URLs has ids past 128 characters; they were served and could not be rated)."""
+        return max(MAX_ID_LEN, max(map(len, self.bundle.item_ids), default=0))
+
     def hover(self, item_id: str) -> str:
         """The map's tooltip for one dot (fetched on hover): picture, name, style. "" for an unknown id."""
-        item_id = str(item_id)[:MAX_ID_LEN]
-        if not self.bundle.has_item(item_id):
+        item_id = str(item_id)
+        if len(item_id) > self.id_limit or not self.bundle.has_item(item_id):
             return ""
         row = self.bundle.index_of(item_id)
         return views.query_card(self.styles[self.bundle.labels[row]], self.names[row], self.details(row),

@@ -24,7 +24,6 @@ from jewelrec.space.env_settings import env_number
 from jewelrec.space.identity import browser_state_key, new_browser_id, user_key, verify_browser_id
 from jewelrec.space.page_assets import CARDS_JS, CSS, HEAD, MAP_JS
 from jewelrec.space.rating_checks import RatingStoreBusy, RatingStoreError
-from jewelrec.space.ratings import MAX_ID_LEN
 from jewelrec.space.service import DETAIL_COLUMNS, PICKER_MAX, SpaceService
 
 SLOTS = 8  # pieces on the Rate grid at once: enough to span the styles, few enough to rate in a minute
@@ -150,10 +149,11 @@ def _k(value: Any) -> int:
     return int(value)
 
 
-def _item_id(value: Any) -> str:
+def _item_id(value: Any, service: SpaceService) -> str:
     text = "" if value is None else str(value)
-    if len(text) > MAX_ID_LEN:
-        raise gr.Error(f"item id is longer than {MAX_ID_LEN} characters", print_exception=False)
+    if len(text) > service.id_limit:  # past the catalog's longest id: no piece, and no need to look
+        raise gr.Error(f"item id is longer than {service.id_limit} characters (no piece has such an id)",
+                       print_exception=False)
     return text
 
 
@@ -299,7 +299,7 @@ def _similar_tab(service: SpaceService) -> dict[str, Any]:
     def similar_ui(item_id: str | None):
         if not item_id:  # cleared (after an upload): keep what is shown
             return gr.skip(), gr.skip(), gr.skip()
-        return _guard(service.similar)(_item_id(item_id))
+        return _guard(service.similar)(_item_id(item_id, service))
 
     def similar_upload(path: str | None):
         return *_guard(service.similar_to_upload)(path), gr.update(value=None)
@@ -385,7 +385,7 @@ def _api(service: SpaceService) -> None:
     """JSON endpoints for programmatic clients (identity: the client's session)."""
     def rate(item_id: str, stars: int, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
         """Rate one piece 1–5 for this session's user."""
-        return _guard(service.rate, writes=True)(_user(service, None, request, profile), _item_id(item_id), stars)
+        return _guard(service.rate, writes=True)(_user(service, None, request, profile), _item_id(item_id, service), stars)
 
     def recommend(k: int, request: gr.Request, profile: gr.OAuthProfile | None) -> list[dict[str, Any]]:
         """Top-k picks for this session's user: [{item_id, name, details, score, why}]; ``score`` is the
@@ -398,12 +398,12 @@ def _api(service: SpaceService) -> None:
 
     def similar(item_id: str, k: int) -> list[dict[str, Any]]:
         """The k nearest pieces to item_id."""
-        return _records(_guard(service.similar)(_item_id(item_id), _k(k))[2])
+        return _records(_guard(service.similar)(_item_id(item_id, service), _k(k))[2])
 
     def also_loved(item_id: str, k: int) -> list[dict[str, Any]]:
         """Pieces at least 5 distinct shoppers loved together with item_id (aggregate co-ratings only; [] without
         such evidence): [{item_id, name, details, score, why}]."""
-        return _records(service.table(_guard(service.also_loved)(_item_id(item_id), _k(k))))
+        return _records(service.table(_guard(service.also_loved)(_item_id(item_id, service), _k(k))))
 
     def search(text: str, k: int) -> list[dict[str, Any]]:
         """Pieces matching a text query (bundles whose encoder has a text tower)."""
