@@ -273,3 +273,32 @@ def test_private_on_an_existing_public_space_is_refused(hub, space_yaml, capsys)
     HfApi(endpoint=hub.url).create_repo("alice/s-public", repo_type="space", space_sdk="gradio")
     assert main(["--space-id", "alice/s-public", "--private", "--space-yaml", str(space_yaml)]) == 2
     assert "Space 'alice/s-public' already exists and is public; --private does not change" in capsys.readouterr().err
+
+
+def test_a_deploy_removes_only_what_a_deploy_wrote_and_warns_of_a_private_bundle(hub, sample_bundle_dir, space_yaml,
+                                                                                  tmp_path, capsys):
+    # every file under training/ and jewelrec/ was deleted — the Space owner's notes too — without a word; a
+    # private bundle repo deployed "fine", and the Space could not start without a token
+    from jewelrec.serving.hub import push
+    from jewelrec.space.deploy import DEPLOY_MANIFEST
+    from training.deploy_space import main
+
+    bundle_dir = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    push(bundle_dir, "alice/secret-bundle", private=True)
+    space = hub.create_repo("space", "alice/owned", sdk="gradio")  # deployed before there was a manifest
+    hub.new_commit(space, space.branches["main"], {"training/notes.md": b"mine", "custom.css": b"mine",
+                                                   "training/old_cli.py": b"# old layout", "jewelrec/gone.py": b"#"},
+                   "main")
+    common = ["--space-id", "alice/owned", "--space-yaml", str(space_yaml), "--repo", "alice/secret-bundle"]
+    assert main(common) == 0
+    out, err = capsys.readouterr()
+    files = hub.head_files("space", "alice/owned")
+    assert {"training/notes.md", "custom.css", DEPLOY_MANIFEST} <= set(files)
+    assert "training/old_cli.py" not in files and "jewelrec/gone.py" not in files
+    assert "removed jewelrec/gone.py (an earlier deploy wrote it" in out and "removed training/notes.md" not in out
+    assert "alice/secret-bundle is private" in err and "secret HF_TOKEN" in err
+
+    owned = hub.repos[("space", "alice/owned")]  # the owner adds a module of their own; the next deploy keeps it
+    hub.new_commit(owned, owned.branches["main"], {**files, "jewelrec/theme_by_owner.py": b"mine"}, "main")
+    assert main(common) == 0
+    assert "jewelrec/theme_by_owner.py" in hub.head_files("space", "alice/owned")

@@ -350,7 +350,7 @@ def test_a_repo_id_the_hub_would_refuse_is_refused_before_any_work(hub, sample_b
 
 
 @pytest.mark.parametrize("branch", ["my branch", "a..b", "-x", "x.lock", "x/", "/x", "a//b", ".hidden", "x.",
-                                    "a@{1}", "@", "what?", "refs/pr/1", ""])
+                                    "a@{1}", "@", "what?", "refs/pr/1", "", "HEAD"])
 def test_a_branch_git_would_refuse_is_refused_before_any_work(hub, sample_bundle_dir, tmp_path, capsys, branch):
     from jewelrec.cli.push import main as push_cli
     from jewelrec.serving.hub import HubError, check_branch

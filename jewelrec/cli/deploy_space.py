@@ -49,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         serves = "the sample catalog" if key == "JEWELREC_REPO" else "the repo's main branch"
         print(f"  variable {key} removed (left from an earlier deploy or set by hand; this deploy does not set it, "
               f"so the Space now serves {serves})")
+    for path in result.get("removed_files", []):
+        print(f"  removed {path} (an earlier deploy wrote it; this one does not)")
+    if result.get("private_bundle"):
+        repo = result["bundle_repo"]
+        print(f"warning: the bundle repo {repo} is private, and the Space reads it with its own token: add "
+              f"a secret HF_TOKEN (a read token with access to {repo}) in the Space's settings "
+              f"({result['space_url']}/settings), or it cannot start; a public Space then shows that private "
+              "bundle to everyone (deploy with --private to keep it to your organisation)", file=sys.stderr)
     print(result["space_url"])
     return 0
 

@@ -132,6 +132,8 @@ def check_branch(branch: str | None, *, flag: str = "--branch") -> None:
             or any(p.startswith(".") or p.endswith(".lock") for p in parts)):
         raise HubError(f"branch {branch!r} is not a name git accepts (no spaces, '..', '~^:?*[\\', '@{{', "
                        f"empty or dot-led parts, '.lock' endings, a leading '-'); {fix}")
+    if branch == "HEAD":  # git takes it for the current commit, not a branch: the push made a branch named HEAD
+        raise HubError(f"branch 'HEAD' names the current commit in git, not a branch; {fix}")
     if branch.startswith("refs/"):
         raise HubError(f"branch {branch!r} names one of the Hub's own refs (pull requests, conversions), which a "
                        f"push does not create; {fix}")

@@ -13,6 +13,8 @@ checked on the Hub first, so a typo fails here and not in the running Space.
 
 from __future__ import annotations
 
+import glob
+import json
 import re
 import shutil
 import subprocess
@@ -129,6 +131,7 @@ def build_wheel(source: Path, out_dir: Path) -> Path:
     return wheels[-1]
 
 
+DEPLOY_MANIFEST = ".jewelrec-deploy.json"  # in the Space: the files this deploy wrote, the only ones a later one removes
 BUNDLE_VARIABLES = ("JEWELREC_REPO", "JEWELREC_REVISION")  # the Space variables a deploy sets from --repo/--revision
 NOT_ON_A_SPACE = {"ray"}  # the [train] extra's Ray is for `training.fit --engine ray`, which a Space never runs
 
@@ -182,7 +185,9 @@ def stage_files(source: Path, staging: Path, *, with_training: bool) -> list[str
 
 def deploy(config: DeployConfig) -> dict[str, Any]:
     """Do the deploy; returns {"space_url", "commit_url", "files", "variables", "removed_variables",
-    "bundle_commit"} (``removed_variables``: bundle settings an earlier deploy left that this one does not make)."""
+    "bundle_commit", "removed_files", "private_bundle"} (``removed_variables``: bundle settings an earlier deploy
+    left that this one does not make; ``removed_files``: files an earlier deploy wrote that this one does not;
+    ``private_bundle``: the bundle repo is private, so the Space needs an ``HF_TOKEN`` secret to read it)."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -198,12 +203,14 @@ def deploy(config: DeployConfig) -> dict[str, Any]:
     check_write_access(config.space_id, token=config.token, flag="--space-id")
     api = HfApi(endpoint=hub_endpoint(), token=config.token)
     try:
-        bundle_commit, info, files, variables, removed = _publish(api, config, source, front, variables)
+        bundle_commit, info, files, variables, removed, stale, private_bundle = _publish(
+            api, config, source, front, variables)
     except (HfHubHTTPError, httpx2.HTTPError) as err:  # the Hub went away or refused after the checks
         raise ValueError(f"deploying {config.space_id} failed ({hub_failure(err)}); nothing local was changed — run "
                          "the same command again once the Hub answers") from None
     return {"space_url": f"{hub_endpoint()}/spaces/{config.space_id}", "commit_url": info.commit_url,
-            "files": files, "variables": variables, "removed_variables": removed, "bundle_commit": bundle_commit}
+            "files": files, "variables": variables, "removed_variables": removed, "bundle_commit": bundle_commit,
+            "removed_files": stale, "private_bundle": private_bundle, "bundle_repo": config.repo}
 
 
 def _bundle_from_variables(config: DeployConfig, variables: dict[str, str], path: Path) -> DeployConfig:
@@ -226,19 +233,35 @@ def _bundle_from_variables(config: DeployConfig, variables: dict[str, str], path
     return replace(config, **chosen)
 
 
+def deployed_files(api: Any, space_id: str, remote: set[str]) -> set[str]:
+    """The Space's files an earlier deploy wrote: those its :data:`DEPLOY_MANIFEST` lists; a Space deployed before
+    there was one gets the modules a deploy ever wrote (``*.py`` under ``jewelrec/`` and ``training/``, and
+    ``training/configs/*.yaml``) — never a file of the Space owner's own (notes, assets) beside them."""
+    if DEPLOY_MANIFEST in remote:
+        try:
+            listed = json.loads(Path(api.hf_hub_download(space_id, DEPLOY_MANIFEST, repo_type="space")).read_text())
+            return {str(f) for f in listed["files"]}
+        except (OSError, ValueError, KeyError, TypeError):  # unreadable: judged as an older Space is
+            pass
+    return {f for f in remote if (f.startswith(("jewelrec/", "training/")) and f.endswith(".py"))
+            or (f.startswith("training/configs/") and f.endswith(".yaml"))}
+
+
 def _publish(api: Any, config: DeployConfig, source: Path, front: dict[str, Any], variables: dict[str, str]
-             ) -> tuple[str | None, Any, list[str], dict[str, str], list[str]]:
-    """The Hub side of :func:`deploy`: (bundle commit, CommitInfo, files, variables set, variables removed)."""
+             ) -> tuple[str | None, Any, list[str], dict[str, str], list[str], list[str], bool]:
+    """The Hub side of :func:`deploy`: (bundle commit, CommitInfo, files, variables set, variables removed, files
+    removed, whether the bundle repo is private)."""
     from jewelrec.serving.hub import hub_endpoint
 
-    bundle_commit = None
+    bundle_commit, private_bundle = None, False
     if config.repo:  # fail here, not in the Space, when the bundle revision does not exist
         from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
         from jewelrec.serving.hub import check_remote_bundle
 
         try:
-            bundle_commit = api.repo_info(config.repo, revision=config.revision, repo_type="model").sha
+            bundle_info = api.repo_info(config.repo, revision=config.revision, repo_type="model")
+            bundle_commit, private_bundle = bundle_info.sha, bool(bundle_info.private)
         except (RepositoryNotFoundError, RevisionNotFoundError):
             raise ValueError(f"bundle {config.repo}@{config.revision or 'main'} not found on {hub_endpoint()}; "
                              "push one with `python -m training.fit ... --push --repo-id` first") from None
@@ -251,15 +274,19 @@ def _publish(api: Any, config: DeployConfig, source: Path, front: dict[str, Any]
         raise ValueError(f"Space {config.space_id!r} already exists and is public; --private does not change an "
                          f"existing Space: make it private in its settings ({url}/settings) first, or deploy "
                          "without --private")
+    remote = set(api.list_repo_files(config.space_id, repo_type="space"))
     with tempfile.TemporaryDirectory(prefix="jewelrec-space-") as tmp:
         staging = Path(tmp)
         files = stage_files(source, staging, with_training=not config.repo)
         (staging / "README.md").write_text(space_readme(front, config.repo, config.revision, bundle_commit))
-        files.append("README.md")
+        files += ["README.md", DEPLOY_MANIFEST]
+        (staging / DEPLOY_MANIFEST).write_text(json.dumps({"files": sorted(files)}, indent=1) + "\n")
+        # modules an earlier deploy wrote that this one does not (removed since, older layouts); nothing else
+        stale_files = sorted((deployed_files(api, config.space_id, remote) & remote) - set(files))
         info = api.upload_folder(repo_id=config.space_id, repo_type="space", folder_path=staging,
                                  commit_message=f"deploy jewelrec Space ({config.repo or 'sample'}@"
                                                 f"{config.revision or 'main'})",
-                                 delete_patterns=["jewelrec/*", "training/*"])  # modules removed since, and older layouts
+                                 delete_patterns=[glob.escape(f) for f in stale_files] or None)
     variables = {k: v for k, v in variables.items() if v}  # empty = use the app's default; not sent
     for key, value in variables.items():
         api.add_space_variable(config.space_id, key, value)
@@ -270,4 +297,4 @@ def _publish(api: Any, config: DeployConfig, source: Path, front: dict[str, Any]
     removed = sorted(set(stale) & set(api.get_space_variables(config.space_id))) if stale else []
     for key in removed:
         api.delete_space_variable(config.space_id, key)
-    return bundle_commit, info, files, variables, removed
+    return bundle_commit, info, files, variables, removed, stale_files, private_bundle
