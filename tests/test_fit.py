@@ -133,9 +133,20 @@ def test_out_is_never_a_folder_jewelrec_did_not_write(tmp_path, capsys, sample_b
     for pattern in (f"{photos}/*.parquet", "*.parquet"):  # a glob: the folders of the files it matches
         with pytest.MonkeyPatch.context() as mp:
             mp.chdir(photos)
-            assert main(["--dataset", pattern, "--out", str(photos / "bundle")]) == 2
+            assert main(["--dataset", pattern, "--out", str(photos)]) == 2
         assert "overlaps the dataset" in capsys.readouterr().err
+    with pytest.MonkeyPatch.context() as mp:  # a pattern that would read the bundle's own items.parquet
+        mp.chdir(photos)
+        assert main(["--dataset", "*/*.parquet", "--out", str(photos / "bundle")]) == 2
+    assert "would be read by --dataset '*/*.parquet'" in capsys.readouterr().err
     assert not (photos / "bundle").exists()
+    from jewelrec.pipeline.out_dir import check_out_dir
+
+    # README's update example: a parquet file beside --out (every --out under its folder was refused)
+    check_out_dir(photos / "artifacts-v2", str(photos / "cat.parquet"))
+    check_out_dir(photos / "artifacts-v2", f"{photos}/*.parquet")
+    with pytest.raises(ValueError, match="overlaps the dataset"):
+        check_out_dir(photos / "rings" / "v2", str(photos))  # a folder dataset is read whole
     assert (photos / "rings" / "a.jpg").is_file()
     bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
     (bundle / "notes.txt").write_text("mine")
@@ -485,3 +496,68 @@ def test_rows_whose_id_column_has_gaps_are_counted_in_the_config_and_the_summary
     assert recorded["named_by_picture"] == {"column": "sku", "rows": 3}
     assert recorded["kind"] == "parquet"  # what the model card may cite: only a "hub" source is a Hub dataset
     assert "3 rows had no id in column 'sku'" in capsys.readouterr().out
+
+
+def test_one_writer_at_a_time_holds_a_bundle_folder(sample_bundle_dir, tmp_path, capsys):
+    # two overlapping in-place updates each loaded the bundle and both exited 0: the later swap dropped the
+    # other's pieces; a compare into report/ meanwhile re-saved the old arrays over an update
+    import shutil
+
+    from jewelrec.pipeline.out_dir import exclusive
+    from training.compare import main as compare
+    from training.update import main as update
+
+    bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
+    before = (bundle / "config.json").read_bytes()
+    with exclusive(bundle, "run it"):  # a fit, update or compare of it still running
+        assert update(["--bundle", str(bundle), "--remove", "jw-0001", "--out", str(bundle)]) == 2
+        assert "is being written by another jewelrec process" in capsys.readouterr().err
+        assert compare(["--embeddings-from", str(bundle), "--methods", "kmeans", "--clusters", "4", "--layout",
+                        "pca", "--out", str(bundle / "report")]) == 2
+        assert "wait for that to finish and run the comparison again" in capsys.readouterr().err
+    assert (bundle / "config.json").read_bytes() == before and Bundle.load(bundle).has_item("jw-0001")
+    assert update(["--bundle", str(bundle), "--remove", "jw-0001", "--out", str(bundle)]) == 0  # once it is free
+    assert not Bundle.load(bundle).has_item("jw-0001")
+
+
+def test_compare_into_a_hub_snapshot_or_a_bad_out_is_refused_before_the_work(sample_bundle_dir, tmp_path, capsys):
+    # a snapshot's re-seal wrote through its links into blobs other revisions share; a dangling link, a file on
+    # the way or an unwritable folder as --out were tracebacks after every method had been fitted
+    import shutil
+
+    from training.compare import main as compare
+
+    blobs, snapshot = tmp_path / "blobs", tmp_path / "snapshots" / "abc"
+    for path in Path(sample_bundle_dir).rglob("*"):
+        if path.is_file():
+            rel = path.relative_to(sample_bundle_dir)
+            (blobs / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, blobs / rel)
+            (snapshot / rel).parent.mkdir(parents=True, exist_ok=True)
+            (snapshot / rel).symlink_to(blobs / rel)
+    args = ["--methods", "kmeans", "--clusters", "4", "--layout", "pca"]
+    assert compare(["--embeddings-from", str(snapshot), *args, "--out", str(snapshot / "report")]) == 2
+    assert "is a Hugging Face cache snapshot" in capsys.readouterr().err
+    Bundle.load(snapshot)
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "afile").write_text("x")
+    for out, said in ((tmp_path / "dangling", "which does not exist"), (tmp_path / "afile" / "sub", "is a file, not a folder")):
+        assert compare(["--embeddings-from", str(sample_bundle_dir), *args, "--out", str(out)]) == 2
+        assert said in capsys.readouterr().err
+
+
+def test_bundle_arrays_are_readable_as_the_umask_says(tmp_path):
+    # safetensors 0.8 writes owner-only files: a bundle fitted by root or CI could not be loaded by the user
+    # serving it, while its config.json could
+    import os
+
+    from tests.conftest import make_synthetic_bundle
+
+    for mask, mode in ((0o022, 0o644), (0o077, 0o600)):
+        old = os.umask(mask)
+        try:
+            out = make_synthetic_bundle(n_items=20, dim=4, n_clusters=2).save(tmp_path / f"b{mask:o}")
+        finally:
+            os.umask(old)
+        assert {p.name: p.stat().st_mode & 0o777 for p in out.glob("*.safetensors")} == {
+            "embeddings.safetensors": mode, "clusters.safetensors": mode}

@@ -143,6 +143,12 @@ def test_missing_or_read_only_token_fails_before_any_upload(hub, bundle_copy, mo
     monkeypatch.setenv("HF_TOKEN", WRITE)
     with pytest.raises(HubError, match="cannot write to namespace 'bob'"):
         push(bundle_copy, "bob/jewelrec-denied")
+    from jewelrec.serving.hub import check_write_access
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # fit/update --push checked access with a raw OfflineModeIsEnabled
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE is set, so nothing can be pushed to 'alice/jewelrec-denied'"):
+        check_write_access("alice/jewelrec-denied")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
     assert ("model", "alice/jewelrec-denied") not in hub.repos and ("model", "bob/jewelrec-denied") not in hub.repos
     assert not any(method == "POST" and "denied" in path for method, path in hub.requests)
     assert {f: (bundle_copy / f).read_bytes() for f in before} == before  # the local bundle is untouched

@@ -6,8 +6,11 @@ the label column. ``python -m training.compare`` (:mod:`jewelrec.cli.compare`) i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,17 @@ def check_compare_out(out_dir: Path, where: str | None = None, bundle_dir: Path 
     where = where or f"--out {out_dir}"
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{where} is a file; give a folder for the comparison report (it is made)")
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise ValueError(f"{where} is a link to {os.readlink(out_dir)!r}, which does not exist; give a folder (it "
+                         "is made) or point the link at one")
+    parent = Path(os.path.abspath(out_dir))  # the first folder that exists on the way up takes the new folders
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{where} cannot be made: {parent} is a file, not a folder; give a folder for the report")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{where} cannot be written: {parent} is not writable by this user; give a folder you "
+                         "can write to")
     from jewelrec.pipeline.out_dir import enclosing_bundle
 
     bundle = enclosing_bundle(out_dir)
@@ -98,19 +112,31 @@ def compare_bundle(bundle_dir: str | Path, out_dir: str | Path, *, label_column:
     When out_dir lies inside the bundle (``BUNDLE/report``), the bundle is re-sealed afterwards so its
     manifest covers the new files and :meth:`Bundle.load` still accepts it.
     """
+    from jewelrec.pipeline.out_dir import exclusive, staged_bundle
     from jewelrec.serving.bundle import Bundle
+    from jewelrec.serving.bundle_files import list_files
 
     bundle_dir, out_dir = Path(bundle_dir), Path(out_dir)
-    bundle = Bundle.load(bundle_dir)
-    check_compare_out(out_dir, bundle_dir=bundle_dir)  # inside the bundle: only its report/ folder
-    recorded = (bundle.config.get("dataset") or {}).get("label_column")
-    column = pick_label_column(bundle.items, label_column or "none", recorded)
-    truth = bundle.items[column].to_numpy() if column else None
-    report = compare_methods(bundle.embeddings, methods=tuple(methods), n_clusters=n_clusters, true_labels=truth,
-                             label_column=column, seed=seed, k_range=k_range, layout=layout)
-    written = write_comparison(report, out_dir)
-    if out_dir.resolve().is_relative_to(bundle_dir.resolve()):
-        bundle.save(bundle_dir)  # re-seal: the manifest must list the comparison files
+    inside = out_dir.resolve().is_relative_to(bundle_dir.resolve())
+    # into the bundle: held from its load to its swap, so an update meanwhile is refused, not undone
+    with exclusive(bundle_dir, "run the comparison") if inside else contextlib.nullcontext():
+        bundle = Bundle.load(bundle_dir)
+        check_compare_out(out_dir, bundle_dir=bundle_dir)  # inside the bundle: only its report/ folder
+        if inside and any((bundle_dir / f).is_symlink() for f in list_files(bundle_dir)):
+            raise ValueError(f"{bundle_dir} is a Hugging Face cache snapshot (its files are links into blobs other "
+                             "revisions share); write the comparison outside it (--out DIR) — nothing was written")
+        recorded = (bundle.config.get("dataset") or {}).get("label_column")
+        column = pick_label_column(bundle.items, label_column or "none", recorded)
+        truth = bundle.items[column].to_numpy() if column else None
+        report = compare_methods(bundle.embeddings, methods=tuple(methods), n_clusters=n_clusters,
+                                 true_labels=truth, label_column=column, seed=seed, k_range=k_range, layout=layout)
+        if not inside:
+            written = write_comparison(report, out_dir)
+        else:  # a copy takes the report and the new seal, then replaces the bundle whole: a kill leaves the old one
+            with staged_bundle(bundle_dir) as staging:
+                shutil.copytree(bundle_dir, staging, dirs_exist_ok=True)
+                written = write_comparison(report, staging / out_dir.resolve().relative_to(bundle_dir.resolve()))
+                bundle.save(staging)  # re-seal: the manifest must list the comparison files
     log.info("wrote %s", ", ".join(p.name for p in written))
     return report
 

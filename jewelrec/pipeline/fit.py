@@ -30,7 +30,7 @@ from jewelrec.clustering.assign import fit_clusters_at_scale
 from jewelrec.clustering.methods import labelled_mask
 from jewelrec.encoders.clip import ClipEncoder, clip_available
 from jewelrec.pipeline.config import FitConfig, check_cluster_count
-from jewelrec.pipeline.out_dir import check_out_dir, clean_stale_staging, replace_dir, staged_bundle
+from jewelrec.pipeline.out_dir import check_out_dir, clean_stale_staging, exclusive, replace_dir, staged_bundle
 from jewelrec.serving.bundle import Bundle, write_json
 from jewelrec.serving.index import FLAT_LIMIT, VectorIndex
 from jewelrec.serving.recommender import cluster_names
@@ -175,7 +175,7 @@ def run(config: FitConfig) -> dict[str, Any]:
         embed = embed_locally
     else:
         raise ValueError(f"unknown engine {config.engine!r}; use 'local' or 'ray'")
-    with embed(config, timings) as embedded:
+    with exclusive(out, "run the fit"), embed(config, timings) as embedded:
         return finish(config, embedded, timings)
 
 

@@ -8,6 +8,7 @@ else may own), and a finished bundle whose swap fails is kept, and its place nam
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import logging
@@ -16,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from jewelrec.serving.bundle_files import REQUIRED
 
@@ -72,11 +73,18 @@ def check_out_dir(out: Path, dataset: str | None) -> None:
     if inside is not None:  # the bundle would then hold files its manifest does not list, and no longer load
         raise ValueError(f"--out {out} lies inside the bundle {inside}, which would then hold files it did not write "
                          f"and no longer load; pick an --out beside it (e.g. {inside.parent / (inside.name + '-v2')})")
-    for root in _dataset_folders(dataset):
-        if out.resolve() == root or out.resolve().is_relative_to(root) or root.is_relative_to(out.resolve()):
+    resolved = out.resolve()
+    for root, whole in _dataset_folders(dataset):
+        # a folder dataset is read whole (a bundle inside it joins the next fit's catalog); a parquet file or glob
+        # reads only its files, so a new folder beside them is fine — the folder itself, or one above it, is not
+        if resolved == root or root.is_relative_to(resolved) or (whole and resolved.is_relative_to(root)):
             raise ValueError(f"--out {out} overlaps the dataset {dataset}; writing the bundle there would replace "
                              "the source pictures (or join the catalog the next fit reads) — pick an --out outside "
                              "the dataset folder")
+    if dataset not in (None, "sample") and glob.has_magic(dataset) and \
+            PurePath(resolved / "items.parquet").match(os.path.abspath(os.path.expanduser(dataset))):
+        raise ValueError(f"--out {out} would be read by --dataset {dataset!r} (its items.parquet matches the "
+                         "pattern), joining the catalog the next fit reads — pick an --out the pattern does not match")
     if out.is_dir() and any(out.iterdir()):
         is_bundle, extra = _is_bundle_dir(out)
         if not is_bundle:
@@ -88,15 +96,45 @@ def check_out_dir(out: Path, dataset: str | None) -> None:
                              "them out of the way or pick another --out — replacing the bundle would delete them")
 
 
-def _dataset_folders(dataset: str | None) -> set[Path]:
-    """The folders ``--dataset`` reads from: the folder itself, a file's folder, or every folder a glob's files lie
-    in (``catalog/*.parquet``); none for the sample, a Hub id or no dataset."""
+def _dataset_folders(dataset: str | None) -> set[tuple[Path, bool]]:
+    """The folders ``--dataset`` reads from, each with whether it is read whole: the folder itself (whole), a
+    file's folder, or every folder a glob's files lie in (``catalog/*.parquet``); none for the sample, a Hub id or
+    no dataset."""
     if dataset in (None, "sample"):
         return set()
     source = Path(dataset).expanduser()
     if source.exists():
-        return {(source if source.is_dir() else source.parent).resolve()}
-    return {Path(m).resolve().parent for m in glob.glob(str(source))}
+        return {(source.resolve(), True) if source.is_dir() else (source.parent.resolve(), False)}
+    return {(Path(m).resolve().parent, False) for m in glob.glob(str(source))}
+
+
+@contextmanager
+def exclusive(out: Path, doing: str) -> Iterator[None]:
+    """Hold the existing folder ``out`` for this process while it reads and replaces it (an ``flock`` on the
+    folder itself: no lock file to leave behind, released when the process ends however it ends). A second fit,
+    update or compare of the same folder meanwhile is refused at once — two nightly updates of one bundle each
+    loaded it, and the later swap silently dropped the other's pieces. A folder that does not exist yet needs none:
+    there is nothing in it to lose."""
+    if not out.is_dir():
+        yield
+        return
+    busy = (f"{out} is being written by another jewelrec process (a fit, update or compare of it still running); "
+            f"wait for that to finish and {doing} again, or write to another --out — nothing was written")
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(busy) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(out).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # swapped for a new bundle between our open and our lock: the holder is that one's writer
+            raise ValueError(busy)
+        yield
+    finally:
+        os.close(fd)
 
 
 def make_staging(out: Path, kind: str = "") -> Path:

@@ -39,7 +39,7 @@ from jewelrec.catalog.loading import single_class_folder
 from jewelrec.clustering.assign import Assigner
 from jewelrec.pipeline.config import UpdateConfig
 from jewelrec.pipeline.fit import check_out_dir, clean_stale_staging, stage, thumbnail
-from jewelrec.pipeline.out_dir import staged_bundle
+from jewelrec.pipeline.out_dir import exclusive, staged_bundle
 from jewelrec.serving.bundle import INDEX_NAME, Bundle, BundleError
 from jewelrec.serving.index import FLAT_LIMIT, VectorIndex
 from jewelrec.serving.recommender import cluster_names
@@ -57,7 +57,13 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
     """The whole update; returns the summary :func:`jewelrec.cli.update.print_summary` prints. When there is
     nothing to add or remove (every new row is already in the bundle, or skipped) nothing is written (with ``push``
     the bundle is pushed as it stands: a retry after a failed push publishes it) and
-    the summary's ``entry`` is None, its ``unchanged`` the counts and the last update's refit verdict."""
+    the summary's ``entry`` is None, its ``unchanged`` the counts and the last update's refit verdict. ``--out``
+    is held for the whole run (:func:`~jewelrec.pipeline.out_dir.exclusive`): from the bundle's load to its swap."""
+    with exclusive(Path(os.path.abspath(config.out)), "run the update"):
+        return _run_update(config)
+
+
+def _run_update(config: UpdateConfig) -> dict[str, Any]:
     timings: dict[str, float] = {}
     source, out = Path(config.bundle), Path(os.path.abspath(config.out))  # `--out .`: see training.fit
     if config.dataset is None and not config.remove:

@@ -50,6 +50,7 @@ from jewelrec.serving.bundle_files import (  # noqa: F401 (re-exported: their ho
     is_allowed,
     list_files,
     sha256_file,
+    share_as_umask,
 )
 
 if TYPE_CHECKING:
@@ -238,6 +239,7 @@ class Bundle:
         save_file(clusters, directory / "clusters.safetensors")
 
         files = list_files(directory)
+        share_as_umask(directory, files)
         manifest = {f: sha256_file(directory / f) for f in files if f not in UNHASHED}
         if index is not None and index.ivf is not None:
             # the embeddings file it was built from: what makes a later stale index detectable

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 from pathlib import Path
 
 INDEX_NAME = "index.faiss"
@@ -52,6 +53,30 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def umask() -> int:
+    """This process's umask (Linux reports it; elsewhere it is read by setting and restoring it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def share_as_umask(directory: Path, files: list[str]) -> None:
+    """Give the ``*.safetensors`` among ``files`` the mode any new file gets (0644 under umask 022): safetensors
+    0.8 writes them owner-only (0600), so a bundle fitted by root or CI could not be loaded by the service user
+    that serves it, while its config.json and items.parquet could. Links (a Hub cache snapshot) are left alone."""
+    mode = 0o666 & ~umask()
+    for name in files:
+        path = directory / name
+        if name.endswith(".safetensors") and not path.is_symlink() and (path.stat().st_mode & 0o777) != mode:
+            path.chmod(mode)
 
 
 def is_allowed(relpath: str) -> bool:

@@ -153,6 +153,9 @@ def check_write_access(repo_id: str, *, token: str | None = None, endpoint: str 
         raise HubError(f"no Hugging Face token found, so nothing can be pushed to {repo_id!r}: run "
                        "`hf auth login` or set HF_TOKEN to a token with write access "
                        "(https://huggingface.co/settings/tokens)")
+    if offline_mode():  # huggingface_hub would raise OfflineModeIsEnabled from inside whoami: a traceback
+        raise HubError(f"HF_HUB_OFFLINE is set, so nothing can be pushed to {repo_id!r}: unset it to push, or run "
+                       "without --push (nothing was sent)")
     try:
         me = _api(token, endpoint).whoami(token=token)
     except HfHubHTTPError as err:

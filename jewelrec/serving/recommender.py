@@ -301,7 +301,8 @@ class Recommender:
         """The ``k`` nearest items to ``item_id`` by cosine similarity, itself excluded."""
         k = _check_k(k)
         row = self.row_of(item_id)
-        return [hit for hit in self.nearest(self.embeddings[row], k + 1) if hit[0] != str(item_id)][:k]
+        # its own row: unit length, or zero for a picture the encoder saw nothing in (every piece then scores 0)
+        return [hit for hit in self._nearest(self.embeddings[row], k + 1) if hit[0] != str(item_id)][:k]
 
     def nearest(self, vector: np.ndarray, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` items closest to an embedding ``vector`` (d,), e.g. of an uploaded photo, with their cosines
@@ -319,8 +320,11 @@ class Recommender:
         norm = float(np.linalg.norm(query))
         if norm < 1e-12:  # every piece at cosine 0: k arbitrary pieces
             raise ValueError("vector is all zeros and points nowhere; embed the photo again with the bundle's encoder")
-        query = query / norm  # scores are cosines whatever the vector's length (an unnormalised one scaled them)
-        scores, rows = self.index.search(query.reshape(1, dim), k)
+        return self._nearest(query / norm, k)  # cosines whatever the vector's length (a long one scaled them)
+
+    def _nearest(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """:meth:`nearest` of a checked (d,) vector."""
+        scores, rows = self.index.search(query.reshape(1, -1), k)
         return [(str(self.ids[r]), float(s)) for s, r in zip(scores[0], rows[0]) if r >= 0]
 
     def search(self, text: str, k: int = 10) -> list[tuple[str, float]]:
