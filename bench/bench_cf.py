@@ -36,15 +36,31 @@ from jewelrec.evaluation.synthetic_logs import hm_frame, planted_arrays  # noqa:
 HM = {"rows": 31_788_324, "users": 1_371_980, "items": 105_542, "days": 734}
 
 
+N_GROUPS = 50  # planted taste groups: every log needs at least one item per group
+
 def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
 
 
 def _log(n_users: int, n_items: int, per_user: float, n_days: int, seed: int = 0) -> InteractionLog:
-    arrays = planted_arrays(n_users, n_items, n_groups=50, mean_interactions=per_user, n_days=n_days, seed=seed)
+    arrays = planted_arrays(n_users, n_items, n_groups=N_GROUPS, mean_interactions=per_user, n_days=n_days,
+                            seed=seed)
     ids = np.arange(max(n_users, n_items)).astype(str).astype(object)
     return InteractionLog(ids[:n_users], ids[:n_items], arrays.users, arrays.items,
                           np.ones(len(arrays.users), np.float32), arrays.times, len(arrays.users))  # fmt: skip
+
+
+def positive(kind: type):
+    """An argparse type: a number of ``kind`` above 0 (a zero or negative scale was numpy's traceback)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+        return value
+    return parse
 
 
 def _timed(fn):
@@ -87,7 +103,7 @@ def stage_eval(factors: int, k: int) -> dict:
 
 
 def stage_hm(scale: float, factors: int, iterations: int, k: int, max_eval_users: int | None) -> dict:
-    n_users, n_items = int(HM["users"] * scale), int(HM["items"] * scale)
+    n_users, n_items = max(1, int(HM["users"] * scale)), max(N_GROUPS, int(HM["items"] * scale))
     per_user = HM["rows"] / HM["users"]
     out: dict = {"stage": "hm_shaped", "scale": scale, "factors": factors, "iterations": iterations, "k": k}
     log, out["generate_seconds"] = _timed(lambda: _log(n_users, n_items, per_user, HM["days"]))
@@ -115,7 +131,7 @@ def stage_hm(scale: float, factors: int, iterations: int, k: int, max_eval_users
 
 def stage_csv(rows: int) -> dict:
     n_users = max(1, int(rows / (HM["rows"] / HM["users"])))
-    arrays = planted_arrays(n_users, max(10, int(HM["items"] * rows / HM["rows"])), n_groups=50,
+    arrays = planted_arrays(n_users, max(N_GROUPS, int(HM["items"] * rows / HM["rows"])), n_groups=N_GROUPS,
                             mean_interactions=HM["rows"] / HM["users"], n_days=HM["days"])  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "transactions_train.csv"
@@ -135,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factors", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--k", type=int, default=12)
-    parser.add_argument("--hm-scale", type=float, default=1.0, help="fraction of H&M users/items/rows")
+    parser.add_argument("--hm-scale", type=positive(float), default=1.0, help="fraction of H&M users/items/rows")
     parser.add_argument("--hm-max-eval-users", type=int, default=None, help="subsample evaluated users")
-    parser.add_argument("--csv-rows", type=int, default=2_000_000)
+    parser.add_argument("--csv-rows", type=positive(int), default=2_000_000)
     args = parser.parse_args(argv)
     if args.only is None:
         stages = []

@@ -20,6 +20,7 @@ neither group) — a shopper the crowd does not speak for, whom the crowd's pick
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -140,12 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--newcomers", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    written = {}
     for scenario in args.scenarios.split(","):
         target = Path(args.out) / scenario
         if (target / "ratings.db").exists():
             raise SystemExit(f"{target / 'ratings.db'} exists; remove {target} or pick another --out")
         write_log(target, scenario, shoppers=args.shoppers, newcomers=args.newcomers, seed=args.seed)
-        print(f"{scenario}: {target}/bundle, {target}/ratings.db")
+        written[scenario] = {"bundle": str(target / "bundle"), "ratings": str(target / "ratings.db")}
+    print(json.dumps({"wrote": written, "shoppers": args.shoppers, "newcomers": args.newcomers,
+                      "seed": args.seed}, indent=1))  # one JSON document, as every bench script prints
     return 0
 
 

@@ -122,6 +122,10 @@ def test_label_column_resolution() -> None:
     assert pick_label_column(items, "none", "metal") is None
     with pytest.raises(ValueError, match=r"columns are \['category', 'metal'\]"):
         pick_label_column(items, "style", None)
+    pictures = items.assign(thumbnail=[b"\xff\xd8\xff"])  # bytes: read as labels they were a utf-8 decode error
+    for column in ("thumbnail", "item_id"):
+        with pytest.raises(ValueError, match=rf"'{column}' is not a label column; columns are \['category', 'metal'\]"):
+            pick_label_column(pictures, column, None)
 
 
 def test_cli_on_a_bundle_reseals_it(blobs, tmp_path, monkeypatch, capsys) -> None:

@@ -92,10 +92,10 @@ def pick_label_column(items: pd.DataFrame, requested: str, recorded: str | None)
             if candidate and candidate in items.columns:
                 return candidate
         return None
-    if requested not in items.columns:
-        usable = [c for c in items.columns if c not in ("item_id", "thumbnail", "image")]
-        raise ValueError(f"label column {requested!r} is not in the items; columns are {usable} "
-                         "(or pass --label-column none)")
+    usable = [c for c in items.columns if c not in ("item_id", "thumbnail", "image")]
+    if requested not in usable:  # the id is no label, and pictures are bytes (read as text they were a decode error)
+        what = "is not a label column" if requested in items.columns else "is not in the items"
+        raise ValueError(f"label column {requested!r} {what}; columns are {usable} (or pass --label-column none)")
     return requested
 
 
