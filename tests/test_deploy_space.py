@@ -55,6 +55,7 @@ def test_deploy_uploads_app_and_sets_variables_then_the_space_pulls_the_pinned_b
     package = {p.relative_to(ROOT).as_posix() for p in (ROOT / "jewelrec").rglob("*.py")}
     assert package <= set(files)
     assert files["jewelrec/hub.py"] == (ROOT / "jewelrec" / "hub.py").read_bytes()
+    assert f"[alice/jewelrec]({hub.url}/alice/jewelrec)" in files["README.md"].decode()  # the Hub deployed to
     # the serving extra only, pinned like the checkout's lock file
     requirements = files["requirements.txt"].decode()
     assert "gradio[oauth]==6.31.0" in requirements and "torch==2.13.0" in requirements

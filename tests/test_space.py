@@ -163,7 +163,7 @@ def test_for_you_cards_open_in_similar_by_mouse_and_keyboard(service):
         assert "role='button'" in tag and "tabindex='0'" in tag and f"title='{name}: more like this'" in tag
 
 
-def test_identity_and_origin():
+def test_identity_and_origin(monkeypatch):
     assert user_key("ada", "b" * 32, "s") == "hf:ada"
     assert user_key(None, "b" * 32, "s") == "browser:" + "b" * 32
     assert user_key(None, None, "s") == "session:s"
@@ -182,6 +182,8 @@ def test_identity_and_origin():
     hub = origin_text({"repo_id": "me/jewels", "commit": "0123456789abcdef", "offline": True,
                        "notice": "Hub unreachable; serving the cached copy"}, bundle)
     assert "me/jewels" in hub and "0123456789ab" in hub and "offline" in hub and "cached copy" in hub
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.org")  # a Hub of one's own: the link goes there
+    assert "[me/jewels](https://hub.example.org/me/jewels)" in origin_text({"repo_id": "me/jewels"}, bundle)
 
 
 def test_resolve_bundle_from_dir_and_errors(sample_bundle_dir, monkeypatch, tmp_path):

@@ -116,7 +116,9 @@ def origin_text(origin: dict[str, Any], bundle: Bundle) -> str:
     """One footer line: what is being served, from where."""
     if origin.get("repo_id"):
         commit = str(origin.get("commit") or origin.get("revision") or "?")[:12]
-        where = f"[{origin['repo_id']}](https://huggingface.co/{origin['repo_id']}) @ `{commit}`"
+        from jewelrec.serving.hub import hub_endpoint  # HF_ENDPOINT's Hub, not always huggingface.co
+
+        where = f"[{origin['repo_id']}]({hub_endpoint()}/{origin['repo_id']}) @ `{commit}`"
         if origin.get("offline"):
             where += " (offline copy)"
     else:

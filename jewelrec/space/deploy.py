@@ -102,7 +102,9 @@ def read_space_settings(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def space_readme(front: dict[str, Any], repo: str | None, revision: str | None, commit: str | None) -> str:
-    serves = (f"the bundle [{repo}](https://huggingface.co/{repo}) at revision `{revision or 'main'}`"
+    from jewelrec.serving.hub import hub_endpoint  # the Hub deployed to (HF_ENDPOINT), not always huggingface.co
+
+    serves = (f"the bundle [{repo}]({hub_endpoint()}/{repo}) at revision `{revision or 'main'}`"
               + (f" (commit `{commit}`)" if commit else "")) if repo else "the built-in sample catalog"
     return (f"---\n{yaml.safe_dump(front, sort_keys=False, allow_unicode=True).strip()}\n---\n\n"
             f"# {front.get('title', 'jewelrec')}\n\n{front.get('short_description', '')}\n\n"
