@@ -157,8 +157,11 @@ def test_the_crowd_counts_a_shopper_once_per_piece_and_takes_whole_stars_only(bu
     a, b = A[0], A[1]
     model = CollaborativeModel(bundle.item_ids).fit([a, b] * 3, ["alice"] * 6, [5] * 6)
     assert model.n_pairs == 0 and model.also_loved(a) == [] and model.summary()["ratings"] == 2
-    again = CollaborativeModel(bundle.item_ids, min_shoppers=1).fit([a, a], ["alice"] * 2, [1, 5])
-    assert again.n_ratings_ == 1 and again.similarity_.nnz == 0  # the last of a shopper's ratings counts
+    model = CollaborativeModel(bundle.item_ids, min_shoppers=1)
+    row = model.row_of(a)
+    for stars, loved in (([1, 5], 1), ([5, 1], 0)):  # the last of a shopper's ratings of a piece is the one
+        totals = model.totals([a, a], ["alice"] * 2, stars)
+        assert totals.n_ratings == 1 and totals.co_lovers.diagonal()[row] == loved, stars
     for stars, wanted in (([4.9], r"whole numbers 1–5, got \[4.9\]"), ([True], "type bool"),
                           (["5"], "type <U1"), ([float("nan")], "whole numbers 1–5, got \\[nan\\]"),
                           ([6], "1–5, got values from 6")):

@@ -503,19 +503,23 @@ def test_one_writer_at_a_time_holds_a_bundle_folder(sample_bundle_dir, tmp_path,
     # other's pieces; a compare into report/ meanwhile re-saved the old arrays over an update
     import shutil
 
-    from jewelrec.pipeline.out_dir import exclusive
+    from jewelrec.pipeline.out_dir import exclusive, replace_dir
     from training.compare import main as compare
     from training.update import main as update
 
     bundle = shutil.copytree(sample_bundle_dir, tmp_path / "bundle")
-    before = (bundle / "config.json").read_bytes()
     with exclusive(bundle, "run it"):  # a fit, update or compare of it still running
         assert update(["--bundle", str(bundle), "--remove", "jw-0001", "--out", str(bundle)]) == 2
         assert "is being written by another jewelrec process" in capsys.readouterr().err
         assert compare(["--embeddings-from", str(bundle), "--methods", "kmeans", "--clusters", "4", "--layout",
                         "pca", "--out", str(bundle / "report")]) == 2
         assert "wait for that to finish and run the comparison again" in capsys.readouterr().err
-    assert (bundle / "config.json").read_bytes() == before and Bundle.load(bundle).has_item("jw-0001")
+        swapped = shutil.copytree(bundle, tmp_path / "new")  # the holder swaps in its new bundle, then pushes:
+        replace_dir(swapped, bundle)
+        with pytest.raises(ValueError, match="being written by another jewelrec process"):
+            with exclusive(bundle, "run it"):  # still held, to the end of the run
+                pass
+    assert Bundle.load(bundle).has_item("jw-0001")
     assert update(["--bundle", str(bundle), "--remove", "jw-0001", "--out", str(bundle)]) == 0  # once it is free
     assert not Bundle.load(bundle).has_item("jw-0001")
 
@@ -541,9 +545,15 @@ def test_compare_into_a_hub_snapshot_or_a_bad_out_is_refused_before_the_work(sam
     Bundle.load(snapshot)
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     (tmp_path / "afile").write_text("x")
-    for out, said in ((tmp_path / "dangling", "which does not exist"), (tmp_path / "afile" / "sub", "is a file, not a folder")):
+    for out, said in ((tmp_path / "dangling", "which does not exist"),
+                      (tmp_path / "afile" / "sub", "is a file, not a folder")):
         assert compare(["--embeddings-from", str(sample_bundle_dir), *args, "--out", str(out)]) == 2
         assert said in capsys.readouterr().err
+    local = shutil.copytree(sample_bundle_dir, tmp_path / "local")  # `hf download --local-dir`: its metadata
+    (local / ".cache" / "huggingface").mkdir(parents=True)
+    (local / ".cache" / "huggingface" / "config.json.metadata").write_text("sha\netag\n")
+    assert compare(["--embeddings-from", str(local), *args, "--out", str(local / "report")]) == 0
+    assert "report/comparison.json" in Bundle.load(local).config["files"]
 
 
 def test_bundle_arrays_are_readable_as_the_umask_says(tmp_path):

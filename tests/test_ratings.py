@@ -315,6 +315,24 @@ def test_two_data_dirs_on_network_mounts_keep_their_own_ratings(tmp_path, monkey
     assert RatingStore.open(shop_a, mounts_file=mounts).ratings("alice") == {"x": 5}
 
 
+def test_the_live_copy_from_before_each_data_dir_had_its_own_is_taken_over_once(tmp_path, monkeypatch):
+    # upgrading moved the live copy to live-ratings/<data dir>/: the first start restored the older backup and
+    # lost what only the old live copy held (the SIGTERM before it had skipped the final backup)
+    monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))
+    data, other = tmp_path / "data", tmp_path / "other"
+    mounts = network_mount(tmp_path, data, other)
+    backup = RatingStore(data / "ratings.backup.db")
+    backup.rate("u", "a", 5)
+    legacy = tmp_path / "home" / "live-ratings" / "ratings.db"
+    old = RatingStore(legacy)
+    old.rate("u", "a", 5)
+    old.rate("u", "b", 4)  # after the last backup
+    os.utime(data / "ratings.backup.db", (time.time() - 60, time.time() - 60))
+    assert RatingStore.open(data, mounts_file=mounts).ratings("u") == {"a": 5, "b": 4}
+    assert not legacy.exists() and legacy.with_name("ratings.db.restored").is_file()
+    assert RatingStore.open(other, mounts_file=mounts).ratings("u") == {}  # taken once: not another shop's too
+
+
 def test_a_ratings_db_in_a_network_mounted_data_dir_starts_the_live_copy(tmp_path, monkeypatch):
     # a ratings.db where the README says ratings live (copied in) was passed over for an empty live copy
     monkeypatch.setenv("JEWELREC_HOME", str(tmp_path / "home"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -36,18 +35,9 @@ def check_compare_out(out_dir: Path, where: str | None = None, bundle_dir: Path 
     where = where or f"--out {out_dir}"
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{where} is a file; give a folder for the comparison report (it is made)")
-    if out_dir.is_symlink() and not out_dir.exists():
-        raise ValueError(f"{where} is a link to {os.readlink(out_dir)!r}, which does not exist; give a folder (it "
-                         "is made) or point the link at one")
-    parent = Path(os.path.abspath(out_dir))  # the first folder that exists on the way up takes the new folders
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"{where} cannot be made: {parent} is a file, not a folder; give a folder for the report")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{where} cannot be written: {parent} is not writable by this user; give a folder you "
-                         "can write to")
-    from jewelrec.pipeline.out_dir import enclosing_bundle
+    from jewelrec.pipeline.out_dir import check_parent, enclosing_bundle
+
+    check_parent(out_dir, where)
 
     bundle = enclosing_bundle(out_dir)
     if bundle is not None and bundle_dir is not None and bundle == bundle_dir.resolve():
@@ -112,7 +102,7 @@ def compare_bundle(bundle_dir: str | Path, out_dir: str | Path, *, label_column:
     When out_dir lies inside the bundle (``BUNDLE/report``), the bundle is re-sealed afterwards so its
     manifest covers the new files and :meth:`Bundle.load` still accepts it.
     """
-    from jewelrec.pipeline.out_dir import exclusive, staged_bundle
+    from jewelrec.pipeline.out_dir import check_parent, exclusive, staged_bundle
     from jewelrec.serving.bundle import Bundle
     from jewelrec.serving.bundle_files import list_files
 
@@ -125,6 +115,8 @@ def compare_bundle(bundle_dir: str | Path, out_dir: str | Path, *, label_column:
         if inside and any((bundle_dir / f).is_symlink() for f in list_files(bundle_dir)):
             raise ValueError(f"{bundle_dir} is a Hugging Face cache snapshot (its files are links into blobs other "
                              "revisions share); write the comparison outside it (--out DIR) — nothing was written")
+        if inside:  # its re-sealed copy is staged beside it, then swapped in
+            check_parent(bundle_dir, f"--out {out_dir} re-seals {bundle_dir}, which")
         recorded = (bundle.config.get("dataset") or {}).get("label_column")
         column = pick_label_column(bundle.items, label_column or "none", recorded)
         truth = bundle.items[column].to_numpy() if column else None

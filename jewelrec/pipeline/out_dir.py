@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePath
 
-from jewelrec.serving.bundle_files import REQUIRED
+from jewelrec.serving.bundle_files import REQUIRED, list_files
 
 log = logging.getLogger("jewelrec.fit")
 
@@ -53,8 +53,22 @@ def _is_bundle_dir(path: Path) -> tuple[bool, list[str]]:
     if config is None:
         return False, []
     listed = set(config["files"]) | {"config.json", "README.md"}  # the model card is written after the manifest
-    present = {f.relative_to(path).as_posix() for f in path.rglob("*") if f.is_file() or f.is_symlink()}
+    present = set(list_files(path))  # huggingface_hub's own metadata of a --local-dir download is not a file of yours
     return True, sorted(present - listed)
+
+
+def check_parent(out: Path, where: str) -> None:
+    """Refuse a folder ``out`` that cannot be made or written next to: a dangling link, a file on the way, or a
+    first existing folder on the way up this user cannot write in (where ``out``, its staging copy and its lock
+    go). ``where``: how the messages name it (``--out DIR``)."""
+    if out.is_symlink() and not out.exists():
+        raise ValueError(f"{where} is a link to {os.readlink(out)!r}, which does not exist; give a folder (it is "
+                         "made) or point the link at one")
+    parent = next(p for p in out.absolute().parents if p.exists())  # the folder it (or its parents) go in
+    if not parent.is_dir():
+        raise ValueError(f"{where} lies under {parent}, which is a file, not a folder; give another folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{where}: cannot write in {parent}; give a folder in one you can write to")
 
 
 def check_out_dir(out: Path, dataset: str | None) -> None:
@@ -64,11 +78,7 @@ def check_out_dir(out: Path, dataset: str | None) -> None:
     written to."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a directory for the bundle")
-    parent = next(p for p in out.absolute().parents if p.exists())  # the folder the bundle (or its parents) go in
-    if not parent.is_dir():
-        raise ValueError(f"--out {out} lies under {parent}, which is a file, not a folder; pick another --out")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: cannot write in {parent}; pick an --out in a folder you can write to")
+    check_parent(out, f"--out {out}")
     inside = enclosing_bundle(out, itself=False)
     if inside is not None:  # the bundle would then hold files its manifest does not list, and no longer load
         raise ValueError(f"--out {out} lies inside the bundle {inside}, which would then hold files it did not write "
@@ -108,32 +118,52 @@ def _dataset_folders(dataset: str | None) -> set[tuple[Path, bool]]:
     return {(Path(m).resolve().parent, False) for m in glob.glob(str(source))}
 
 
+LOCK_SUFFIX = ".lock"  # `.NAME.lock` beside a bundle folder: what a fit, update or compare of it holds
+
+
 @contextmanager
 def exclusive(out: Path, doing: str) -> Iterator[None]:
-    """Hold the existing folder ``out`` for this process while it reads and replaces it (an ``flock`` on the
-    folder itself: no lock file to leave behind, released when the process ends however it ends). A second fit,
-    update or compare of the same folder meanwhile is refused at once — two nightly updates of one bundle each
-    loaded it, and the later swap silently dropped the other's pieces. A folder that does not exist yet needs none:
-    there is nothing in it to lose."""
-    if not out.is_dir():
-        yield
-        return
+    """Hold the bundle folder ``out`` for this process from its load to the end of the run (the swap and a push
+    included): an ``flock`` on ``.NAME.lock`` beside it, a path that stays put while the folder itself is swapped
+    for a new one. A second fit, update or compare of the same folder meanwhile is refused at once — two nightly
+    updates of one bundle each loaded it, and the later swap silently dropped the other's pieces. The lock is
+    released when the process ends however it ends, and the file is removed by its holder at the end (a run that
+    locks a file removed meanwhile sees that it is no longer the one at that path, and counts the folder as busy).
+    Call it after :func:`check_out_dir`: the lock goes beside ``out``. A file system that cannot lock (some network
+    mounts) runs unlocked, with a warning."""
     busy = (f"{out} is being written by another jewelrec process (a fit, update or compare of it still running); "
             f"wait for that to finish and {doing} again, or write to another --out — nothing was written")
-    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    lock = out.parent / f".{out.name}{LOCK_SUFFIX}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        log.warning("cannot make the lock %s (%s); running without one: do not start another fit or update of %s "
+                    "until this one ends", lock, err.strerror or err, out)
+        yield
+        return
+    held = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = True
         except BlockingIOError:
             raise ValueError(busy) from None
-        try:
-            same = os.fstat(fd).st_ino == os.stat(out).st_ino
-        except FileNotFoundError:
-            same = False
-        if not same:  # swapped for a new bundle between our open and our lock: the holder is that one's writer
-            raise ValueError(busy)
+        except OSError as err:  # e.g. an NFS mount without lock support
+            log.warning("cannot lock %s (%s); running without a lock: do not start another fit or update of %s "
+                        "until this one ends", lock, err.strerror or err, out)
+        if held:
+            try:
+                current = os.stat(lock).st_ino
+            except FileNotFoundError:
+                current = None
+            if current != os.fstat(fd).st_ino:  # its holder finished and removed it between our open and lock
+                held = False
+                raise ValueError(busy)
         yield
     finally:
+        if held:
+            lock.unlink(missing_ok=True)  # still ours: removed before the lock is let go
         os.close(fd)
 
 

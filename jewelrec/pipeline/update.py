@@ -40,7 +40,7 @@ from jewelrec.clustering.assign import Assigner
 from jewelrec.pipeline.config import UpdateConfig
 from jewelrec.pipeline.fit import check_out_dir, clean_stale_staging, stage, thumbnail
 from jewelrec.pipeline.out_dir import exclusive, staged_bundle
-from jewelrec.serving.bundle import INDEX_NAME, Bundle, BundleError
+from jewelrec.serving.bundle import INDEX_NAME, Bundle, BundleError, read_config
 from jewelrec.serving.index import FLAT_LIMIT, VectorIndex
 from jewelrec.serving.recommender import cluster_names
 
@@ -59,12 +59,6 @@ def run_update(config: UpdateConfig) -> dict[str, Any]:
     the bundle is pushed as it stands: a retry after a failed push publishes it) and
     the summary's ``entry`` is None, its ``unchanged`` the counts and the last update's refit verdict. ``--out``
     is held for the whole run (:func:`~jewelrec.pipeline.out_dir.exclusive`): from the bundle's load to its swap."""
-    with exclusive(Path(os.path.abspath(config.out)), "run the update"):
-        return _run_update(config)
-
-
-def _run_update(config: UpdateConfig) -> dict[str, Any]:
-    timings: dict[str, float] = {}
     source, out = Path(config.bundle), Path(os.path.abspath(config.out))  # `--out .`: see training.fit
     if config.dataset is None and not config.remove:
         raise ValueError("nothing to update: pass --dataset SOURCE with the new items and/or --remove ID ...")
@@ -74,9 +68,17 @@ def _run_update(config: UpdateConfig) -> dict[str, Any]:
         raise ValueError(f"--out {out} lies inside the bundle {source}, which would then hold files it did not write "
                          f"and no longer load; pick an --out beside it (e.g. {source.parent / (source.name + '-v2')}), "
                          f"or --out {source} to update it in place — nothing was written")
+    read_config(source)  # a bundle that is none is named as such before --out is judged (its full check: held)
+    check_out_dir(out, config.dataset)  # before the lock, which goes beside --out
+    with exclusive(out, "run the update"):
+        return _run_update(config, source, out)
+
+
+def _run_update(config: UpdateConfig, source: Path, out: Path) -> dict[str, Any]:
+    timings: dict[str, float] = {}
     with stage(timings, "load bundle", log):
         bundle = Bundle.load(source)
-    check_out_dir(out, config.dataset)
+    check_out_dir(out, config.dataset)  # again, held: nothing was put there since
     clean_stale_staging(out)
     if config.push:
         from jewelrec.serving.hub import check_branch, check_write_access

@@ -67,6 +67,10 @@ class BundleError(ValueError):
     """A directory is not a bundle this version of jewelrec can load."""
 
 
+class BundleFilesError(BundleError):
+    """The folder's files are not the manifest's: one it does not list, or one it lists that is missing."""
+
+
 class BundleChanged(BundleError):
     """Files whose bytes are not the SHA-256 the manifest recorded (``files``): a corrupt download or an edit."""
 
@@ -409,11 +413,11 @@ def verify_files(directory: Path, config: dict[str, Any]) -> None:
         raise BundleError(f"{directory} holds symbolic links {links} leading outside the bundle; refusing to load it")
     unknown = [f for f in present if not is_allowed(f) or (f not in manifest and f not in UNHASHED)]
     if unknown:
-        raise BundleError(f"{directory} holds files this bundle did not write: {unknown}; "
+        raise BundleFilesError(f"{directory} holds files this bundle did not write: {unknown}; "
                           "refusing to load it (remove them or re-create the bundle)")
     missing = [f for f in [*REQUIRED, *manifest] if not (directory / f).is_file()]
     if missing:
-        raise BundleError(f"{directory} is missing {sorted(set(missing))}; the bundle is incomplete")
+        raise BundleFilesError(f"{directory} is missing {sorted(set(missing))}; the bundle is incomplete")
     # two files at a time: hashlib lets go of the GIL, so on 2 cores the index and the small files are hashed while
     # the embeddings are (start-up at 1M items: bench/bench_startup.py)
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -38,6 +38,7 @@ from jewelrec.serving.bundle import (
     Bundle,
     BundleChanged,
     BundleError,
+    BundleFilesError,
     is_allowed,
 )
 from jewelrec.serving.bundle_files import list_files
@@ -236,6 +237,8 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, *, private: bool = False, 
     except (HfHubHTTPError, httpx2.HTTPError, HFValidationError, json.JSONDecodeError) as err:  # refused mid-push
         raise HubError(f"pushing {bundle_dir} to {repo_id} failed ({hub_failure(err)}); {kept}") from None
     except RuntimeError as err:  # huggingface_hub's "Error while uploading '<file>' to the Hub", the cause chained
+        if not str(err).startswith("Error while uploading"):
+            raise  # a RuntimeError of another making is a bug to see, not a push to retry
         raise HubError(f"pushing {bundle_dir} to {repo_id} failed ({str(err).splitlines()[0][:200]} "
                        f"{hub_failure(err.__cause__ or err)}); {kept}") from None
     except OSError as err:  # local (after the Hub's: HfHubHTTPError is an OSError): an unreadable file
@@ -286,14 +289,16 @@ def check_tree(repo_id: str, commit: str, remote: list[str]) -> None:
                           "pick a revision that holds one")
 
 
-def _bad_on_hub(repo_id: str, commit: str, err: BundleError) -> BundleError:
+def _bad_on_hub(repo_id: str, commit: str, err: BundleChanged | BundleFilesError,
+                revision: str = constants.DEFAULT_REVISION) -> BundleError:
     """The error for a revision whose files on the Hub are not the bundle its manifest describes: re-fetching
     cannot help (the message of :meth:`Bundle.load` alone pointed at the cache), pushing the bundle again does."""
-    kind = BundleChanged if isinstance(err, BundleChanged) else BundleError
+    kind = BundleChanged if isinstance(err, BundleChanged) else BundleFilesError
     args = (err.files,) if isinstance(err, BundleChanged) else ()
+    branch = f" --branch {revision}" if revision not in (constants.DEFAULT_REVISION, commit) else ""
     return kind(f"{repo_id}@{commit[:12]} on the Hub is not the bundle its own config.json describes ({err}); "
                 "downloading it again gives the same files — push the bundle again (jewelrec-push --bundle <dir> "
-                f"--repo-id {repo_id}) or pull an earlier revision", *args)
+                f"--repo-id {repo_id}{branch}) or pull an earlier revision", *args)
 
 
 def check_remote_bundle(api: HfApi, repo_id: str, commit: str) -> None:
@@ -337,7 +342,7 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
         except HfHubHTTPError as err:
             if not hub_outage(err):
                 raise
-            reason = f"the Hub answered {err.response.status_code}"
+            reason = f"the Hub answered {err.response.status_code if err.response is not None else 'nothing usable'}"
         else:
             check_tree(repo_id, commit, remote)
     if reason is None:
@@ -379,11 +384,11 @@ def pull(repo_id: str, revision: str | None = None, *, token: str | None = None,
                                    **kwargs)
         try:
             bundle = Bundle.load(folder)
-        except BundleError as again:  # fetched afresh, every file: it is the Hub's copy that is bad
-            raise _bad_on_hub(repo_id, commit, again) from None
-    except BundleError as err:
+        except (BundleChanged, BundleFilesError) as again:  # fetched afresh, every file: the Hub's copy is bad
+            raise _bad_on_hub(repo_id, commit, again, revision) from None
+    except BundleFilesError as err:
         if reason is not None:  # the cache, as it was kept: its own message says what to delete
             raise
-        raise _bad_on_hub(repo_id, commit, err) from None  # a file missing or extra in what the Hub listed and sent
+        raise _bad_on_hub(repo_id, commit, err, revision) from None  # a file missing or extra in what the Hub listed and sent
     return bundle, {"repo_id": repo_id, "revision": revision, "commit": commit, "offline": reason is not None,
                     "notice": notice}

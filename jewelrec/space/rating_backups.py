@@ -52,6 +52,18 @@ def restore(backup: str | Path, live: str | Path) -> None:
         src.close()
 
 
+def retire(path: Path) -> None:
+    """Move a database that has been restored elsewhere aside (``NAME.restored``), its WAL folded in first."""
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()
+    path.rename(path.with_name(path.name + ".restored"))
+    for extra in ("-wal", "-shm"):
+        path.with_name(path.name + extra).unlink(missing_ok=True)
+
+
 def _copy_database(src: sqlite3.Connection, dest: Path) -> None:
     """Copy the open database ``src`` into the file ``dest`` with the SQLite backup API."""
     out = sqlite3.connect(dest)

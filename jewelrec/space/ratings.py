@@ -38,6 +38,7 @@ from jewelrec.space.rating_backups import (  # noqa: F401  (mount_type, NETWORK_
     is_network_mount,
     mount_type,
     restore,
+    retire,
 )
 from jewelrec.space.rating_checks import (  # noqa: F401  (MAX_ID_LEN, RatingError, RatingStoreError: as before)
     DATA_DIR_ENV,
@@ -166,6 +167,16 @@ class RatingStore:
             log.info("ratings: %s is on a network mount; starting the live copy from %s (backups go to %s)",
                      directory, directory / "ratings.db", backup)
             backup = directory / "ratings.db"
+        legacy = cache_dir("live-ratings") / "ratings.db"  # the one live copy every data dir shared before
+        if not live.exists() and legacy.exists() and (not backup.exists()
+                                                      or legacy.stat().st_mtime > backup.stat().st_mtime):
+            # the first start after the upgrade: that copy holds ratings the last backup may not (a SIGTERM
+            # skipped it); restored once, then moved aside so no other data dir takes the same ratings
+            log.info("ratings: starting the live copy of %s from %s, the live copy before each data dir had "
+                     "its own; it is kept as %s", directory, legacy, legacy.name + ".restored")
+            restore(legacy, live)
+            retire(legacy)
+            return cls(live, known_items=known_items, backup_path=directory / BACKUP_NAME)
         if backup.exists() and (not live.exists() or backup.stat().st_mtime >= live.stat().st_mtime):
             restore(backup, live)
         return cls(live, known_items=known_items, backup_path=directory / BACKUP_NAME)
