@@ -164,3 +164,30 @@ def test_collaborative_true_blends_the_crowd_into_the_offline_model():
     with pytest.raises(ValueError, match="collaborative must be true or false"):
         build_model(ModelSpec("j", "jewelrec", params={"collaborative": "yes"}), None, log.item_ids,
                     bundles={"b": bundle}, default_bundle="b")
+
+
+def test_a_user_with_only_dislikes_in_training_is_asked_not_given_popularity(tmp_path):
+    """All of u's training ratings are 1★: no positive row, so the evaluator took u for cold and gave the popularity
+    list — the very pieces u had rated 1★ at its top."""
+    from jewelrec.evaluation.experiment import recommend_for
+
+    rows = [(f"fan{f}", item, 5, T0 + 60) for f in range(6) for item in DISLIKED]  # the crowd loves them
+    rows += [(f"fan{f}", f"it-{100 + f:05d}", 5, T0 + 5 * DAY) for f in range(6)]
+    rows += [("hater", item, 1, T0 + 120) for item in DISLIKED] + [("hater", "it-00012", 5, T0 + 5 * DAY)]
+    db = tmp_path / "ratings.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE ratings(user_id TEXT, item_id TEXT, stars INTEGER, updated_at REAL, "
+                     "PRIMARY KEY(user_id, item_id))")  # fmt: skip
+        conn.executemany("INSERT INTO ratings VALUES (?, ?, ?, ?)", rows)
+    config = EvalConfig(data={"preset": "space-ratings", "path": str(db)}, split=SplitConfig("time", test_days=1),
+                        models=[ModelSpec("jewelrec", "jewelrec")], k=3)
+    config.validate()
+    log, _ = load_log(config.data)
+    data = prepare(make_split(log, config.split), config)
+    model = build_model(config.models[1], None, log.item_ids, bundles={"b": make_synthetic_bundle()},
+                        default_bundle="b")
+    model.fit(data.train, stars=data.stars)
+    ranked, n_fallback = recommend_for(model, data, 3, True)
+    hater = list(data.users).index(list(log.user_ids).index("hater"))
+    assert n_fallback == 0
+    assert not {str(model.stars_.item_ids[c]) for c in ranked[hater] if c >= 0} & set(DISLIKED)

@@ -155,3 +155,23 @@ def test_a_re_rated_pair_keeps_its_dislike_on_its_own_side_in_a_random_split():
         re_rated = {(f"u{u}", f"i{i}") for u, i in zip(range(12), first)}
         assert held_pairs & re_rated == test & re_rated  # a re-rated pair's dislike is where its pair is
         assert len(held_pairs - re_rated) in range(1, 12)  # the others: held back at the same rate, per user
+
+
+def test_a_pair_rated_up_in_the_test_window_keeps_its_dislike_out_of_training():
+    """1★ before the cutoff, 5★ in the test week: the dislike stayed in training, so the star model knew the test
+    pair as rated and could never pick it, while EASE could."""
+    from jewelrec.evaluation.stars import training_stars
+
+    log = _log(users=[0, 0, 0, 1, 1], items=[0, 1, 2, 0, 3], days=[0, 1, 9, 0, 9])  # u0 rates i2 up on day 9
+    log.stars = np.full(len(log), 5.0, np.float32)
+    log.dislikes = InteractionLog(
+        np.array(["u0", "u1"], object), np.array(["i2", "i4"], object), np.array([0, 1], np.int32),
+        np.array([0, 1], np.int32), np.ones(2, np.float32), DAY0 + np.array([2, 2]) * SECONDS_PER_DAY, 2,
+        stars=np.ones(2, np.float32),
+    )  # fmt: skip
+    split = time_split(log, test_days=2)
+    held = {(split.test.dislikes.user_ids[u], split.test.dislikes.item_ids[i])
+            for u, i in zip(split.test.dislikes.users, split.test.dislikes.items)}
+    assert held == {("u0", "i2")}  # held back with its test pair; u1's dislike of i4 stays in training
+    stars = training_stars(split.train)
+    assert "i2" not in stars.of_user(0) and stars.of_user(1).get("i4") == 1.0

@@ -103,9 +103,15 @@ def prepare(split: Split, config: EvalConfig) -> EvalData:
 
 
 def recommend_for(model: CFModel, data: EvalData, k: int, filter_seen: bool):
-    """(n_eval, k) ranked ids. Cold users — and users the model returns nothing for — get the popularity list."""
+    """(n_eval, k) ranked ids. Cold users — and users the model returns nothing for — get the popularity list; for
+    a star-reading model a user with only dislikes in training is not cold."""
     ranked = np.full((len(data.users), k), -1, dtype=np.int64)
-    warm = np.flatnonzero(data.warm)
+    warm = data.warm
+    if getattr(model, "reads_stars", False) and data.stars is not None:
+        # a user whose training ratings are all dislikes has no positive row but has told the model something:
+        # the popularity list gave them back the very pieces they rated 1★
+        warm = warm | (np.diff(data.stars.matrix.indptr)[data.users] > 0)
+    warm = np.flatnonzero(warm)
     if len(warm):
         ranked[warm], _ = model.recommend(data.users[warm], data.train[data.users[warm]], k, filter_seen=filter_seen)
     empty = np.flatnonzero((ranked < 0).all(axis=1))

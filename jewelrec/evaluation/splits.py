@@ -7,7 +7,8 @@
 
 Both keep the log's id vocabularies, so train and test codes index the same users and items. The split is made on
 the log's (positive) rows alone, so kept-aside dislikes (``log.dislikes``) never change it; they follow it — time:
-by the same cutoff; random: a dislike of a pair that also has a positive row goes to that pair's side, and a
+by the same cutoff, except that a pair rated up in the test window keeps its earlier dislike on the test side;
+random: a dislike of a pair that also has a positive row goes to that pair's side, and a
 seeded ``test_fraction`` of each user's other dislikes is held back too (and used by no model), so a star-reading
 model knows no more of a user than the training side shows, and never a test pair as rated. Users that appear only
 in test (cold users) and items that appear only in test (cold items) are counted by :func:`split_report`; the
@@ -97,6 +98,13 @@ def time_split(log: InteractionLog, test_days: int = 7, *, source: str = "log") 
     train_dislikes = test_dislikes = None
     if log.dislikes is not None:
         before = log.dislikes.times < cutoff  # (n_dislikes,)
+        # a pair disliked before the cutoff and rated up in the test window (1★, then 5★ on a second look) is a
+        # test pair: its dislike is held back with it, or a star-reading model would know it as rated and could
+        # never pick it while the other models could
+        tested = pd.MultiIndex.from_arrays([log.user_ids[log.users[is_test]], log.item_ids[log.items[is_test]]])
+        disliked = pd.MultiIndex.from_arrays([log.dislikes.user_ids[log.dislikes.users],
+                                              log.dislikes.item_ids[log.dislikes.items]])
+        before &= ~disliked.isin(tested)
         train_dislikes, test_dislikes = log.dislikes.subset(before), log.dislikes.subset(~before)
     return Split(train=log.subset(~is_test, train_dislikes), test=log.subset(is_test, test_dislikes), method="time",
                  cutoff=cutoff, note=note)
