@@ -101,13 +101,25 @@ def recommender_overrides(pairs: list[str]):
         raise SystemExit(f"--set: {err}") from None
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number ≥ 1 (0 seeds or shoppers was a traceback from numpy)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--bundle", default=None, help="bundle directory (default: the sample bundle, built if missing)")
-    p.add_argument("--seeds", type=int, default=3, help="independent shopper populations")
-    p.add_argument("--shoppers", type=int, default=200, help="shoppers per taste shape and protocol, per seed")
-    p.add_argument("--k", type=int, default=10, help="picks per shopper")
+    p.add_argument("--seeds", type=at_least_one, default=3, help="independent shopper populations")
+    p.add_argument("--shoppers", type=at_least_one, default=200,
+                   help="shoppers per taste shape and protocol, per seed")
+    p.add_argument("--k", type=at_least_one, default=10, help="picks per shopper")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a RecommenderConfig field for jewelrec (repeatable), e.g. --set balance_band=0.04")
     args = p.parse_args(argv)
@@ -117,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
 
     path = Path(args.bundle) if args.bundle else sample_bundle(cache_dir("bundles") / "sample")
     bundle = Bundle.load(path)
+    missing = [c for c in ("category", "metal") if c not in bundle.items.columns]
+    if missing:  # the hidden tastes are drawn over these attributes
+        p.error(f"{path} has no {' / '.join(missing)} column (its items have {list(bundle.items.columns)}); the "
+                "simulated tastes are categories and metals — use a catalog that has both, e.g. the sample")
+    if args.k >= bundle.n_items:
+        p.error(f"--k {args.k} leaves nothing to rate in a catalog of {bundle.n_items} pieces; pick fewer")
     started = time.perf_counter()
     named, rec = strategies(bundle, recommender_config)
     rows = []
