@@ -315,6 +315,30 @@ def test_the_shipped_recommender_next_to_als_in_one_results_json(tmp_path, capsy
     assert 0 < report["star_ratings"]["training_dislikes"] < report["log"]["dislikes_kept_for_star_models"]
 
 
+def test_stars_read_as_weights_say_that_their_1_2_star_rows_are_positives(tmp_path, capsys, space_log):
+    # a rating column without data.rating_confidence: every 1–2★ trained the collaborative models as a like and
+    # counted as relevant, while the data report said dislikes were kept out
+    import sqlite3
+
+    import pandas as pd
+
+    db, bundle, ratings = space_log
+    csv = tmp_path / "ratings.csv"
+    with sqlite3.connect(db) as conn:
+        pd.read_sql_query("SELECT user_id, item_id, stars, updated_at FROM ratings", conn).to_csv(csv, index=False)
+    data = {"path": str(csv), "columns": {"user": "user_id", "item": "item_id", "rating": "stars",
+                                          "time": "updated_at"}, "time_format": "unix"}
+    config = {"data": data, "bundle": str(bundle), "split": {"method": "random", "test_fraction": 0.25}, "k": 5,
+              "models": [{"type": "jewelrec"}]}
+    out = tmp_path / "r"
+    assert main(["--config", write_eval_config(tmp_path, config), "--results-dir", str(out)]) == 0
+    assert "rated 1–2★ are positives" in capsys.readouterr().err
+    report = json.loads((out / "data_report.json").read_text())["star_ratings"]
+    counts = report["positive_dislikes"]
+    assert counts["train"] + counts["test"] == int((ratings.stars <= 2).sum()) > 0
+    assert "set data.rating_confidence" in report["note"]
+
+
 def test_a_sweep_over_the_shipped_recommender_settings(tmp_path, space_log):
     """Sweeps carve a validation split from the training side; its star view (dislikes included) follows."""
     db, bundle, _ = space_log

@@ -193,6 +193,14 @@ def run(config: EvalConfig, results_dir: str | Path) -> dict[str, dict[str, floa
                     "the positive rows; dislikes follow the split (time: cutoff; random: a re-rated pair's on its pair's "
                     "side, the rest held back at the same share)",
         }  # fmt: skip
+        low = [int((part.stars <= 2).sum()) if part.stars is not None else 0 for part in (split.train, split.test)]
+        if sum(low):  # no rating_confidence: the stars are the weights, and a 1★ is a (light) positive
+            note = (f"{low[0]} training and {low[1]} test rows rated 1–2★ are positives (no data.rating_confidence "
+                    "maps them to 0, so the star is the weight): the collaborative models learn them as liked and "
+                    "they count as relevant; set data.rating_confidence, e.g. {1: 0, 2: 0, 3: 0, 4: 1, 5: 2}, to "
+                    "keep dislikes out of both")
+            data_report["star_ratings"].update(positive_dislikes={"train": low[0], "test": low[1]}, note=note)
+            print(f"note: {note}", file=sys.stderr)
     datasets = {"test": test_data}
     if config.run_mode == "sweep" and config.sweep.get("select_on", "validation") == "validation":
         if any(swept_keys(m) for m in config.models):
