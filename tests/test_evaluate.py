@@ -320,8 +320,6 @@ def test_stars_read_as_weights_say_that_their_1_2_star_rows_are_positives(tmp_pa
     # counted as relevant, while the data report said dislikes were kept out
     import sqlite3
 
-    import pandas as pd
-
     db, bundle, ratings = space_log
     csv = tmp_path / "ratings.csv"
     with sqlite3.connect(db) as conn:
