@@ -175,3 +175,20 @@ def test_a_pair_rated_up_in_the_test_window_keeps_its_dislike_out_of_training():
     assert held == {("u0", "i2")}  # held back with its test pair; u1's dislike of i4 stays in training
     stars = training_stars(split.train)
     assert "i2" not in stars.of_user(0) and stars.of_user(1).get("i4") == 1.0
+
+
+def test_a_pair_rated_down_after_its_like_is_not_relevant():
+    """A log of repeat ratings (the Space's rating_history): 5★, then 1★ on a second look. The like made the pair
+    relevant in the test set although the shopper's latest word on it was a dislike."""
+    from jewelrec.evaluation.experiment import relevant_pairs
+
+    log = _log(users=[0, 0, 1, 1], items=[0, 1, 0, 2], days=[8, 8, 8, 9])
+    log.stars = np.full(len(log), 5.0, np.float32)
+    log.dislikes = InteractionLog(
+        np.array(["u0", "u1"], object), np.array(["i1", "i2"], object), np.array([0, 1], np.int32),
+        np.array([0, 1], np.int32), np.ones(2, np.float32), DAY0 + np.array([9, 8]) * SECONDS_PER_DAY, 2,
+        stars=np.ones(2, np.float32),
+    )  # fmt: skip  u0 rates i1 down a day after liking it; u1's dislike of i2 came before the like
+    relevant, undone = relevant_pairs(log)
+    assert undone == 1
+    assert {(int(u), int(i)) for u, i in zip(*relevant.nonzero())} == {(0, 0), (1, 0), (1, 2)}

@@ -27,7 +27,13 @@ from tqdm.auto import tqdm
 
 from jewelrec import jsonio, plotting
 from jewelrec.evaluation.eval_config import TOP_KEYS, EvalConfig, synthetic_options  # noqa: F401  (importable here)
-from jewelrec.evaluation.interactions import InteractionLog, InteractionsConfig, load_interactions, log_summary
+from jewelrec.evaluation.interactions import (
+    InteractionLog,
+    InteractionsConfig,
+    aggregate_pairs,
+    load_interactions,
+    log_summary,
+)
 from jewelrec.evaluation.metrics import evaluate_ranking
 from jewelrec.evaluation.models import CFModel, PopularityModel, align_to_columns
 from jewelrec.evaluation.models.registry import (
@@ -79,13 +85,36 @@ def load_log(data: dict[str, Any]) -> tuple[InteractionLog, ItemContent | None]:
     return load_interactions(InteractionsConfig.from_dict(data)), None
 
 
+def relevant_pairs(test: InteractionLog) -> tuple[sp.csr_matrix, int]:
+    """(the test side's (n_users, n_items) weights, with every pair whose latest rating is a later dislike
+    removed — 5★, then 1★ on a second look, is no relevant piece: a log of repeat ratings counted it —; how many
+    were removed)."""
+    dislikes = test.dislikes
+    if dislikes is None or not len(dislikes) or test.times is None or dislikes.times is None:
+        return test.to_csr(), 0
+    matrix, latest = aggregate_pairs(test.users, test.items, test.weights, test.times, test.n_users, test.n_items)
+    users = pd.Index(test.user_ids).get_indexer(dislikes.user_ids[dislikes.users])  # (n_dislikes,) -1: none
+    items = pd.Index(test.item_ids).get_indexer(dislikes.item_ids[dislikes.items])
+    known = (users >= 0) & (items >= 0)
+    users, items, times = users[known], items[known], dislikes.times[known]
+    positive_time = np.asarray(latest[users, items]).ravel() if len(users) else np.zeros(0)  # 0: no positive
+    later = (positive_time > 0) & (times > positive_time)
+    if not later.any():
+        return matrix, 0
+    matrix = matrix.tolil()
+    matrix[users[later], items[later]] = 0
+    matrix = matrix.tocsr()
+    matrix.eliminate_zeros()
+    return matrix, int(len(set(zip(users[later].tolist(), items[later].tolist()))))
+
+
 def prepare(split: Split, config: EvalConfig) -> EvalData:
     if split.train.times is None:
         train, days_ago = split.train.to_csr(), None
     else:  # "now" for recency: the start of the test period (time split) or just after the last training event
         now = split.cutoff if split.cutoff is not None else int(split.train.times.max()) + 1
         train, days_ago = split.train.to_csr_with_age(now)
-    test = split.test.to_csr()
+    test, undone = relevant_pairs(split.test)
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     n_test_users = len(users)
     if config.max_eval_users and len(users) > config.max_eval_users:
@@ -97,7 +126,8 @@ def prepare(split: Split, config: EvalConfig) -> EvalData:
     relevant.data[:] = 1.0
     warm = np.diff(train.indptr)[users] > 0
     report = {**split_report(split), "evaluated_users": len(users), "test_users_total": n_test_users,
-              "cold_users_get_popularity": int((~warm).sum())}  # fmt: skip
+              "cold_users_get_popularity": int((~warm).sum()),
+              **({"test_pairs_rated_down_later": undone} if undone else {})}  # fmt: skip
     stars = training_stars(split.train) if config.star_models else None
     return EvalData(train, days_ago, users, relevant, warm, PopularityModel().fit(train), report, stars)
 
