@@ -255,6 +255,8 @@ def test_ratings_of_pieces_that_left_the_catalog_are_kept_and_ignored(tmp_path):
     assert len(table) == 6 and "1 earlier rating of pieces no longer in this catalog" in note
     assert service.my_ratings("u") == {"it-00000": 5, "retired-piece": 5}  # the row is kept
     assert service.style_stars("u")["rated"].sum() == 1  # only the piece still in the catalog
+    # the confirmation counts what For you counts ("3 rated so far" beside "from your 2 ratings" before)
+    assert service.rate("u", "it-00001", 4).endswith("· 2 rated so far")
 
 
 def test_a_bad_bundle_setting_stops_the_space_with_the_fix_not_a_traceback(tmp_path, monkeypatch):

@@ -216,7 +216,9 @@ class RatingStore:
     # -- writes --------------------------------------------------------------------------------------
     def rate(self, user_id: str, item_id: str, stars: int, *, at: float | None = None) -> int:
         """Store ``stars`` (1–5) for (user, item), replacing the previous value; raises :class:`RatingError`.
-        Returns how many pieces the user has rated now (counted in the same transaction: no second connection)."""
+        Returns how many pieces the user has rated now — of ``known_items`` when the store has them, so ratings of
+        pieces a refit dropped are not counted, as For you does not count them (counted in the same transaction:
+        no second connection)."""
         stars = _validate(user_id, item_id, stars, self.known_items)
         now = time.time() if at is None else float(at)
         with self._write() as db:
@@ -225,8 +227,12 @@ class RatingStore:
                        "updated_at=excluded.updated_at", (user_id, item_id, stars, now))
             db.execute("INSERT INTO rating_history (user_id, item_id, stars, rated_at) VALUES (?, ?, ?, ?)",
                        (user_id, item_id, stars, now))
-            (count,) = db.execute(f"SELECT COUNT(*) FROM ratings WHERE user_id = ? AND {VALID_STARS}",
-                                  (user_id,)).fetchone()
+            if self.known_items is None:
+                (count,) = db.execute(f"SELECT COUNT(*) FROM ratings WHERE user_id = ? AND {VALID_STARS}",
+                                      (user_id,)).fetchone()
+            else:
+                count = sum(item in self.known_items for (item,) in db.execute(
+                    f"SELECT item_id FROM ratings WHERE user_id = ? AND {VALID_STARS}", (user_id,)))
         return int(count)
 
     def clear(self, user_id: str, *, at: float | None = None) -> int:
