@@ -74,8 +74,26 @@ def random_ratings(rng: np.random.Generator, ids: list[str], count: int = 50) ->
     return {ids[i]: int(s) for i, s in zip(picks, rng.integers(1, 6, count))}
 
 
+def long_lists(rec: Recommender, ids: list[str], ks: list[int], seed: int) -> list[dict]:
+    """One ``recommend`` and one ``similar`` per list length in ``ks`` (a library caller's page of thousands of
+    picks, not the Space's ≤ 100): seconds each and how many pieces came back."""
+    rng = np.random.default_rng(seed + 3)
+    out = []
+    for k in ks:
+        ratings = random_ratings(rng, ids)
+        t = time.perf_counter()
+        picks = rec.recommend(ratings, k=k)
+        t_rec = time.perf_counter() - t
+        t = time.perf_counter()
+        hits = rec.similar(ids[int(rng.integers(len(ids)))], k=k)
+        t_sim = time.perf_counter() - t
+        out.append({"k": k, "recommend_s": round(t_rec, 3), "recommend_returned": len(picks),
+                    "similar_s": round(t_sim, 3), "similar_returned": len(hits)})
+    return out
+
+
 def run_size(n: int, dim: int, k: int, requests: int, seed: int, agreement_users: int, data: str,
-             warmup: int = 10, config=None) -> dict:
+             warmup: int = 10, config=None, long_k: list[int] | None = None) -> dict:
     bundle = synthetic_bundle(n, dim, k, seed, data)
     start = time.perf_counter()
     rec = Recommender(bundle, config=config)
@@ -120,7 +138,8 @@ def run_size(n: int, dim: int, k: int, requests: int, seed: int, agreement_users
             "index_build_s": round(build, 2), "recommend": percentiles(rec_times),
             "recommend_overlap_at_10_vs_all_items": round(float(np.mean(overlap)), 4),
             "recommend_score_ratio_vs_all_items": round(float(np.mean(score_ratio)), 4),
-            "similar": percentiles(sim_times), "similar_recall_at_10": round(float(recall), 4)}
+            "similar": percentiles(sim_times), "similar_recall_at_10": round(float(recall), 4),
+            **({"long_lists": long_lists(rec, ids, long_k, seed)} if long_k else {})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--agreement-users", type=int, default=20,
                    help="users whose top 10 is recomputed by scoring every item (slow at 1M: ~1 s each)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--long-k", type=int, nargs="*", default=[],
+                   help="also time one recommend and one similar returning this many pieces (e.g. 1000 10000)")
     p.add_argument("--blas-threads", type=int, default=1,
                    help="BLAS threads (app.py uses 1: a server runs requests side by side, each one small)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -142,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     config = recommender_overrides(args.set)
     threadpool_limits(args.blas_threads, user_api="blas")
     results = [run_size(n, args.dim, args.clusters, args.requests, args.seed, args.agreement_users, args.data,
-                        args.warmup, config) for n in args.sizes]
+                        args.warmup, config, args.long_k) for n in args.sizes]
     print(json.dumps({"benchmark": "recommender", "faiss_threads": faiss.omp_get_max_threads(),
                       "blas_threads": args.blas_threads, "data": args.data, "warmup_calls": args.warmup,
                       "overrides": args.set,
