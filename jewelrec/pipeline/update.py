@@ -78,7 +78,6 @@ def _run_update(config: UpdateConfig, source: Path, out: Path) -> dict[str, Any]
     timings: dict[str, float] = {}
     with stage(timings, "load bundle", log):
         bundle = Bundle.load(source)
-    check_out_dir(out, config.dataset)  # again, held: nothing was put there since
     clean_stale_staging(out)
     if config.push:
         from jewelrec.serving.hub import check_branch, check_write_access
