@@ -161,24 +161,25 @@ class RatingStore:
         key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
         live = cache_dir("live-ratings") / key / "ratings.db"
         backup = directory / BACKUP_NAME
+        source = backup  # what the live copy starts from
         if not backup.exists() and (directory / "ratings.db").exists():
             # a database put where the README says ratings live (copied in, or from before the mount): its ratings
             # start the live copy instead of being passed over for an empty one
             log.info("ratings: %s is on a network mount; starting the live copy from %s (backups go to %s)",
                      directory, directory / "ratings.db", backup)
-            backup = directory / "ratings.db"
+            source = directory / "ratings.db"
         legacy = cache_dir("live-ratings") / "ratings.db"  # the one live copy every data dir shared before
-        if not live.exists() and legacy.exists() and (not backup.exists()
-                                                      or legacy.stat().st_mtime > backup.stat().st_mtime):
+        if not live.exists() and legacy.exists() and (not source.exists()
+                                                      or legacy.stat().st_mtime > source.stat().st_mtime):
             # the first start after the upgrade: that copy holds ratings the last backup may not (a SIGTERM
-            # skipped it); restored once, then moved aside so no other data dir takes the same ratings
+            # skipped it); taken once, then moved aside so no other data dir takes the same ratings
             log.info("ratings: starting the live copy of %s from %s, the live copy before each data dir had "
                      "its own; it is kept as %s", directory, legacy, legacy.name + ".restored")
-            restore(legacy, live)
-            retire(legacy)
-            return cls(live, known_items=known_items, backup_path=directory / BACKUP_NAME)
-        if backup.exists() and (not live.exists() or backup.stat().st_mtime >= live.stat().st_mtime):
-            restore(backup, live)
+            source = legacy
+        if source.exists() and (not live.exists() or source.stat().st_mtime >= live.stat().st_mtime):
+            restore(source, live)
+            if source == legacy:
+                retire(legacy)
         return cls(live, known_items=known_items, backup_path=directory / BACKUP_NAME)
 
     def _connect(self) -> sqlite3.Connection:
