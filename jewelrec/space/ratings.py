@@ -180,7 +180,7 @@ class RatingStore:
             restore(source, live)
             if source == legacy:
                 retire(legacy)
-        return cls(live, known_items=known_items, backup_path=directory / BACKUP_NAME)
+        return cls(live, known_items=known_items, backup_path=backup)
 
     def _connect(self) -> sqlite3.Connection:
         """A new connection; :class:`RatingStoreError` (path and fix) when the file cannot be opened."""
