@@ -206,3 +206,38 @@ def test_the_ray_engine_detects_the_columns_the_single_process_engine_does(tmp_p
     head = d._parquet_head(sorted(shards.glob("*.parquet")), rows=4)
     assert head.num_rows == 4 and head.column_names == ["id", "category", "image"]
     assert d._parquet_head(sorted(shards.glob("*.parquet")), budget_bytes=1).num_rows == 2  # one batch, then stop
+
+
+def test_the_ray_engine_checks_parquet_files_as_the_single_process_engine_does(tmp_path):
+    # a glob whose second file had `sku` where the first had `item_id` fitted "fine" on Ray, its ids lost; a file
+    # that is not parquet was named by pyarrow's footer message alone
+    from jewelrec.pipeline import ray_catalog as d
+    from jewelrec.pipeline.config import FitConfig
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(out, format="PNG")
+    pd.DataFrame({"item_id": ["a"], "image": [out.getvalue()]}).to_parquet(tmp_path / "p0.parquet", index=False)
+    pd.DataFrame({"sku": ["b"], "image": [out.getvalue()]}).to_parquet(tmp_path / "p1.parquet", index=False)
+    config = FitConfig(dataset=str(tmp_path / "*.parquet"), out=str(tmp_path / "b"))
+    with pytest.raises(ValueError, match=r"have different columns: .*p1.parquet adds \['sku'\] lacks \['item_id'\]"):
+        d.plan_catalog(config)
+    (tmp_path / "p1.parquet").write_text("hello")
+    with pytest.raises(ValueError, match=r"p1.parquet is not a readable parquet file"):
+        d.plan_catalog(config)
+
+
+def test_ray_fits_into_the_working_folder_and_names_a_catalog_of_bad_rows(local_ray, tmp_path, monkeypatch, capsys):
+    # `--out .`: the Ray work folder went inside the bundle folder, and the fit failed at its very end (a killed
+    # one left the bundle unloadable); a catalog of only bad rows blamed the encoder ("needs >= 2 classes")
+    args = ["--dataset", "sample", "--sample-items", "40", "--encoder", "cnn", "--cnn-epochs", "2", "--method",
+            "kmeans", "--clusters", "3", "--engine", "ray"]
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main([*args, "--out", "."]) == 0, capsys.readouterr().err
+    assert Bundle.load(here).n_items == 40 and not [p for p in here.iterdir() if "staging" in p.name]
+    bad = tmp_path / "bad.parquet"
+    pd.DataFrame({"item_id": [f"x{i}" for i in range(6)], "category": ["a", "b"] * 3,
+                  "image": [b"not a picture"] * 5 + [b""]}).to_parquet(bad, index=False)
+    assert main([*args[2:], "--dataset", str(bad), "--image-column", "image", "--out", str(tmp_path / "b")]) == 2
+    assert "has no decodable image among the 6 rows read to train the encoder" in capsys.readouterr().err

@@ -623,9 +623,22 @@ def check_class_folders(base_dir: Path, n_rows: int) -> None:
 def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
     """The parquet files as one dataset; each file's footer is read first, so a file that is not parquet or a
     catalog without rows gets a ``ValueError`` naming it instead of a `datasets` build error."""
+    paths = list(paths)
+    _, footers = check_parquet_files(paths)
+    # `datasets` keys its cache of local files on path and mtime: a file replaced by one with the same mtime (cp -p,
+    # rsync -t, tar, a build that fixes timestamps) was read from the cache of the old one, rows and all. The files'
+    # inode, change time (which no copy can set) and footers (row groups, sizes, statistics) name the cache too.
+    return datasets.load_dataset("parquet", name=f"jewelrec-{footers[:16]}",
+                                 data_files=[str(p) for p in paths], split="train")
+
+
+def check_parquet_files(paths: list[Path]) -> tuple[int, str]:
+    """(rows, a digest of the files' footers, inodes and change times) of a catalog's parquet files — both engines
+    read them only after this: a file that is not parquet, one with a repeated column name, files of different
+    columns (one with ``sku`` where the others have ``item_id``: the Ray engine lost its ids without a word) or no
+    rows at all is a ``ValueError`` naming the file and the fix."""
     import pyarrow.parquet as pq
 
-    paths = list(paths)
     n_rows, columns = 0, []
     first: tuple[Path, Any] | None = None
     footers = hashlib.sha256()
@@ -654,11 +667,7 @@ def _load_parquet(paths: Iterable[Path]) -> datasets.Dataset:
         shown = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files from {paths[0]}"
         raise ValueError(f"dataset {shown} is empty: its parquet holds 0 rows (columns {columns}); point "
                          "--dataset at a catalog with images")
-    # `datasets` keys its cache of local files on path and mtime: a file replaced by one with the same mtime (cp -p,
-    # rsync -t, tar, a build that fixes timestamps) was read from the cache of the old one, rows and all. The files'
-    # inode, change time (which no copy can set) and footers (row groups, sizes, statistics) name the cache too.
-    return datasets.load_dataset("parquet", name=f"jewelrec-{footers.hexdigest()[:16]}",
-                                 data_files=[str(p) for p in paths], split="train")
+    return n_rows, footers.hexdigest()
 
 
 def check_unique_columns(path: Path, names: list[str]) -> None:

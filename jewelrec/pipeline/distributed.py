@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
-from jewelrec.catalog.loading import Catalog, IdNote
+from jewelrec.catalog.loading import Catalog, IdNote, skip_hints
 from jewelrec.pipeline.config import FitConfig
 from jewelrec.pipeline.ray_catalog import (  # noqa: F401  (the reading side's public names, importable here as before)
     BASE_ID,
@@ -138,7 +138,7 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
     from jewelrec.pipeline.fit import EmbeddedCatalog, choose_encoder, fit_label_column, stage
     from jewelrec.pipeline.out_dir import make_staging
 
-    out = Path(config.out)
+    out = Path(os.path.abspath(config.out))  # `--out .`: the work folder goes beside it, never inside it
     # a marked staging dir, so a killed fit's shards are cleaned by the next one (out_dir.clean_stale_staging)
     work = make_staging(out, "ray-")
     try:
@@ -150,6 +150,12 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
             with stage(timings, "encode"):
                 if _needs_training(config):
                     sample = training_catalog(plan, config)
+                    if len(sample) == 0:  # the encoder's own complaint (no classes, no captions) hid the cause
+                        hints = "".join(f"; {hint}" for hint in skip_hints(sample.skipped))
+                        raise ValueError(f"dataset {plan.location.label!r} has no decodable image among the "
+                                         f"{sum(sample.skipped.values())} rows read to train the encoder (skipped: "
+                                         f"{dict(sample.skipped)}); check the image column "
+                                         f"{plan.rules.image_column!r}{hints}")
                     labels_from = fit_label_column(config, sample.metadata())
                     log.info("training the encoder on %d of %d rows", len(sample), plan.n_rows)
                 else:  # a pretrained CLIP: nothing to learn from the catalog
@@ -174,8 +180,10 @@ def embed_on_ray(config: FitConfig, timings: dict[str, float]) -> Iterator[Any]:
                 keys = pa.concat_tables([pq.read_table(s, columns=KEY_COLUMNS) for s in shards])
                 kept, ids, stems, skipped, unnamed = decide_rows(keys, plan.n_rows)
                 if not len(kept):
+                    hints = "".join(f"; {hint}" for hint in skip_hints(skipped))
                     raise ValueError(f"dataset {plan.location.label!r} has no decodable image among {plan.n_rows} "
-                                     f"rows (skipped: {skipped}); check the image column {plan.rules.image_column!r}")
+                                     f"rows (skipped: {skipped}); check the image column {plan.rules.image_column!r}"
+                                     f"{hints}")
                 meta = meta_frame(plan, (pq.read_table(s, columns=[ROW, *plan.rules.meta_columns])
                                          for s in shards), kept, ids, stems)
                 embeddings = _gather_embeddings(shards, kept, encoder.dim)

@@ -35,7 +35,7 @@ from jewelrec.catalog.loading import (
     RowRules,
     SourceLocation,
     catalog_dataset,
-    check_unique_columns,
+    check_parquet_files,
     locate_source,
     open_source,
     row_rules,
@@ -80,13 +80,7 @@ def plan_catalog(config: FitConfig) -> CatalogPlan:
     location = locate_source(config.dataset, sample_items=config.sample_items, seed=config.seed,
                                split=config.split)
     if location.kind == "parquet":
-        n_rows = 0
-        for f in location.files:
-            metadata = pq.ParquetFile(f).metadata
-            check_unique_columns(f, metadata.schema.to_arrow_schema().names)
-            n_rows += metadata.num_rows
-        if n_rows == 0:
-            raise ValueError(f"dataset {location.label!r} is empty; point --dataset at a catalog with images")
+        n_rows, _ = check_parquet_files(location.files)  # the local engine's checks, the same messages
         head = _parquet_head(location.files)
     else:  # image folder / Hub: `datasets` resolves it (memory-mapped Arrow on disk), once per node
         head = open_source(location, revision=config.revision, split=config.split)
