@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from jewelrec.cli.arguments import positive_number, whole_number  # noqa: E402
 from jewelrec.evaluation.interactions import InteractionLog, InteractionsConfig, load_interactions  # noqa: E402
 from jewelrec.evaluation.metrics import evaluate_ranking  # noqa: E402
 from jewelrec.evaluation.models import ALSModel, PopularityModel  # noqa: E402
@@ -48,19 +49,6 @@ def _log(n_users: int, n_items: int, per_user: float, n_days: int, seed: int = 0
     ids = np.arange(max(n_users, n_items)).astype(str).astype(object)
     return InteractionLog(ids[:n_users], ids[:n_items], arrays.users, arrays.items,
                           np.ones(len(arrays.users), np.float32), arrays.times, len(arrays.users))  # fmt: skip
-
-
-def positive(kind: type):
-    """An argparse type: a number of ``kind`` above 0 (a zero or negative scale was numpy's traceback)."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
-        return value
-    return parse
 
 
 def _timed(fn):
@@ -151,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factors", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--k", type=int, default=12)
-    parser.add_argument("--hm-scale", type=positive(float), default=1.0, help="fraction of H&M users/items/rows")
+    parser.add_argument("--hm-scale", type=positive_number, default=1.0, help="fraction of H&M users/items/rows")
     parser.add_argument("--hm-max-eval-users", type=int, default=None, help="subsample evaluated users")
-    parser.add_argument("--csv-rows", type=positive(int), default=2_000_000)
+    parser.add_argument("--csv-rows", type=whole_number(1), default=2_000_000)
     args = parser.parse_args(argv)
     if args.only is None:
         stages = []

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from jewelrec.cli.arguments import whole_number
 from jewelrec.evaluation.shoppers import SimulationConfig, simulate, vector_db_strategies
 
 BASELINES = ("qdrant-average", "qdrant-best-score", "marqo-weighted")
@@ -101,25 +102,14 @@ def recommender_overrides(pairs: list[str]):
         raise SystemExit(f"--set: {err}") from None
 
 
-def at_least_one(text: str) -> int:
-    """An argparse type: a whole number ≥ 1 (0 seeds or shoppers was a traceback from numpy)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--bundle", default=None, help="bundle directory (default: the sample bundle, built if missing)")
-    p.add_argument("--seeds", type=at_least_one, default=3, help="independent shopper populations")
-    p.add_argument("--shoppers", type=at_least_one, default=200,
+    p.add_argument("--seeds", type=whole_number(1), default=3, help="independent shopper populations")
+    p.add_argument("--shoppers", type=whole_number(1), default=200,
                    help="shoppers per taste shape and protocol, per seed")
-    p.add_argument("--k", type=at_least_one, default=10, help="picks per shopper")
+    p.add_argument("--k", type=whole_number(1), default=10, help="picks per shopper")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a RecommenderConfig field for jewelrec (repeatable), e.g. --set balance_band=0.04")
     args = p.parse_args(argv)
